@@ -1,0 +1,63 @@
+"""create_app(): lifespan, middleware order, routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import ORJSONResponse
+
+from sichrplace import __version__
+from sichrplace.config import Settings, get_settings
+from sichrplace.kit.errors import install_error_handlers
+from sichrplace.ops import endpoints as ops
+from sichrplace.platform.db.engines import Database
+from sichrplace.platform.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from sichrplace.platform.observability.logging import configure_logging
+from sichrplace.platform.redis import make_redis
+
+API_PREFIX = "/api/v1"
+
+
+def _api_routers() -> list[APIRouter]:
+    """Every domain router mounted under /api/v1 (imported here to keep start-up explicit)."""
+    return [ops.api_router]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.draining = False
+        app.state.db = Database(settings.db)
+        app.state.redis = make_redis(settings.redis)
+        await app.state.db.check_replica()
+        app.state.db.start_monitor()
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+            await app.state.redis.aclose()
+
+    app = FastAPI(
+        title="SichrPlace API",
+        version=__version__,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    install_error_handlers(app)
+    app.include_router(ops.router)
+    for router in _api_routers():
+        app.include_router(router, prefix=API_PREFIX)
+    # Added last = outermost: ids first, then the size guard, then everything else.
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        json_limit=settings.app.max_json_body_bytes,
+        upload_limit=settings.app.max_upload_body_bytes,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app

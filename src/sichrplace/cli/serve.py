@@ -1,0 +1,60 @@
+"""`sichrplace serve`: one API instance, with a drain phase on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+from types import FrameType
+
+import typer
+import uvicorn
+
+from sichrplace.app import create_app
+
+
+class DrainingServer(uvicorn.Server):
+    """On the first SIGTERM/SIGINT: report not-ready, keep serving for the drain period, then
+    let uvicorn stop accepting, finish in-flight requests and exit."""
+
+    def __init__(self, config: uvicorn.Config, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.drain_seconds = drain_seconds
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        app = self.config.loaded_app
+        if self._draining or self.drain_seconds <= 0:
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        state_app = getattr(app, "app", app)
+        while hasattr(state_app, "app") and not hasattr(state_app, "state"):
+            state_app = state_app.app
+        if hasattr(state_app, "state"):
+            state_app.state.draining = True
+        loop = asyncio.get_event_loop()
+        loop.call_later(self.drain_seconds, super().handle_exit, sig, frame)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(58001),
+    drain_seconds: float = typer.Option(None, help="default: SICHRPLACE_APP_DRAIN_SECONDS"),
+    access_log: bool = typer.Option(False, help="nginx keeps the access log"),
+) -> None:
+    """Run one API instance."""
+    app = create_app()
+    from sichrplace.config import get_settings
+
+    drain = get_settings().app.drain_seconds if drain_seconds is None else drain_seconds
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=access_log,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+        timeout_keep_alive=75,
+    )
+    DrainingServer(config, drain_seconds=drain).run()

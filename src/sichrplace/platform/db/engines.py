@@ -1,0 +1,121 @@
+"""Primary and replica engines (both through PgBouncer) and the replica health monitor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from sichrplace.config import DatabaseSettings
+from sichrplace.platform.db.sessions import PrimarySession
+
+log = structlog.get_logger(__name__)
+
+# PgBouncer 1.18 in transaction mode hands each transaction to any server connection, so a
+# server-side prepared statement made in one transaction is missing (or another one) in the
+# next: psycopg must never prepare. `prepare_threshold=None` turns preparation off entirely.
+PGBOUNCER_CONNECT_ARGS: dict[str, Any] = {"prepare_threshold": None}
+
+REPLICA_LAG_SQL = text(
+    "SELECT pg_is_in_recovery() AS in_recovery, "
+    "CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+    "ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) END AS lag"
+)
+
+
+def make_engine(url: str, settings: DatabaseSettings, *, autocommit: bool = False) -> AsyncEngine:
+    connect_args = dict(PGBOUNCER_CONNECT_ARGS, connect_timeout=settings.connect_timeout_seconds)
+    engine = create_async_engine(
+        url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_seconds,
+        connect_args=connect_args,
+    )
+    if autocommit:
+        # Each lag-tolerant read is its own statement-level transaction: PgBouncer returns the
+        # server connection to the pool as soon as the statement ends.
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
+@dataclass
+class ReplicaState:
+    """What the monitor last saw of the replica."""
+
+    reachable: bool = True
+    lag_seconds: float = 0.0
+    checked_at: float = 0.0
+    error: str | None = None
+    down_until: float = field(default=0.0)
+
+
+class Database:
+    """Owns both engines, the session factory and the replica's health."""
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        self.settings = settings
+        self.primary = make_engine(settings.primary_url, settings)
+        self.replica = make_engine(settings.replica_url, settings, autocommit=True)
+        self.sessionmaker = async_sessionmaker(
+            self.primary, class_=PrimarySession, expire_on_commit=False
+        )
+        self.replica_state = ReplicaState()
+        self._monitor: asyncio.Task[None] | None = None
+
+    def replica_usable(self) -> bool:
+        s = self.replica_state
+        return s.reachable and s.lag_seconds <= self.settings.replica_max_lag_seconds
+
+    def mark_replica_down(self, error: BaseException) -> None:
+        """Route replica reads to the primary until the monitor sees the replica healthy again."""
+        if self.replica_state.reachable:
+            log.warning("replica_marked_down", error=str(error)[:200])
+        self.replica_state.reachable = False
+        self.replica_state.error = type(error).__name__
+
+    async def check_replica(self) -> ReplicaState:
+        state = self.replica_state
+        try:
+            async with asyncio.timeout(self.settings.connect_timeout_seconds):
+                async with self.replica.connect() as conn:
+                    row = (await conn.execute(REPLICA_LAG_SQL)).one()
+            was_down = not state.reachable
+            state.reachable = bool(row.in_recovery)
+            state.lag_seconds = float(row.lag or 0.0)
+            state.error = None if row.in_recovery else "not in recovery"
+            if was_down and state.reachable:
+                log.info("replica_back", lag_seconds=state.lag_seconds)
+        except Exception as exc:  # any failure means: do not read from it
+            self.mark_replica_down(exc)
+        state.checked_at = time.monotonic()
+        return state
+
+    async def check_primary(self) -> None:
+        async with asyncio.timeout(self.settings.connect_timeout_seconds):
+            async with self.primary.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+    async def _monitor_loop(self) -> None:
+        while True:
+            await self.check_replica()
+            await asyncio.sleep(self.settings.replica_check_interval_seconds)
+
+    def start_monitor(self) -> None:
+        if self._monitor is None:
+            self._monitor = asyncio.create_task(self._monitor_loop(), name="replica-monitor")
+
+    async def dispose(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+            self._monitor = None
+        await self.primary.dispose()
+        await self.replica.dispose()

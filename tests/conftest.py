@@ -1,0 +1,61 @@
+"""Shared fixtures: the app in-process (httpx ASGI transport) against the real local stack.
+
+The stack (Postgres primary + replica, PgBouncer, Redis, nginx, API instances, worker) is
+started by `scripts/test.sh` via `sichrplace stack up` before pytest runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from sichrplace.app import create_app
+from sichrplace.config import Settings, get_settings
+from sichrplace.platform.db.engines import Database
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def db(app: FastAPI) -> Database:
+    database: Database = app.state.db
+    return database
+
+
+@pytest.fixture(scope="session")
+def redis(app: FastAPI) -> aioredis.Redis:
+    client: aioredis.Redis = app.state.redis
+    return client
+
+
+@pytest.fixture(scope="session")
+def stack_url(settings: Settings) -> str:
+    """The public entry point of the running stack (nginx)."""
+    return f"http://127.0.0.1:{settings.stack.nginx_port}"
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:12]
