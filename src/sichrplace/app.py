@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import ORJSONResponse
 
 from sichrplace import __version__
 from sichrplace.config import Settings, get_settings
+from sichrplace.integrations.maps.google import GoogleGeocoder
 from sichrplace.kit.errors import install_error_handlers
 from sichrplace.ops import endpoints as ops
 from sichrplace.platform.db.engines import Database
@@ -35,11 +35,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.draining = False
         app.state.db = Database(settings.db)
         app.state.redis = make_redis(settings.redis)
+        app.state.geocoder = GoogleGeocoder(settings.maps, redis=app.state.redis)
         await app.state.db.check_replica()
         app.state.db.start_monitor()
         try:
             yield
         finally:
+            await app.state.geocoder.aclose()
             await app.state.db.dispose()
             await app.state.redis.aclose()
 
@@ -47,7 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="SichrPlace API",
         version=__version__,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     install_error_handlers(app)
     app.include_router(ops.router)

@@ -18,8 +18,8 @@ def _default_data_dir() -> Path:
     # The postgres OS user must be able to enter every folder above its data directory, and a
     # checkout under a private home (root's is 0700) is not enterable: keep data under /var/tmp,
     # one folder per checkout so two clones do not share a database.
-    tag = hashlib.sha1(str(PROJECT_ROOT).encode()).hexdigest()[:8]
-    return Path("/var/tmp") / f"sichrplace-{getpass.getuser()}" / tag
+    tag = hashlib.sha1(str(PROJECT_ROOT).encode(), usedforsecurity=False).hexdigest()[:8]
+    return Path("/var/tmp") / f"sichrplace-{getpass.getuser()}" / tag  # noqa: S108
 
 
 class AppSettings(BaseSettings):
@@ -114,6 +114,120 @@ class LoggingSettings(BaseSettings):
     json_output: bool = True
 
 
+class AuthSettings(BaseSettings):
+    """Accounts: JWT keys (resolved by platform/secrets), token lifetimes, hashing, throttling."""
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_AUTH_")
+
+    # JSON object {"<kid>": "<key>", ...}; a file (mounted secret) wins over the env value.
+    jwt_keys: SecretStr | None = None
+    jwt_keys_file: Path | None = None
+    jwt_active_kid: str | None = None  # may be omitted when there is exactly one key
+    jwt_issuer: str = "https://sichrplace.de"
+    jwt_audience: str = "sichrplace-api"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 14 * 86400
+    session_max_age_seconds: int = 60 * 86400
+    verify_email_ttl_seconds: int = 48 * 3600
+    password_reset_ttl_seconds: int = 3600
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_ip: int = 20
+    login_failure_window_seconds: int = 900
+    password_reset_mails_per_hour: int = 3
+
+
+class JobSettings(BaseSettings):
+    """Job queue (procrastinate): worker, heartbeats, stalled-job recovery, retry policy."""
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_JOBS_")
+
+    concurrency: int = Field(default=4, ge=1)
+    # Empty: every queue some registered task declares (plus the maintenance queue).
+    queues: list[str] = Field(default_factory=list)
+    # Extra modules the worker imports for their tasks (`sichrplace.**.tasks` are found alone).
+    import_paths: list[str] = Field(default_factory=list)
+    poll_interval_seconds: float = Field(default=5.0, gt=0)
+    heartbeat_interval_seconds: float = Field(default=2.0, gt=0)
+    stalled_timeout_seconds: float = Field(default=30.0, gt=0)
+    recovery_interval_seconds: int = Field(default=10, ge=1, le=30)
+    shutdown_timeout_seconds: float = Field(default=25.0, ge=0)
+    max_attempts: int = Field(default=5, ge=1)
+    backoff_base_seconds: float = Field(default=2.0, ge=0)
+    backoff_max_seconds: float = Field(default=900.0, ge=0)
+    backoff_jitter: float = Field(default=0.1, ge=0, le=1)
+    maintenance_queue: str = "maintenance"
+    succeeded_retention_hours: int = Field(default=72, ge=1)
+
+
+class MapsSettings(BaseSettings):
+    """Google Geocoding API client: endpoint, key, resilience policy, Redis result cache."""
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_MAPS_")
+
+    base_url: str = "https://maps.googleapis.com"
+    api_key: SecretStr = SecretStr("")
+    timeout_seconds: float = 3.0
+    connect_timeout_seconds: float = 1.0
+    max_attempts: int = Field(default=3, ge=1)
+    quota_requests: int = Field(default=3000, ge=0)  # per window, all processes; 0 = no quota
+    quota_window_seconds: int = Field(default=60, ge=1)
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    cache_ttl_seconds: int = 30 * 86400
+    negative_cache_ttl_seconds: int = 3600
+
+
+def _media_root(name: str) -> Path:
+    return StackSettings().data_dir / name
+
+
+class MediaSettings(BaseSettings):
+    """Listing images: public variant folder (nginx alias), private originals, limits."""
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_MEDIA_")
+
+    media_dir: Path = Field(default_factory=lambda: _media_root("media"))  # public, nginx /media/
+    originals_dir: Path = Field(default_factory=lambda: _media_root("media-originals"))  # private
+    public_base_url: str = "/media/"
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 50_000_000  # decompression-bomb cap, checked before decoding
+    variant_widths: list[int] = Field(default_factory=lambda: [320, 800, 1600])
+    webp_quality: int = Field(default=80, ge=1, le=100)
+
+
+class CacheSettings(BaseSettings):
+    """The read path: cache-aside TTLs per domain (the one table), stampede lock, fail-open
+    circuit, the read-your-writes pinning window, and popular-listing view counters."""
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_CACHE_")
+
+    enabled: bool = True
+    ttl_listing_seconds: float = Field(default=300.0, gt=0)
+    ttl_search_seconds: float = Field(default=30.0, gt=0)
+    ttl_facets_seconds: float = Field(default=60.0, gt=0)
+    ttl_popular_seconds: float = Field(default=60.0, gt=0)
+    ttl_jitter: float = Field(default=0.1, ge=0, le=0.5)  # spreads expiries of keys filled together
+    op_timeout_seconds: float = Field(default=0.2, gt=0)  # every Redis call; then fail open
+    circuit_open_seconds: float = Field(default=5.0, ge=0)  # skip a failed Redis this long
+    lock_ttl_ms: int = Field(default=5000, ge=10)  # a filler that died frees its key after this
+    lock_wait_ms: int = Field(default=2000, ge=0)  # a waiter then computes by itself
+    # A second invalidation this long after the first catches a fill that read a lagging replica.
+    reinvalidate_after_seconds: float = Field(default=0.5, ge=0)
+    read_your_writes_seconds: float = Field(default=5.0, ge=0)
+    view_flush_batch: int = Field(default=5000, ge=1)
+
+    def ttls(self) -> dict[str, float]:
+        return {
+            "listing": self.ttl_listing_seconds,
+            "search": self.ttl_search_seconds,
+            "facets": self.ttl_facets_seconds,
+            "popular": self.ttl_popular_seconds,
+        }
+
+
 class Settings:
     """All settings, grouped by concern."""
 
@@ -124,6 +238,26 @@ class Settings:
         self.redis = RedisSettings()
         self.smtp = SmtpSettings()
         self.log = LoggingSettings()
+        self.jobs = JobSettings()
+        self.auth = AuthSettings()
+        self.maps = MapsSettings()
+        self.media = MediaSettings()
+        self.cache = CacheSettings()
+        self._follow_stack_ports()
+
+    def _follow_stack_ports(self) -> None:
+        """Unless set explicitly, clients connect where the local stack listens."""
+        stack = self.stack
+        if "port" not in self.db.model_fields_set:
+            self.db.port = stack.pgbouncer_port
+        if "direct_port" not in self.db.model_fields_set:
+            self.db.direct_port = stack.primary_port
+        if "url" not in self.redis.model_fields_set:
+            self.redis.url = f"redis://127.0.0.1:{stack.redis_port}/0"
+        if "port" not in self.smtp.model_fields_set:
+            self.smtp.port = stack.smtp_port
+        if "public_base_url" not in self.app.model_fields_set:
+            self.app.public_base_url = f"http://127.0.0.1:{stack.nginx_port}"
 
 
 @lru_cache(maxsize=1)

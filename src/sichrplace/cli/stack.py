@@ -1,5 +1,218 @@
-"""`sichrplace stack`: the local production-like stack (work in progress)."""
+"""`sichrplace stack`: the local production-like stack under supervisord."""
 
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
 import typer
 
+from sichrplace.config import Settings, get_settings
+from sichrplace.stack import postgres, supervisor
+from sichrplace.stack.layout import Layout, ensure_dirs, layout_for
+from sichrplace.stack.render import api_ports, python_env, render_all
+
 app = typer.Typer(no_args_is_help=True, help="The local production-like stack.")
+
+CORE = ("postgres-primary", "postgres-replica", "pgbouncer", "redis")
+
+
+def _ctx() -> tuple[Settings, Layout]:
+    settings = get_settings()
+    return settings, layout_for(settings)
+
+
+def _say(msg: str) -> None:
+    typer.echo(f"stack: {msg}")
+
+
+def _wait(what: str, probe: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # not up yet
+            if probe():
+                return
+        time.sleep(0.2)
+    raise typer.Exit(
+        _fail(f"{what} not healthy after {timeout:.0f}s (see `sichrplace stack logs`)")
+    )
+
+
+def _fail(msg: str) -> int:
+    typer.echo(f"stack: ERROR: {msg}", err=True)
+    return 1
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _http_ok(url: str, body_contains: str | None = None) -> bool:
+    resp = httpx.get(url, timeout=2)
+    return resp.status_code == 200 and (body_contains is None or body_contains in resp.text)
+
+
+def _run_cli(settings: Settings, *args: str) -> None:
+    env = {**os.environ, **python_env(settings)}
+    cli = str(Path(sys.executable).parent / "sichrplace")
+    subprocess.run([cli, *args], env=env, check=True)
+
+
+@app.command()
+def up(
+    api: int = typer.Option(
+        None, "--api", help="API instances (default SICHRPLACE_STACK_API_INSTANCES=2)"
+    ),
+    workers: int = typer.Option(None, help="job workers (default 1)"),
+    seed: str = typer.Option(None, help="load a data set: demo"),
+) -> None:
+    """Bring the stack up (idempotent), wait for health, run migrations, print the URL."""
+    settings, layout = _ctx()
+    s = settings.stack
+    instances = api or s.api_instances
+    n_workers = workers or s.workers
+    ensure_dirs(layout)
+    render_all(settings, layout, instances=instances, workers=n_workers)
+    created = postgres.init_primary(settings, layout)
+    if created:
+        _say(f"initialised the primary in {layout.pg_primary}")
+    supervisor.ensure_supervisord(layout)
+    supervisor.start(layout, "postgres-primary")
+    postgres.wait_postgres(settings, layout, s.primary_port)
+    postgres.bootstrap_primary(settings, layout)
+    if postgres.make_replica(settings, layout):
+        _say(f"made the replica with pg_basebackup in {layout.pg_replica}")
+    supervisor.start(layout, "postgres-replica", "pgbouncer", "redis", "smtp")
+    postgres.wait_postgres(settings, layout, s.replica_port)
+    _wait("pgbouncer", lambda: _port_open(s.pgbouncer_port))
+    _wait("redis", lambda: _port_open(s.redis_port))
+    _run_cli(settings, "db", "upgrade")
+    if seed:
+        _run_cli(settings, "seed", seed)
+    names = [f"api-{i}" for i in range(1, instances + 1)]
+    names += [f"worker-{i}" for i in range(1, n_workers + 1)]
+    supervisor.start(layout, *names, "nginx")
+    for port in api_ports(settings, instances):
+        health = f"http://127.0.0.1:{port}/healthz"
+        _wait(f"api on {port}", lambda health=health: _http_ok(health))  # type: ignore[misc]
+    url = f"http://127.0.0.1:{s.nginx_port}"
+    _wait("nginx /readyz", lambda: _http_ok(f"{url}/readyz", '"ok"'))
+    _wait("every program running", lambda: _all_running(layout))
+    _say(f"up: {url}  (data: {layout.root})")
+
+
+def _all_running(layout: Layout) -> bool:
+    return all(p.state == "RUNNING" for p in supervisor.states(layout))
+
+
+@app.command()
+def down() -> None:
+    """Stop every process of the stack (APIs and workers drain first)."""
+    settings, layout = _ctx()
+    if supervisor.supervisord_pid(layout) is None:
+        _say("not running")
+        return
+    supervisor.stop(layout, "nginx")
+    running = [p.name for p in supervisor.states(layout) if p.name not in CORE]
+    if running:
+        supervisor.stop(layout, *running)
+    supervisor.stop(layout, "pgbouncer", "redis", "postgres-replica", "postgres-primary")
+    supervisor.shutdown(layout)
+    s = settings.stack
+    ports = [
+        s.primary_port,
+        s.replica_port,
+        s.pgbouncer_port,
+        s.redis_port,
+        s.nginx_port,
+        s.smtp_port,
+        *api_ports(settings, 16),
+    ]
+    still = [p for p in ports if _port_open(p)]
+    if still:
+        raise typer.Exit(_fail(f"ports still listening after down: {still}"))
+    _say("down")
+
+
+@app.command()
+def status() -> None:
+    """Each process, its state and port, where data and logs live."""
+    settings, layout = _ctx()
+    s = settings.stack
+    typer.echo(f"data folder: {layout.root}")
+    typer.echo(f"logs:        {layout.logs}")
+    progs = supervisor.states(layout)
+    if not progs:
+        typer.echo("supervisord: not running")
+        raise typer.Exit(3)
+    ports = {
+        "postgres-primary": s.primary_port,
+        "postgres-replica": s.replica_port,
+        "pgbouncer": s.pgbouncer_port,
+        "redis": s.redis_port,
+        "nginx": s.nginx_port,
+        "smtp": s.smtp_port,
+    }
+    for i, port in enumerate(api_ports(settings, 16), start=1):
+        ports[f"api-{i}"] = port
+    for prog in progs:
+        listen = f"127.0.0.1:{ports[prog.name]}" if prog.name in ports else "-"
+        typer.echo(f"{prog.name:18} {prog.state:9} {listen:16} {prog.description}")
+    try:
+        rec = postgres.psql(settings, layout, "SELECT pg_is_in_recovery()", port=s.replica_port)
+        typer.echo(f"replica pg_is_in_recovery() = {rec == 't'}")
+    except RuntimeError:
+        typer.echo("replica: unreachable")
+
+
+@app.command()
+def logs(
+    program: str = typer.Argument(None, help="program name; default: all"),
+    lines: int = typer.Option(50, "-n"),
+    follow: bool = typer.Option(False, "-f"),
+) -> None:
+    """Show (or follow) log files."""
+    _, layout = _ctx()
+    files = sorted(layout.logs.glob(f"{program}.log" if program else "*.log"))
+    if not files:
+        raise typer.Exit(_fail(f"no logs in {layout.logs}"))
+    cmd = ["tail", "-n", str(lines), *(["-F"] if follow else []), *map(str, files)]
+    os.execvp("tail", cmd)  # noqa: S606 - hand the terminal to tail
+
+
+def _control(action: str, programs: list[str]) -> None:
+    _, layout = _ctx()
+    typer.echo(supervisor.ctl(layout, action, *programs), nl=False)
+
+
+@app.command()
+def start(programs: list[str]) -> None:
+    """Start programs (e.g. postgres-replica)."""
+    _control("start", programs)
+
+
+@app.command()
+def stop(programs: list[str]) -> None:
+    """Stop programs gracefully."""
+    _control("stop", programs)
+
+
+@app.command()
+def restart(programs: list[str]) -> None:
+    """Restart programs (e.g. api-1 worker-1 to load new code)."""
+    _control("restart", programs)
+
+
+@app.command()
+def kill(program: str, signal: str = typer.Option("KILL")) -> None:
+    """Send a signal to one program (chaos): the supervisor restarts it."""
+    _control("signal", [signal, program])

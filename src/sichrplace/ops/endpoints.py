@@ -22,9 +22,9 @@ async def healthz() -> HealthOut:
     return HealthOut(status="ok")
 
 
-async def _check(coro: Any, timeout: float) -> str:
+async def _check(coro: Any, limit: float) -> str:
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit):
             await coro
         return "ok"
     except Exception as exc:

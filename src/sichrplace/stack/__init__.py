@@ -1,0 +1,1 @@
+"""The local production-like stack: layout, rendering, Postgres bootstrap, supervision."""

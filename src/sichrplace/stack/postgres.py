@@ -1,0 +1,164 @@
+"""Create the primary, its roles/database/extensions, and the streaming replica.
+
+The SQL here is built from the stack's own settings (role, database and slot names), run as
+the superuser over the private socket; nothing comes from a request.
+"""
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+from sichrplace.config import Settings
+from sichrplace.stack.layout import PG_BIN, REPLICATION_USER, Layout, chown_pg, run_as_pg
+from sichrplace.stack.render import stack_secrets, write_postgres_conf
+
+EXTENSIONS = ("citext", "pg_stat_statements", "postgis", "pg_trgm")
+REPLICATION_SLOT = "sichrplace_replica"
+
+
+def init_primary(settings: Settings, layout: Layout) -> bool:
+    """initdb once; returns True when it created the cluster."""
+    if (layout.pg_primary / "PG_VERSION").exists():
+        write_postgres_conf(settings, layout, "primary", layout.pg_primary)
+        return False
+    layout.pg_primary.mkdir(mode=0o700, parents=True, exist_ok=True)
+    chown_pg(layout.pg_primary)
+    run_as_pg(
+        [
+            f"{PG_BIN}/initdb",
+            "-D",
+            str(layout.pg_primary),
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+        ]
+    )
+    write_postgres_conf(settings, layout, "primary", layout.pg_primary)
+    return True
+
+
+def psql(
+    settings: Settings,
+    layout: Layout,
+    sql: str,
+    *,
+    port: int | None = None,
+    dbname: str = "postgres",
+) -> str:
+    """Run SQL as the superuser over the stack's private unix socket."""
+    args = [
+        f"{PG_BIN}/psql",
+        "-h",
+        str(layout.pg_socket),
+        "-p",
+        str(port or settings.stack.primary_port),
+        "-U",
+        "postgres",
+        "-d",
+        dbname,
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-qAtX",
+        "-c",
+        sql,
+    ]
+    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"psql failed: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def wait_postgres(settings: Settings, layout: Layout, port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        proc = subprocess.run(
+            [f"{PG_BIN}/pg_isready", "-h", str(layout.pg_socket), "-p", str(port), "-q"],
+            check=False,
+        )
+        if proc.returncode == 0:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"postgres on port {port} not ready after {timeout:.0f}s")
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def bootstrap_primary(settings: Settings, layout: Layout) -> None:
+    """Roles, database and extensions: idempotent, safe to run on every `stack up`."""
+    db = settings.db
+    secrets = stack_secrets(layout)
+    app_pw = _quote(db.password.get_secret_value())
+    repl_pw = _quote(secrets["REPLICATION_PASSWORD"])
+    psql(
+        settings,
+        layout,
+        f"""
+DO $$BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{db.user}') THEN
+    CREATE ROLE "{db.user}" LOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{REPLICATION_USER}') THEN
+    CREATE ROLE {REPLICATION_USER} REPLICATION LOGIN;
+  END IF;
+END$$;
+ALTER ROLE "{db.user}" PASSWORD {app_pw};
+ALTER ROLE "{db.user}" SET statement_timeout = '{db.statement_timeout_ms}ms';
+ALTER ROLE "{db.user}" SET idle_in_transaction_session_timeout = '60s';
+GRANT pg_monitor TO "{db.user}";
+ALTER ROLE {REPLICATION_USER} PASSWORD {repl_pw};
+""",
+    )
+    exists = psql(settings, layout, f"SELECT 1 FROM pg_database WHERE datname = '{db.name}'")
+    if not exists:
+        psql(settings, layout, f'CREATE DATABASE "{db.name}" OWNER "{db.user}"')
+    ext_sql = "".join(f"CREATE EXTENSION IF NOT EXISTS {ext};" for ext in EXTENSIONS)
+    psql(settings, layout, ext_sql + f'GRANT ALL ON SCHEMA public TO "{db.user}";', dbname=db.name)
+
+
+def make_replica(settings: Settings, layout: Layout) -> bool:
+    """pg_basebackup the primary into the replica folder once; True when it made it."""
+    if (layout.pg_replica / "PG_VERSION").exists():
+        write_postgres_conf(settings, layout, "replica", layout.pg_replica)
+        return False
+    if layout.pg_replica.exists():
+        shutil.rmtree(layout.pg_replica)  # a half-made copy from an interrupted run
+    psql(
+        settings,
+        layout,
+        f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+        f"WHERE slot_name = '{REPLICATION_SLOT}'",
+    )
+    secrets = stack_secrets(layout)
+    run_as_pg(
+        [
+            f"{PG_BIN}/pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(settings.stack.primary_port),
+            "-U",
+            REPLICATION_USER,
+            "-D",
+            str(layout.pg_replica),
+            "-X",
+            "stream",
+            "-R",
+            "-C",
+            "-S",
+            REPLICATION_SLOT,
+            "--checkpoint=fast",
+        ],
+        env={"PGPASSWORD": secrets["REPLICATION_PASSWORD"]},
+    )
+    layout.pg_replica.chmod(0o700)
+    write_postgres_conf(settings, layout, "replica", layout.pg_replica)
+    return True

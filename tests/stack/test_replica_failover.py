@@ -1,0 +1,57 @@
+"""Losing the replica: reads go to the primary, readiness says degraded, then recovers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from sichrplace.config import Settings
+from sichrplace.platform.db.engines import Database
+from sichrplace.platform.db.sessions import ReplicaSession
+from sichrplace.stack.layout import Layout
+from tests.stack.conftest import ctl
+
+pytestmark = pytest.mark.stack
+
+
+async def _readiness(port: int) -> tuple[int, str]:
+    async with httpx.AsyncClient(timeout=5) as http:
+        resp = await http.get(f"http://127.0.0.1:{port}/readyz")
+        return resp.status_code, resp.json()["status"]
+
+
+async def _wait_all(ports: list[int], want: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    last: list[tuple[int, str]] = []
+    while time.monotonic() < deadline:
+        last = [await _readiness(p) for p in ports]
+        if all(r == (200, want) for r in last):
+            return
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"readiness never became {want}: {last}")
+
+
+async def test_stopping_the_replica_degrades_and_starting_it_recovers(
+    settings: Settings, layout: Layout, db: Database
+) -> None:
+    ports = [settings.stack.api_base_port, settings.stack.api_base_port + 1]
+    await _wait_all(ports, "ok")
+    ctl(layout, "stop", "postgres-replica")
+    try:
+        # A read issued right away, before any monitor noticed, still succeeds.
+        session = ReplicaSession(db)
+        assert await session.scalar(text("SELECT count(*) FROM pg_class")) > 0
+        assert session.last_target == "primary"
+        assert await session.scalar(text("SELECT pg_is_in_recovery()")) is False
+        await _wait_all(ports, "degraded")
+    finally:
+        ctl(layout, "start", "postgres-replica")
+    await _wait_all(ports, "ok", timeout=60)
+    await db.check_replica()
+    session = ReplicaSession(db)
+    assert await session.scalar(text("SELECT pg_is_in_recovery()")) is True
+    assert session.last_target == "replica"
