@@ -64,3 +64,14 @@ async def test_oversized_chunked_body_is_413(client: httpx.AsyncClient) -> None:
         "/api/v1/auth/login", content=chunks(), headers={"content-type": "application/json"}
     )
     assert resp.status_code == 413
+
+
+async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/api/v1/version")
+    resp = await client.get("/metrics")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/plain")
+    assert (
+        'sichrplace_http_requests_total{method="GET",route="/api/v1/version",status="200"}'
+        in resp.text
+    )

@@ -155,3 +155,15 @@ async def test_sigterm_reports_not_ready_then_exits_and_is_restarted(
         return pid not in (None, before) and resp.status_code == 200
 
     await _wait_until(back)
+
+
+async def test_a_killed_worker_is_restarted_by_the_supervisor(layout: Layout) -> None:
+    before = program_pid(layout, "worker-1")
+    assert before is not None
+    ctl(layout, "signal", "KILL", "worker-1")
+
+    async def restarted() -> bool:
+        pid = program_pid(layout, "worker-1")
+        return pid is not None and pid != before and "RUNNING" in ctl(layout, "status", "worker-1")
+
+    await _wait_until(restarted)
