@@ -37,12 +37,13 @@ def route_template(scope: Scope) -> str:
     Routers included under a prefix keep their own path on the route object, so the prefix is
     put back from the request path.
     """
-    path = getattr(scope.get("route"), "path", None)
+    path = str(getattr(scope.get("route"), "path", "") or "")
     if not path:
         return "unmatched"
-    if scope["path"].startswith(API_PREFIX + "/") and not path.startswith(API_PREFIX + "/"):
+    request_path = str(scope["path"])
+    if request_path.startswith(API_PREFIX + "/") and not path.startswith(API_PREFIX + "/"):
         return API_PREFIX + path
-    return str(path)
+    return path
 
 
 class MetricsMiddleware:

@@ -1,0 +1,1 @@
+"""Notifications: transactional email (queued with the business write, sent by a job)."""

@@ -1,0 +1,29 @@
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+
+from sichrplace.platform.db.engines import Database
+from sichrplace.platform.jobs.runtime import close_job_db
+from tests.platform.jobs.fixtures import job_queue, procs, shared_sink, shared_worker
+
+__all__ = ["dedupe_keys", "in_process_jobs", "job_queue", "procs", "shared_sink", "shared_worker"]
+
+
+@pytest.fixture
+async def in_process_jobs() -> AsyncIterator[None]:
+    """For calling handlers directly: their `job_db()` is disposed of afterwards."""
+    yield
+    await close_job_db()
+
+
+@pytest.fixture
+async def dedupe_keys(db: Database) -> AsyncIterator[list[str]]:
+    """Keys appended here lose their `notification_emails_sent` rows after the test."""
+    keys: list[str] = []
+    yield keys
+    async with db.primary.begin() as conn:
+        await conn.execute(
+            text("DELETE FROM notification_emails_sent WHERE dedupe_key = ANY(:keys)"),
+            {"keys": keys},
+        )
