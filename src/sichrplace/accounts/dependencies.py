@@ -1,0 +1,111 @@
+"""Authentication and role checks for every domain's endpoints.
+
+    from sichrplace.accounts.dependencies import CurrentUser, require_role
+
+    @router.get("/things")
+    async def things(user: CurrentUser) -> ...                       # any signed-in user
+
+    @router.post("/things")
+    async def create(user: Annotated[Principal, Depends(require_role("landlord"))]) -> ...
+
+Missing or invalid bearer token → 401, wrong role → 403; both problem+json with
+WWW-Authenticate. The principal comes from the access token alone (no database round trip);
+access tokens are short-lived, so a revoked session stops working within their lifetime.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from sichrplace.accounts import security
+from sichrplace.accounts.errors import InvalidAccessToken
+from sichrplace.accounts.models import Role
+from sichrplace.accounts.security import AuthRuntime, build_auth_runtime
+from sichrplace.config import get_settings
+from sichrplace.kit.errors import Forbidden, Unauthorized
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
+
+
+def get_auth(request: Request) -> AuthRuntime:
+    """The app's keys and hashers (built at start-up by the accounts router's lifespan)."""
+    auth: AuthRuntime | None = getattr(request.app.state, "auth", None)
+    if auth is None:
+        settings = getattr(request.app.state, "settings", None) or get_settings()
+        auth = request.app.state.auth = build_auth_runtime(settings)
+    return auth
+
+
+AuthDep = Annotated[AuthRuntime, Depends(get_auth)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    id: uuid.UUID
+    email: str
+    role: Role
+    session_id: uuid.UUID
+
+
+async def current_user(
+    auth: AuthDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("Missing bearer token.")
+    try:
+        claims = auth.access_tokens.decode(credentials.credentials)
+    except security.InvalidAccessToken as exc:
+        raise InvalidAccessToken(str(exc)) from exc
+    return Principal(claims.user_id, claims.email, claims.role, claims.session_id)
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def require_role(*roles: Role | str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets only callers with one of `roles` through (403 otherwise)."""
+    allowed = frozenset(Role(r) for r in roles)
+    if not allowed:
+        raise ValueError("require_role needs at least one role")
+
+    async def check_role(user: CurrentUser) -> Principal:
+        if user.role not in allowed:
+            raise Forbidden(
+                f"This action requires the role {' or '.join(sorted(allowed))}.",
+                headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
+            )
+        return user
+
+    return check_role
+
+
+TenantUser = Annotated[Principal, Depends(require_role(Role.TENANT))]
+LandlordUser = Annotated[Principal, Depends(require_role(Role.LANDLORD))]
+AdminUser = Annotated[Principal, Depends(require_role(Role.ADMIN))]
+
+
+async def optional_user(
+    auth: AuthDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """The caller on a public endpoint: None when anonymous, or when the token is invalid or
+    expired (a stale token must not break a public page; it just reads as anonymous)."""
+    if credentials is None or not credentials.credentials:
+        return None
+    try:
+        claims = auth.access_tokens.decode(credentials.credentials)
+    except security.InvalidAccessToken:
+        return None
+    return Principal(claims.user_id, claims.email, claims.role, claims.session_id)
+
+
+OptionalUser = Annotated[Principal | None, Depends(optional_user)]

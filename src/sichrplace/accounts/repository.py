@@ -1,0 +1,200 @@
+"""All accounts SQL."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from sichrplace.accounts.models import (
+    AccountToken,
+    RefreshToken,
+    RefreshTokenFamily,
+    TokenPurpose,
+    User,
+)
+from sichrplace.platform.db import PrimarySession
+
+# --- users ------------------------------------------------------------------------------------
+
+
+async def insert_user(
+    session: PrimarySession,
+    *,
+    email: str,
+    password_hash: str,
+    full_name: str,
+    role: str,
+) -> User | None:
+    """Insert a user; None if the email (case-insensitive) is taken, also by a concurrent insert."""
+    stmt = (
+        insert(User)
+        .values(
+            id=uuid.uuid4(),
+            email=email,
+            password_hash=password_hash,
+            full_name=full_name,
+            role=role,
+        )
+        .on_conflict_do_nothing(index_elements=[User.email])
+        .returning(User)
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def get_user(session: PrimarySession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_user_by_email(session: PrimarySession, email: str) -> User | None:
+    # citext: the comparison is case-insensitive and uses the unique index.
+    return (await session.scalars(select(User).where(User.email == email))).one_or_none()
+
+
+async def set_password_hash(
+    session: PrimarySession, user_id: uuid.UUID, password_hash: str, *, changed: bool
+) -> None:
+    values: dict[str, object] = {"password_hash": password_hash, "updated_at": func.now()}
+    if changed:
+        values["password_changed_at"] = func.now()
+    await session.execute(update(User).where(User.id == user_id).values(**values))
+
+
+async def mark_email_verified(session: PrimarySession, user_id: uuid.UUID) -> None:
+    await session.execute(
+        update(User)
+        .where(User.id == user_id, User.email_verified_at.is_(None))
+        .values(email_verified_at=func.now(), updated_at=func.now())
+    )
+
+
+async def set_role(session: PrimarySession, user_id: uuid.UUID, role: str) -> None:
+    await session.execute(
+        update(User).where(User.id == user_id).values(role=role, updated_at=func.now())
+    )
+
+
+# --- refresh-token families -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockedRefreshToken:
+    token_id: uuid.UUID
+    family_id: uuid.UUID
+    user_id: uuid.UUID
+    expires_at: datetime
+    used_at: datetime | None
+    family_created_at: datetime
+    family_revoked_at: datetime | None
+
+
+async def insert_family(session: PrimarySession, user_id: uuid.UUID) -> uuid.UUID:
+    family_id = uuid.uuid4()
+    await session.execute(insert(RefreshTokenFamily).values(id=family_id, user_id=user_id))
+    return family_id
+
+
+async def insert_refresh_token(
+    session: PrimarySession, family_id: uuid.UUID, digest: bytes, expires_at: datetime
+) -> None:
+    await session.execute(
+        insert(RefreshToken).values(
+            id=uuid.uuid4(), family_id=family_id, token_hash=digest, expires_at=expires_at
+        )
+    )
+
+
+async def lock_refresh_token(session: PrimarySession, digest: bytes) -> LockedRefreshToken | None:
+    """Fetch a refresh token and its family, row-locked until commit.
+
+    Two concurrent refreshes (or a refresh and a revocation) of one family queue up here, so a
+    token can be rotated only once.
+    """
+    t, f = RefreshToken, RefreshTokenFamily
+    stmt = (
+        select(t.id, t.family_id, f.user_id, t.expires_at, t.used_at, f.created_at, f.revoked_at)
+        .join(f, f.id == t.family_id)
+        .where(t.token_hash == digest)
+        .with_for_update(of=[t, f])
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else LockedRefreshToken(*row)
+
+
+async def mark_refresh_token_used(
+    session: PrimarySession, token_id: uuid.UUID, now: datetime
+) -> None:
+    await session.execute(
+        update(RefreshToken).where(RefreshToken.id == token_id).values(used_at=now)
+    )
+
+
+async def revoke_family(
+    session: PrimarySession, family_id: uuid.UUID, reason: str, *, user_id: uuid.UUID | None = None
+) -> None:
+    f = RefreshTokenFamily
+    stmt = update(f).where(f.id == family_id, f.revoked_at.is_(None))
+    if user_id is not None:
+        stmt = stmt.where(f.user_id == user_id)
+    await session.execute(stmt.values(revoked_at=func.now(), revoked_reason=reason))
+
+
+async def revoke_all_families(session: PrimarySession, user_id: uuid.UUID, reason: str) -> None:
+    f = RefreshTokenFamily
+    await session.execute(
+        update(f)
+        .where(f.user_id == user_id, f.revoked_at.is_(None))
+        .values(revoked_at=func.now(), revoked_reason=reason)
+    )
+
+
+# --- single-use emailed tokens ----------------------------------------------------------------
+
+
+async def insert_account_token(
+    session: PrimarySession,
+    user_id: uuid.UUID,
+    purpose: TokenPurpose,
+    digest: bytes,
+    expires_at: datetime,
+) -> uuid.UUID:
+    token_id = uuid.uuid4()
+    await session.execute(
+        insert(AccountToken).values(
+            id=token_id,
+            user_id=user_id,
+            purpose=purpose.value,
+            token_hash=digest,
+            expires_at=expires_at,
+        )
+    )
+    return token_id
+
+
+async def lock_account_token(
+    session: PrimarySession, digest: bytes, purpose: TokenPurpose
+) -> AccountToken | None:
+    stmt = (
+        select(AccountToken)
+        .where(AccountToken.token_hash == digest, AccountToken.purpose == purpose.value)
+        .with_for_update()
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def use_account_tokens(
+    session: PrimarySession, user_id: uuid.UUID, purpose: TokenPurpose, now: datetime
+) -> None:
+    """Spend every open token of this purpose for the user (the presented one included)."""
+    await session.execute(
+        update(AccountToken)
+        .where(
+            AccountToken.user_id == user_id,
+            AccountToken.purpose == purpose.value,
+            AccountToken.used_at.is_(None),
+        )
+        .values(used_at=now)
+    )

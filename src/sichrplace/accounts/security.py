@@ -1,0 +1,207 @@
+"""Credentials: argon2id passwords, opaque refresh/email tokens, kid-keyed JWT access tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from importlib import resources
+
+import jwt
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from sichrplace.accounts.models import Role
+from sichrplace.config import AuthSettings, Settings
+from sichrplace.platform.secrets import SigningKeySet, load_signing_keys, provider_for
+
+JWT_ALGORITHM = "HS256"
+JWT_KEYS_SECRET = "SICHRPLACE_AUTH_JWT_KEYS"  # noqa: S105 - the variable name
+# Development only: the secrets provider refuses it (and any key equal to it) in production.
+DEV_JWT_KEYS = '{"dev-1": "sichrplace-development-only-jwt-signing-key"}'
+MIN_PASSWORD_LENGTH = 10
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud"]
+
+
+# --- passwords --------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    text = resources.files("sichrplace.accounts").joinpath("common_passwords.txt").read_text()
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
+def password_problem(password: str) -> str | None:
+    """Why `password` is not acceptable, or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"must be at least {MIN_PASSWORD_LENGTH} characters long"
+    if password.lower() in common_passwords():
+        return "is too common; choose a less guessable password"
+    return None
+
+
+class Passwords:
+    """argon2id hashing; the CPU-heavy work runs in a thread so the event loop stays free."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self.hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+            type=Type.ID,
+        )
+        self._dummy_hash: str | None = None
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self.hasher.hash, password)
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return await asyncio.to_thread(self.hasher.verify, password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def verify_dummy(self, password: str) -> None:
+        """Spend the same time as a real check, so an unknown email is not faster to refuse."""
+        if self._dummy_hash is None:
+            self._dummy_hash = await self.hash(secrets.token_urlsafe(16))
+        await self.verify(self._dummy_hash, password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        try:
+            return self.hasher.check_needs_rehash(password_hash)
+        except InvalidHashError:
+            return True
+
+
+# --- opaque tokens (refresh, email verification, password reset) -----------------------------
+
+
+def new_opaque_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> bytes:
+    """What is stored: the tokens carry 256 random bits, so a fast hash is enough."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+# --- access tokens ----------------------------------------------------------------------------
+
+
+class InvalidAccessToken(Exception):
+    """The bearer token cannot be trusted; the message says why (for the 401 detail)."""
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    email: str
+    role: Role
+    session_id: uuid.UUID
+    jti: str
+
+
+class AccessTokens:
+    """Signs with the active key (its kid in the header); verifies with any listed key."""
+
+    def __init__(self, keys: SigningKeySet, settings: AuthSettings) -> None:
+        self.keys = keys
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        self.ttl = timedelta(seconds=settings.access_token_ttl_seconds)
+
+    def issue(
+        self, *, user_id: uuid.UUID, email: str, role: str, session_id: uuid.UUID, now: datetime
+    ) -> str:
+        claims = {
+            "sub": str(user_id),
+            "email": email,
+            "role": role,
+            "sid": str(session_id),
+            "jti": uuid.uuid4().hex,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": now,
+            "exp": now + self.ttl,
+        }
+        return jwt.encode(
+            claims,
+            self.keys.signing_key,
+            algorithm=JWT_ALGORITHM,
+            headers={"kid": self.keys.active_kid},
+        )
+
+    def decode(self, token: str) -> AccessClaims:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError as exc:
+            raise InvalidAccessToken("malformed token") from exc
+        key = self.keys.verification_key(kid)
+        if key is None:
+            raise InvalidAccessToken("unknown signing key")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[JWT_ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidAccessToken("token expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise InvalidAccessToken("invalid token") from exc
+        try:
+            return AccessClaims(
+                user_id=uuid.UUID(claims["sub"]),
+                email=str(claims["email"]),
+                role=Role(claims["role"]),
+                session_id=uuid.UUID(claims["sid"]),
+                jti=str(claims["jti"]),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InvalidAccessToken("invalid token claims") from exc
+
+
+# --- wiring -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthRuntime:
+    """Everything accounts needs that is built once per app from settings and secrets."""
+
+    settings: AuthSettings
+    passwords: Passwords
+    access_tokens: AccessTokens
+    public_base_url: str
+
+
+def load_jwt_keys(settings: Settings) -> SigningKeySet:
+    """The JWT key set from the secrets provider; raises InsecureSecretError in production."""
+    auth = settings.auth
+    return load_signing_keys(
+        provider_for(settings),
+        JWT_KEYS_SECRET,
+        value=auth.jwt_keys,
+        file=auth.jwt_keys_file,
+        active_kid=auth.jwt_active_kid,
+        default=DEV_JWT_KEYS,
+    )
+
+
+def build_auth_runtime(settings: Settings) -> AuthRuntime:
+    return AuthRuntime(
+        settings=settings.auth,
+        passwords=Passwords(settings.auth),
+        access_tokens=AccessTokens(load_jwt_keys(settings), settings.auth),
+        public_base_url=settings.app.public_base_url.rstrip("/"),
+    )

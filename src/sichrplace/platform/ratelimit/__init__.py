@@ -1,0 +1,5 @@
+"""Redis-backed rate limiting (fixed-window counters), failing open when Redis is down."""
+
+from sichrplace.platform.ratelimit.limiter import Decision, FixedWindowLimiter
+
+__all__ = ["Decision", "FixedWindowLimiter"]
