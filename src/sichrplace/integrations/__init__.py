@@ -1,0 +1,1 @@
+"""Clients of third-party services (all through platform/resilience)."""

@@ -1,0 +1,1 @@
+"""Maps service: geocoding behind a provider-neutral interface (`types.Geocoder`)."""

@@ -1,0 +1,84 @@
+"""Media routes: listing images under /api/v1, and /media/ files for runs without nginx."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Request, Response, UploadFile
+from fastapi.responses import FileResponse
+
+from sichrplace.accounts.dependencies import CurrentUser
+from sichrplace.kit.errors import NotFound
+from sichrplace.media import service
+from sichrplace.media.dependencies import MediaSettingsDep, StorageDep
+from sichrplace.media.schemas import ImageOut
+from sichrplace.media.storage import IMMUTABLE_CACHE_CONTROL
+from sichrplace.platform.cache import CacheDep
+from sichrplace.platform.db import PrimaryDB, ReplicaDB
+
+router = APIRouter(tags=["media"])
+files_router = APIRouter(tags=["media"])
+
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+
+@router.post(
+    "/listings/{listing_id}/images",
+    status_code=201,
+    response_model=ImageOut,
+    responses={
+        403: {"description": "not the listing's owner (or an admin)", **_PROBLEM},
+        404: {"description": "no such listing", **_PROBLEM},
+        413: {"description": "request body far above 10 MB", **_PROBLEM},
+        422: {"description": "`file` missing, over 10 MB, corrupt, or not JPEG/PNG/WebP"},
+    },
+)
+async def upload_listing_image(
+    listing_id: uuid.UUID,
+    file: Annotated[UploadFile, File(description="JPEG, PNG or WebP; at most 10 MB")],
+    user: CurrentUser,
+    session: PrimaryDB,
+    settings: MediaSettingsDep,
+    storage: StorageDep,
+    cache: CacheDep,
+    request: Request,
+    response: Response,
+) -> ImageOut:
+    """Store an image; its WebP variants are made by a job (`status` is `processing` until then)."""
+    record = await service.upload_image(
+        session, settings, storage, user=user, listing_id=listing_id, upload=file, cache=cache
+    )
+    response.headers["Location"] = f"{request.url.path}/{record.id}"
+    return service.to_out(record, storage, settings.variant_widths)
+
+
+@router.get("/listings/{listing_id}/images", response_model=list[ImageOut])
+async def list_listing_images(
+    listing_id: uuid.UUID, session: ReplicaDB, settings: MediaSettingsDep, storage: StorageDep
+) -> list[ImageOut]:
+    return await service.list_images(session, settings, storage, listing_id)
+
+
+@router.get("/listings/{listing_id}/images/{image_id}", response_model=ImageOut)
+async def get_listing_image(
+    listing_id: uuid.UUID,
+    image_id: uuid.UUID,
+    session: ReplicaDB,
+    settings: MediaSettingsDep,
+    storage: StorageDep,
+) -> ImageOut:
+    return await service.get_image(session, settings, storage, listing_id, image_id)
+
+
+@files_router.api_route(
+    "/media/{shard}/{filename}", methods=["GET", "HEAD"], include_in_schema=False
+)
+async def media_file(shard: str, filename: str, storage: StorageDep) -> FileResponse:
+    """Variant files when nginx is not in front (tests, `sichrplace serve`); same headers."""
+    path = storage.resolve_public(f"{shard}/{filename}")
+    if path is None:
+        raise NotFound("No such file.")
+    return FileResponse(
+        path, media_type="image/webp", headers={"Cache-Control": IMMUTABLE_CACHE_CONTROL}
+    )

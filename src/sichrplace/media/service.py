@@ -1,0 +1,171 @@
+"""Listing images: who may upload, validation by decoding, nothing half-stored.
+
+Variants are made by the `media.make_variants` job, never in the request. An upload answers
+201 with `status: "processing"` and null URLs (honest: the content-hashed names do not exist
+yet); `GET /listings/{id}/images[/{image_id}]` shows the final URLs once the job has run
+(about a second). One code path for every size keeps Pillow's CPU and memory off the API
+instances and makes the job the only writer of variants.
+
+Nothing half-stored: the whole image is decoded in memory (after a pixel-count check against
+decompression bombs) before anything is written; the row and its job are inserted in the
+request's transaction; the original is then written atomically (temp file + link) and is
+removed again if that transaction rolls back. Only a crash between the file write and the
+commit can leave an unreferenced original behind: private, content-addressed, harmless, and
+removable by a sweep of originals that no row references.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+
+from fastapi import UploadFile
+
+from sichrplace.accounts.dependencies import Principal
+from sichrplace.accounts.models import Role
+from sichrplace.config import MediaSettings
+from sichrplace.kit.clock import utcnow
+from sichrplace.kit.errors import Forbidden, NotFound, Unprocessable
+from sichrplace.listings.invalidation import invalidate_listing
+from sichrplace.media import imaging, repository
+from sichrplace.media.models import ImageStatus, ListingImage
+from sichrplace.media.repository import AnySession, ImageRecord
+from sichrplace.media.schemas import ImageOut
+from sichrplace.media.storage import MediaStorage, delete_on_rollback, sha256_hex, write_atomic
+from sichrplace.media.tasks import make_variants
+from sichrplace.platform.cache import Cache
+from sichrplace.platform.db.sessions import PrimarySession, on_commit
+from sichrplace.platform.jobs import enqueue
+
+# A full decode of a large PNG needs a few hundred MB: bound how many run at once per process.
+_DECODE_SLOTS = asyncio.Semaphore(2)
+
+
+async def _read_limited(upload: UploadFile, limit: int) -> bytes:
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise Unprocessable.field("file", f"larger than {limit // (1024 * 1024)} MB")
+    if not data:
+        raise Unprocessable.field("file", "empty file")
+    return data
+
+
+async def upload_image(
+    session: PrimarySession,
+    settings: MediaSettings,
+    storage: MediaStorage,
+    *,
+    user: Principal,
+    listing_id: uuid.UUID,
+    upload: UploadFile,
+    cache: Cache | None = None,
+) -> ImageRecord:
+    owner = await repository.listing_owner_for_upload(session, listing_id)
+    if owner is None:
+        raise NotFound("Listing not found.")
+    if owner != user.id and user.role != Role.ADMIN:
+        raise Forbidden("Only the listing's owner can add images.")
+    data = await _read_limited(upload, settings.max_upload_bytes)
+    try:
+        async with _DECODE_SLOTS:
+            probed = await asyncio.to_thread(imaging.probe, data, max_pixels=settings.max_pixels)
+    except imaging.InvalidImage as exc:
+        raise Unprocessable.field("file", str(exc), slug="invalid-image") from exc
+    digest = sha256_hex(data)
+    now = utcnow()
+    image = ListingImage(
+        id=uuid.uuid4(),
+        listing_id=listing_id,
+        uploaded_by=user.id,
+        status=ImageStatus.PROCESSING.value,
+        original_sha256=digest,
+        original_format=probed.format,
+        original_bytes=len(data),
+        width=probed.width,
+        height=probed.height,
+        variants={},
+        created_at=now,
+        updated_at=now,
+    )
+    await repository.add_image(session, image)
+    await enqueue(session, make_variants, image_id=str(image.id))
+    path = storage.original_path(digest, probed.format)
+    if await asyncio.to_thread(write_atomic, path, data):
+        delete_on_rollback(session, path)
+    if cache is not None:  # the listing's detail (and lists) show its images
+        on_commit(session, lambda: invalidate_listing(cache, listing_id))
+    return ImageRecord(
+        id=image.id,
+        listing_id=listing_id,
+        status=image.status,
+        original_sha256=digest,
+        original_format=probed.format,
+        width=probed.width,
+        height=probed.height,
+        variants={},
+        created_at=now,
+    )
+
+
+def to_out(record: ImageRecord, storage: MediaStorage, widths: Sequence[int]) -> ImageOut:
+    urls: dict[str, str | None] = {str(w): None for w in widths}
+    if record.status == ImageStatus.READY:
+        for key, variant in record.variants.items():
+            urls[key] = storage.variant_url(variant["sha256"])
+    return ImageOut(
+        id=record.id,
+        listing_id=record.listing_id,
+        status=ImageStatus(record.status).value,
+        urls=urls,
+        width=record.width,
+        height=record.height,
+        created_at=record.created_at,
+    )
+
+
+async def list_images(
+    session: AnySession, settings: MediaSettings, storage: MediaStorage, listing_id: uuid.UUID
+) -> list[ImageOut]:
+    records = await repository.list_images(session, listing_id)
+    if not records and not await repository.listing_exists(session, listing_id):
+        raise NotFound("Listing not found.")
+    return [to_out(r, storage, settings.variant_widths) for r in records]
+
+
+async def get_image(
+    session: AnySession,
+    settings: MediaSettings,
+    storage: MediaStorage,
+    listing_id: uuid.UUID,
+    image_id: uuid.UUID,
+) -> ImageOut:
+    record = await repository.get_image(session, listing_id, image_id)
+    if record is None:
+        raise NotFound("Image not found.")
+    return to_out(record, storage, settings.variant_widths)
+
+
+async def images_for_listings(
+    session: AnySession,
+    settings: MediaSettings,
+    storage: MediaStorage,
+    listing_ids: Sequence[uuid.UUID],
+) -> dict[uuid.UUID, list[ImageOut]]:
+    """Images of many listings in one query (for listing detail / search thumbnails)."""
+    out: dict[uuid.UUID, list[ImageOut]] = {lid: [] for lid in listing_ids}
+    for record in await repository.images_for_listings(session, listing_ids):
+        out[record.listing_id].append(to_out(record, storage, settings.variant_widths))
+    return out
+
+
+async def thumbnail_urls(
+    session: AnySession,
+    storage: MediaStorage,
+    listing_ids: Sequence[uuid.UUID],
+    *,
+    width: str = "320",
+) -> dict[uuid.UUID, str]:
+    """The smallest variant of each listing's first ready image (search result thumbnails)."""
+    found = await repository.first_ready_variants(session, listing_ids, width)
+    return {listing_id: storage.variant_url(digest) for listing_id, digest in found.items()}

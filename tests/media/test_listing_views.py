@@ -1,0 +1,81 @@
+"""What listings/search use: images of many listings, thumbnails, and cache invalidation."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from fastapi import FastAPI
+
+from sichrplace.config import Settings
+from sichrplace.media import service
+from sichrplace.media.processing import process_image
+from sichrplace.media.storage import MediaStorage
+from sichrplace.platform.cache import Cache
+from sichrplace.platform.db.engines import Database
+from sichrplace.platform.db.sessions import ReplicaSession
+from tests.media.conftest import MakeListing, Member, photo
+from tests.media.test_upload import upload, wait_ready
+
+
+async def _cached_is_stale(cache: Cache, listing_id: uuid.UUID) -> bool:
+    """True if the cached detail is still the planted stale value."""
+
+    async def fresh() -> dict[str, bool]:
+        return {"stale": False}
+
+    value = await cache.get_or_compute("listing", str(listing_id), fresh)
+    return bool(value["stale"])
+
+
+async def test_upload_and_job_invalidate_the_cached_listing(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    landlord: Member,
+    listing_id: uuid.UUID,
+) -> None:
+    cache: Cache = app.state.cache
+    await cache.put("listing", str(listing_id), {"stale": True})
+    assert await _cached_is_stale(cache, listing_id)  # the plant works
+    r = await upload(client, listing_id, landlord, photo(640, 480, "JPEG"))
+    assert r.status_code == 201
+    assert not await _cached_is_stale(cache, listing_id)
+
+    await cache.put("listing", str(listing_id), {"stale": True})
+    await process_image(db, settings.media, uuid.UUID(r.json()["id"]), cache)
+    assert not await _cached_is_stale(cache, listing_id)
+
+
+async def test_images_and_thumbnails_for_many_listings(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    landlord: Member,
+    make_listing: MakeListing,
+) -> None:
+    with_images, without = await make_listing(landlord.id), await make_listing(landlord.id)
+    first = await upload(client, with_images, landlord, photo(900, 600, "JPEG"))
+    second = await upload(
+        client, with_images, landlord, photo(800, 800, "PNG"), content_type="image/png"
+    )
+    await process_image(db, settings.media, uuid.UUID(first.json()["id"]))
+    ready = await wait_ready(client, with_images, first.json()["id"])
+    # `second` stays processing: it has no thumbnail yet, and is listed with null URLs.
+
+    storage = MediaStorage(settings.media)
+    session = ReplicaSession(db, force_primary=True)
+    images = await service.images_for_listings(
+        session, settings.media, storage, [with_images, without]
+    )
+    assert [i.id for i in images[with_images]] == [
+        uuid.UUID(first.json()["id"]),
+        uuid.UUID(second.json()["id"]),
+    ]
+    assert images[with_images][0].urls == ready["urls"]
+    assert images[with_images][1].status == "processing"
+    assert images[without] == []
+
+    thumbs = await service.thumbnail_urls(session, storage, [with_images, without])
+    assert thumbs == {with_images: ready["urls"]["320"]}
