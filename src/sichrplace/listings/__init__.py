@@ -1,0 +1,1 @@
+"""Listings: the German rental model, owner rules, detail reads, popular listings."""

@@ -1,0 +1,141 @@
+"""Listing routes: create, read (cached, replica, read-your-writes), update, archive, popular."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
+
+from sichrplace.accounts.dependencies import CurrentUser, OptionalUser, Principal, require_role
+from sichrplace.accounts.models import Role
+from sichrplace.integrations.maps.types import Geocoder
+from sichrplace.listings import service, views
+from sichrplace.listings.detail import AnySession, DetailExtras
+from sichrplace.listings.errors import ListingNotFound
+from sichrplace.listings.invalidation import ReadPath
+from sichrplace.listings.schemas import ListingCreate, ListingOut, ListingUpdate, PopularPage
+from sichrplace.media import service as media_service
+from sichrplace.media.dependencies import MediaSettingsDep, StorageDep
+from sichrplace.platform.cache import CacheDep
+from sichrplace.platform.db import PrimaryDB, ReplicaDB
+from sichrplace.platform.db.routing import ReadYourWrites, RoutedReplicaDB
+
+router = APIRouter(prefix="/listings", tags=["listings"])
+
+Publisher = Annotated[Principal, Depends(require_role(Role.LANDLORD, Role.ADMIN))]
+READ_SOURCE_HEADER = "X-Read-Source"  # debug aid outside production: cache | replica | primary
+
+
+def _detail_extras(media: MediaSettingsDep, storage: StorageDep) -> DetailExtras:
+    """What other domains add to a listing's detail: its images."""
+
+    async def images(session: AnySession, listing_id: uuid.UUID) -> dict[str, Any]:
+        found = await media_service.images_for_listings(session, media, storage, [listing_id])
+        return {"images": [image.model_dump(mode="json") for image in found[listing_id]]}
+
+    return images
+
+
+DetailExtrasDep = Annotated[DetailExtras, Depends(_detail_extras)]
+
+
+def _read_path(request: Request, cache: CacheDep, extras: DetailExtrasDep) -> ReadPath:
+    state = request.app.state
+    return ReadPath(
+        cache=cache, redis=state.redis, settings=state.settings.cache, db=state.db, extras=extras
+    )
+
+
+def _geocoder(request: Request) -> Geocoder | None:
+    """The app's geocoder; none configured means "unavailable" (listings are stored pending)."""
+    geocoder: Geocoder | None = getattr(request.app.state, "geocoder", None)
+    return geocoder
+
+
+ReadPathDep = Annotated[ReadPath, Depends(_read_path)]
+GeocoderDep = Annotated[Geocoder | None, Depends(_geocoder)]
+
+
+def _listing_id(listing_id: str) -> uuid.UUID:
+    """Ids are opaque: anything that is not one of ours is simply not found."""
+    try:
+        return uuid.UUID(listing_id)
+    except ValueError:
+        raise ListingNotFound() from None
+
+
+ListingId = Annotated[uuid.UUID, Depends(_listing_id)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ListingOut)
+async def create_listing(
+    body: ListingCreate,
+    user: Publisher,
+    session: PrimaryDB,
+    read_path: ReadPathDep,
+    geocoder: GeocoderDep,
+    request: Request,
+    response: Response,
+) -> dict[str, Any]:
+    row = await service.create_listing(session, user, body, geocoder=geocoder, read_path=read_path)
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{row['id']}"
+    return row
+
+
+# Declared before /{listing_id} so "popular" is never taken for an id.
+@router.get("/popular", response_model=PopularPage)
+async def popular_listings(
+    replica: ReplicaDB,
+    cache: CacheDep,
+    city: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> dict[str, Any]:
+    """The most viewed active listings, optionally in one city (counts lag by ~1 minute)."""
+    return {"items": await service.popular_listings(replica, cache, city, limit)}
+
+
+@router.get("/{listing_id}", response_model=ListingOut)
+async def get_listing(
+    listing_id: ListingId,
+    user: OptionalUser,
+    pinned: ReadYourWrites,
+    replica: RoutedReplicaDB,
+    cache: CacheDep,
+    extras: DetailExtrasDep,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+) -> dict[str, Any]:
+    row, source = await service.get_listing(
+        replica, cache, listing_id, user, pinned=pinned, extras=extras
+    )
+    if request.app.state.settings.app.environment != "production":
+        response.headers[READ_SOURCE_HEADER] = source
+    if not service.may_manage(user, row["owner_id"]):
+        # After the response is sent; an owner looking at their own listing is not a view.
+        background.add_task(views.record_view, request.app.state.redis, listing_id)
+    return row
+
+
+@router.patch("/{listing_id}", response_model=ListingOut)
+async def update_listing(
+    listing_id: ListingId,
+    body: ListingUpdate,
+    user: CurrentUser,
+    session: PrimaryDB,
+    read_path: ReadPathDep,
+    geocoder: GeocoderDep,
+) -> dict[str, Any]:
+    return await service.update_listing(
+        session, user, listing_id, body, geocoder=geocoder, read_path=read_path
+    )
+
+
+@router.delete("/{listing_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_listing(
+    listing_id: ListingId, user: CurrentUser, session: PrimaryDB, read_path: ReadPathDep
+) -> Response:
+    """Archives the listing (soft delete); it then 404s for everyone but its owner and admins."""
+    await service.archive_listing(session, user, listing_id, read_path=read_path)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

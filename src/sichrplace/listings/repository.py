@@ -1,0 +1,156 @@
+"""All listing SQL (Core, column projections; no ORM entity loading)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row, Table, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from sichrplace.listings.models import Listing, ListingViewFlush
+from sichrplace.listings.vocabulary import GeocodeStatus, ListingStatus
+from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
+
+listings: Table = Listing.__table__  # type: ignore[assignment]
+flushes: Table = ListingViewFlush.__table__  # type: ignore[assignment]
+
+_HIDDEN = {"location", "search_tsv"}
+DETAIL_COLUMNS = [c for c in listings.c if c.name not in _HIDDEN]
+POPULAR_COLUMNS = [
+    listings.c[name]
+    for name in (
+        "id", "title", "city", "postal_code", "cold_rent_cents", "warm_rent_cents", "rooms",
+        "size_sqm", "furnished", "pets_allowed", "available_from", "amenities", "latitude",
+        "longitude", "view_count", "created_at",
+    )
+]  # fmt: skip
+ADDRESS_FIELDS = ("street", "house_number", "postal_code", "city")
+
+AnySession = PrimarySession | ReplicaSession
+
+
+def _plain(row: Row[Any]) -> dict[str, Any]:
+    """A row as a dict of JSON-friendly values (numerics as floats)."""
+    out = dict(row._mapping)
+    for name in ("rooms", "size_sqm"):
+        if isinstance(out.get(name), Decimal):
+            out[name] = float(out[name])
+    return out
+
+
+async def insert_listing(session: PrimarySession, values: dict[str, Any]) -> dict[str, Any]:
+    row = (
+        await session.execute(insert(listings).values(**values).returning(*DETAIL_COLUMNS))
+    ).one()
+    return _plain(row)
+
+
+async def get_listing(session: AnySession, listing_id: uuid.UUID) -> dict[str, Any] | None:
+    stmt = select(*DETAIL_COLUMNS).where(listings.c.id == listing_id)
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else _plain(row)
+
+
+async def lock_listing(session: PrimarySession, listing_id: uuid.UUID) -> dict[str, Any] | None:
+    """The listing, row-locked until the transaction ends (PATCH validates merged values)."""
+    stmt = select(*DETAIL_COLUMNS).where(listings.c.id == listing_id).with_for_update()
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else _plain(row)
+
+
+async def update_listing(
+    session: PrimarySession, listing_id: uuid.UUID, values: dict[str, Any]
+) -> dict[str, Any]:
+    stmt = (
+        update(listings)
+        .where(listings.c.id == listing_id)
+        # clock_timestamp(): when the row changed (under its lock), not when the transaction began.
+        .values(**values, updated_at=func.clock_timestamp())
+        .returning(*DETAIL_COLUMNS)
+    )
+    return _plain((await session.execute(stmt)).one())
+
+
+async def store_geocode(
+    session: PrimarySession,
+    listing_id: uuid.UUID,
+    address: dict[str, str],
+    *,
+    latitude: float | None,
+    longitude: float | None,
+    status: GeocodeStatus,
+) -> dict[str, Any] | None:
+    """Apply a geocoder answer if the listing is still pending at the address geocoded;
+    the updated listing, or None when it changed meanwhile."""
+    stmt = (
+        update(listings)
+        .where(
+            listings.c.id == listing_id,
+            listings.c.geocode_status == GeocodeStatus.PENDING,
+            *(listings.c[name] == address[name] for name in ADDRESS_FIELDS),
+        )
+        .values(
+            latitude=latitude,
+            longitude=longitude,
+            geocode_status=status,
+            updated_at=func.clock_timestamp(),
+        )
+        .returning(*DETAIL_COLUMNS)
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else _plain(row)
+
+
+async def popular(
+    session: ReplicaSession, city_key: str | None, limit: int
+) -> list[dict[str, Any]]:
+    stmt = select(*POPULAR_COLUMNS).where(listings.c.status == ListingStatus.ACTIVE)
+    if city_key:
+        stmt = stmt.where(listings.c.city_key == city_key)
+    # Matches ix_listings_popular(_city): view_count DESC, id (partial on active).
+    stmt = stmt.order_by(listings.c.view_count.desc(), listings.c.id).limit(limit)
+    return [_plain(r) for r in (await session.execute(stmt)).all()]
+
+
+async def claim_view_batch(
+    session: PrimarySession, batch: str, *, listings_count: int, views: int
+) -> bool:
+    """Record that `batch` is applied; False if it already was (its counts must not repeat).
+
+    A concurrent flusher of the same batch waits on the primary key until this transaction
+    ends, then gets False.
+    """
+    stmt = (
+        pg_insert(flushes)
+        .values(batch=batch, listings=listings_count, views=views)
+        .on_conflict_do_nothing(index_elements=["batch"])
+        .returning(flushes.c.batch)
+    )
+    return (await session.execute(stmt)).one_or_none() is not None
+
+
+_ADD_VIEWS = text(
+    "UPDATE listings AS l SET view_count = l.view_count + v.n "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:counts AS bigint[])) AS v(id, n) "
+    "WHERE l.id = v.id"
+)
+
+
+async def add_views(
+    session: PrimarySession, ids: Sequence[uuid.UUID], counts: Sequence[int]
+) -> int:
+    """Add view counts in one statement per batch; ids of deleted listings are skipped."""
+    result = await session.execute(_ADD_VIEWS, {"ids": list(ids), "counts": list(counts)})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def prune_view_batches(session: PrimarySession, *, older_than_days: int) -> None:
+    await session.execute(
+        text(
+            "DELETE FROM listing_view_flushes WHERE flushed_at < now() - make_interval(days => :d)"
+        ),
+        {"d": older_than_days},
+    )

@@ -1,0 +1,167 @@
+"""Listing input and output shapes (Pydantic). Cross-field rules (deposit cap, coordinates)
+live in the service so PATCH checks them against the merged values."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from sichrplace.listings.vocabulary import (
+    AMENITIES,
+    ENERGY_CLASSES,
+    MAX_CENTS,
+    MAX_ROOMS,
+    MIN_ROOMS,
+    ListingStatus,
+)
+
+Amenity = Literal[AMENITIES]  # type: ignore[valid-type]
+EnergyClass = Literal[ENERGY_CLASSES]  # type: ignore[valid-type]
+
+
+def _half_steps(value: float) -> float:
+    if not (value * 2).is_integer():
+        raise ValueError("rooms must be a whole or half number (e.g. 2 or 2.5)")
+    return value
+
+
+def _unique_sorted(values: list[str]) -> list[str]:
+    return sorted(set(values), key=AMENITIES.index)
+
+
+def _not_blank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+Title = Annotated[str, Field(min_length=3, max_length=200), AfterValidator(_not_blank)]
+Description = Annotated[str, Field(max_length=10_000)]
+Street = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
+HouseNumber = Annotated[str, Field(min_length=1, max_length=20), AfterValidator(_not_blank)]
+PostalCode = Annotated[str, Field(pattern=r"^[0-9]{5}$", description="5-digit German PLZ")]
+City = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_not_blank)]
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+Cents = Annotated[int, Field(ge=0, le=MAX_CENTS)]
+Rooms = Annotated[float, Field(ge=MIN_ROOMS, le=MAX_ROOMS), AfterValidator(_half_steps)]
+SizeSqm = Annotated[float, Field(ge=1, le=10_000), AfterValidator(lambda v: round(v, 2))]
+Amenities = Annotated[
+    list[Amenity], Field(max_length=len(AMENITIES)), AfterValidator(_unique_sorted)
+]
+
+
+class ListingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title
+    description: Description = ""
+    street: Street
+    house_number: HouseNumber
+    postal_code: PostalCode
+    city: City
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    cold_rent_cents: Cents
+    utilities_cents: Cents
+    deposit_cents: Cents
+    rooms: Rooms
+    size_sqm: SizeSqm
+    furnished: bool = False
+    pets_allowed: bool = False
+    available_from: date | None = None
+    amenities: Amenities = Field(default_factory=list)
+    energy_class: EnergyClass | None = None
+
+
+class ListingUpdate(BaseModel):
+    """Partial update: only the fields sent change; `null` only where the field is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    description: Description | None = None
+    street: Street | None = None
+    house_number: HouseNumber | None = None
+    postal_code: PostalCode | None = None
+    city: City | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    cold_rent_cents: Cents | None = None
+    utilities_cents: Cents | None = None
+    deposit_cents: Cents | None = None
+    rooms: Rooms | None = None
+    size_sqm: SizeSqm | None = None
+    furnished: bool | None = None
+    pets_allowed: bool | None = None
+    available_from: date | None = None
+    amenities: Amenities | None = None
+    energy_class: EnergyClass | None = None
+    status: ListingStatus | None = None
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset(
+        {"latitude", "longitude", "available_from", "energy_class"}
+    )
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the client sent (explicit nulls included)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class ListingOut(BaseModel):
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    title: str
+    description: str
+    street: str
+    house_number: str
+    postal_code: str
+    city: str
+    latitude: float | None
+    longitude: float | None
+    geocode_status: str
+    cold_rent_cents: int
+    utilities_cents: int
+    warm_rent_cents: int
+    deposit_cents: int
+    rooms: float
+    size_sqm: float
+    furnished: bool
+    pets_allowed: bool
+    available_from: date | None
+    amenities: list[str]
+    energy_class: str | None
+    status: ListingStatus
+    view_count: int
+    images: list[dict[str, Any]] = Field(
+        default_factory=list, description="the listing's images (see GET /listings/{id}/images)"
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class PopularItem(BaseModel):
+    id: uuid.UUID
+    title: str
+    city: str
+    postal_code: str
+    cold_rent_cents: int
+    warm_rent_cents: int
+    rooms: float
+    size_sqm: float
+    furnished: bool
+    pets_allowed: bool
+    available_from: date | None
+    amenities: list[str]
+    latitude: float | None
+    longitude: float | None
+    view_count: int
+    created_at: datetime
+
+
+class PopularPage(BaseModel):
+    items: list[PopularItem]

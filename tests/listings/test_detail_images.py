@@ -1,0 +1,45 @@
+"""The detail document includes the listing's images (from the media domain), also when the
+cache entry is written through after an edit."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+from PIL import Image
+
+from sichrplace.platform.db.engines import Database
+from tests.listings.conftest import API, MakeUser, listing_body, replica_caught_up
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_images_in_detail_and_after_an_edit(
+    client: httpx.AsyncClient, make_user: MakeUser, db: Database
+) -> None:
+    owner, visitor = await make_user("landlord"), await make_user("tenant")
+    created = await client.post(f"{API}/listings", json=listing_body(), headers=owner.headers)
+    assert created.status_code == 201
+    assert created.json()["images"] == []
+    url = f"{API}/listings/{created.json()['id']}"
+    assert (await client.get(url, headers=visitor.headers)).json()["images"] == []  # now cached
+
+    upload = await client.post(
+        f"{url}/images", files={"file": ("flat.png", _png(), "image/png")}, headers=owner.headers
+    )
+    assert upload.status_code == 201, upload.text
+    await replica_caught_up(db)
+    images = (await client.get(url, headers=visitor.headers)).json()["images"]
+    assert [i["id"] for i in images] == [upload.json()["id"]]
+
+    edited = await client.patch(url, json={"title": "Mit Fotos"}, headers=owner.headers)
+    assert edited.status_code == 200
+    assert [i["id"] for i in edited.json()["images"]] == [upload.json()["id"]]
+    seen = await client.get(url, headers=visitor.headers)  # the written-through entry
+    assert seen.headers["x-read-source"] == "cache"
+    assert seen.json()["title"] == "Mit Fotos"
+    assert [i["id"] for i in seen.json()["images"]] == [upload.json()["id"]]

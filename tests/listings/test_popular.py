@@ -1,0 +1,147 @@
+"""Popular listings: views are counted in Redis (no database write per view), flushed into
+view_count by the periodic job's body exactly once, and ranked by GET /listings/popular."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from sichrplace.kit.clock import utcnow
+from sichrplace.listings import views
+from sichrplace.listings.repository import listings
+from sichrplace.platform.db.engines import Database
+from tests.listings.conftest import API, MakeUser, listing_body, replica_caught_up
+
+
+async def _views_in_redis(redis: aioredis.Redis, listing_id: str) -> int:
+    total = 0
+    for bucket in await redis.smembers(views.BUCKETS_SET):
+        name = bucket.decode() if isinstance(bucket, bytes) else bucket
+        value = await redis.hget(views.BUCKET_PREFIX + name, listing_id)
+        total += int(value or 0)
+    return total
+
+
+async def _view_count(db: Database, listing_id: str) -> int:
+    async with db.primary.connect() as conn:
+        stmt = select(listings.c.view_count).where(listings.c.id == uuid.UUID(listing_id))
+        return int((await conn.execute(stmt)).scalar_one())
+
+
+async def _flush(db: Database, redis: aioredis.Redis, app: FastAPI) -> views.FlushReport:
+    # As the job would run two minutes from now: every bucket written so far is closed.
+    report = await views.flush_views(
+        db, redis, app.state.cache, now=utcnow() + timedelta(minutes=2), batch_size=2
+    )
+    await replica_caught_up(db)  # GET /listings/popular reads the replica
+    return report
+
+
+async def test_views_counted_in_redis_then_flushed_and_ranked(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    db: Database,
+    redis: aioredis.Redis,
+    app: FastAPI,
+    unique: str,
+) -> None:
+    owner, visitor = await make_user("landlord"), await make_user("tenant")
+    city = f"Aussichtsstadt {unique}"
+    made: list[dict[str, Any]] = []
+    for title in ("Wenig gesehen", "Sehr beliebt", "Mittelmaß"):
+        r = await client.post(
+            f"{API}/listings", json=listing_body(title=title, city=city), headers=owner.headers
+        )
+        assert r.status_code == 201
+        made.append(r.json())
+    low, top, mid = made
+    wanted = {low["id"]: 1, top["id"]: 5, mid["id"]: 3}
+    for listing_id, n in wanted.items():
+        for i in range(n):
+            headers = visitor.headers if i % 2 else {}
+            assert (
+                await client.get(f"{API}/listings/{listing_id}", headers=headers)
+            ).status_code == 200
+    # The owner looking at their own listing is not a view.
+    await client.get(f"{API}/listings/{top['id']}", headers=owner.headers)
+
+    for listing_id, n in wanted.items():
+        assert await _views_in_redis(redis, listing_id) == n
+        assert await _view_count(db, listing_id) == 0  # nothing written per page view
+
+    report = await _flush(db, redis, app)
+    assert report.views >= 9
+    for listing_id, n in wanted.items():
+        assert await _view_count(db, listing_id) == n
+        assert await _views_in_redis(redis, listing_id) == 0
+
+    r = await client.get(f"{API}/listings/popular", params={"city": city.upper(), "limit": 3})
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert [i["id"] for i in items] == [top["id"], mid["id"], low["id"]]
+    assert [i["view_count"] for i in items] == [5, 3, 1]
+    two = await client.get(f"{API}/listings/popular", params={"city": city, "limit": 2})
+    assert [i["id"] for i in two.json()["items"]] == [top["id"], mid["id"]]
+
+
+async def test_flush_applies_a_batch_exactly_once(
+    make_user: MakeUser,
+    client: httpx.AsyncClient,
+    db: Database,
+    redis: aioredis.Redis,
+    app: FastAPI,
+) -> None:
+    owner = await make_user("landlord")
+    r = await client.post(f"{API}/listings", json=listing_body(), headers=owner.headers)
+    listing_id = r.json()["id"]
+    for _ in range(4):
+        await client.get(f"{API}/listings/{listing_id}")
+    first = await _flush(db, redis, app)
+    assert await _view_count(db, listing_id) == 4
+    # As if that flusher had crashed after its commit, before removing its batches from Redis.
+    mine = []
+    for batch in first.batches:
+        await redis.hset(views.BATCH_PREFIX + batch, listing_id, 4)
+        await redis.sadd(views.BATCHES_SET, batch)
+        mine.append(batch)
+    # And a view that arrives late for a minute that was already flushed still counts.
+    await client.get(f"{API}/listings/{listing_id}")
+    second = await _flush(db, redis, app)
+    assert set(second.skipped) >= set(mine)
+    assert await _view_count(db, listing_id) == 5  # the old batch is not counted twice
+
+
+async def test_popular_is_not_taken_for_an_id_and_hides_inactive(
+    client: httpx.AsyncClient,
+    make_user: MakeUser,
+    db: Database,
+    redis: aioredis.Redis,
+    app: FastAPI,
+    unique: str,
+) -> None:
+    owner = await make_user("landlord")
+    city = f"Leerstadt {unique}"
+    r = await client.get(f"{API}/listings/popular", params={"city": city})
+    assert r.status_code == 200
+    assert r.json() == {"items": []}
+    created = await client.post(
+        f"{API}/listings", json=listing_body(city=city), headers=owner.headers
+    )
+    listing_id = created.json()["id"]
+    await client.get(f"{API}/listings/{listing_id}")
+    await _flush(db, redis, app)
+    listed = await client.get(f"{API}/listings/popular", params={"city": city})
+    assert [i["id"] for i in listed.json()["items"]] == [listing_id]
+    await client.patch(
+        f"{API}/listings/{listing_id}", json={"status": "rented"}, headers=owner.headers
+    )
+    await replica_caught_up(db)
+    after = await client.get(f"{API}/listings/popular", params={"city": city})
+    assert after.json() == {"items": []}  # the status change bumped the popular cache
+    assert (await client.get(f"{API}/listings/popular", params={"limit": 51})).status_code == 422
