@@ -28,6 +28,10 @@ async def _cached_is_stale(cache: Cache, listing_id: uuid.UUID) -> bool:
     return bool(value["stale"])
 
 
+async def _stale() -> dict[str, bool]:
+    return {"stale": True}
+
+
 async def test_upload_and_job_invalidate_the_cached_listing(
     app: FastAPI,
     client: httpx.AsyncClient,
@@ -37,13 +41,13 @@ async def test_upload_and_job_invalidate_the_cached_listing(
     listing_id: uuid.UUID,
 ) -> None:
     cache: Cache = app.state.cache
-    await cache.put("listing", str(listing_id), {"stale": True})
+    await cache.refresh("listing", str(listing_id), _stale)
     assert await _cached_is_stale(cache, listing_id)  # the plant works
     r = await upload(client, listing_id, landlord, photo(640, 480, "JPEG"))
     assert r.status_code == 201
     assert not await _cached_is_stale(cache, listing_id)
 
-    await cache.put("listing", str(listing_id), {"stale": True})
+    await cache.refresh("listing", str(listing_id), _stale)
     await process_image(db, settings.media, uuid.UUID(r.json()["id"]), cache)
     assert not await _cached_is_stale(cache, listing_id)
 
