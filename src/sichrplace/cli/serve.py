@@ -9,6 +9,7 @@ import typer
 import uvicorn
 
 from sichrplace.app import create_app
+from sichrplace.config import get_settings
 
 
 class DrainingServer(uvicorn.Server):
@@ -43,8 +44,6 @@ def serve(
 ) -> None:
     """Run one API instance."""
     app = create_app()
-    from sichrplace.config import get_settings
-
     drain = get_settings().app.drain_seconds if drain_seconds is None else drain_seconds
     config = uvicorn.Config(
         app,
@@ -56,5 +55,8 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=30,
         timeout_keep_alive=75,
+        # nginx on loopback is the only trusted proxy: X-Forwarded-For from it is the client.
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
     )
     DrainingServer(config, drain_seconds=drain).run()
