@@ -1,0 +1,1 @@
+"""Seeding (COPY) and load benchmarks for the local stack."""

@@ -1,0 +1,281 @@
+"""`sichrplace bench search`: data set, warm-up, scenarios through nginx, ceilings, report."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from sichrplace.bench import loader, scenarios
+from sichrplace.bench.load import Measurement, run_pgbench, run_wrk
+from sichrplace.bench.static import static_server
+from sichrplace.config import PROJECT_ROOT, Settings
+
+Progress = Callable[[str], None]
+
+# name -> (ceiling, targets). Targets are the acceptance criteria of issue 3.
+SCENARIOS: dict[str, tuple[str, dict[str, float]]] = {
+    "healthz": ("static_json", {}),
+    "search_cached": ("static_json", {"p95_ms": 25, "min_rps": 1500}),
+    "facets_cached": ("static_json", {"p95_ms": 50}),
+    "listing_detail": ("static_json", {"p95_ms": 20}),
+    "search_uncached": ("pgbench_search", {"p95_ms": 100}),
+    "geo_radius": ("pgbench_geo", {"p95_ms": 100}),
+    "facets_uncached": ("pgbench_facets", {"p95_ms": 250}),
+}
+CEILINGS = ("static_json", "pgbench_search", "pgbench_geo", "pgbench_facets")
+UNCACHED_MIX = 2000
+STATIC_PATH = "/bench-static/search.json"
+PGBENCH_SCRIPTS = 60  # distinct SQL scripts per pgbench ceiling (pgbench allows 128)
+
+
+@dataclass
+class BenchConfig:
+    listings: int = 1_000_000
+    runs: int = 3
+    duration_s: float = 20.0
+    concurrency: int = 32
+    warmup_s: float = 5.0
+    base_url: str = "http://127.0.0.1:58080"
+    results_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "bench" / "results")
+    seed_workers: int = 2
+    owners: int = 300
+
+
+@dataclass
+class Mix:
+    paths: list[str]
+    bypass: bool
+    sql: list[list[str]] = field(default_factory=list)
+
+
+def _get(url: str, timeout: float = 10.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http to the local stack
+        body: bytes = resp.read()
+        return body
+
+
+def ensure_dataset(settings: Settings, cfg: BenchConfig, progress: Progress) -> dict[str, Any]:
+    """Exactly `cfg.listings` seeded listings (owned by the seed landlords): top up or reseed."""
+    dsn = settings.db.direct_dsn
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SET statement_timeout = 0")
+        owners = loader.seed_owner_ids(conn)
+        have = 0
+        if owners:
+            row = conn.execute(
+                "SELECT count(*) FROM listings WHERE owner_id = ANY(%s)", [owners]
+            ).fetchone()
+            have = int(row[0]) if row else 0
+        if have > cfg.listings:
+            progress(f"{have} seeded listings, want {cfg.listings}: deleting them to reseed")
+            conn.execute("DELETE FROM listings WHERE owner_id = ANY(%s)", [owners])
+            conn.commit()
+            have = 0
+    if have == cfg.listings:
+        progress(f"data set ready: {have} seeded listings")
+        return {"seeded": 0, "listings": have}
+    progress(f"seeding {cfg.listings - have} listings (have {have})")
+    report = loader.load(
+        dsn,
+        count=cfg.listings - have,
+        owners=cfg.owners,
+        password_hash=loader.unusable_password_hash(settings),
+        workers=cfg.seed_workers,
+        progress=progress,
+    )
+    progress(f"seeded in {sum(report.timings.values()):.0f} s: {report.timings}")
+    return {"seeded": report.listings, "listings": cfg.listings, "seed_timings": report.timings}
+
+
+def build_mixes(settings: Settings) -> dict[str, Mix]:
+    """Request paths per scenario (and the SQL of the uncached ones, for pgbench)."""
+    with psycopg.connect(settings.db.direct_dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT id FROM listings TABLESAMPLE SYSTEM (1) WHERE status = 'active' LIMIT 2000"
+        ).fetchall()
+        ids = [str(r[0]) for r in rows]
+        search = scenarios.uncached_search(UNCACHED_MIX)
+        geo = scenarios.geo_radius(UNCACHED_MIX)
+        facets = scenarios.uncached_facets(UNCACHED_MIX // 2)
+        step = max(1, UNCACHED_MIX // PGBENCH_SCRIPTS)
+        paths = scenarios.paths
+        mixes = {
+            "healthz": Mix(["/healthz"], bypass=False),
+            "search_cached": Mix(paths(scenarios.popular_search()), False),
+            "facets_cached": Mix(paths(scenarios.popular_facets()), False),
+            "listing_detail": Mix(paths(scenarios.listing_detail(ids)), False),
+            "search_uncached": Mix(
+                paths(search),
+                True,
+                [scenarios.search_sql(r, conn) for r in search[::step]],
+            ),
+            "geo_radius": Mix(
+                paths(geo),
+                True,
+                [scenarios.search_sql(r, conn) for r in geo[::step]],
+            ),
+            "facets_uncached": Mix(
+                paths(facets),
+                True,
+                [scenarios.facets_sql(r) for r in facets[:: max(1, step // 2)]],
+            ),
+        }
+    return mixes
+
+
+def _replica_dsn_parts(settings: Settings) -> dict[str, str]:
+    db = settings.db
+    return {
+        "host": db.host,
+        "port": str(settings.stack.replica_port),
+        "user": db.user,
+        "password": db.password.get_secret_value(),
+        "dbname": db.name,
+    }
+
+
+def one_run(
+    cfg: BenchConfig, mixes: dict[str, Mix], settings: Settings, static_body: bytes, log: Progress
+) -> dict[str, Measurement]:
+    out: dict[str, Measurement] = {}
+    for name in SCENARIOS:
+        mix = mixes[name]
+        out[name] = run_wrk(
+            cfg.base_url,
+            mix.paths,
+            concurrency=cfg.concurrency,
+            duration_s=cfg.duration_s,
+            bypass_cache=mix.bypass,
+        )
+        log(f"  {name:16s} {_fmt(out[name])}")
+    with static_server(static_body) as url:
+        out["static_json"] = run_wrk(
+            url, [STATIC_PATH], concurrency=cfg.concurrency, duration_s=cfg.duration_s
+        )
+    log(f"  {'static_json':16s} {_fmt(out['static_json'])}")
+    dsn = _replica_dsn_parts(settings)
+    for ceiling, source in (
+        ("pgbench_search", "search_uncached"),
+        ("pgbench_geo", "geo_radius"),
+        ("pgbench_facets", "facets_uncached"),
+    ):
+        out[ceiling] = run_pgbench(
+            dsn, mixes[source].sql, concurrency=cfg.concurrency, duration_s=cfg.duration_s
+        )
+        log(f"  {ceiling:16s} {_fmt(out[ceiling])}")
+    return out
+
+
+def _fmt(m: Measurement) -> str:
+    return (
+        f"{m.rps:9.1f} rps  p50 {m.p50_ms:7.2f}  p95 {m.p95_ms:7.2f}  p99 {m.p99_ms:7.2f} ms"
+        f"  errors {m.errors}"
+    )
+
+
+def median_of(runs: list[dict[str, Measurement]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for name in runs[0]:
+        values = [r[name] for r in runs]
+        out[name] = {
+            "rps": statistics.median(v.rps for v in values),
+            "p50_ms": statistics.median(v.p50_ms for v in values),
+            "p95_ms": statistics.median(v.p95_ms for v in values),
+            "p99_ms": statistics.median(v.p99_ms for v in values),
+            "errors": sum(v.errors for v in values),
+        }
+    return out
+
+
+def verdicts(median: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, (ceiling, targets) in SCENARIOS.items():
+        m, c = median[name], median[ceiling]
+        entry: dict[str, Any] = {
+            "ceiling": ceiling,
+            "rps_ratio": round(m["rps"] / c["rps"], 3) if c["rps"] else None,
+            "p95_ratio": round(m["p95_ms"] / c["p95_ms"], 2) if c["p95_ms"] else None,
+            "zero_errors": m["errors"] == 0,
+        }
+        if "p95_ms" in targets:
+            entry["p95_target_ms"] = targets["p95_ms"]
+            entry["p95_ok"] = m["p95_ms"] <= targets["p95_ms"]
+        if "min_rps" in targets:
+            entry["rps_target"] = targets["min_rps"]
+            entry["rps_ok"] = m["rps"] >= targets["min_rps"]
+        out[name] = entry
+    return out
+
+
+def table(median: dict[str, dict[str, float]], verdict: dict[str, dict[str, Any]]) -> str:
+    head = (
+        f"{'scenario':16s} {'rps':>9s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s} "
+        f"{'errors':>6s}  {'ceiling':15s} {'rps/ceil':>8s} {'target':>14s}"
+    )
+    lines = [head, "-" * len(head)]
+    for name, m in median.items():
+        v = verdict.get(name, {})
+        target = ""
+        if "p95_target_ms" in v:
+            target = f"p95<={v['p95_target_ms']:g} {'ok' if v['p95_ok'] else 'MISS'}"
+        if "rps_target" in v:
+            target += f" rps {'ok' if v['rps_ok'] else 'MISS'}"
+        ratio = f"{v['rps_ratio']:.3f}" if v.get("rps_ratio") is not None else ""
+        lines.append(
+            f"{name:16s} {m['rps']:9.1f} {m['p50_ms']:8.2f} {m['p95_ms']:8.2f} {m['p99_ms']:8.2f} "
+            f"{int(m['errors']):6d}  {v.get('ceiling', ''):15s} {ratio:>8s} {target:>14s}"
+        )
+    return "\n".join(lines)
+
+
+def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[str, Any], Path]:
+    started = datetime.now(UTC)
+    ready = json.loads(_get(cfg.base_url + "/readyz"))
+    progress(f"stack: {ready}")
+    dataset = ensure_dataset(settings, cfg, progress)
+    mixes = build_mixes(settings)
+    static_body = _get(cfg.base_url + mixes["search_cached"].paths[0])
+    progress(f"warm-up ({cfg.warmup_s:g} s per scenario); static ceiling body {len(static_body)} B")
+    for name, mix in mixes.items():
+        run_wrk(
+            cfg.base_url, mix.paths, concurrency=cfg.concurrency, duration_s=cfg.warmup_s,
+            bypass_cache=mix.bypass,
+        )  # fmt: skip
+        progress(f"  warmed {name}")
+    runs: list[dict[str, Measurement]] = []
+    for i in range(cfg.runs):
+        progress(f"run {i + 1}/{cfg.runs}")
+        runs.append(one_run(cfg, mixes, settings, static_body, progress))
+    median = median_of(runs)
+    verdict = verdicts(median)
+    report: dict[str, Any] = {
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "git_sha": settings.app.git_sha,
+        "config": {
+            "listings": cfg.listings,
+            "runs": cfg.runs,
+            "duration_s": cfg.duration_s,
+            "concurrency": cfg.concurrency,
+            "base_url": cfg.base_url,
+            "api_instances": settings.stack.api_instances,
+            "static_body_bytes": len(static_body),
+            "pgbench_target": f"replica :{settings.stack.replica_port} (direct)",
+        },
+        "dataset": dataset,
+        "runs": [{k: v.as_dict() for k, v in r.items()} for r in runs],
+        "median": median,
+        "verdict": verdict,
+    }
+    cfg.results_dir.mkdir(parents=True, exist_ok=True)
+    out = cfg.results_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    return report, out

@@ -1,0 +1,196 @@
+"""Request mixes for `sichrplace bench search`, and the SQL each uncached request runs.
+
+Popular shapes (cached scenarios) are the landing pages of the biggest cities; the uncached
+mixes draw cities by the same skewed weights as the seeded data and add the filters people
+combine (rent cap, rooms, amenities, full text, map box, "near me").
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import accumulate
+from typing import Any
+from urllib.parse import urlencode
+
+import psycopg
+from psycopg import sql as psql
+
+from sichrplace.listings.seed import CITIES
+from sichrplace.search import repository
+from sichrplace.search.params import FilterParams, SearchParams, to_filters, to_query
+
+API = "/api/v1"
+_WORDS = ("Balkon", "Einbauküche", "Altbau", "Garten", "Terrasse", "Aufzug", "ruhig",
+          "hell", "Fußbodenheizung", "Stellplatz", "möbliert", "Badewanne", "Dachterrasse",
+          "saniert")  # fmt: skip
+_AMENITY_COMBOS = (("balcony",), ("elevator",), ("balcony", "fitted_kitchen"), ("garden",),
+                   ("dishwasher", "washing_machine"), ("parking",), ("terrace",))  # fmt: skip
+_WEIGHTS = list(accumulate(c[1] for c in CITIES))
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request of a mix: query parameters of /search/* (or a whole path)."""
+
+    path: str
+    params: dict[str, Any]
+
+
+def _city(rng: random.Random) -> tuple[Any, ...]:
+    r = rng.random() * _WEIGHTS[-1]
+    for city, bound in zip(CITIES, _WEIGHTS, strict=True):
+        if r < bound:
+            return city
+    return CITIES[-1]
+
+
+def _near(rng: random.Random, city: tuple[Any, ...]) -> tuple[float, float]:
+    """A point within the city's radius (km) of its centre."""
+    _, _, lat, lng, radius, *_ = city
+    d = rng.random() * radius / 111.32
+    a = rng.random() * 2 * math.pi
+    return round(lat + d * math.cos(a), 5), round(
+        lng + d * math.sin(a) / math.cos(math.radians(lat)), 5
+    )
+
+
+def popular_search() -> list[Request]:
+    out: list[Request] = []
+    for city in CITIES[:8]:
+        out.append(Request(f"{API}/search/listings", {"city": city[0]}))
+        out.append(Request(f"{API}/search/listings", {"city": city[0], "sort": "rent_asc"}))
+        out.append(Request(f"{API}/search/listings", {"city": city[0], "max_rent": 100_000}))
+    out.append(Request(f"{API}/search/listings", {}))
+    return out
+
+
+def popular_facets() -> list[Request]:
+    out = [Request(f"{API}/search/facets", {"city": c[0]}) for c in CITIES[:12]]
+    out.append(Request(f"{API}/search/facets", {}))
+    return out
+
+
+def _varied(rng: random.Random) -> dict[str, Any]:
+    city = _city(rng)
+    p: dict[str, Any] = {}
+    shape = rng.random()
+    if shape < 0.08:  # map view: a neighbourhood-sized box
+        lat, lng = _near(rng, city)
+        dlat, dlng = rng.uniform(0.005, 0.02), rng.uniform(0.008, 0.03)
+        p["bbox"] = f"{lng - dlng:.5f},{lat - dlat:.5f},{lng + dlng:.5f},{lat + dlat:.5f}"
+    elif shape < 0.12:  # postal code
+        p["postal_code"] = f"{rng.randint(city[6], city[7]):05d}"
+    else:
+        p["city"] = city[0]
+    if rng.random() < 0.5:
+        p["max_rent"] = rng.choice((60_000, 80_000, 100_000, 120_000, 150_000, 200_000))
+        if rng.random() < 0.2:
+            p["rent_type"] = "cold"
+    if rng.random() < 0.2:
+        p["min_rent"] = rng.choice((30_000, 50_000))
+    if rng.random() < 0.4:
+        p["min_rooms"] = rng.choice((1, 2, 2.5, 3, 4))
+    if rng.random() < 0.15:
+        p["min_size"] = rng.choice((40, 60, 80))
+    if rng.random() < 0.1:
+        p["furnished"] = "true"
+    if rng.random() < 0.15:
+        p["pets_allowed"] = "true"
+    if rng.random() < 0.2:
+        p["amenities"] = ",".join(rng.choice(_AMENITY_COMBOS))
+    if rng.random() < 0.1:
+        day = datetime.now(UTC).date() + timedelta(days=rng.randint(0, 90))
+        p["available_from"] = day.isoformat()
+    if rng.random() < 0.15:
+        p["q"] = rng.choice(_WORDS)
+    return p
+
+
+def uncached_search(n: int, seed: int = 1) -> list[Request]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        p = _varied(rng)
+        if "q" not in p and rng.random() < 0.35:
+            p["sort"] = rng.choice(("rent_asc", "rent_desc"))
+        out.append(Request(f"{API}/search/listings", p))
+    return out
+
+
+def geo_radius(n: int, seed: int = 2) -> list[Request]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        lat, lng = _near(rng, _city(rng))
+        p: dict[str, Any] = {"lat": lat, "lng": lng, "radius_km": rng.choice((1, 2, 3, 5, 10))}
+        p["sort"] = "distance" if rng.random() < 0.7 else "newest"
+        if rng.random() < 0.3:
+            p["max_rent"] = rng.choice((80_000, 120_000, 150_000))
+        out.append(Request(f"{API}/search/listings", p))
+    return out
+
+
+def uncached_facets(n: int, seed: int = 3) -> list[Request]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        p = _varied(rng)
+        if rng.random() < 0.5:
+            p.pop("q", None)
+        out.append(Request(f"{API}/search/facets", p))
+    return out
+
+
+def listing_detail(ids: Sequence[str]) -> list[Request]:
+    return [Request(f"{API}/listings/{i}", {}) for i in ids]
+
+
+def path_of(request: Request) -> str:
+    return request.path + ("?" + urlencode(request.params) if request.params else "")
+
+
+def paths(requests: Sequence[Request]) -> list[str]:
+    return [path_of(r) for r in requests]
+
+
+# --- the same requests as SQL, for the pgbench ceiling ---------------------------------------
+
+_BIND = re.compile(r"(?<![:\w]):(\w+)")
+
+
+def render(statement: repository.Statement) -> str:
+    """The statement with its values inlined as SQL literals (pgbench runs plain SQL)."""
+
+    def literal(match: re.Match[str]) -> str:
+        value = statement.params[match.group(1)]
+        if isinstance(value, list):
+            return psql.Literal(value).as_string() + "::text[]"
+        return psql.Literal(value).as_string()
+
+    return _BIND.sub(literal, statement.sql)
+
+
+def search_sql(request: Request, conn: psycopg.Connection) -> list[str]:
+    """The SQL the API runs for an uncached /search/listings request (first page)."""
+    query = to_query(SearchParams.model_validate(request.params))
+    if query.sort == "distance":
+        return [render(repository.distance_statement(query, None))]
+    if query.sort != "relevance":
+        return [render(repository.keyset_statement(query, None))]
+    boundary_sql = render(repository.relevance_boundary_statement(query.filters))
+    row = conn.execute(boundary_sql).fetchone()
+    boundary = (row[0], row[1]) if row else None
+    page = repository.relevance_statement(
+        query, tier=0, boundary=boundary, after=None, limit=query.limit + 1
+    )
+    return [boundary_sql, render(page)]
+
+
+def facets_sql(request: Request) -> list[str]:
+    filters = to_filters(FilterParams.model_validate(request.params))
+    return [render(repository.facets_statement(filters))]

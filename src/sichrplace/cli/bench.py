@@ -1,0 +1,66 @@
+"""`sichrplace bench`: load benchmarks against the running local stack."""
+
+from __future__ import annotations
+
+import re
+
+import typer
+
+from sichrplace.config import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="Benchmarks through nginx, with their ceilings.")
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
+
+
+def parse_duration(text: str) -> float:
+    """ "20s" / "1.5m" / "500ms" / "20" -> seconds."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise typer.BadParameter(f"not a duration: {text!r} (e.g. 20s, 1m)")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
+
+
+@app.command()
+def search(
+    listings: int = typer.Option(1_000_000, min=1, help="Seeded listings the run needs."),
+    runs: int = typer.Option(3, min=1, help="Runs; the report is the median."),
+    duration: str = typer.Option("20s", help="Per scenario and run (e.g. 20s, 1m)."),
+    concurrency: int = typer.Option(32, min=1, help="Open connections (wrk -c, pgbench -c)."),
+    warmup: str = typer.Option("5s", help="Warm-up per scenario before the runs."),
+    base_url: str = typer.Option("", help="Default: the stack's nginx."),
+) -> None:
+    """Search, facets, detail and /healthz through nginx with wrk, plus the ceilings:
+    static JSON from nginx and the uncached SQL with pgbench on the replica."""
+    from sichrplace.bench.runner import BenchConfig, run, table
+
+    settings = get_settings()
+    cfg = BenchConfig(
+        listings=listings,
+        runs=runs,
+        duration_s=parse_duration(duration),
+        concurrency=concurrency,
+        warmup_s=parse_duration(warmup),
+        base_url=base_url or f"http://127.0.0.1:{settings.stack.nginx_port}",
+    )
+    report, path = run(cfg, settings, typer.echo)
+    typer.echo("")
+    typer.echo(f"median of {runs} runs, {concurrency} connections, {duration} each:")
+    typer.echo(table(report["median"], report["verdict"]))
+    typer.echo(f"\nresults: {path}")
+
+
+@app.command()
+def explain(
+    replica: bool = typer.Option(True, help="Run on the replica (what the API reads)."),
+    search_path: str = typer.Option("", hidden=True, help="Another schema (experiments)."),
+) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of the main search and facet shapes, as Markdown."""
+    from sichrplace.bench.explain import explain_markdown
+
+    settings = get_settings()
+    dsn = settings.db.direct_dsn
+    if replica:
+        dsn = dsn.replace(f":{settings.db.direct_port}/", f":{settings.stack.replica_port}/")
+    typer.echo(explain_markdown(dsn, search_path or None))

@@ -1,0 +1,62 @@
+"""GET /search/listings and GET /search/facets (public, lag-tolerant: replica + cache)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from sichrplace.platform.cache.dependencies import CacheDep
+from sichrplace.platform.db import ReplicaSession
+from sichrplace.platform.db.routing import RoutedReplicaDB
+from sichrplace.search import service
+from sichrplace.search.params import (
+    FilterParams,
+    FiltersDep,
+    QueryDep,
+    SearchParams,
+    openapi_parameters,
+)
+from sichrplace.search.schemas import FacetsOut, SearchPage
+
+router = APIRouter(prefix="/search", tags=["search"])
+
+# Response headers that say how a read was served (tests and the benchmark rely on them):
+# X-Cache: hit | miss | bypass; X-DB-Target: replica | primary | none (served from cache).
+CACHE_HEADER = "X-Cache"
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"description": "Invalid filter: application/problem+json naming the field"}
+}
+DB_TARGET_HEADER = "X-DB-Target"
+
+
+def wants_bypass(request: Request) -> bool:
+    """`Cache-Control: no-cache` or `X-Cache-Bypass: 1` skips the cache (uncached benchmark)."""
+    cache_control = request.headers.get("cache-control", "").lower()
+    return "no-cache" in cache_control or request.headers.get("x-cache-bypass", "") in ("1", "true")
+
+
+def _respond(body: dict[str, Any], status: str, session: ReplicaSession) -> Response:
+    # The body is already JSON-shaped (it may come straight from the cache): serialise it
+    # once with orjson instead of validating it through the response model again.
+    headers = {CACHE_HEADER: status, DB_TARGET_HEADER: session.last_target or "none"}
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+
+@router.get("/listings", response_model=SearchPage, openapi_extra=openapi_parameters(SearchParams))
+async def search_listings(
+    request: Request, query: QueryDep, session: RoutedReplicaDB, cache: CacheDep
+) -> Response:
+    """Active listings matching every given filter, one keyset page at a time."""
+    body, status = await service.search(session, cache, query, bypass=wants_bypass(request))
+    return _respond(body, status, session)
+
+
+@router.get("/facets", response_model=FacetsOut, openapi_extra=openapi_parameters(FilterParams))
+async def search_facets(
+    request: Request, filters: FiltersDep, session: RoutedReplicaDB, cache: CacheDep
+) -> Response:
+    """Counts per city, rooms, rent bucket and amenity for the same filters."""
+    body, status = await service.facets(session, cache, filters, bypass=wants_bypass(request))
+    return _respond(body, status, session)

@@ -1,0 +1,191 @@
+"""Search rules: cursor checks, paging, facet assembly, cache-aside around the SQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Literal, TypeVar, cast
+
+from sichrplace.listings.vocabulary import AMENITIES
+from sichrplace.platform.cache import Cache
+from sichrplace.platform.db import ReplicaSession
+from sichrplace.search import repository
+from sichrplace.search.cursor import Cursor, SortKey, decode_cursor, encode_cursor
+from sichrplace.search.schemas import SearchFilters, SearchQuery, rent_bucket_labels
+
+T = TypeVar("T")
+CacheStatus = Literal["hit", "miss", "bypass"]
+SEARCH_DOMAIN = "search"
+FACETS_DOMAIN = "facets"
+
+
+async def _cached(
+    cache: Cache, bypass: bool, domain: str, key: str, compute: Callable[[], Awaitable[T]]
+) -> tuple[T, CacheStatus]:
+    computed = False
+
+    async def tracked() -> T:
+        nonlocal computed
+        computed = True
+        return await compute()
+
+    value = await cache.get_or_compute(domain, key, tracked, bypass=bypass)
+    return value, "bypass" if bypass else ("miss" if computed else "hit")
+
+
+async def search(
+    session: ReplicaSession, cache: Cache, query: SearchQuery, *, bypass: bool = False
+) -> tuple[dict[str, Any], CacheStatus]:
+    """One page of active listings (cache-aside; `bypass` reads Postgres directly)."""
+    fingerprint = query.fingerprint()
+    # Checked before the cache: a tampered cursor is a 422 even if that key were cached.
+    after = (
+        decode_cursor(query.cursor, sort=query.sort, fingerprint=fingerprint)
+        if query.cursor is not None
+        else None
+    )
+
+    async def compute() -> dict[str, Any]:
+        if query.sort == "relevance":
+            items, next_key = await _relevance_page(session, query, after)
+        else:
+            items, next_key = await _keyset_page(session, query, after)
+        next_cursor = None
+        if next_key is not None:
+            next_cursor = encode_cursor(
+                Cursor(query.sort, next_key, uuid.UUID(items[-1]["id"])), fingerprint
+            )
+        for item in items:
+            item.pop("distance_m", None)
+        return {"items": items, "next_cursor": next_cursor}
+
+    return await _cached(cache, bypass, SEARCH_DOMAIN, query.cache_key(), compute)
+
+
+async def _keyset_page(
+    session: ReplicaSession, query: SearchQuery, after: Cursor | None
+) -> tuple[list[dict[str, Any]], SortKey | None]:
+    """newest, rent and distance pages; returns the items and the last item's sort key."""
+    position: tuple[Any, uuid.UUID] | None = None
+    if after is not None:
+        key: Any = after.key
+        if query.sort == "newest":
+            key = datetime.fromisoformat(str(key))
+        position = (key, after.id)
+    if query.sort == "distance":
+        statement = repository.distance_statement(query, position)
+    else:
+        statement = repository.keyset_statement(query, position)
+    items = await repository.fetch_items(session, statement)
+    if len(items) <= query.limit:
+        return items, None
+    items = items[: query.limit]
+    last = items[-1]
+    key_out: SortKey
+    if query.sort == "newest":
+        key_out = str(last["created_at"])
+    elif query.sort == "distance":
+        key_out = float(last["distance_m"])
+    else:
+        key_out = int(last[query.filters.rent_column])
+    return items, key_out
+
+
+async def _relevance_page(
+    session: ReplicaSession, query: SearchQuery, after: Cursor | None
+) -> tuple[list[dict[str, Any]], SortKey | None]:
+    """Best rank first among the newest RELEVANCE_WINDOW matches (tier 0), then the rest
+    (tier 1). The tier boundary is fixed by the first page and travels in the cursor, so a
+    walk stays exactly-once while listings are added."""
+    boundary: tuple[datetime, uuid.UUID] | None
+    position: tuple[float, uuid.UUID] | None = None
+    if after is None:
+        statement = repository.relevance_boundary_statement(query.filters)
+        boundary = await repository.fetch_boundary(session, statement)
+        tier = 0
+    else:
+        tier, rank, b_created, b_id = cast(list[Any], after.key)
+        boundary = None
+        if b_created is not None:
+            boundary = (datetime.fromisoformat(b_created), uuid.UUID(str(b_id)))
+        position = (float(rank), after.id)
+    want = query.limit + 1
+    tiers: list[int] = []
+    items: list[dict[str, Any]] = []
+    for current in (0, 1):
+        if current < tier or (current == 1 and boundary is None) or len(items) >= want:
+            continue
+        statement = repository.relevance_statement(
+            query,
+            tier=current,
+            boundary=boundary,
+            after=position if current == tier else None,
+            limit=want - len(items),
+        )
+        rows = await repository.fetch_items(session, statement)
+        items += rows
+        tiers += [current] * len(rows)
+    if len(items) <= query.limit:
+        return items, None
+    items = items[: query.limit]
+    last_tier = tiers[query.limit - 1]
+    b_iso = boundary[0].isoformat() if boundary else None
+    b_id_out = str(boundary[1]) if boundary else None
+    return items, [last_tier, float(items[-1]["rank"]), b_iso, b_id_out]
+
+
+async def facets(
+    session: ReplicaSession, cache: Cache, filters: SearchFilters, *, bypass: bool = False
+) -> tuple[dict[str, Any], CacheStatus]:
+    """Counts per city, rooms, rent bucket and amenity over the filtered active listings."""
+
+    async def compute() -> dict[str, Any]:
+        rows = await repository.fetch_facets(session, repository.facets_statement(filters))
+        return assemble_facets(filters, rows)
+
+    return await _cached(cache, bypass, FACETS_DOMAIN, filters.canonical(), compute)
+
+
+def assemble_facets(filters: SearchFilters, rows: list[Any]) -> dict[str, Any]:
+    cities: dict[str, dict[str, Any]] = {}
+    rooms: list[dict[str, Any]] = []
+    buckets: dict[int, int] = {}
+    amenity_counts: dict[str, int] = {}
+    for facet, value, label, n in rows:
+        if facet == "city":
+            # One key may be spelt in several ways ("München", "MÜNCHEN"): show the commonest.
+            entry = cities.setdefault(value, {"value": value, "label": label, "count": 0, "_n": 0})
+            entry["count"] += n
+            if n > entry["_n"]:
+                entry["label"], entry["_n"] = label, n
+        elif facet == "rooms":
+            rooms.append({"value": _rooms_label(value), "count": n})
+        elif facet == "rent_bucket":
+            buckets[int(value)] = n
+        else:
+            amenity_counts[value] = n
+    city = sorted(cities.values(), key=lambda c: (-c["count"], c["value"]))
+    for entry in city:
+        del entry["_n"]
+    rooms.sort(key=lambda r: float(r["value"]))
+    rent_bucket = [
+        {"value": label, "min_cents": low, "max_cents": high, "count": buckets.get(i, 0)}
+        for i, (label, low, high) in enumerate(rent_bucket_labels())
+    ]
+    amenity_order = sorted(AMENITIES, key=lambda a: -amenity_counts.get(a, 0))
+    amenity = [{"value": a, "count": amenity_counts.get(a, 0)} for a in amenity_order]
+    return {
+        "total": sum(c["count"] for c in city),
+        "rent_type": filters.rent_type,
+        "city": city,
+        "rooms": rooms,
+        "rent_bucket": rent_bucket,
+        "amenity": amenity,
+    }
+
+
+def _rooms_label(rooms: str) -> str:
+    """numeric(3,1) as text is "2.0" / "2.5": show whole rooms as "2"."""
+    number = float(rooms)
+    return str(int(number)) if number.is_integer() else str(number)
