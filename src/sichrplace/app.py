@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,9 +12,12 @@ from sichrplace import __version__
 from sichrplace.config import Settings, get_settings
 from sichrplace.integrations.maps.google import GoogleGeocoder
 from sichrplace.kit.errors import install_error_handlers
+from sichrplace.media import endpoints as media_endpoints
 from sichrplace.ops import endpoints as ops
+from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from sichrplace.platform.observability import metrics
 from sichrplace.platform.observability.logging import configure_logging
 from sichrplace.platform.redis import make_redis
 
@@ -22,7 +26,21 @@ API_PREFIX = "/api/v1"
 
 def _api_routers() -> list[APIRouter]:
     """Every domain router mounted under /api/v1 (imported here to keep start-up explicit)."""
-    return [ops.api_router]
+    from sichrplace.accounts import endpoints as accounts
+    from sichrplace.listings import endpoints as listings
+    from sichrplace.media import endpoints as media
+    from sichrplace.search import endpoints as search
+
+    return [ops.api_router, accounts.router, listings.router, media.router, search.router]
+
+
+def _tune_gc() -> None:
+    """Move everything allocated at start-up out of the collector's way and collect the young
+    generation less often: with the defaults, full collections over the framework's objects
+    showed up as a 100 ms p99 on cached reads (measured by `sichrplace bench search`)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,12 +53,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.draining = False
         app.state.db = Database(settings.db)
         app.state.redis = make_redis(settings.redis)
+        app.state.cache = Cache(app.state.redis, settings.cache)
         app.state.geocoder = GoogleGeocoder(settings.maps, redis=app.state.redis)
         await app.state.db.check_replica()
         app.state.db.start_monitor()
+        _tune_gc()
         try:
             yield
         finally:
+            await app.state.cache.aclose()
             await app.state.geocoder.aclose()
             await app.state.db.dispose()
             await app.state.redis.aclose()
@@ -52,13 +73,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(ops.router)
+    app.include_router(metrics.router)
+    app.include_router(media_endpoints.files_router)  # /media/ without nginx (tests, serve)
     for router in _api_routers():
         app.include_router(router, prefix=API_PREFIX)
-    # Added last = outermost: ids first, then the size guard, then everything else.
+    # Added last = outermost: ids, then metrics, then the size guard, then everything else.
     app.add_middleware(
         BodySizeLimitMiddleware,
         json_limit=settings.app.max_json_body_bytes,
         upload_limit=settings.app.max_upload_body_bytes,
     )
+    app.add_middleware(metrics.MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

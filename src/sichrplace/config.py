@@ -168,7 +168,9 @@ class MapsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SICHRPLACE_MAPS_")
 
     base_url: str = "https://maps.googleapis.com"
-    api_key: SecretStr = SecretStr("")
+    # Resolved by platform/secrets: a mounted file wins; production refuses a missing key.
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
     timeout_seconds: float = 3.0
     connect_timeout_seconds: float = 1.0
     max_attempts: int = Field(default=3, ge=1)

@@ -1,5 +1,9 @@
 """Imports every domain's models so Alembic sees one complete metadata."""
 
+from sichrplace.accounts import models as accounts_models  # noqa: F401
+from sichrplace.listings import models as listings_models  # noqa: F401
+from sichrplace.media import models as media_models  # noqa: F401
+from sichrplace.notifications import models as notifications_models  # noqa: F401
 from sichrplace.platform.db.base import Base
 
 metadata = Base.metadata

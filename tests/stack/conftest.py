@@ -22,7 +22,9 @@ def ctl(layout: Layout, *args: str) -> str:
     supervisorctl = str(Path(sys.executable).parent / "supervisorctl")
     proc = subprocess.run(
         [supervisorctl, "-c", str(layout.supervisor_conf), *args],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return proc.stdout
 

@@ -24,8 +24,8 @@ async def _readiness(port: int) -> tuple[int, str]:
         return resp.status_code, resp.json()["status"]
 
 
-async def _wait_all(ports: list[int], want: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+async def _wait_all(ports: list[int], want: str, within: float = 30) -> None:
+    deadline = time.monotonic() + within
     last: list[tuple[int, str]] = []
     while time.monotonic() < deadline:
         last = [await _readiness(p) for p in ports]
@@ -50,7 +50,7 @@ async def test_stopping_the_replica_degrades_and_starting_it_recovers(
         await _wait_all(ports, "degraded")
     finally:
         ctl(layout, "start", "postgres-replica")
-    await _wait_all(ports, "ok", timeout=60)
+    await _wait_all(ports, "ok", within=60)
     await db.check_replica()
     session = ReplicaSession(db)
     assert await session.scalar(text("SELECT pg_is_in_recovery()")) is True

@@ -20,8 +20,8 @@ from tests.stack.conftest import access_log_entries, ctl, program_pid
 pytestmark = pytest.mark.stack
 
 
-async def _wait_until(probe, timeout: float = 30.0, every: float = 0.2):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
+async def _wait_until(probe, within: float = 30.0, every: float = 0.2):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
             result = await probe()
@@ -37,8 +37,16 @@ def test_status_lists_every_component(settings: Settings) -> None:
     cli = str(Path(sys.executable).parent / "sichrplace")
     out = subprocess.run([cli, "stack", "status"], capture_output=True, text=True, check=True)
     lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
-    for name in ("postgres-primary", "postgres-replica", "pgbouncer", "redis", "nginx",
-                 "api-1", "api-2", "worker-1"):
+    for name in (
+        "postgres-primary",
+        "postgres-replica",
+        "pgbouncer",
+        "redis",
+        "nginx",
+        "api-1",
+        "api-2",
+        "worker-1",
+    ):
         assert name in lines, out.stdout
         assert "RUNNING" in lines[name], lines[name]
     assert "replica pg_is_in_recovery() = True" in out.stdout
@@ -145,7 +153,7 @@ async def test_sigterm_reports_not_ready_then_exits_and_is_restarted(
         assert resp.json()["status"] == "draining"
         # Still serving while draining: in-flight and new requests complete.
         assert (await http.get(f"http://127.0.0.1:{port}/api/v1/version")).status_code == 200
-    ok, failures = await _steady_stream(stack_url, 3.0, 4)
+    _, failures = await _steady_stream(stack_url, 3.0, 4)
     assert failures == []
 
     async def back() -> bool:

@@ -33,7 +33,7 @@ from sichrplace.kit.errors import Forbidden, Unauthorized
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
 
 
-def get_auth(request: Request) -> AuthRuntime:
+async def get_auth(request: Request) -> AuthRuntime:
     """The app's keys and hashers (built at start-up by the accounts router's lifespan)."""
     auth: AuthRuntime | None = getattr(request.app.state, "auth", None)
     if auth is None:

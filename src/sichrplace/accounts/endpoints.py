@@ -41,7 +41,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(tags=["accounts"], lifespan=lifespan)
 
 
-def get_service(session: PrimaryDB, auth: AuthDep, redis: RedisDep) -> AccountService:
+async def get_service(session: PrimaryDB, auth: AuthDep, redis: RedisDep) -> AccountService:
     return AccountService(session, auth, redis)
 
 

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from sichrplace.cli import db, serve, stack
+from sichrplace.accounts import cli as accounts_cli
+from sichrplace.cli import bench, db, jobs, mail, seed, serve, stack
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="SichrPlace platform CLI.")
 app.add_typer(stack.app, name="stack")
 app.add_typer(db.app, name="db")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(mail.app, name="mail")
+app.add_typer(accounts_cli.app, name="accounts")
+app.add_typer(seed.app, name="seed")
+app.add_typer(bench.app, name="bench")
 app.command("serve")(serve.serve)
 
 

@@ -27,7 +27,7 @@ Publisher = Annotated[Principal, Depends(require_role(Role.LANDLORD, Role.ADMIN)
 READ_SOURCE_HEADER = "X-Read-Source"  # debug aid outside production: cache | replica | primary
 
 
-def _detail_extras(media: MediaSettingsDep, storage: StorageDep) -> DetailExtras:
+async def _detail_extras(media: MediaSettingsDep, storage: StorageDep) -> DetailExtras:
     """What other domains add to a listing's detail: its images."""
 
     async def images(session: AnySession, listing_id: uuid.UUID) -> dict[str, Any]:
@@ -40,14 +40,14 @@ def _detail_extras(media: MediaSettingsDep, storage: StorageDep) -> DetailExtras
 DetailExtrasDep = Annotated[DetailExtras, Depends(_detail_extras)]
 
 
-def _read_path(request: Request, cache: CacheDep, extras: DetailExtrasDep) -> ReadPath:
+async def _read_path(request: Request, cache: CacheDep, extras: DetailExtrasDep) -> ReadPath:
     state = request.app.state
     return ReadPath(
         cache=cache, redis=state.redis, settings=state.settings.cache, db=state.db, extras=extras
     )
 
 
-def _geocoder(request: Request) -> Geocoder | None:
+async def _geocoder(request: Request) -> Geocoder | None:
     """The app's geocoder; none configured means "unavailable" (listings are stored pending)."""
     geocoder: Geocoder | None = getattr(request.app.state, "geocoder", None)
     return geocoder
@@ -57,7 +57,7 @@ ReadPathDep = Annotated[ReadPath, Depends(_read_path)]
 GeocoderDep = Annotated[Geocoder | None, Depends(_geocoder)]
 
 
-def _listing_id(listing_id: str) -> uuid.UUID:
+async def _listing_id(listing_id: str) -> uuid.UUID:
     """Ids are opaque: anything that is not one of ours is simply not found."""
     try:
         return uuid.UUID(listing_id)

@@ -10,13 +10,15 @@ from sichrplace.config import MediaSettings, get_settings
 from sichrplace.media.storage import MediaStorage
 
 
-def get_media_settings(request: Request) -> MediaSettings:
+async def get_media_settings(request: Request) -> MediaSettings:
     settings = getattr(request.app.state, "settings", None) or get_settings()
     media: MediaSettings = settings.media
     return media
 
 
-def get_storage(settings: Annotated[MediaSettings, Depends(get_media_settings)]) -> MediaStorage:
+async def get_storage(
+    settings: Annotated[MediaSettings, Depends(get_media_settings)],
+) -> MediaStorage:
     return MediaStorage(settings)
 
 

@@ -21,7 +21,7 @@ def make_redis(settings: RedisSettings) -> aioredis.Redis:
     )
 
 
-def get_redis(request: Request) -> aioredis.Redis:
+async def get_redis(request: Request) -> aioredis.Redis:
     client: aioredis.Redis = request.app.state.redis
     return client
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sichrplace.integrations.maps.types import Geocoder
 
 
-def get_geocoder(request: Request) -> Geocoder:
+async def get_geocoder(request: Request) -> Geocoder:
     geocoder: Geocoder = request.app.state.geocoder
     return geocoder
 

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sichrplace.platform.cache.cache import Cache
 
 
-def get_cache(request: Request) -> Cache:
+async def get_cache(request: Request) -> Cache:
     cache: Cache = request.app.state.cache
     return cache
 

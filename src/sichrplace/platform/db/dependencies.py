@@ -41,7 +41,7 @@ async def _primary_session(request: Request) -> AsyncIterator[PrimarySession]:
         yield session
 
 
-def _replica_session(request: Request) -> ReplicaSession:
+async def _replica_session(request: Request) -> ReplicaSession:
     pinned = bool(getattr(request.state, "read_your_writes", False))
     return ReplicaSession(get_db(request), force_primary=pinned)
 

@@ -66,7 +66,7 @@ async def read_your_writes(request: Request, user: OptionalUser) -> bool:
 ReadYourWrites = Annotated[bool, Depends(read_your_writes)]
 
 
-def _routed_replica(request: Request, pinned: ReadYourWrites) -> ReplicaSession:
+async def _routed_replica(request: Request, pinned: ReadYourWrites) -> ReplicaSession:
     return ReplicaSession(get_db(request), force_primary=pinned)
 
 
