@@ -47,6 +47,9 @@ async def test_stopping_the_replica_degrades_and_starting_it_recovers(
         assert await session.scalar(text("SELECT count(*) FROM pg_class")) > 0
         assert session.last_target == "primary"
         assert await session.scalar(text("SELECT pg_is_in_recovery()")) is False
+        fast = ReplicaSession(db)
+        rows = await fast.fetch(text("SELECT pg_is_in_recovery() AS standby"))
+        assert (rows.columns, rows.rows, fast.last_target) == (("standby",), [(False,)], "primary")
         await _wait_all(ports, "degraded")
     finally:
         ctl(layout, "start", "postgres-replica")

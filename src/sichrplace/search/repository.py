@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, TextClause, text
+from sqlalchemy import TextClause, text
 
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.search.schemas import RENT_BUCKET_BOUNDS, SearchFilters, SearchQuery
@@ -221,7 +221,7 @@ def facets_statement(f: SearchFilters) -> Statement:
     return Statement(sql, params)
 
 
-def _item(row: Row[Any], extras: tuple[str, ...]) -> dict[str, Any]:
+def _item(row: tuple[Any, ...], extras: tuple[str, ...]) -> dict[str, Any]:
     """A search item as JSON-ready values (positional: Row key lookups cost more here)."""
     (
         listing_id, title, city, postal_code, cold, warm, rooms, size, furnished, pets,
@@ -262,22 +262,20 @@ def _clause(sql: str) -> TextClause:
 
 
 async def fetch_items(session: ReplicaSession, statement: Statement) -> list[dict[str, Any]]:
-    result = await session.execute(_clause(statement.sql), statement.params)
-    columns = result.keys()  # a Result iterates rows, not keys
-    extras = tuple(k for k in columns if k in ("distance_m", "rank"))
-    return [_item(row, extras) for row in result]
+    result = await session.fetch(_clause(statement.sql), statement.params)
+    extras = tuple(k for k in result.columns if k in ("distance_m", "rank"))
+    return [_item(row, extras) for row in result.rows]
 
 
 async def fetch_boundary(
     session: ReplicaSession, statement: Statement
 ) -> tuple[datetime, uuid.UUID] | None:
-    row = (await session.execute(_clause(statement.sql), statement.params)).first()
-    if row is None:
+    rows = (await session.fetch(_clause(statement.sql), statement.params)).rows
+    if not rows:
         return None
-    created, listing_id = tuple(row)
+    created, listing_id = rows[0]
     return created, listing_id
 
 
-async def fetch_facets(session: ReplicaSession, statement: Statement) -> list[Row[Any]]:
-    result = await session.execute(_clause(statement.sql), statement.params)
-    return list(result)
+async def fetch_facets(session: ReplicaSession, statement: Statement) -> list[tuple[Any, ...]]:
+    return (await session.fetch(_clause(statement.sql), statement.params)).rows

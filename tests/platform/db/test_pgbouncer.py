@@ -80,3 +80,16 @@ async def test_replica_session_reads_from_replica(db: Database) -> None:
     session = ReplicaSession(db)
     assert await session.scalar(text("SELECT pg_is_in_recovery()")) is True
     assert session.last_target == "replica"
+
+
+async def test_replica_fetch_uses_driver_rows_on_the_replica(db: Database) -> None:
+    from sichrplace.platform.db.sessions import ReplicaSession
+
+    session = ReplicaSession(db)
+    rows = await session.fetch(
+        text("SELECT pg_is_in_recovery() AS standby, CAST(:n AS int) + 1 AS next, '50%' AS pct"),
+        {"n": 41},
+    )
+    assert rows.columns == ("standby", "next", "pct")
+    assert rows.rows == [(True, 42, "50%")]
+    assert session.last_target == "replica"
