@@ -36,7 +36,7 @@ async def _wait_all(ports: list[int], want: str, within: float = 30) -> None:
 
 
 async def test_stopping_the_replica_degrades_and_starting_it_recovers(
-    settings: Settings, layout: Layout, db: Database
+    settings: Settings, layout: Layout, db: Database, client: httpx.AsyncClient
 ) -> None:
     ports = [settings.stack.api_base_port, settings.stack.api_base_port + 1]
     await _wait_all(ports, "ok")
@@ -50,7 +50,15 @@ async def test_stopping_the_replica_degrades_and_starting_it_recovers(
         fast = ReplicaSession(db)
         rows = await fast.fetch(text("SELECT pg_is_in_recovery() AS standby"))
         assert (rows.columns, rows.rows, fast.last_target) == (("standby",), [(False,)], "primary")
+        search = await client.get(
+            "/api/v1/search/listings", params={"limit": 5}, headers={"X-Cache-Bypass": "1"}
+        )
+        assert search.status_code == 200
+        assert search.headers["x-db-target"] == "primary"
         await _wait_all(ports, "degraded")
+        async with httpx.AsyncClient(timeout=5) as http:
+            public = await http.get(f"http://127.0.0.1:{settings.stack.nginx_port}/readyz")
+        assert (public.status_code, public.json()["status"]) == (200, "degraded")
     finally:
         ctl(layout, "start", "postgres-replica")
     await _wait_all(ports, "ok", within=60)

@@ -10,6 +10,7 @@ import uvicorn
 
 from sichrplace.app import create_app
 from sichrplace.config import get_settings
+from sichrplace.platform.middleware import ContainErrorsMiddleware
 
 
 class DrainingServer(uvicorn.Server):
@@ -46,7 +47,7 @@ def serve(
     app = create_app()
     drain = get_settings().app.drain_seconds if drain_seconds is None else drain_seconds
     config = uvicorn.Config(
-        app,
+        ContainErrorsMiddleware(app),
         host=host,
         port=port,
         loop="uvloop",

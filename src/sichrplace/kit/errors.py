@@ -6,10 +6,13 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -182,6 +185,34 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# A query cancelled by statement_timeout, or no pooled connection within the pool timeout:
+# the database is overloaded or away, not the request wrong. Clients may retry later.
+_DB_UNAVAILABLE_SQLSTATES = ("57014", "57P01", "57P03", "08")
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    if isinstance(exc, SQLAlchemyTimeoutError):
+        return True
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(orig, psycopg.OperationalError):
+        sqlstate = orig.sqlstate or "08"
+        return sqlstate.startswith(_DB_UNAVAILABLE_SQLSTATES)
+    return False
+
+
+async def _handle_database(request: Request, exc: Exception) -> JSONResponse:
+    if not _database_unavailable(exc):
+        return await _handle_unexpected(request, exc)
+    log.warning("database_unavailable", path=request.url.path, error=repr(exc)[:300])
+    return problem_response(
+        503,
+        slug="dependency-unavailable",
+        detail="The database cannot serve this request right now; retry shortly.",
+        headers={"Retry-After": "2"},
+        instance=request.url.path,
+    )
+
+
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path)
     return problem_response(500, slug="internal-error", detail="An unexpected error occurred.")
@@ -191,4 +222,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _handle_problem)
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
+    for db_error in (DBAPIError, psycopg.OperationalError, SQLAlchemyTimeoutError):
+        app.add_exception_handler(db_error, _handle_database)
     app.add_exception_handler(Exception, _handle_unexpected)

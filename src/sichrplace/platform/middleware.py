@@ -97,3 +97,35 @@ async def _reject(scope: Scope, receive: Receive, send: Send, limit: int) -> Non
         errors=[{"field": "body", "message": f"larger than {limit} bytes"}],
     )
     await response(scope, receive, send)
+
+
+class ContainErrorsMiddleware:
+    """The outermost layer: an exception that escapes the app never reaches the server.
+
+    Starlette re-raises an unhandled exception after its 500 handler answered, and the server
+    then closes the connection; with keep-alive, the load balancer sees a reset on a reused
+    connection and takes a healthy instance out of rotation. The error is already logged and
+    answered by then, so it stops here (or is answered here if nothing was sent yet).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if not started:
+                response = problem_response(500, slug="internal-error")
+                await response(scope, receive, send)

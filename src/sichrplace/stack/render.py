@@ -221,7 +221,7 @@ def render_all(settings: Settings, layout: Layout, *, instances: int, workers: i
         _template("redis.conf.tmpl").substitute(port=s.redis_port, data_dir=layout.redis),
     )
     upstreams = "\n".join(
-        f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=3s;"
+        f"        server 127.0.0.1:{port} max_fails=3 fail_timeout=3s;"
         for port in api_ports(settings, instances)
     )
     _write(
