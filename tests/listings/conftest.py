@@ -5,29 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import text
 
-from sichrplace.accounts.models import User
-from sichrplace.accounts.security import build_auth_runtime
 from sichrplace.config import Settings
-from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
+from tests.helpers.members import Member, create_member
 
 API = "/api/v1"
-
-
-@dataclass(frozen=True)
-class Member:
-    id: uuid.UUID
-    role: str
-    headers: dict[str, str]
 
 
 MakeUser = Callable[[str], Awaitable[Member]]
@@ -35,25 +23,8 @@ MakeUser = Callable[[str], Awaitable[Member]]
 
 @pytest.fixture
 def make_user(db: Database, settings: Settings) -> MakeUser:
-    tokens = build_auth_runtime(settings).access_tokens
-
     async def make(role: str) -> Member:
-        user_id = uuid.uuid4()
-        email = f"lst-{user_id.hex[:12]}@example.com"
-        async with transaction(db) as session:
-            await session.execute(
-                insert(User).values(
-                    id=user_id,
-                    email=email,
-                    password_hash="not-a-real-hash",
-                    full_name="Test User",
-                    role=role,
-                )
-            )
-        token = tokens.issue(
-            user_id=user_id, email=email, role=role, session_id=uuid.uuid4(), now=datetime.now(UTC)
-        )
-        return Member(user_id, role, {"Authorization": f"Bearer {token}"})
+        return await create_member(db, settings, role, label="lst")
 
     return make
 

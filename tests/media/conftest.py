@@ -7,31 +7,20 @@ import io
 import random
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from sqlalchemy import func, insert, select, text
 
-from sichrplace.accounts.models import User
-from sichrplace.accounts.security import build_auth_runtime
 from sichrplace.config import Settings
 from sichrplace.listings.models import Listing
 from sichrplace.media.models import ListingImage
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
+from tests.helpers.members import Member, create_member
 
 API = "/api/v1"
-
-
-@dataclass(frozen=True)
-class Member:
-    id: uuid.UUID
-    role: str
-    email: str
-    headers: dict[str, str]
 
 
 MakeUser = Callable[[str], Awaitable[Member]]
@@ -40,25 +29,8 @@ MakeListing = Callable[[uuid.UUID], Awaitable[uuid.UUID]]
 
 @pytest.fixture
 def make_user(db: Database, settings: Settings) -> MakeUser:
-    tokens = build_auth_runtime(settings).access_tokens
-
     async def make(role: str) -> Member:
-        user_id = uuid.uuid4()
-        email = f"media-{user_id.hex[:12]}@example.com"
-        async with transaction(db) as session:
-            await session.execute(
-                insert(User).values(
-                    id=user_id,
-                    email=email,
-                    password_hash="not-a-real-hash",
-                    full_name="Media Test",
-                    role=role,
-                )
-            )
-        token = tokens.issue(
-            user_id=user_id, email=email, role=role, session_id=uuid.uuid4(), now=datetime.now(UTC)
-        )
-        return Member(user_id, role, email, {"Authorization": f"Bearer {token}"})
+        return await create_member(db, settings, role, label="media")
 
     return make
 

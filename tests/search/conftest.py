@@ -18,13 +18,12 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, text
 
-from sichrplace.accounts.models import User
-from sichrplace.accounts.security import build_auth_runtime
 from sichrplace.config import Settings
 from sichrplace.listings.models import Listing
 from sichrplace.listings.vocabulary import AMENITIES, city_key
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
+from tests.helpers.members import create_member
 
 API = "/api/v1"
 SEARCH = f"{API}/search/listings"
@@ -147,29 +146,8 @@ Insert = Callable[[Sequence[Flat]], Awaitable[None]]
 
 @pytest.fixture
 def make_landlord(db: Database, settings: Settings) -> MakeLandlord:
-    tokens = build_auth_runtime(settings).access_tokens
-
     async def make() -> Landlord:
-        user_id = uuid.uuid4()
-        email = f"search-{user_id.hex[:12]}@example.com"
-        async with transaction(db) as session:
-            await session.execute(
-                insert(User).values(
-                    id=user_id,
-                    email=email,
-                    password_hash="not-a-real-hash",
-                    full_name="Search Test",
-                    role="landlord",
-                )
-            )
-        token = tokens.issue(
-            user_id=user_id,
-            email=email,
-            role="landlord",
-            session_id=uuid.uuid4(),
-            now=datetime.now(UTC),
-        )
-        return Landlord(user_id, {"Authorization": f"Bearer {token}"})
+        return await create_member(db, settings, "landlord", label="search")
 
     return make
 

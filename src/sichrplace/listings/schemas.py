@@ -144,7 +144,9 @@ class ListingOut(BaseModel):
     updated_at: datetime
 
 
-class PopularItem(BaseModel):
+class ListingSummary(BaseModel):
+    """The card of a listing in lists (search results, popular)."""
+
     id: uuid.UUID
     title: str
     city: str
@@ -159,8 +161,11 @@ class PopularItem(BaseModel):
     amenities: list[str]
     latitude: float | None
     longitude: float | None
-    view_count: int
     created_at: datetime
+
+
+class PopularItem(ListingSummary):
+    view_count: int
 
 
 class PopularPage(BaseModel):

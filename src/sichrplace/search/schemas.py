@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel
+
+from sichrplace.listings.schemas import ListingSummary
 
 Sort = Literal["newest", "rent_asc", "rent_desc", "distance", "relevance"]
 RentType = Literal["cold", "warm"]
@@ -100,23 +102,8 @@ class SearchQuery:
         return f"{self.filters.canonical()}|sort={self.sort}|limit={self.limit}|c={self.cursor}"
 
 
-class SearchItem(BaseModel):
-    id: str
-    title: str
-    city: str
-    postal_code: str
-    cold_rent_cents: int
-    warm_rent_cents: int
-    rooms: float
-    size_sqm: float
-    furnished: bool
-    pets_allowed: bool
-    available_from: date | None
-    amenities: list[str]
-    latitude: float | None
-    longitude: float | None
+class SearchItem(ListingSummary):
     thumbnail_url: str | None = None
-    created_at: datetime
     distance_km: float | None = None
     rank: float | None = None
 

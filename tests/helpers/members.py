@@ -1,0 +1,44 @@
+"""Test users inserted directly, with a real signed access token (no password hashing or
+login throttling on this path): for tests whose subject is not the accounts flow."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import insert
+
+from sichrplace.accounts.models import User
+from sichrplace.accounts.security import build_auth_runtime
+from sichrplace.config import Settings
+from sichrplace.platform.db import transaction
+from sichrplace.platform.db.engines import Database
+
+
+@dataclass(frozen=True)
+class Member:
+    id: uuid.UUID
+    role: str
+    email: str
+    headers: dict[str, str]
+
+
+async def create_member(db: Database, settings: Settings, role: str, *, label: str) -> Member:
+    """A user with `role`, its email tagged with `label`, and Bearer headers for it."""
+    user_id = uuid.uuid4()
+    email = f"{label}-{user_id.hex[:12]}@example.com"
+    async with transaction(db) as session:
+        await session.execute(
+            insert(User).values(
+                id=user_id,
+                email=email,
+                password_hash="not-a-real-hash",
+                full_name=f"{label.title()} Test",
+                role=role,
+            )
+        )
+    token = build_auth_runtime(settings).access_tokens.issue(
+        user_id=user_id, email=email, role=role, session_id=uuid.uuid4(), now=datetime.now(UTC)
+    )
+    return Member(user_id, role, email, {"Authorization": f"Bearer {token}"})
