@@ -321,3 +321,39 @@ async def test_circuit_closes_again_after_the_pause(
     assert cache.circuit_open()
     await asyncio.sleep(0.15)
     assert not cache.circuit_open()  # the next call tries Redis again
+
+
+async def test_expired_value_is_served_stale_while_one_caller_refreshes(
+    make_cache: Callable[..., Cache],
+) -> None:
+    settings = {"ttl_search_seconds": 0.2, "ttl_jitter": 0, "stale_while_revalidate_seconds": 30}
+    first, second = make_cache(**settings), make_cache(**settings)  # two API processes
+    compute = Counter(delay=0.3)
+    assert await first.get_or_compute("search", "k", compute) == {"n": 1}
+    compute.value = {"n": 2}
+    await asyncio.sleep(0.3)  # past its freshness, inside the stale window
+    stale = _count("search", "stale")
+    started = time.monotonic()
+    results = await asyncio.gather(
+        *(cache.get_or_compute("search", "k", compute) for cache in (first, second) * 10)
+    )
+    assert time.monotonic() - started < 0.2  # nobody waited for the 0.3 s computation
+    assert results == [{"n": 1}] * 20
+    assert _count("search", "stale") == stale + 1  # one caller got the lease to refresh
+    await asyncio.sleep(0.5)
+    assert compute.runs == 2
+    assert await second.get_or_compute("search", "k", compute) == {"n": 2}
+    assert compute.runs == 2
+
+
+async def test_invalidated_value_is_never_served_stale(make_cache: Callable[..., Cache]) -> None:
+    cache = make_cache(ttl_search_seconds=0.2, ttl_jitter=0, stale_while_revalidate_seconds=30)
+    compute = Counter(delay=0)
+    await cache.get_or_compute("search", "k", compute)
+    compute.value = {"n": 2}
+    await cache.invalidate("search", "k", again_after=0)
+    assert await cache.get_or_compute("search", "k", compute) == {"n": 2}
+    await cache.bump("search", again_after=0)
+    compute.value = {"n": 3}
+    await asyncio.sleep(0.3)
+    assert await cache.get_or_compute("search", "k", compute) == {"n": 3}

@@ -15,7 +15,7 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal, TypeVar
 
 import orjson
@@ -31,7 +31,7 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 Compute = Callable[[], Awaitable[Any]]
-ReadState = Literal["hit", "lease", "wait"]
+ReadState = Literal["hit", "lease", "wait", "stale"]
 
 REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 _POLL_START_S = 0.005
@@ -126,14 +126,7 @@ class Cache:
         except BaseException:
             await self._invalidate_now(domain, key, "all")  # the old value is stale now
             raise
-        await self._safe(
-            "fill",
-            self._fill(
-                keys=[value_key, f"{value_key}:lock", f"{value_key}:p"],
-                args=[token, self._ttl_ms(ttl), data, "1"],
-            ),
-            log_failure=True,
-        )
+        await self._store(value_key, token, ttl, data, from_primary=True)
 
     async def bump(self, domain: str, *, again_after: float | None = None) -> None:
         """Invalidate every key of a domain at once (a new generation), now and a little later."""
@@ -185,13 +178,16 @@ class Cache:
         except RedisUnavailable:
             CACHE_REQUESTS.labels(domain, "error").inc()
             return _roundtrip(await compute())
-        if state == "hit":
+        value_key = f"{self.prefix}{domain}:{gen}:{key}"
+        if state in ("hit", "stale"):
             with contextlib.suppress(orjson.JSONDecodeError):
                 value = orjson.loads(raw)
-                CACHE_REQUESTS.labels(domain, "hit").inc()
+                CACHE_REQUESTS.labels(domain, state).inc()
+                if state == "stale":
+                    self._spawn(self._revalidate(value_key, token, compute, ttl))
                 return value
+            state = "lease" if state == "stale" else state
         CACHE_REQUESTS.labels(domain, "miss").inc()
-        value_key = f"{self.prefix}{domain}:{gen}:{key}"
         try:
             data = orjson.dumps(await compute())
         except BaseException:
@@ -199,14 +195,36 @@ class Cache:
                 await self._safe("release", self._release(keys=[f"{value_key}:lock"], args=[token]))
             raise
         if state == "lease":
-            await self._safe(
-                "fill",
-                self._fill(
-                    keys=[value_key, f"{value_key}:lock", f"{value_key}:p"],
-                    args=[token, self._ttl_ms(ttl), data, ""],
-                ),
-            )
+            await self._store(value_key, token, ttl, data, from_primary=False)
         return orjson.loads(data)
+
+    async def _revalidate(self, value_key: str, token: str, compute: Compute, ttl: float) -> None:
+        """Refresh an expired value after its stale copy was served (under the lease)."""
+        try:
+            data = orjson.dumps(await compute())
+        except Exception as exc:  # the stale value stays until its window ends
+            log.warning("cache_revalidate_failed", key=value_key, error=repr(exc)[:200])
+            await self._safe("release", self._release(keys=[f"{value_key}:lock"], args=[token]))
+            return
+        await self._store(value_key, token, ttl, data, from_primary=False)
+
+    async def _store(
+        self, value_key: str, token: str, ttl: float, data: bytes, *, from_primary: bool
+    ) -> None:
+        await self._safe(
+            "fill",
+            self._fill(
+                keys=[value_key, f"{value_key}:lock", f"{value_key}:p", f"{value_key}:f"],
+                args=[
+                    token,
+                    self._ttl_ms(ttl),
+                    data,
+                    "1" if from_primary else "",
+                    int(self.settings.stale_while_revalidate_seconds * 1000),
+                ],
+            ),
+            log_failure=from_primary,
+        )
 
     async def _read_key(self, domain: str, key: str, token: str) -> tuple[str, ReadState, bytes]:
         gen_key = f"{self.prefix}{domain}:gen"
@@ -269,7 +287,11 @@ class Cache:
             await asyncio.sleep(delay)
             await action()
 
-        task = asyncio.create_task(run())
+        self._spawn(run())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background (kept referenced; cancelled on shutdown)."""
+        task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

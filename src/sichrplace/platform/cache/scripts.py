@@ -2,8 +2,12 @@
 
 Keys are `{prefix}{domain}:{generation}:{key}`; the generation lives at `{prefix}{domain}:gen`
 and `bump` increments it, so every key of a domain is orphaned at once (and expires by TTL).
-Next to a value key live `...:lock` (the lease of whoever is computing it) and `...:p` (set
-when the value was refreshed from the primary after a write).
+Next to a value key live `...:lock` (the lease of whoever is computing it), `...:p` (set
+when the value was refreshed from the primary after a write) and `...:f` (present while the
+value is fresh). A value outlives its freshness by the stale window: a reader of a stale value
+gets it at once, and the first one also gets the lease to refresh it in the background
+(stale-while-revalidate). Invalidation and bumps remove values outright, never leaving them
+stale: only the passing of time does.
 
 A value is only stored by the holder of the lease: invalidation deletes the lease, so a
 computation that started before an invalidation cannot store its stale result. A refresh
@@ -16,12 +20,19 @@ from __future__ import annotations
 
 # KEYS[1] generation key. ARGV: key prefix ("{prefix}{domain}:"), key, lease token ("" = no
 # lease wanted), lease ms. Returns {generation, state, value}: state "hit" (value set),
-# "lease" (the caller must compute and fill) or "wait" (someone else is computing).
+# "lease" (the caller must compute and fill), "wait" (someone else is computing) or
+# "stale" (value set but expired: the caller serves it and refreshes it under the lease).
 READ = """
 local gen = redis.call('GET', KEYS[1]) or '0'
 local key = ARGV[1] .. gen .. ':' .. ARGV[2]
 local value = redis.call('GET', key)
-if value then return {gen, 'hit', value} end
+if value then
+  if redis.call('EXISTS', key .. ':f') == 1 or ARGV[3] == '' then return {gen, 'hit', value} end
+  if redis.call('SET', key .. ':lock', ARGV[3], 'NX', 'PX', ARGV[4]) then
+    return {gen, 'stale', value}
+  end
+  return {gen, 'hit', value}
+end
 if ARGV[3] ~= '' and redis.call('SET', key .. ':lock', ARGV[3], 'NX', 'PX', ARGV[4]) then
   return {gen, 'lease', ''}
 end
@@ -37,14 +48,15 @@ redis.call('SET', key .. ':lock', ARGV[3], 'PX', ARGV[4])
 return gen
 """
 
-# KEYS[1] value key, KEYS[2] lease key, KEYS[3] primary marker. ARGV: token, ttl ms, value,
-# "1" when the value was read from the primary after a write. Stores only while the caller
-# still holds the lease.
+# KEYS[1] value key, KEYS[2] lease key, KEYS[3] primary marker, KEYS[4] freshness marker.
+# ARGV: token, fresh ms, value, "1" when the value was read from the primary after a write,
+# stale window ms. Stores only while the caller still holds the lease.
 FILL = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2] + ARGV[5])
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[2])
 if ARGV[4] == '1' then
-  redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[2] + ARGV[5])
 else
   redis.call('DEL', KEYS[3])
 end
@@ -70,5 +82,5 @@ if ARGV[3] == 'replica' then
   local lease = redis.call('GET', key .. ':lock')
   if lease and string.sub(lease, 1, 2) == 'p:' then return redis.call('DEL', key) end
 end
-return redis.call('DEL', key, key .. ':lock', key .. ':p')
+return redis.call('DEL', key, key .. ':lock', key .. ':p', key .. ':f')
 """
