@@ -211,8 +211,10 @@ class CacheSettings(BaseSettings):
     ttl_search_seconds: float = Field(default=30.0, gt=0)
     ttl_facets_seconds: float = Field(default=60.0, gt=0)
     ttl_popular_seconds: float = Field(default=60.0, gt=0)
-    # After its TTL a value is served stale for this long while one caller refreshes it.
-    stale_while_revalidate_seconds: float = Field(default=60.0, ge=0)
+    # After its TTL a value is served stale for this long while one caller refreshes it. Every
+    # listing change removes the listing's key and bumps search/facets/popular, so an expired
+    # value that is still there has seen no write since: the window can be long.
+    stale_while_revalidate_seconds: float = Field(default=600.0, ge=0)
     ttl_jitter: float = Field(default=0.1, ge=0, le=0.5)  # spreads expiries of keys filled together
     op_timeout_seconds: float = Field(default=0.2, gt=0)  # every Redis call; then fail open
     circuit_open_seconds: float = Field(default=5.0, ge=0)  # skip a failed Redis this long
