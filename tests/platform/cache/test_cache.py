@@ -326,12 +326,12 @@ async def test_circuit_closes_again_after_the_pause(
 async def test_expired_value_is_served_stale_while_one_caller_refreshes(
     make_cache: Callable[..., Cache],
 ) -> None:
-    settings = {"ttl_search_seconds": 0.2, "ttl_jitter": 0, "stale_while_revalidate_seconds": 30}
+    settings = {"ttl_search_seconds": 1.0, "ttl_jitter": 0, "stale_while_revalidate_seconds": 30}
     first, second = make_cache(**settings), make_cache(**settings)  # two API processes
     compute = Counter(delay=0.3)
     assert await first.get_or_compute("search", "k", compute) == {"n": 1}
     compute.value = {"n": 2}
-    await asyncio.sleep(0.3)  # past its freshness, inside the stale window
+    await asyncio.sleep(1.1)  # past its freshness, inside the stale window
     stale = _count("search", "stale")
     started = time.monotonic()
     results = await asyncio.gather(
@@ -340,7 +340,7 @@ async def test_expired_value_is_served_stale_while_one_caller_refreshes(
     assert time.monotonic() - started < 0.2  # nobody waited for the 0.3 s computation
     assert results == [{"n": 1}] * 20
     assert _count("search", "stale") == stale + 1  # one caller got the lease to refresh
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.45)  # the refresh (0.3 s) has stored a fresh value
     assert compute.runs == 2
     assert await second.get_or_compute("search", "k", compute) == {"n": 2}
     assert compute.runs == 2
