@@ -18,7 +18,7 @@ from sichrplace.listings.schemas import ListingCreate, ListingOut, ListingUpdate
 from sichrplace.media import service as media_service
 from sichrplace.media.dependencies import MediaSettingsDep, StorageDep
 from sichrplace.platform.cache import CacheDep
-from sichrplace.platform.db import PrimaryDB, ReplicaDB
+from sichrplace.platform.db import PrimaryDB
 from sichrplace.platform.db.routing import ReadYourWrites, RoutedReplicaDB
 
 router = APIRouter(prefix="/listings", tags=["listings"])
@@ -86,7 +86,7 @@ async def create_listing(
 # Declared before /{listing_id} so "popular" is never taken for an id.
 @router.get("/popular", response_model=PopularPage)
 async def popular_listings(
-    replica: ReplicaDB,
+    replica: RoutedReplicaDB,
     cache: CacheDep,
     city: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,

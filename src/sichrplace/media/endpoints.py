@@ -15,7 +15,8 @@ from sichrplace.media.dependencies import MediaSettingsDep, StorageDep
 from sichrplace.media.schemas import ImageOut
 from sichrplace.media.storage import IMMUTABLE_CACHE_CONTROL
 from sichrplace.platform.cache import CacheDep
-from sichrplace.platform.db import PrimaryDB, ReplicaDB
+from sichrplace.platform.db import PrimaryDB
+from sichrplace.platform.db.routing import RoutedReplicaDB
 
 router = APIRouter(tags=["media"])
 files_router = APIRouter(tags=["media"])
@@ -55,7 +56,7 @@ async def upload_listing_image(
 
 @router.get("/listings/{listing_id}/images", response_model=list[ImageOut])
 async def list_listing_images(
-    listing_id: uuid.UUID, session: ReplicaDB, settings: MediaSettingsDep, storage: StorageDep
+    listing_id: uuid.UUID, session: RoutedReplicaDB, settings: MediaSettingsDep, storage: StorageDep
 ) -> list[ImageOut]:
     return await service.list_images(session, settings, storage, listing_id)
 
@@ -64,7 +65,7 @@ async def list_listing_images(
 async def get_listing_image(
     listing_id: uuid.UUID,
     image_id: uuid.UUID,
-    session: ReplicaDB,
+    session: RoutedReplicaDB,
     settings: MediaSettingsDep,
     storage: StorageDep,
 ) -> ImageOut:

@@ -128,23 +128,17 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
     pg_env = 'environment = LANG="C.UTF-8"'
     blocks = [
         _program(
-            "postgres-primary",
-            f"{PG_BIN}/postgres -D {layout.pg_primary}",
+            f"postgres-{role}",
+            f"{PG_BIN}/postgres -D {data_dir}",
             layout,
             stopsignal="INT",
             stopwaitsecs="60",
             startsecs="2",
             extra=f"{as_pg}\n{pg_env}",
-        ),
-        _program(
-            "postgres-replica",
-            f"{PG_BIN}/postgres -D {layout.pg_replica}",
-            layout,
-            stopsignal="INT",
-            stopwaitsecs="60",
-            startsecs="2",
-            extra=f"{as_pg}\n{pg_env}",
-        ),
+        )
+        for role, data_dir in (("primary", layout.pg_primary), ("replica", layout.pg_replica))
+    ]
+    blocks += [
         _program(
             "pgbouncer",
             f"/usr/sbin/pgbouncer {layout.conf / 'pgbouncer.ini'}",

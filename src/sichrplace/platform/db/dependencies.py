@@ -11,7 +11,6 @@ from fastapi import Depends, Request
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import (
     PrimarySession,
-    ReplicaSession,
     discard_after_commit,
     run_after_commit,
 )
@@ -41,12 +40,6 @@ async def _primary_session(request: Request) -> AsyncIterator[PrimarySession]:
         yield session
 
 
-async def _replica_session(request: Request) -> ReplicaSession:
-    pinned = bool(getattr(request.state, "read_your_writes", False))
-    return ReplicaSession(get_db(request), force_primary=pinned)
-
-
 # `scope="function"` ends the dependency (commit) when the endpoint returns, before the
 # response is sent: a client never sees 2xx for a transaction that failed to commit.
 PrimaryDB = Annotated[PrimarySession, Depends(_primary_session, scope="function")]
-ReplicaDB = Annotated[ReplicaSession, Depends(_replica_session)]

@@ -57,10 +57,8 @@ async def wrote_recently(redis: aioredis.Redis, user_id: uuid.UUID) -> bool:
 
 
 async def read_your_writes(request: Request, user: OptionalUser) -> bool:
-    """True (and `request.state.read_your_writes`) when the caller wrote within the window."""
-    pinned = user is not None and await wrote_recently(request.app.state.redis, user.id)
-    request.state.read_your_writes = pinned
-    return pinned
+    """True when the caller wrote within the read-your-writes window."""
+    return user is not None and await wrote_recently(request.app.state.redis, user.id)
 
 
 ReadYourWrites = Annotated[bool, Depends(read_your_writes)]
