@@ -12,6 +12,7 @@ from sichrplace import __version__
 from sichrplace.config import Settings, get_settings
 from sichrplace.integrations.maps.google import GoogleGeocoder
 from sichrplace.kit.errors import install_error_handlers
+from sichrplace.listings.views import ViewBuffer
 from sichrplace.media import endpoints as media_endpoints
 from sichrplace.ops import endpoints as ops
 from sichrplace.platform.cache import Cache
@@ -20,6 +21,7 @@ from sichrplace.platform.middleware import BodySizeLimitMiddleware, RequestIdMid
 from sichrplace.platform.observability import metrics
 from sichrplace.platform.observability.logging import configure_logging
 from sichrplace.platform.redis import make_redis
+from sichrplace.search.density import GeoDensity
 
 API_PREFIX = "/api/v1"
 
@@ -55,12 +57,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = make_redis(settings.redis)
         app.state.cache = Cache(app.state.redis, settings.cache)
         app.state.geocoder = GoogleGeocoder(settings.maps, redis=app.state.redis)
+        app.state.views = ViewBuffer(app.state.redis, interval=settings.cache.view_buffer_seconds)
+        app.state.views.start()
+        app.state.geo_density = GeoDensity(
+            app.state.db, max_age_seconds=settings.cache.geo_density_refresh_seconds
+        )
         await app.state.db.check_replica()
         app.state.db.start_monitor()
         _tune_gc()
         try:
             yield
         finally:
+            await app.state.views.aclose()
+            await app.state.geo_density.aclose()
             await app.state.cache.aclose()
             await app.state.geocoder.aclose()
             await app.state.db.dispose()

@@ -224,6 +224,12 @@ class CacheSettings(BaseSettings):
     reinvalidate_after_seconds: float = Field(default=0.5, ge=0)
     read_your_writes_seconds: float = Field(default=5.0, ge=0)
     view_flush_batch: int = Field(default=5000, ge=1)
+    # How old the per-process grid of listing counts that picks the plan of radius searches
+    # may get (search/density.py); loading it reads every active listing's coordinates once.
+    geo_density_refresh_seconds: float = Field(default=600.0, gt=0)
+    # Page views are buffered per API process and sent to Redis this often (well below the
+    # 10 s grace the minute buckets get before they are sealed).
+    view_buffer_seconds: float = Field(default=1.0, gt=0, le=5)
 
     def ttls(self) -> dict[str, float]:
         return {

@@ -3,6 +3,7 @@ view_count by the periodic job's body exactly once, and ranked by GET /listings/
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -35,6 +36,7 @@ async def _view_count(db: Database, listing_id: str) -> int:
 
 
 async def _flush(db: Database, redis: aioredis.Redis, app: FastAPI) -> views.FlushReport:
+    await app.state.views.flush()  # what the API process buffered so far goes to Redis
     # As the job would run two minutes from now: every bucket written so far is closed.
     report = await views.flush_views(
         db, redis, app.state.cache, now=utcnow() + timedelta(minutes=2), batch_size=2
@@ -71,6 +73,10 @@ async def test_views_counted_in_redis_then_flushed_and_ranked(
     # The owner looking at their own listing is not a view.
     await client.get(f"{API}/listings/{top['id']}", headers=owner.headers)
 
+    for listing_id in wanted:
+        # Buffered in the API process: no Redis call, let alone a database write, per view.
+        assert await _views_in_redis(redis, listing_id) == 0
+    await app.state.views.flush()
     for listing_id, n in wanted.items():
         assert await _views_in_redis(redis, listing_id) == n
         assert await _view_count(db, listing_id) == 0  # nothing written per page view
@@ -145,3 +151,47 @@ async def test_popular_is_not_taken_for_an_id_and_hides_inactive(
     after = await client.get(f"{API}/listings/popular", params={"city": city})
     assert after.json() == {"items": []}  # the status change bumped the popular cache
     assert (await client.get(f"{API}/listings/popular", params={"limit": 51})).status_code == 422
+
+
+async def test_view_buffer_sends_views_by_itself_and_on_close(redis: aioredis.Redis) -> None:
+    listing_id, other = uuid.uuid4(), uuid.uuid4()
+    buffer = views.ViewBuffer(redis, interval=0.2)
+    buffer.start()
+    for _ in range(3):
+        buffer.add(listing_id)
+    assert buffer.pending == 3
+    for _ in range(50):  # the buffer's own task sends them within its interval
+        if await _views_in_redis(redis, str(listing_id)) == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert await _views_in_redis(redis, str(listing_id)) == 3
+    assert buffer.pending == 0
+    buffer.add(other)
+    await buffer.aclose()  # shutdown sends what is left
+    assert await _views_in_redis(redis, str(other)) == 1
+
+
+async def test_view_buffer_flushes_early_when_full(redis: aioredis.Redis) -> None:
+    buffer = views.ViewBuffer(redis, interval=60, max_pending=5)
+    buffer.start()
+    ids = [uuid.uuid4() for _ in range(5)]
+    try:
+        for listing_id in ids:
+            buffer.add(listing_id)
+        for _ in range(50):
+            if buffer.pending == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert buffer.pending == 0  # long before the 60 s tick
+        assert [await _views_in_redis(redis, str(i)) for i in ids] == [1] * 5
+    finally:
+        await buffer.aclose()
+
+
+async def test_view_buffer_loses_views_not_pages_when_redis_is_down() -> None:
+    dead = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.1)
+    buffer = views.ViewBuffer(dead, interval=60)
+    buffer.add(uuid.uuid4())
+    assert await buffer.flush() == 1  # logged and dropped, nothing raised
+    assert buffer.pending == 0
+    await dead.aclose()

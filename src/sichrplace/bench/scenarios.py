@@ -21,7 +21,8 @@ import psycopg
 from psycopg import sql as psql
 
 from sichrplace.listings.seed import CITIES
-from sichrplace.search import repository
+from sichrplace.search import repository, service
+from sichrplace.search.density import GeoGrid
 from sichrplace.search.params import FilterParams, SearchParams, to_filters, to_query
 
 API = "/api/v1"
@@ -175,13 +176,19 @@ def render(statement: repository.Statement) -> str:
     return _BIND.sub(literal, statement.sql)
 
 
-def search_sql(request: Request, conn: psycopg.Connection) -> list[str]:
+def density(conn: psycopg.Connection) -> GeoGrid:
+    """The grid an API process uses to pick radius plans, read the same way."""
+    return GeoGrid.from_rows(conn.execute(render(repository.density_statement())).fetchall())
+
+
+def search_sql(request: Request, conn: psycopg.Connection, grid: GeoGrid | None) -> list[str]:
     """The SQL the API runs for an uncached /search/listings request (first page)."""
     query = to_query(SearchParams.model_validate(request.params))
     if query.sort == "distance":
         return [render(repository.distance_statement(query, None))]
     if query.sort != "relevance":
-        return [render(repository.keyset_statement(query, None))]
+        walk = service.walk_radius(query, grid)
+        return [render(repository.keyset_statement(query, None, radius_via_index=not walk))]
     boundary_sql = render(repository.relevance_boundary_statement(query.filters))
     row = conn.execute(boundary_sql).fetchone()
     boundary = (row[0], row[1]) if row else None

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from sichrplace.accounts.dependencies import CurrentUser, OptionalUser, Principal, require_role
 from sichrplace.accounts.models import Role
 from sichrplace.integrations.maps.types import Geocoder
-from sichrplace.listings import service, views
+from sichrplace.kit.jsonbody import json_response
+from sichrplace.listings import service
 from sichrplace.listings.detail import AnySession, DetailExtras
 from sichrplace.listings.errors import ListingNotFound
 from sichrplace.listings.invalidation import ReadPath
@@ -104,18 +105,19 @@ async def get_listing(
     cache: CacheDep,
     extras: DetailExtrasDep,
     request: Request,
-    response: Response,
-    background: BackgroundTasks,
-) -> dict[str, Any]:
+) -> Response:
     row, source = await service.get_listing(
         replica, cache, listing_id, user, pinned=pinned, extras=extras
     )
-    if request.app.state.settings.app.environment != "production":
-        response.headers[READ_SOURCE_HEADER] = source
     if not service.may_manage(user, row["owner_id"]):
-        # After the response is sent; an owner looking at their own listing is not a view.
-        background.add_task(views.record_view, request.app.state.redis, listing_id)
-    return row
+        # An owner looking at their own listing is not a view.
+        request.app.state.views.add(listing_id)
+    headers = None
+    if request.app.state.settings.app.environment != "production":
+        headers = {READ_SOURCE_HEADER: source}
+    # The detail is ListingOut-shaped JSON already (the cache holds it serialised): written
+    # out once rather than validated through the response model again (the hottest read).
+    return json_response(row, headers=headers)
 
 
 @router.patch("/{listing_id}", response_model=ListingOut)

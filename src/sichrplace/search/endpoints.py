@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
+from sichrplace.kit.jsonbody import json_response
 from sichrplace.platform.cache.dependencies import CacheDep
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.platform.db.routing import RoutedReplicaDB
 from sichrplace.search import service
+from sichrplace.search.density import GeoDensity, GeoGrid
 from sichrplace.search.params import (
     FilterParams,
     FiltersDep,
@@ -39,17 +40,31 @@ def wants_bypass(request: Request) -> bool:
 
 def _respond(body: dict[str, Any], status: str, session: ReplicaSession) -> Response:
     # The body is already JSON-shaped (it may come straight from the cache): serialise it
-    # once with orjson instead of validating it through the response model again.
+    # once instead of validating it through the response model again.
     headers = {CACHE_HEADER: status, DB_TARGET_HEADER: session.last_target or "none"}
-    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+    return json_response(body, headers=headers)
+
+
+async def _geo_density(request: Request) -> GeoGrid | None:
+    density: GeoDensity = request.app.state.geo_density
+    return density.current()
+
+
+GeoDensityDep = Annotated[GeoGrid | None, Depends(_geo_density)]
 
 
 @router.get("/listings", response_model=SearchPage, openapi_extra=openapi_parameters(SearchParams))
 async def search_listings(
-    request: Request, query: QueryDep, session: RoutedReplicaDB, cache: CacheDep
+    request: Request,
+    query: QueryDep,
+    session: RoutedReplicaDB,
+    cache: CacheDep,
+    density: GeoDensityDep,
 ) -> Response:
     """Active listings matching every given filter, one keyset page at a time."""
-    body, status = await service.search(session, cache, query, bypass=wants_bypass(request))
+    body, status = await service.search(
+        session, cache, query, bypass=wants_bypass(request), density=density
+    )
     return _respond(body, status, session)
 
 

@@ -12,6 +12,7 @@ from sichrplace.platform.cache import Cache
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.search import repository
 from sichrplace.search.cursor import Cursor, SortKey, decode_cursor, encode_cursor
+from sichrplace.search.density import GeoGrid
 from sichrplace.search.schemas import SearchFilters, SearchQuery, rent_bucket_labels
 
 T = TypeVar("T")
@@ -35,9 +36,16 @@ async def _cached(
 
 
 async def search(
-    session: ReplicaSession, cache: Cache, query: SearchQuery, *, bypass: bool = False
+    session: ReplicaSession,
+    cache: Cache,
+    query: SearchQuery,
+    *,
+    bypass: bool = False,
+    density: GeoGrid | None = None,
 ) -> tuple[dict[str, Any], CacheStatus]:
-    """One page of active listings (cache-aside; `bypass` reads Postgres directly)."""
+    """One page of active listings (cache-aside; `bypass` reads Postgres directly).
+    `density` (where the listings are) picks the plan of radius searches not sorted by
+    distance; without it they take the GiST index (always correct, slower in dense areas)."""
     fingerprint = query.fingerprint()
     # Checked before the cache: a tampered cursor is a 422 even if that key were cached.
     after = (
@@ -50,7 +58,7 @@ async def search(
         if query.sort == "relevance":
             items, next_key = await _relevance_page(session, query, after)
         else:
-            items, next_key = await _keyset_page(session, query, after)
+            items, next_key = await _keyset_page(session, query, after, density)
         next_cursor = None
         if next_key is not None:
             next_cursor = encode_cursor(
@@ -64,7 +72,7 @@ async def search(
 
 
 async def _keyset_page(
-    session: ReplicaSession, query: SearchQuery, after: Cursor | None
+    session: ReplicaSession, query: SearchQuery, after: Cursor | None, density: GeoGrid | None
 ) -> tuple[list[dict[str, Any]], SortKey | None]:
     """newest, rent and distance pages; returns the items and the last item's sort key."""
     position: tuple[Any, uuid.UUID] | None = None
@@ -76,7 +84,9 @@ async def _keyset_page(
     if query.sort == "distance":
         statement = repository.distance_statement(query, position)
     else:
-        statement = repository.keyset_statement(query, position)
+        statement = repository.keyset_statement(
+            query, position, radius_via_index=not walk_radius(query, density)
+        )
     items = await repository.fetch_items(session, statement)
     if len(items) <= query.limit:
         return items, None
@@ -90,6 +100,14 @@ async def _keyset_page(
     else:
         key_out = int(last[query.filters.rent_column])
     return items, key_out
+
+
+def walk_radius(query: SearchQuery, density: GeoGrid | None) -> bool:
+    """Whether a radius search sorted by newest/rent should walk the sort index."""
+    f = query.filters
+    if density is None or f.point is None or f.radius_km is None:
+        return False
+    return density.walk_is_cheaper(f.point.lat, f.point.lng, f.radius_km * 1000, query.limit + 1)
 
 
 async def _relevance_page(

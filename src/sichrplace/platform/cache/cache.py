@@ -24,6 +24,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from sichrplace.config import CacheSettings
+from sichrplace.kit import jsonbody
 from sichrplace.platform.cache import scripts
 from sichrplace.platform.cache.metrics import CACHE_REDIS_ERRORS, CACHE_REQUESTS
 
@@ -122,7 +123,7 @@ class Cache:
             return
         value_key = f"{prefix}{_text(gen)}:{key}"
         try:
-            data = orjson.dumps(await load())
+            data = jsonbody.dumps(await load())
         except BaseException:
             await self._invalidate_now(domain, key, "all")  # the old value is stale now
             raise
@@ -189,7 +190,7 @@ class Cache:
             state = "lease" if state == "stale" else state
         CACHE_REQUESTS.labels(domain, "miss").inc()
         try:
-            data = orjson.dumps(await compute())
+            data = jsonbody.dumps(await compute())
         except BaseException:
             if state == "lease":
                 await self._safe("release", self._release(keys=[f"{value_key}:lock"], args=[token]))
@@ -201,7 +202,7 @@ class Cache:
     async def _revalidate(self, value_key: str, token: str, compute: Compute, ttl: float) -> None:
         """Refresh an expired value after its stale copy was served (under the lease)."""
         try:
-            data = orjson.dumps(await compute())
+            data = jsonbody.dumps(await compute())
         except Exception as exc:  # the stale value stays until its window ends
             log.warning("cache_revalidate_failed", key=value_key, error=repr(exc)[:200])
             await self._safe("release", self._release(keys=[f"{value_key}:lock"], args=[token]))
@@ -324,7 +325,7 @@ class Cache:
 
 
 def _roundtrip(value: Any) -> Any:
-    return orjson.loads(orjson.dumps(value))
+    return orjson.loads(jsonbody.dumps(value))
 
 
 def _text(value: bytes | str) -> str:
