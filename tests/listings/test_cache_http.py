@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from sichrplace.config import RedisSettings, Settings
 from sichrplace.listings import repository
+from sichrplace.listings.schemas import ListingOut
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.redis import make_redis
@@ -163,3 +164,24 @@ async def test_redis_down_listing_pages_still_work(
     assert [i["id"] for i in popular.json()["items"]] == [created.json()["id"]]
     # Bounded: a dead Redis costs a refused connection once, then the circuit skips it.
     assert slowest < 0.5
+
+
+async def test_detail_is_exactly_the_contract_shape_from_db_and_from_cache(
+    client: httpx.AsyncClient, make_user: MakeUser, app: FastAPI, db: Database
+) -> None:
+    """The detail is written out as JSON without a second pass through the response model:
+    it must still be exactly what ListingOut would produce, on a miss and on a hit."""
+    owner = await make_user("landlord")
+    listing = await _create(client, owner.headers)
+    await replica_caught_up(db)
+    await app.state.cache.invalidate("listing", listing["id"])
+    url = f"{API}/listings/{listing['id']}"
+    miss = await client.get(url)
+    hit = await client.get(url)
+    assert (miss.headers["x-read-source"], hit.headers["x-read-source"]) == ("replica", "cache")
+    assert miss.headers["content-type"] == "application/json"
+    assert miss.json() == hit.json()
+    body = hit.json()
+    assert ListingOut.model_validate(body).model_dump(mode="json") == body
+    assert body["created_at"].endswith("Z")  # RFC 3339, UTC, the way every response says it
+    assert list(body) == list(ListingOut.model_fields)

@@ -10,9 +10,8 @@ from typing import Any
 
 import psycopg
 
-from sichrplace.bench.scenarios import render
-from sichrplace.search import repository
-from sichrplace.search.params import FilterParams, SearchParams, to_filters, to_query
+from sichrplace.bench import scenarios
+from sichrplace.search.density import GeoGrid
 
 BERLIN = {"lat": 52.52, "lng": 13.405}
 
@@ -31,12 +30,19 @@ SHAPES: tuple[Shape, ...] = (
     Shape("no filter, newest", "search", {}),
     Shape("postal code, newest", "search", {"postal_code": "10437"}),
     Shape("city + amenities, newest", "search", {"city": "Köln", "amenities": "balcony,elevator"}),
+    Shape("city + filters nothing matches, newest", "search",
+          {"city": "Frankfurt am Main", "min_rooms": 4, "max_rent": 100_000}),
+    Shape("city + rooms + amenity, rent_asc", "search",
+          {"city": "Berlin", "min_rooms": 4, "amenities": "balcony", "sort": "rent_asc"}),
     Shape("full text, common word, relevance", "search", {"q": "Balkon"}),
     Shape("full text + city, relevance", "search", {"q": "Einbauküche", "city": "Hamburg"}),
     Shape("full text + city, newest", "search", {"q": "Garten", "city": "München",
                                                  "sort": "newest"}),
     Shape("radius 3 km, nearest first", "search", {**BERLIN, "radius_km": 3, "sort": "distance"}),
-    Shape("radius 5 km, newest", "search", {**BERLIN, "radius_km": 5}),
+    Shape("radius 5 km, newest", "search",
+          {**BERLIN, "radius_km": 5}),
+    Shape("radius 1 km in a small town, newest", "search",
+          {"lat": 50.93, "lng": 11.59, "radius_km": 1}),
     Shape("nearest first, no radius", "search", {"lat": 48.14, "lng": 11.58, "sort": "distance"}),
     Shape("map box (neighbourhood), newest", "search", {"bbox": "9.95,53.54,10.02,53.57"}),
     Shape("facets: city", "facets", {"city": "Berlin"}),
@@ -47,21 +53,13 @@ SHAPES: tuple[Shape, ...] = (
 )  # fmt: skip
 
 
-def statements(shape: Shape, conn: psycopg.Connection) -> list[str]:
+def statements(shape: Shape, conn: psycopg.Connection, grid: GeoGrid | None) -> list[str]:
+    """Exactly what the API runs for the shape (the benchmark's rendering of it)."""
+    path = f"/search/{'facets' if shape.kind == 'facets' else 'listings'}"
+    request = scenarios.Request(path, shape.params)
     if shape.kind == "facets":
-        filters = to_filters(FilterParams.model_validate(shape.params))
-        return [render(repository.facets_statement(filters))]
-    query = to_query(SearchParams.model_validate(shape.params))
-    if query.sort == "distance":
-        return [render(repository.distance_statement(query, None))]
-    if query.sort != "relevance":
-        return [render(repository.keyset_statement(query, None))]
-    boundary_sql = render(repository.relevance_boundary_statement(query.filters))
-    row = conn.execute(boundary_sql).fetchone()
-    page = repository.relevance_statement(
-        query, tier=0, boundary=(row[0], row[1]) if row else None, after=None, limit=21
-    )
-    return [boundary_sql, render(page)]
+        return scenarios.facets_sql(request)
+    return scenarios.search_sql(request, conn, grid)
 
 
 def _median_ms(run: Callable[[], object], times: int = 5) -> float:
@@ -79,8 +77,9 @@ def explain_markdown(dsn: str, search_path: str | None = None) -> str:
         conn.execute("SET statement_timeout = 0")
         if search_path:
             conn.execute(f"SET search_path = {search_path}")
+        grid = scenarios.density(conn)
         for shape in SHAPES:
-            sqls = statements(shape, conn)
+            sqls = statements(shape, conn, grid)
             for sql in sqls:  # warm the cache: plans of a warm system are the interesting ones
                 conn.execute(sql).fetchall()
 

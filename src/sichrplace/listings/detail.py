@@ -8,9 +8,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sichrplace.listings import repository
+from sichrplace.listings.schemas import ListingOut
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 
 AnySession = PrimarySession | ReplicaSession
+_PUBLIC_FIELDS = tuple(ListingOut.model_fields)
 # Extra fields for one listing, read with the same session (e.g. {"images": [...]}).
 DetailExtras = Callable[[AnySession, uuid.UUID], Awaitable[dict[str, Any]]]
 
@@ -21,7 +23,9 @@ async def load_detail(
     row = await repository.get_listing(session, listing_id)
     if row is None:
         return None
-    row["images"] = []
+    # Exactly the public fields, in the contract's order (the row also has internal columns).
+    doc = {name: row.get(name) for name in _PUBLIC_FIELDS}
+    doc["images"] = []
     if extras is not None:
-        row.update(await extras(session, listing_id))
-    return row
+        doc.update(await extras(session, listing_id))
+    return doc

@@ -72,6 +72,11 @@ class ReplicaSession:
         self._force_primary = force_primary
         self.last_target: Literal["replica", "primary"] | None = None
 
+    @property
+    def force_primary(self) -> bool:
+        """Every read goes to the primary (e.g. the caller is pinned by read-your-writes)."""
+        return self._force_primary
+
     async def execute(self, statement: Executable, params: Params = None) -> Result[Any]:
         async def run(conn: AsyncConnection) -> Result[Any]:
             return await conn.execute(statement, params)
