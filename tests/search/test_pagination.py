@@ -64,6 +64,9 @@ SORTS = [
     {"sort": "distance", "lat": CENTER[0], "lng": CENTER[1], "radius_km": 6},
     {"q": "Balkon"},  # relevance
     {"q": "Balkon", "sort": "newest"},
+    # full text checked after the indexed filters (repository.text_via_lookup)
+    {"q": "Balkon", "min_rooms": 2},
+    {"q": "Balkon", "sort": "rent_asc", "max_rent": 900_000},
 ]
 
 
@@ -81,6 +84,7 @@ async def test_cursor_walk_is_exactly_once_under_inserts(
         for f in flats
         if f.status == "active" and ("q" not in params or f.rooms > 1)
         and ("radius_km" not in params or _within(f.lat, f.lng, 6))
+        and ("min_rooms" not in params or f.rooms >= params["min_rooms"])
     }  # fmt: skip
 
     seen, inserted = await _walk_while_inserting(client, insert_flats, city, base, limit=5)
@@ -97,11 +101,13 @@ def _within(lat: float | None, lng: float | None, km: float) -> bool:
     return lat is not None and lng is not None and haversine_m(*CENTER, lat, lng) <= km * 1000
 
 
+@pytest.mark.parametrize("extra", [{}, {"min_size": 1}], ids=["text", "text-after-filters"])
 async def test_relevance_walk_crosses_the_window_exactly_once(
     client: httpx.AsyncClient,
     insert_flats: Insert,
     city: str,
     monkeypatch: pytest.MonkeyPatch,
+    extra: dict[str, Any],
 ) -> None:
     # A window of 7 makes the walk go through both tiers (newest 7 by rank, then the rest).
     monkeypatch.setattr(repository, "RELEVANCE_WINDOW", 7)
@@ -113,7 +119,7 @@ async def test_relevance_walk_crosses_the_window_exactly_once(
     await insert_flats(flats)
 
     seen, inserted = await _walk_while_inserting(
-        client, insert_flats, city, {"city": city, "q": "Balkon"}, limit=4
+        client, insert_flats, city, {"city": city, "q": "Balkon", **extra}, limit=4
     )
 
     assert len(seen) == len(set(seen))

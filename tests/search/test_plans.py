@@ -1,5 +1,6 @@
-"""The density grid that picks the radius plan: its estimate, the choice, and that both plans
-return exactly the same pages (walking the sort index vs. collecting through GiST)."""
+"""Plan choices of the search SQL: the density grid that picks the radius plan (its estimate,
+the choice, and that both plans return exactly the same pages), and full text checked after
+the indexed filters."""
 
 from __future__ import annotations
 
@@ -122,3 +123,14 @@ async def test_the_grid_loads_from_the_replica(
     assert grid is not None
     assert grid.expected_in_circle(CENTER[0], CENTER[1], 3_000) >= 30 * 0.5
     await density.aclose()
+
+
+def test_full_text_is_checked_after_indexed_filters_only_when_there_are_some() -> None:
+    def where(params: dict[str, object]) -> str:
+        query = to_query(SearchParams.model_validate(params))
+        return repository.keyset_statement(query, None).sql
+
+    assert "EXISTS" not in where({"city": "Berlin", "q": "Balkon"})
+    assert "EXISTS" in where({"city": "Berlin", "q": "Balkon", "min_rooms": 3})
+    assert "EXISTS" in where({"q": "Balkon", "amenities": "garden"})
+    assert "EXISTS" not in where({"city": "Berlin", "min_rooms": 3})
