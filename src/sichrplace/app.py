@@ -33,7 +33,8 @@ def _api_routers() -> list[APIRouter]:
     from sichrplace.media import endpoints as media
     from sichrplace.search import endpoints as search
 
-    return [ops.api_router, accounts.router, listings.router, media.router, search.router]
+    # Routes are matched in order: the hottest reads first (matching is a linear scan).
+    return [search.router, listings.router, media.router, accounts.router, ops.api_router]
 
 
 def _tune_gc() -> None:
@@ -81,11 +82,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    for router in _api_routers():
+        app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops.router)
     app.include_router(metrics.router)
     app.include_router(media_endpoints.files_router)  # /media/ without nginx (tests, serve)
-    for router in _api_routers():
-        app.include_router(router, prefix=API_PREFIX)
     # Added last = outermost: ids, then metrics, then the size guard, then everything else.
     app.add_middleware(
         BodySizeLimitMiddleware,

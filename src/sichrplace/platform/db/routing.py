@@ -8,9 +8,7 @@ all API instances (unlike a per-process flag). Redis trouble fails open: the rea
 replica (which is at most `replica_max_lag_seconds` behind, else the primary anyway).
 
     @router.get("/things/{id}")
-    async def thing(replica: RoutedReplicaDB, pinned: ReadYourWrites) -> ...
-
-Endpoint dependencies must not be ordered by hand: `RoutedReplicaDB` depends on the marker.
+    async def thing(replica: RoutedReplicaDB) -> ...  # replica.force_primary: pinned
 """
 
 from __future__ import annotations
@@ -56,15 +54,10 @@ async def wrote_recently(redis: aioredis.Redis, user_id: uuid.UUID) -> bool:
         return False
 
 
-async def read_your_writes(request: Request, user: OptionalUser) -> bool:
-    """True when the caller wrote within the read-your-writes window."""
-    return user is not None and await wrote_recently(request.app.state.redis, user.id)
-
-
-ReadYourWrites = Annotated[bool, Depends(read_your_writes)]
-
-
-async def _routed_replica(request: Request, pinned: ReadYourWrites) -> ReplicaSession:
+async def _routed_replica(request: Request, user: OptionalUser) -> ReplicaSession:
+    """The replica session, pinned to the primary for a caller inside the read-your-writes
+    window (one dependency: each one FastAPI resolves costs CPU on the hottest reads)."""
+    pinned = user is not None and await wrote_recently(request.app.state.redis, user.id)
     return ReplicaSession(get_db(request), force_primary=pinned)
 
 
