@@ -15,6 +15,7 @@ from sichrplace.kit.errors import install_error_handlers
 from sichrplace.listings.views import ViewBuffer
 from sichrplace.media import endpoints as media_endpoints
 from sichrplace.ops import endpoints as ops
+from sichrplace.platform.bulkhead import Bulkhead
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -60,6 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.geocoder = GoogleGeocoder(settings.maps, redis=app.state.redis)
         app.state.views = ViewBuffer(app.state.redis, interval=settings.cache.view_buffer_seconds)
         app.state.views.start()
+        app.state.facets_bulkhead = Bulkhead(
+            "facets",
+            limit=settings.cache.facets_max_concurrent,
+            max_wait_seconds=settings.cache.facets_max_wait_seconds,
+        )
         app.state.geo_density = GeoDensity(
             app.state.db, max_age_seconds=settings.cache.geo_density_refresh_seconds
         )

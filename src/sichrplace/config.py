@@ -227,6 +227,10 @@ class CacheSettings(BaseSettings):
     # How old the per-process grid of listing counts that picks the plan of radius searches
     # may get (search/density.py); loading it reads every active listing's coordinates once.
     geo_density_refresh_seconds: float = Field(default=600.0, gt=0)
+    # Facet counts computed at once per API process (platform/bulkhead.py); a request that
+    # cannot start within the wait gets 503 + Retry-After.
+    facets_max_concurrent: int = Field(default=2, ge=1)
+    facets_max_wait_seconds: float = Field(default=4.0, gt=0)
     # Page views are buffered per API process and sent to Redis this often (well below the
     # 10 s grace the minute buckets get before they are sealed).
     view_buffer_seconds: float = Field(default=1.0, gt=0, le=5)

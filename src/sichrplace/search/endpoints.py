@@ -73,5 +73,11 @@ async def search_facets(
     request: Request, filters: FiltersDep, session: RoutedReplicaDB, cache: CacheDep
 ) -> Response:
     """Counts per city, rooms, rent bucket and amenity for the same filters."""
-    body, status = await service.facets(session, cache, filters, bypass=wants_bypass(request))
+    body, status = await service.facets(
+        session,
+        cache,
+        filters,
+        bypass=wants_bypass(request),
+        bulkhead=request.app.state.facets_bulkhead,
+    )
     return _respond(body, status, session)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal, TypeVar, cast
 
 from sichrplace.listings.vocabulary import AMENITIES
+from sichrplace.platform.bulkhead import Bulkhead
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.search import repository
@@ -154,12 +156,19 @@ async def _relevance_page(
 
 
 async def facets(
-    session: ReplicaSession, cache: Cache, filters: SearchFilters, *, bypass: bool = False
+    session: ReplicaSession,
+    cache: Cache,
+    filters: SearchFilters,
+    *,
+    bypass: bool = False,
+    bulkhead: Bulkhead | None = None,
 ) -> tuple[dict[str, Any], CacheStatus]:
-    """Counts per city, rooms, rent bucket and amenity over the filtered active listings."""
+    """Counts per city, rooms, rent bucket and amenity over the filtered active listings.
+    Computing them (a cache miss or bypass) takes a `bulkhead` slot: a few at a time."""
 
     async def compute() -> dict[str, Any]:
-        rows = await repository.fetch_facets(session, repository.facets_statement(filters))
+        async with bulkhead.slot() if bulkhead is not None else contextlib.nullcontext():
+            rows = await repository.fetch_facets(session, repository.facets_statement(filters))
         return assemble_facets(filters, rows)
 
     return await _cached(cache, bypass, FACETS_DOMAIN, filters.canonical(), compute)
