@@ -53,13 +53,13 @@ SHAPES: tuple[Shape, ...] = (
 )  # fmt: skip
 
 
-def statements(shape: Shape, conn: psycopg.Connection, grid: GeoGrid | None) -> list[str]:
+def statements(shape: Shape, grid: GeoGrid | None) -> list[str]:
     """Exactly what the API runs for the shape (the benchmark's rendering of it)."""
     path = f"/search/{'facets' if shape.kind == 'facets' else 'listings'}"
     request = scenarios.Request(path, shape.params)
     if shape.kind == "facets":
         return scenarios.facets_sql(request)
-    return scenarios.search_sql(request, conn, grid)
+    return scenarios.search_sql(request, grid)
 
 
 def _median_ms(run: Callable[[], object], times: int = 5) -> float:
@@ -79,7 +79,7 @@ def explain_markdown(dsn: str, search_path: str | None = None) -> str:
             conn.execute(f"SET search_path = {search_path}")
         grid = scenarios.density(conn)
         for shape in SHAPES:
-            sqls = statements(shape, conn, grid)
+            sqls = statements(shape, grid)
             for sql in sqls:  # warm the cache: plans of a warm system are the interesting ones
                 conn.execute(sql).fetchall()
 

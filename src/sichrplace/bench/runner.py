@@ -116,12 +116,12 @@ def build_mixes(settings: Settings) -> dict[str, Mix]:
             "search_uncached": Mix(
                 paths(search),
                 True,
-                [scenarios.search_sql(r, conn, grid) for r in search[::step]],
+                [scenarios.search_sql(r, grid) for r in search[::step]],
             ),
             "geo_radius": Mix(
                 paths(geo),
                 True,
-                [scenarios.search_sql(r, conn, grid) for r in geo[::step]],
+                [scenarios.search_sql(r, grid) for r in geo[::step]],
             ),
             "facets_uncached": Mix(
                 paths(facets),

@@ -181,7 +181,7 @@ def density(conn: psycopg.Connection) -> GeoGrid:
     return GeoGrid.from_rows(conn.execute(render(repository.density_statement())).fetchall())
 
 
-def search_sql(request: Request, conn: psycopg.Connection, grid: GeoGrid | None) -> list[str]:
+def search_sql(request: Request, grid: GeoGrid | None) -> list[str]:
     """The SQL the API runs for an uncached /search/listings request (first page)."""
     query = to_query(SearchParams.model_validate(request.params))
     if query.sort == "distance":
@@ -189,13 +189,7 @@ def search_sql(request: Request, conn: psycopg.Connection, grid: GeoGrid | None)
     if query.sort != "relevance":
         walk = service.walk_radius(query, grid)
         return [render(repository.keyset_statement(query, None, radius_via_index=not walk))]
-    boundary_sql = render(repository.relevance_boundary_statement(query.filters))
-    row = conn.execute(boundary_sql).fetchone()
-    boundary = (row[0], row[1]) if row else None
-    page = repository.relevance_statement(
-        query, tier=0, boundary=boundary, after=None, limit=query.limit + 1
-    )
-    return [boundary_sql, render(page)]
+    return [render(repository.relevance_first_statement(query, limit=query.limit + 1))]
 
 
 def facets_sql(request: Request) -> list[str]:

@@ -204,13 +204,22 @@ def distance_statement(query: SearchQuery, after: tuple[float, uuid.UUID] | None
     return Statement(sql, params)
 
 
-def relevance_boundary_statement(f: SearchFilters) -> Statement:
-    """The (created_at, id) just below the newest RELEVANCE_WINDOW matches, if there is one."""
-    params: dict[str, Any] = {"offset": RELEVANCE_WINDOW}
+def relevance_first_statement(query: SearchQuery, *, limit: int) -> Statement:
+    """The first relevance page in one pass: the newest RELEVANCE_WINDOW + 1 matches are found
+    once (`w`), the first RELEVANCE_WINDOW of them are ranked (tier 0), and the one after them,
+    if any, is the tier boundary, returned as two extra columns on every row."""
+    f = query.filters
+    params: dict[str, Any] = {"limit": limit, "window": RELEVANCE_WINDOW}
     where = where_clause(f, params)
+    newest = "ORDER BY w.created_at DESC, w.id DESC"
     sql = (
-        f"SELECT l.created_at, l.id FROM listings l WHERE {where} "
-        "ORDER BY l.created_at DESC, l.id DESC OFFSET :offset LIMIT 1"
+        f"WITH w AS MATERIALIZED (SELECT l.id, l.created_at FROM listings l WHERE {where} "
+        "ORDER BY l.created_at DESC, l.id DESC LIMIT :window + 1) "
+        f"SELECT {_columns(f, rank=True)}, b.created_at AS b_created, b.id AS b_id "
+        f"FROM (SELECT w.id FROM w {newest} LIMIT :window) AS t "
+        "JOIN listings l ON l.id = t.id "
+        f"LEFT JOIN (SELECT w.created_at, w.id FROM w {newest} OFFSET :window LIMIT 1) AS b "
+        f"ON TRUE ORDER BY {RANK} DESC, l.id DESC LIMIT :limit"
     )
     return Statement(sql, params)
 
@@ -347,14 +356,16 @@ async def fetch_items(session: ReplicaSession, statement: Statement) -> list[dic
     return [_item(row, extras) for row in result.rows]
 
 
-async def fetch_boundary(
+async def fetch_first_relevance(
     session: ReplicaSession, statement: Statement
-) -> tuple[datetime, uuid.UUID] | None:
-    rows = (await session.fetch(_clause(statement.sql), statement.params)).rows
-    if not rows:
-        return None
-    created, listing_id = rows[0]
-    return created, listing_id
+) -> tuple[list[dict[str, Any]], tuple[datetime, uuid.UUID] | None]:
+    """The items of `relevance_first_statement` and its tier boundary (None: no tier 1)."""
+    result = await session.fetch(_clause(statement.sql), statement.params)
+    items = [_item(row[:-2], ("rank",)) for row in result.rows]
+    boundary = None
+    if result.rows and result.rows[0][-1] is not None:
+        boundary = (result.rows[0][-2], result.rows[0][-1])
+    return items, boundary
 
 
 async def fetch_facets(session: ReplicaSession, statement: Statement) -> list[tuple[Any, ...]]:

@@ -120,19 +120,21 @@ async def _relevance_page(
     walk stays exactly-once while listings are added."""
     boundary: tuple[datetime, uuid.UUID] | None
     position: tuple[float, uuid.UUID] | None = None
+    want = query.limit + 1
+    tiers: list[int] = []
+    items: list[dict[str, Any]] = []
     if after is None:
-        statement = repository.relevance_boundary_statement(query.filters)
-        boundary = await repository.fetch_boundary(session, statement)
-        tier = 0
+        # First page: find the window's matches once, rank them, learn the boundary.
+        statement = repository.relevance_first_statement(query, limit=want)
+        items, boundary = await repository.fetch_first_relevance(session, statement)
+        tiers = [0] * len(items)
+        tier = 1 if boundary is not None else 2  # what may still be needed: tier 1, or none
     else:
         tier, rank, b_created, b_id = cast(list[Any], after.key)
         boundary = None
         if b_created is not None:
             boundary = (datetime.fromisoformat(b_created), uuid.UUID(str(b_id)))
         position = (float(rank), after.id)
-    want = query.limit + 1
-    tiers: list[int] = []
-    items: list[dict[str, Any]] = []
     for current in (0, 1):
         if current < tier or (current == 1 and boundary is None) or len(items) >= want:
             continue
@@ -140,7 +142,7 @@ async def _relevance_page(
             query,
             tier=current,
             boundary=boundary,
-            after=position if current == tier else None,
+            after=position if after is not None and current == tier else None,
             limit=want - len(items),
         )
         rows = await repository.fetch_items(session, statement)
