@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
+import subprocess
 
 import httpx
 import psycopg
@@ -94,3 +96,18 @@ def test_percentile_is_nearest_rank() -> None:
     assert _percentile(values, 99) == 99
     assert _percentile([], 95) == 0
     assert math.isclose(_percentile([3.0], 99), 3.0)
+
+
+def test_results_name_the_code_they_measured(settings: Settings) -> None:
+    from sichrplace.bench.runner import code_version
+    from sichrplace.config import PROJECT_ROOT
+
+    head = subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short=12", "HEAD"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    version = code_version(settings)
+    assert version.removesuffix("+dirty") == (head or "unknown")
+    deployed = copy.copy(settings)
+    deployed.app = settings.app.model_copy(update={"git_sha": "0123abcd"})
+    assert code_version(deployed) == "0123abcd"

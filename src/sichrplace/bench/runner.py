@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -237,6 +238,23 @@ def table(median: dict[str, dict[str, float]], verdict: dict[str, dict[str, Any]
     return "\n".join(lines)
 
 
+def code_version(settings: Settings) -> str:
+    """The deployed version, or the checkout's commit (`+dirty` with local changes)."""
+    if settings.app.git_sha != "unknown":
+        return settings.app.git_sha
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    sha = git("rev-parse", "--short=12", "HEAD")
+    if not sha:
+        return "unknown"
+    return sha + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[str, Any], Path]:
     started = datetime.now(UTC)
     ready = json.loads(_get(cfg.base_url + "/readyz"))
@@ -260,7 +278,7 @@ def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[
     report: dict[str, Any] = {
         "started_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
-        "git_sha": settings.app.git_sha,
+        "git_sha": code_version(settings),
         "config": {
             "listings": cfg.listings,
             "runs": cfg.runs,
