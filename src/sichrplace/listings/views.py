@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from sichrplace.kit.clock import utcnow
+from sichrplace.kit.tasks import stop_task
 from sichrplace.listings import repository
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.dependencies import transaction
@@ -115,11 +116,8 @@ class ViewBuffer:
             await self.flush()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         await self.flush()
 
 

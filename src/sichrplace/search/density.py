@@ -17,7 +17,6 @@ is always correct, only slower.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import Iterable
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from sichrplace.kit.tasks import stop_task
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.search import repository
@@ -107,7 +107,4 @@ class GeoDensity:
         log.info("geo_density_refreshed", cells=len(self._grid.cells), total=self._grid.total)
 
     async def aclose(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from sichrplace.config import DatabaseSettings
+from sichrplace.kit.tasks import stop_task
 from sichrplace.platform.db.sessions import PrimarySession
 
 log = structlog.get_logger(__name__)
@@ -112,10 +112,7 @@ class Database:
             self._monitor = asyncio.create_task(self._monitor_loop(), name="replica-monitor")
 
     async def dispose(self) -> None:
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
-            self._monitor = None
+        await stop_task(self._monitor)
+        self._monitor = None
         await self.primary.dispose()
         await self.replica.dispose()
