@@ -67,6 +67,8 @@ SORTS = [
     # full text checked after the indexed filters (repository.text_via_lookup)
     {"q": "Balkon", "min_rooms": 2},
     {"q": "Balkon", "sort": "rent_asc", "max_rent": 900_000},
+    # relevance near a point: the items carry a distance as well as a rank
+    {"q": "Balkon", "lat": CENTER[0], "lng": CENTER[1], "radius_km": 6},
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -350,9 +351,14 @@ def _clause(sql: str) -> TextClause:
     return text(sql)
 
 
+def _extras(columns: Sequence[str]) -> tuple[str, ...]:
+    """The optional item columns a statement selected after ITEM_COLUMNS, in order."""
+    return tuple(k for k in columns if k in ("distance_m", "rank"))
+
+
 async def fetch_items(session: ReplicaSession, statement: Statement) -> list[dict[str, Any]]:
     result = await session.fetch(_clause(statement.sql), statement.params)
-    extras = tuple(k for k in result.columns if k in ("distance_m", "rank"))
+    extras = _extras(result.columns)
     return [_item(row, extras) for row in result.rows]
 
 
@@ -361,7 +367,8 @@ async def fetch_first_relevance(
 ) -> tuple[list[dict[str, Any]], tuple[datetime, uuid.UUID] | None]:
     """The items of `relevance_first_statement` and its tier boundary (None: no tier 1)."""
     result = await session.fetch(_clause(statement.sql), statement.params)
-    items = [_item(row[:-2], ("rank",)) for row in result.rows]
+    extras = _extras(result.columns[:-2])  # rank, and distance_m when a point is given
+    items = [_item(row[:-2], extras) for row in result.rows]
     boundary = None
     if result.rows and result.rows[0][-1] is not None:
         boundary = (result.rows[0][-2], result.rows[0][-1])
