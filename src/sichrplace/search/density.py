@@ -4,8 +4,8 @@ A radius search sorted by newest or rent can run two ways: collect every listing
 circle through the GiST index and sort them, or walk the sort's covering index and check the
 distance on each index tuple until a page is full. Collecting costs per listing in the
 circle, walking costs per listing *outside* it that is passed on the way: the first wins for
-sparse circles, the second for dense ones (2 km around Berlin-Mitte: 15,763 listings, 202 ms
-collected, ~2 ms walked). Postgres cannot tell them apart: its estimate for `&&` on
+sparse circles, the second for dense ones (2 km around Berlin-Mitte: 15,940 listings, 87 ms
+collected, 10 ms walked). Postgres cannot tell them apart: its estimate for `&&` on
 geography is up to 25x low in dense areas, so it always collects (docs/performance.md).
 
 The grid (cells of GRID_DEGREES, counted on the replica) gives the expected number of

@@ -69,12 +69,13 @@ def text_via_lookup(f: SearchFilters) -> bool:
     `search_tsv` lives only in the table, so `search_tsv @@ q` among the filters turns an
     index-only scan into a heap visit per candidate row. When other filters narrow the rows
     first ("Berlin, 3+ rooms, <= 600 EUR cold, Einbauküche": 178,292 Berlin rows, 20 pass),
-    the text is checked afterwards, for the survivors only: 6 s -> 0.1 s. Without such
+    the text is checked afterwards, for the survivors only: 0.6 s warm -> 0.1 s. Without such
     filters the direct check is cheaper (one visit per row instead of an index lookup + visit).
     The counter-case is a rare word with an unselective filter ("Berlin, 3+ rooms,
     Stellplatz": 37,000 lookups for 400 matches, 56 -> 290 ms, where the GIN index was
-    better); over the benchmark's 600-request sample the mean fell 16.8 -> 13.7 ms and p99
-    243 -> 119 ms, so the rule stays simple until word frequencies pick the plan.
+    better); over 600 requests of the benchmark's mix sent one at a time the mean fell
+    16.8 -> 13.7 ms and p99 243 -> 119 ms, so the rule stays simple until word frequencies
+    pick the plan.
     """
     return f.q is not None and (
         bool(f.amenities) or any(getattr(f, name) is not None for name in _INDEXED_FILTERS)
