@@ -15,7 +15,7 @@ from sichrplace.platform.db.engines import Database
 from sichrplace.search import repository
 from sichrplace.search.density import GRID_DEGREES, MAX_WALK_TUPLES, GeoDensity, GeoGrid
 from sichrplace.search.params import SearchParams, to_query
-from tests.search.conftest import Flat, Insert, random_flats
+from tests.search.conftest import BYPASS, SEARCH, Flat, Insert, random_flats
 from tests.search.helpers import matches, walk
 
 CENTER = (-41.5, -140.25)  # open ocean: nothing else lives here
@@ -134,3 +134,17 @@ def test_full_text_is_checked_after_indexed_filters_only_when_there_are_some() -
     assert "EXISTS" in where({"city": "Berlin", "q": "Balkon", "min_rooms": 3})
     assert "EXISTS" in where({"q": "Balkon", "amenities": "garden"})
     assert "EXISTS" not in where({"city": "Berlin", "min_rooms": 3})
+
+
+async def test_only_radius_searches_ask_for_the_grid(
+    client: httpx.AsyncClient, fixed_density: _Fixed, city: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[int] = []
+    monkeypatch.setattr(fixed_density, "current", lambda: asked.append(1))
+    near = {"lat": CENTER[0], "lng": CENTER[1], "radius_km": 2}
+    for params in ({"city": city}, {**near, "sort": "distance"}):
+        assert (await client.get(SEARCH, params=params, headers=BYPASS)).status_code == 200
+    assert asked == []  # a plain or nearest-first search never starts the grid's load
+    r = await client.get(SEARCH, params={**near, "city": city, "sort": "newest"}, headers=BYPASS)
+    assert r.status_code == 200
+    assert asked == [1]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from sichrplace.kit.jsonbody import json_response
 from sichrplace.platform.cache.dependencies import CacheDep
@@ -19,7 +19,7 @@ from sichrplace.search.params import (
     SearchParams,
     openapi_parameters,
 )
-from sichrplace.search.schemas import FacetsOut, SearchPage
+from sichrplace.search.schemas import FacetsOut, SearchPage, SearchQuery
 
 router = APIRouter(prefix="/search", tags=["search"])
 
@@ -45,12 +45,13 @@ def _respond(body: dict[str, Any], status: str, session: ReplicaSession) -> Resp
     return json_response(body, headers=headers)
 
 
-async def _geo_density(request: Request) -> GeoGrid | None:
+def _geo_density(request: Request, query: SearchQuery) -> GeoGrid | None:
+    """The density grid, for the radius searches whose plan it picks (only those: asking for
+    it may start the grid's load, which reads every active listing's coordinates)."""
+    if query.filters.radius_km is None or query.sort == "distance":
+        return None
     density: GeoDensity = request.app.state.geo_density
     return density.current()
-
-
-GeoDensityDep = Annotated[GeoGrid | None, Depends(_geo_density)]
 
 
 @router.get("/listings", response_model=SearchPage, openapi_extra=openapi_parameters(SearchParams))
@@ -59,11 +60,14 @@ async def search_listings(
     query: QueryDep,
     session: RoutedReplicaDB,
     cache: CacheDep,
-    density: GeoDensityDep,
 ) -> Response:
     """Active listings matching every given filter, one keyset page at a time."""
     body, status = await service.search(
-        session, cache, query, bypass=wants_bypass(request), density=density
+        session,
+        cache,
+        query,
+        bypass=wants_bypass(request),
+        density=_geo_density(request, query),
     )
     return _respond(body, status, session)
 
