@@ -60,8 +60,11 @@ class DatabaseSettings(BaseSettings):
     replica_name: str = "sichrplace_ro"
     user: str = "sichrplace"
     password: SecretStr = SecretStr("sichrplace-dev")
-    pool_size: int = 10
-    max_overflow: int = 10
+    # Client connections to PgBouncer are cheap to keep and dear to open (a SCRAM handshake
+    # on both sides), so each engine keeps enough for the process's concurrent requests: an
+    # overflow connection is opened and closed again for every request that needs one.
+    pool_size: int = 32
+    max_overflow: int = 16
     pool_timeout_seconds: float = 5.0
     connect_timeout_seconds: int = 3
     statement_timeout_ms: int = 5000

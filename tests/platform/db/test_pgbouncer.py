@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -94,3 +94,23 @@ async def test_replica_fetch_uses_driver_rows_on_the_replica(db: Database) -> No
     assert rows.columns == ("standby", "next", "pct")
     assert rows.rows == [(True, 42, "50%")]
     assert session.last_target == "replica"
+
+
+async def test_a_burst_of_concurrent_reads_reuses_pooled_connections(settings: Settings) -> None:
+    """An API process serves many requests at once (16 per instance in the benchmark); every
+    one of them must find a kept connection, not open a new one (a SCRAM handshake with
+    PgBouncer each time) that is closed again when the pool is full."""
+    engine = make_engine(settings.db.replica_url, settings.db, autocommit=True)
+    opened: list[int] = []
+    event.listen(engine.sync_engine, "connect", lambda *_: opened.append(1))
+
+    async def read() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_sleep(0.05)"))
+
+    try:
+        for _ in range(3):
+            await asyncio.gather(*(read() for _ in range(24)))
+    finally:
+        await engine.dispose()
+    assert len(opened) == 24  # the first burst opened them; the next two reused them all
