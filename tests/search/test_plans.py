@@ -10,11 +10,21 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import given
+from hypothesis import strategies as st
 
+from sichrplace.listings.vocabulary import city_key
 from sichrplace.platform.db.engines import Database
 from sichrplace.search import repository
-from sichrplace.search.density import GRID_DEGREES, MAX_WALK_TUPLES, GeoDensity, GeoGrid
+from sichrplace.search.density import (
+    GRID_DEGREES,
+    WALK_COST_RATIO,
+    GeoDensity,
+    GeoGrid,
+    sample_percent,
+)
 from sichrplace.search.params import SearchParams, to_query
+from sichrplace.search.schemas import SearchFilters
 from tests.search.conftest import BYPASS, SEARCH, Flat, Insert, random_flats
 from tests.search.helpers import matches, walk
 
@@ -39,18 +49,75 @@ def test_estimate_of_a_uniform_area_is_its_density_times_the_circle() -> None:
     assert grid.expected_in_circle(-10.0, -10.0, 5_000.0) == 0  # nobody lives there
 
 
+def _near(lat: float, lng: float, radius_km: float, **other: object) -> SearchFilters:
+    return to_query(
+        SearchParams.model_validate({"lat": lat, "lng": lng, "radius_km": radius_km, **other})
+    ).filters
+
+
 def test_dense_circles_walk_and_sparse_ones_collect() -> None:
     lat, lng = 52.52, 13.40
     dense = _uniform(400, lat, lng)
-    assert dense.walk_is_cheaper(lat, lng, 2_000, page=21)
+    assert dense.walk_is_cheaper(_near(lat, lng, 2), page=21)
     # The same circle holding a few listings among a million elsewhere: walking would pass
     # ~21 * 1e6 / few index tuples first.
     sparse = GeoGrid({**_uniform(1, lat, lng, span=3).cells, (0, 0): 1_000_000}, 1_000_036)
-    assert not sparse.walk_is_cheaper(lat, lng, 1_000, page=21)
-    assert not GeoGrid({}, 0).walk_is_cheaper(lat, lng, 1_000, page=21)
-    # The threshold itself: expected walk = page * total / in_circle.
+    assert not sparse.walk_is_cheaper(_near(lat, lng, 1), page=21)
+    assert not GeoGrid({}, 0).walk_is_cheaper(_near(lat, lng, 1), page=21)
+    # The threshold itself: expected walk = page * total / in_circle, against the box.
     in_circle = dense.expected_in_circle(lat, lng, 2_000)
-    assert 21 * dense.total / in_circle <= MAX_WALK_TUPLES
+    assert 21 * dense.total / in_circle <= WALK_COST_RATIO * in_circle * 4 / math.pi
+
+
+def _sample_row(lat: float, lng: float, warm: int, rooms: float = 2.0) -> tuple[object, ...]:
+    # repository.SAMPLE_COLUMNS order
+    return (lat, lng, "berlin", "10115", warm, warm - 20_000, rooms, 60.0, False, True, None, [])
+
+
+def test_filters_that_few_listings_in_the_circle_pass_lengthen_the_walk() -> None:
+    """The circle is dense, but its flats are dear: a cheap-flat search would pass most of
+    the newest index before a page is full, so it collects; the sample knows it."""
+    lat, lng = 52.52, 13.40
+    counts = _uniform(2_000, lat, lng)
+    sample = [_sample_row(lat, lng, warm=150_000 + i) for i in range(380)]
+    sample += [_sample_row(lat, lng, warm=60_000)] * 2  # one in ~200 under 700 EUR
+    grid = GeoGrid.from_rows(((a, b, n) for (a, b), n in counts.cells.items()), sample)
+    assert grid.walk_is_cheaper(_near(lat, lng, 2), page=21)
+    assert grid.walk_is_cheaper(_near(lat, lng, 2, max_rent=200_000), page=21)
+    assert not grid.walk_is_cheaper(_near(lat, lng, 2, max_rent=70_000), page=21)
+    cell = (math.floor(lat / GRID_DEGREES), math.floor(lng / GRID_DEGREES))
+    share = grid.passing_share(_near(lat, lng, 2, max_rent=70_000), [cell])
+    assert share == pytest.approx((2 + 0.5) / (382 + 1))
+    # Checked like the SQL: rooms, and an amenity nobody in the sample has.
+    assert grid.walk_is_cheaper(_near(lat, lng, 2, min_rooms=2), page=21)
+    assert not grid.walk_is_cheaper(_near(lat, lng, 2, min_rooms=3), page=21)
+    assert not grid.walk_is_cheaper(_near(lat, lng, 2, amenities="garden"), page=21)
+    # A rent sort walks the rent index itself: its bounds do not count, the bar is lower.
+    assert not grid.walk_is_cheaper(_near(lat, lng, 2, max_rent=70_000), page=21, rent_sorted=True)
+    assert grid.walk_is_cheaper(_near(lat, lng, 5, max_rent=70_000), page=21, rent_sorted=True)
+
+
+@given(
+    lat=st.floats(-85, 85),
+    lng=st.floats(-179.9, 179.9),
+    radius_m=st.floats(10, 200_000),
+    bearing=st.floats(0, 2 * math.pi),
+)
+def test_the_radius_prefilter_box_holds_the_whole_circle(
+    lat: float, lng: float, radius_m: float, bearing: float
+) -> None:
+    box = repository.radius_box(lat, lng, radius_m)
+    if box is None:  # near a pole or across the antimeridian: no prefilter at all
+        return
+    # The point at radius_m in direction `bearing`, on the sphere `<->` measures on.
+    d = radius_m / repository.EARTH_RADIUS_M
+    p1, l1 = math.radians(lat), math.radians(lng)
+    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(bearing))
+    l2 = l1 + math.atan2(
+        math.sin(bearing) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2)
+    )
+    assert box.min_lat <= math.degrees(p2) <= box.max_lat
+    assert box.min_lng <= math.degrees(l2) <= box.max_lng
 
 
 def test_the_walk_form_has_no_gist_condition() -> None:
@@ -122,6 +189,17 @@ async def test_the_grid_loads_from_the_replica(
     grid = density.current()
     assert grid is not None
     assert grid.expected_in_circle(CENTER[0], CENTER[1], 3_000) >= 30 * 0.5
+    # The sample carries each listing's filter columns, in its cell (all of them when the
+    # table is small enough to be sampled whole).
+    key = city_key(city)
+    sampled = [r for rows in grid.samples.values() for r in rows if r.city_key == key]
+    written = {(f.postal_code, f.cold + f.utilities, f.cold, float(f.rooms)) for f in flats}
+    assert {(r.postal_code, r.warm, r.cold, r.rooms) for r in sampled} <= written
+    if sample_percent(grid.total) == 100.0:
+        assert len(sampled) == len(flats)
+    for r in sampled:
+        share = grid.passing_share(_near(*CENTER, 3, city=city, min_rooms=r.rooms), [])
+        assert share == pytest.approx(0.5)  # no sample rows given: no evidence either way
     await density.aclose()
 
 

@@ -22,7 +22,7 @@ from psycopg import sql as psql
 
 from sichrplace.listings.seed import CITIES
 from sichrplace.search import repository, service
-from sichrplace.search.density import GeoGrid
+from sichrplace.search.density import GeoGrid, sample_percent
 from sichrplace.search.params import FilterParams, SearchParams, to_filters, to_query
 
 API = "/api/v1"
@@ -178,7 +178,10 @@ def render(statement: repository.Statement) -> str:
 
 def density(conn: psycopg.Connection) -> GeoGrid:
     """The grid an API process uses to pick radius plans, read the same way."""
-    return GeoGrid.from_rows(conn.execute(render(repository.density_statement())).fetchall())
+    rows = conn.execute(render(repository.density_statement())).fetchall()
+    percent = sample_percent(sum(n for _, _, n in rows))
+    sample = conn.execute(render(repository.density_sample_statement(percent))).fetchall()
+    return GeoGrid.from_rows(rows, sample)
 
 
 def search_sql(request: Request, grid: GeoGrid | None) -> list[str]:

@@ -20,7 +20,7 @@ from sqlalchemy import TextClause, text
 
 from sichrplace.kit.jsonbody import utc_timestamp
 from sichrplace.platform.db import ReplicaSession
-from sichrplace.search.schemas import RENT_BUCKET_BOUNDS, SearchFilters, SearchQuery
+from sichrplace.search.schemas import RENT_BUCKET_BOUNDS, BBox, SearchFilters, SearchQuery
 
 POINT = "ST_SetSRID(ST_MakePoint(:lng, :lat), 4326)::geography"
 TSQUERY = "websearch_to_tsquery('german', :q)"
@@ -48,6 +48,27 @@ ITEM_COLUMNS = (
 class Statement:
     sql: str
     params: dict[str, Any]
+
+
+# Shortest lengths of a degree anywhere on the WGS84 ellipsoid (latitude: at the equator;
+# longitude: times cos(latitude)), less 1 % more for the sphere `<->` may measure on.
+_MIN_METRES_PER_DEGREE_LAT = 110_574.0 * 0.99
+_MIN_METRES_PER_DEGREE_LNG = 111_320.0 * 0.99
+
+
+def radius_box(lat: float, lng: float, radius_m: float) -> BBox | None:
+    """A lat/lng rectangle that contains every point within `radius_m` of (lat, lng), or None
+    where one would not be a plain rectangle (near a pole or across the antimeridian)."""
+    dlat = radius_m / _MIN_METRES_PER_DEGREE_LAT
+    south, north = lat - dlat, lat + dlat
+    if south <= -89.0 or north >= 89.0:
+        return None
+    widest = math.cos(math.radians(max(abs(south), abs(north))))
+    dlng = radius_m / (_MIN_METRES_PER_DEGREE_LNG * widest)
+    west, east = lng - dlng, lng + dlng
+    if west <= -180.0 or east >= 180.0:
+        return None
+    return BBox(min_lng=west, min_lat=south, max_lng=east, max_lat=north)
 
 
 def _bbox_margin_m(min_lng: float, max_lng: float) -> float:
@@ -128,8 +149,20 @@ def where_clause(f: SearchFilters, params: dict[str, Any], *, radius_via_index: 
             # `&&` on the expanded box is the GiST index condition (and gives the planner a
             # usable row estimate, unlike ST_DWithin's); the distance check is exact.
             within = f"{DISTANCE} <= :radius_m"
+            box = radius_box(f.point.lat, f.point.lng, f.radius_km * 1000.0)
             if radius_via_index:
                 within = f"l.location && _ST_Expand({POINT}, :radius_m) AND {within}"
+            elif box is not None:
+                # A walk checks the radius on every index tuple it passes: the circle's
+                # lat/lng box (widened to be safe) rejects most of them with float comparisons
+                # before the distance is computed (64 -> 33 ms for 104,000 tuples). Only here:
+                # elsewhere it would shrink the planner's row estimate (1/3 per comparison)
+                # and talk it out of the nearest-first index scan.
+                within = (
+                    "l.latitude BETWEEN :r_s AND :r_n AND l.longitude BETWEEN :r_w AND :r_e "
+                    f"AND {within}"
+                )
+                params.update(r_s=box.min_lat, r_n=box.max_lat, r_w=box.min_lng, r_e=box.max_lng)
             conds.append(within)
             params["radius_m"] = f.radius_km * 1000.0
     if f.bbox is not None:
@@ -309,6 +342,29 @@ def density_statement() -> Statement:
 
 async def fetch_density(session: ReplicaSession) -> list[tuple[int, int, int]]:
     statement = density_statement()
+    return [tuple(r) for r in (await session.fetch(_clause(statement.sql), statement.params)).rows]
+
+
+# The columns of a density sample row, in order (search/density.py reads them by position).
+SAMPLE_COLUMNS = (
+    "latitude", "longitude", "city_key", "postal_code", "warm_rent_cents", "cold_rent_cents",
+    "rooms", "size_sqm", "furnished", "pets_allowed", "available_from", "amenities",
+)  # fmt: skip
+
+
+def density_sample_statement(percent: float) -> Statement:
+    """The filter columns of about `percent` % of the active listings (whole pages, so it
+    reads only those pages)."""
+    columns = ", ".join(f"l.{c}" for c in SAMPLE_COLUMNS)
+    sql = (
+        f"SELECT {columns} FROM listings l TABLESAMPLE SYSTEM (:percent) "
+        "WHERE l.status = 'active' AND l.latitude IS NOT NULL"
+    )
+    return Statement(sql, {"percent": percent})
+
+
+async def fetch_density_sample(session: ReplicaSession, percent: float) -> list[tuple[Any, ...]]:
+    statement = density_sample_statement(percent)
     return [tuple(r) for r in (await session.fetch(_clause(statement.sql), statement.params)).rows]
 
 

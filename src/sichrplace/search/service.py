@@ -106,10 +106,10 @@ async def _keyset_page(
 
 def walk_radius(query: SearchQuery, density: GeoGrid | None) -> bool:
     """Whether a radius search sorted by newest/rent should walk the sort index."""
-    f = query.filters
-    if density is None or f.point is None or f.radius_km is None:
+    if density is None:
         return False
-    return density.walk_is_cheaper(f.point.lat, f.point.lng, f.radius_km * 1000, query.limit + 1)
+    rent_sorted = query.sort in ("rent_asc", "rent_desc")
+    return density.walk_is_cheaper(query.filters, query.limit + 1, rent_sorted=rent_sorted)
 
 
 async def _relevance_page(
