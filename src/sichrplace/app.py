@@ -22,7 +22,7 @@ from sichrplace.platform.middleware import BodySizeLimitMiddleware, RequestIdMid
 from sichrplace.platform.observability import metrics
 from sichrplace.platform.observability.logging import configure_logging
 from sichrplace.platform.redis import make_redis
-from sichrplace.search.density import GeoDensity
+from sichrplace.search.density import PlanStats
 
 API_PREFIX = "/api/v1"
 
@@ -66,8 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limit=settings.cache.facets_max_concurrent,
             max_wait_seconds=settings.cache.facets_max_wait_seconds,
         )
-        app.state.geo_density = GeoDensity(
-            app.state.db, max_age_seconds=settings.cache.geo_density_refresh_seconds
+        app.state.plan_stats = PlanStats(
+            app.state.db, max_age_seconds=settings.cache.plan_stats_refresh_seconds
         )
         await app.state.db.check_replica()
         app.state.db.start_monitor()
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.views.aclose()
-            await app.state.geo_density.aclose()
+            await app.state.plan_stats.aclose()
             await app.state.cache.aclose()
             await app.state.geocoder.aclose()
             await app.state.db.dispose()

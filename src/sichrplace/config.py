@@ -227,9 +227,10 @@ class CacheSettings(BaseSettings):
     reinvalidate_after_seconds: float = Field(default=0.5, ge=0)
     read_your_writes_seconds: float = Field(default=5.0, ge=0)
     view_flush_batch: int = Field(default=5000, ge=1)
-    # How old the per-process grid of listing counts that picks the plan of radius searches
-    # may get (search/density.py); loading it reads every active listing's coordinates once.
-    geo_density_refresh_seconds: float = Field(default=600.0, gt=0)
+    # How old the per-process statistics that pick search plans may get (search/density.py:
+    # the grid of listing counts and its 2 % sample for radius searches, word frequencies for
+    # full text); loading them reads every active listing's coordinates once.
+    plan_stats_refresh_seconds: float = Field(default=600.0, gt=0)
     # Facet counts computed at once per API process (platform/bulkhead.py); a request that
     # cannot start within the wait gets 503 + Retry-After.
     facets_max_concurrent: int = Field(default=2, ge=1)

@@ -12,20 +12,23 @@ import pytest
 from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from sichrplace.listings.vocabulary import city_key
 from sichrplace.platform.db.engines import Database
+from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.search import repository
 from sichrplace.search.density import (
     GRID_DEGREES,
     WALK_COST_RATIO,
-    GeoDensity,
     GeoGrid,
+    PlanStats,
     sample_percent,
 )
 from sichrplace.search.params import SearchParams, to_query
 from sichrplace.search.schemas import SearchFilters
-from tests.search.conftest import BYPASS, SEARCH, Flat, Insert, random_flats
+from sichrplace.search.words import Lexemes, WordAdvice, WordStats
+from tests.search.conftest import BYPASS, SEARCH, Flat, Insert, random_flats, wait_for_replica
 from tests.search.helpers import matches, walk
 
 CENTER = (-41.5, -140.25)  # open ocean: nothing else lives here
@@ -131,24 +134,28 @@ def test_the_walk_form_has_no_gist_condition() -> None:
     assert "<= :radius_m" in walk_form.sql
 
 
-class _Fixed(GeoDensity):
-    """A density whose grid is set by the test."""
+class _Fixed(PlanStats):
+    """Plan statistics set by the test."""
 
     def __init__(self, db: Database, grid: GeoGrid | None) -> None:
         super().__init__(db, max_age_seconds=3600)
         self.grid = grid
+        self.word_stats: WordStats | None = None
 
     def current(self) -> GeoGrid | None:
         return self.grid
 
+    def words(self) -> WordAdvice | None:
+        return None if self.word_stats is None else WordAdvice(self.word_stats, Lexemes())
+
 
 @pytest.fixture
 def fixed_density(app: FastAPI, db: Database) -> Iterator[_Fixed]:
-    original = app.state.geo_density
+    original = app.state.plan_stats
     fixed = _Fixed(db, None)
-    app.state.geo_density = fixed
+    app.state.plan_stats = fixed
     yield fixed
-    app.state.geo_density = original
+    app.state.plan_stats = original
 
 
 @pytest.mark.parametrize("sort", ["newest", "rent_asc"])
@@ -183,7 +190,7 @@ async def test_the_grid_loads_from_the_replica(
     for flat in flats:
         flat.status = "active"
     await insert_flats(flats)
-    density = GeoDensity(db, max_age_seconds=3600)
+    density = PlanStats(db, max_age_seconds=3600)
     assert density.current() is None  # the first call starts the load
     await density.refresh()
     grid = density.current()
@@ -226,3 +233,75 @@ async def test_only_radius_searches_ask_for_the_grid(
     r = await client.get(SEARCH, params={**near, "city": city, "sort": "newest"}, headers=BYPASS)
     assert r.status_code == 200
     assert asked == [1]
+
+
+def test_rare_words_start_from_the_text_index() -> None:
+    words = {"balkon": 0.52, "stellplatz": 0.016, "sauna": 0.002}
+    stats = WordStats(words, {"berlin": 0.18, "hamburg": 0.1}, 1_000_000)
+    # Berlin: 180,000 listings; 401 Stellplatz matches after ~25,000 lookups, or the word's
+    # 16,000 listings (all cities) from the index.
+    assert stats.start_from_text(["stellplatz"], "berlin", need=401)
+    assert not stats.start_from_text(["balkon"], "berlin", need=401)
+    # All words must match: the rarest decides; unknown words are rarer than the rarest.
+    assert stats.start_from_text(["balkon", "stellplatz"], "berlin", need=401)
+    assert stats.start_from_text(["dachsauna"], None, need=21)
+    # A city with at most 100,000 listings (not among the common values): the walk ends
+    # within them, fewer than the word's 16,000 nationwide only for small cities.
+    assert stats.start_from_text(["stellplatz"], "jena", need=401)
+    small = WordStats(words, {"berlin": 0.18, "jena": 0.005}, 1_000_000)
+    assert not small.start_from_text(["stellplatz"], "jena", need=401)
+    assert not stats.start_from_text([], "berlin", need=401)
+    assert not WordStats({}, {}, 0).start_from_text(["stellplatz"], "berlin", need=401)
+
+
+@pytest.mark.parametrize("sort", ["relevance", "newest"])
+async def test_both_text_plans_return_the_same_pages(
+    client: httpx.AsyncClient,
+    insert_flats: Insert,
+    city: str,
+    fixed_density: _Fixed,
+    monkeypatch: pytest.MonkeyPatch,
+    sort: str,
+) -> None:
+    flats = random_flats(city, 90, seed=31)
+    for i, flat in enumerate(flats):
+        flat.status = "active"
+        if i % 3 == 0:
+            flat.description = "Eine Wohnung mit Stellplatz." + " Stellplatz frei." * (i % 4)
+    await insert_flats(flats)
+    params = {"city": city, "q": "Stellplatz", "min_rooms": 2, "sort": sort}
+    expected = {str(f.id) for f in flats[::3] if f.rooms >= 2}
+    assert expected
+    statements: list[str] = []
+    clause = repository._clause
+    monkeypatch.setattr(repository, "_clause", lambda sql: statements.append(sql) or clause(sql))
+
+    fixed_density.word_stats = None  # no statistics: the text is checked last
+    last = await walk(client, params, limit=4)
+    assert all("EXISTS" in sql for sql in statements if "search_tsv" in sql)
+    statements.clear()
+    fixed_density.word_stats = WordStats({"stellplatz": 0.0001}, {}, 1_000_000)  # rare
+    first = await walk(client, params, limit=4)
+    assert not any("EXISTS" in sql for sql in statements)
+    assert any("@@" in sql for sql in statements)
+
+    assert [i["id"] for i in first] == [i["id"] for i in last]
+    assert {i["id"] for i in first} == expected
+
+
+async def test_word_statistics_load_from_the_replica(
+    db: Database, insert_flats: Insert, city: str
+) -> None:
+    await insert_flats(random_flats(city, 5, seed=8))
+    async with db.primary.connect() as conn:
+        await conn.execute(text("ANALYZE listings"))
+        await conn.commit()
+    await wait_for_replica(db)
+    stats = PlanStats(db, max_age_seconds=3600)
+    await stats.refresh()
+    advice = stats.words()
+    assert advice is not None
+    assert advice.stats.total > 0
+    assert advice.stats.words["wohnung"] > 0.5  # every listing says "Wohnung"
+    assert await advice.lexemes.of(ReplicaSession(db), "Balkone") == ("balkon",)
+    await stats.aclose()

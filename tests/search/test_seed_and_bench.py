@@ -78,9 +78,9 @@ async def test_every_benchmark_request_is_valid(client: httpx.AsyncClient, mix: 
 
 def test_rendered_sql_runs_and_matches_the_mix(settings: Settings) -> None:
     with psycopg.connect(settings.db.direct_dsn, autocommit=True) as conn:
-        grid = scenarios.density(conn)
+        plans = scenarios.Plans(conn)
         for request in MIXES["uncached_search"][:30] + MIXES["geo_radius"][:10]:
-            for statement in scenarios.search_sql(request, grid):
+            for statement in scenarios.search_sql(request, plans):
                 assert ":" + "lat" not in statement  # every bind was inlined
                 conn.execute(statement).fetchall()
         for request in MIXES["uncached_facets"][:10]:

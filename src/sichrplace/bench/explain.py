@@ -11,7 +11,6 @@ from typing import Any
 import psycopg
 
 from sichrplace.bench import scenarios
-from sichrplace.search.density import GeoGrid
 
 BERLIN = {"lat": 52.52, "lng": 13.405}
 
@@ -53,13 +52,13 @@ SHAPES: tuple[Shape, ...] = (
 )  # fmt: skip
 
 
-def statements(shape: Shape, grid: GeoGrid | None) -> list[str]:
+def statements(shape: Shape, plans: scenarios.Plans | None) -> list[str]:
     """Exactly what the API runs for the shape (the benchmark's rendering of it)."""
     path = f"/search/{'facets' if shape.kind == 'facets' else 'listings'}"
     request = scenarios.Request(path, shape.params)
     if shape.kind == "facets":
         return scenarios.facets_sql(request)
-    return scenarios.search_sql(request, grid)
+    return scenarios.search_sql(request, plans)
 
 
 def _median_ms(run: Callable[[], object], times: int = 5) -> float:
@@ -77,9 +76,9 @@ def explain_markdown(dsn: str, search_path: str | None = None) -> str:
         conn.execute("SET statement_timeout = 0")
         if search_path:
             conn.execute(f"SET search_path = {search_path}")
-        grid = scenarios.density(conn)
+        plans = scenarios.Plans(conn)
         for shape in SHAPES:
-            sqls = statements(shape, grid)
+            sqls = statements(shape, plans)
             for sql in sqls:  # warm the cache: plans of a warm system are the interesting ones
                 conn.execute(sql).fetchall()
 

@@ -107,7 +107,7 @@ def build_mixes(settings: Settings) -> dict[str, Mix]:
         geo = scenarios.geo_radius(UNCACHED_MIX)
         facets = scenarios.uncached_facets(UNCACHED_MIX // 2)
         step = max(1, UNCACHED_MIX // PGBENCH_SCRIPTS)
-        grid = scenarios.density(conn)
+        plans = scenarios.Plans(conn)
         paths = scenarios.paths
         mixes = {
             "healthz": Mix(["/healthz"], bypass=False),
@@ -117,12 +117,12 @@ def build_mixes(settings: Settings) -> dict[str, Mix]:
             "search_uncached": Mix(
                 paths(search),
                 True,
-                [scenarios.search_sql(r, grid) for r in search[::step]],
+                [scenarios.search_sql(r, plans) for r in search[::step]],
             ),
             "geo_radius": Mix(
                 paths(geo),
                 True,
-                [scenarios.search_sql(r, grid) for r in geo[::step]],
+                [scenarios.search_sql(r, plans) for r in geo[::step]],
             ),
             "facets_uncached": Mix(
                 paths(facets),

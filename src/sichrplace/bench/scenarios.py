@@ -24,6 +24,8 @@ from sichrplace.listings.seed import CITIES
 from sichrplace.search import repository, service
 from sichrplace.search.density import GeoGrid, sample_percent
 from sichrplace.search.params import FilterParams, SearchParams, to_filters, to_query
+from sichrplace.search.schemas import SearchQuery
+from sichrplace.search.words import WordStats, matches_needed
 
 API = "/api/v1"
 _WORDS = ("Balkon", "Einbauküche", "Altbau", "Garten", "Terrasse", "Aufzug", "ruhig",
@@ -176,23 +178,47 @@ def render(statement: repository.Statement) -> str:
     return _BIND.sub(literal, statement.sql)
 
 
-def density(conn: psycopg.Connection) -> GeoGrid:
-    """The grid an API process uses to pick radius plans, read the same way."""
-    rows = conn.execute(render(repository.density_statement())).fetchall()
-    percent = sample_percent(sum(n for _, _, n in rows))
-    sample = conn.execute(render(repository.density_sample_statement(percent))).fetchall()
-    return GeoGrid.from_rows(rows, sample)
+class Plans:
+    """What an API process uses to pick plans (the density grid, the word statistics and the
+    lexemes of search texts), read the same way over one connection."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+        rows = conn.execute(render(repository.density_statement())).fetchall()
+        percent = sample_percent(sum(n for _, _, n in rows))
+        sample = conn.execute(render(repository.density_sample_statement(percent))).fetchall()
+        self.grid = GeoGrid.from_rows(rows, sample)
+        row = conn.execute(render(repository.word_stats_statement())).fetchone()
+        self.words = WordStats.from_row(*row) if row else None
+        self._lexemes: dict[str, list[str]] = {}
+
+    def rare_text(self, query: SearchQuery) -> bool:
+        """words.WordAdvice.start_from_text for a first page, over this connection."""
+        f = query.filters
+        if f.q is None or self.words is None or not repository.text_via_lookup(f):
+            return False
+        if f.q not in self._lexemes:
+            statement = repository.lexemes_statement(f.q)
+            row = self.conn.execute(render(statement)).fetchone()
+            self._lexemes[f.q] = list(row[0] or ()) if row else []
+        need = matches_needed(query.sort, True, query.limit)
+        return self.words.start_from_text(self._lexemes[f.q], f.city_key, need)
 
 
-def search_sql(request: Request, grid: GeoGrid | None) -> list[str]:
+def search_sql(request: Request, plans: Plans | None) -> list[str]:
     """The SQL the API runs for an uncached /search/listings request (first page)."""
     query = to_query(SearchParams.model_validate(request.params))
+    rare = plans is not None and plans.rare_text(query)
     if query.sort == "distance":
         return [render(repository.distance_statement(query, None))]
     if query.sort != "relevance":
-        walk = service.walk_radius(query, grid)
-        return [render(repository.keyset_statement(query, None, radius_via_index=not walk))]
-    return [render(repository.relevance_first_statement(query, limit=query.limit + 1))]
+        walk = service.walk_radius(query, plans.grid if plans else None)
+        statement = repository.keyset_statement(
+            query, None, radius_via_index=not walk, rare_text=rare
+        )
+        return [render(statement)]
+    statement = repository.relevance_first_statement(query, limit=query.limit + 1, rare_text=rare)
+    return [render(statement)]
 
 
 def facets_sql(request: Request) -> list[str]:

@@ -36,6 +36,7 @@ from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.search import repository
 from sichrplace.search.schemas import SearchFilters
+from sichrplace.search.words import Lexemes, WordAdvice, WordStats
 
 log = structlog.get_logger(__name__)
 
@@ -218,21 +219,33 @@ def sample_percent(total: int) -> float:
     return min(100.0, max(0.01, SAMPLE_ROWS * 100.0 / max(total, 1)))
 
 
-class GeoDensity:
-    """The current grid of one API process, refreshed in the background (single flight)."""
+class PlanStats:
+    """What one API process knows for its plan choices: the density grid (radius plans) and
+    the word statistics (search/words.py), refreshed together in the background (single
+    flight); None of either until the first load."""
 
     def __init__(self, db: Database, *, max_age_seconds: float) -> None:
         self._db = db
         self._max_age = max_age_seconds
         self._grid: GeoGrid | None = None
+        self._words: WordStats | None = None
+        self._lexemes = Lexemes()
         self._due = 0.0  # monotonic time of the next refresh
         self._task: asyncio.Task[None] | None = None
 
-    def current(self) -> GeoGrid | None:
-        """The grid (None until the first load); starts a refresh when one is due."""
+    def _refresh_if_due(self) -> None:
         if time.monotonic() >= self._due and (self._task is None or self._task.done()):
-            self._task = asyncio.create_task(self.refresh(), name="geo-density")
+            self._task = asyncio.create_task(self.refresh(), name="plan-stats")
+
+    def current(self) -> GeoGrid | None:
+        """The grid; starts a refresh when one is due."""
+        self._refresh_if_due()
         return self._grid
+
+    def words(self) -> WordAdvice | None:
+        """The word statistics with this process's lexeme memory; starts a refresh when due."""
+        self._refresh_if_due()
+        return None if self._words is None else WordAdvice(self._words, self._lexemes)
 
     async def refresh(self) -> None:
         self._due = time.monotonic() + self._max_age
@@ -241,16 +254,19 @@ class GeoDensity:
             rows = await repository.fetch_density(session)
             percent = sample_percent(sum(n for _, _, n in rows))
             sample = await repository.fetch_density_sample(session, percent)
-        except Exception as exc:  # advice only: keep the old grid, try again soon
-            log.warning("geo_density_refresh_failed", error=repr(exc)[:200])
+            words = WordStats.from_row(*await repository.fetch_word_stats(session))
+        except Exception as exc:  # advice only: keep the old stats, try again soon
+            log.warning("plan_stats_refresh_failed", error=repr(exc)[:200])
             self._due = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
             return
         self._grid = GeoGrid.from_rows(rows, sample)
+        self._words = words
         log.info(
-            "geo_density_refreshed",
+            "plan_stats_refreshed",
             cells=len(self._grid.cells),
             total=self._grid.total,
             sampled=len(sample),
+            words=len(words.words),
         )
 
     async def aclose(self) -> None:

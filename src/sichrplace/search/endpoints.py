@@ -11,7 +11,7 @@ from sichrplace.platform.cache.dependencies import CacheDep
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.platform.db.routing import RoutedReplicaDB
 from sichrplace.search import service
-from sichrplace.search.density import GeoDensity, GeoGrid
+from sichrplace.search.density import GeoGrid, PlanStats
 from sichrplace.search.params import (
     FilterParams,
     FiltersDep,
@@ -20,6 +20,7 @@ from sichrplace.search.params import (
     openapi_parameters,
 )
 from sichrplace.search.schemas import FacetsOut, SearchPage, SearchQuery
+from sichrplace.search.words import WordAdvice
 
 router = APIRouter(prefix="/search", tags=["search"])
 
@@ -47,11 +48,19 @@ def _respond(body: dict[str, Any], status: str, session: ReplicaSession) -> Resp
 
 def _geo_density(request: Request, query: SearchQuery) -> GeoGrid | None:
     """The density grid, for the radius searches whose plan it picks (only those: asking for
-    it may start the grid's load, which reads every active listing's coordinates)."""
+    it may start the statistics' load, which samples the listings)."""
     if query.filters.radius_km is None or query.sort == "distance":
         return None
-    density: GeoDensity = request.app.state.geo_density
-    return density.current()
+    stats: PlanStats = request.app.state.plan_stats
+    return stats.current()
+
+
+def _words(request: Request, query: SearchQuery) -> WordAdvice | None:
+    """The word statistics, for full-text searches (the same load as the grid's)."""
+    if query.filters.q is None:
+        return None
+    stats: PlanStats = request.app.state.plan_stats
+    return stats.words()
 
 
 @router.get("/listings", response_model=SearchPage, openapi_extra=openapi_parameters(SearchParams))
@@ -68,6 +77,7 @@ async def search_listings(
         query,
         bypass=wants_bypass(request),
         density=_geo_density(request, query),
+        words=_words(request, query),
     )
     return _respond(body, status, session)
 

@@ -84,7 +84,7 @@ _INDEXED_FILTERS = (
 )  # fmt: skip
 
 
-def text_via_lookup(f: SearchFilters) -> bool:
+def text_via_lookup(f: SearchFilters, *, rare_text: bool = False) -> bool:
     """Full text together with filters the index can check: check the text last.
 
     `search_tsv` lives only in the table, so `search_tsv @@ q` among the filters turns an
@@ -95,15 +95,23 @@ def text_via_lookup(f: SearchFilters) -> bool:
     The counter-case is a rare word with an unselective filter ("Berlin, 3+ rooms,
     Stellplatz": 37,000 lookups for 400 matches, 56 -> 290 ms, where the GIN index was
     better); over 600 requests of the benchmark's mix sent one at a time the mean fell
-    16.8 -> 13.7 ms and p99 243 -> 119 ms, so the rule stays simple until word frequencies
-    pick the plan.
+    16.8 -> 13.7 ms and p99 243 -> 119 ms. `rare_text` (search/words.py: the word is rare
+    enough that its listings are fewer than the walk's lookups) keeps the direct check.
     """
-    return f.q is not None and (
-        bool(f.amenities) or any(getattr(f, name) is not None for name in _INDEXED_FILTERS)
+    return (
+        not rare_text
+        and f.q is not None
+        and (bool(f.amenities) or any(getattr(f, name) is not None for name in _INDEXED_FILTERS))
     )
 
 
-def where_clause(f: SearchFilters, params: dict[str, Any], *, radius_via_index: bool = True) -> str:
+def where_clause(
+    f: SearchFilters,
+    params: dict[str, Any],
+    *,
+    radius_via_index: bool = True,
+    rare_text: bool = False,
+) -> str:
     """The WHERE of every search/facet statement; fills `params` with the bound values.
 
     `radius_via_index=False` leaves out the GiST condition of a radius: the planner then walks
@@ -126,7 +134,7 @@ def where_clause(f: SearchFilters, params: dict[str, Any], *, radius_via_index: 
             params[name] = value
     if f.q is not None:
         params["q"] = f.q
-        if text_via_lookup(f):
+        if text_via_lookup(f, rare_text=rare_text):
             # Checked only for rows that passed the indexed filters (one primary-key lookup
             # each), so the scan itself can stay index-only.
             conds.append(
@@ -190,7 +198,11 @@ def _columns(f: SearchFilters, *, rank: bool = False) -> str:
 
 
 def keyset_statement(
-    query: SearchQuery, after: tuple[Any, uuid.UUID] | None, *, radius_via_index: bool = True
+    query: SearchQuery,
+    after: tuple[Any, uuid.UUID] | None,
+    *,
+    radius_via_index: bool = True,
+    rare_text: bool = False,
 ) -> Statement:
     """newest / rent_asc / rent_desc: ORDER BY (key, id) with a row-comparison keyset.
 
@@ -201,7 +213,7 @@ def keyset_statement(
     """
     f = query.filters
     params: dict[str, Any] = {"limit": query.limit + 1}
-    where = where_clause(f, params, radius_via_index=radius_via_index)
+    where = where_clause(f, params, radius_via_index=radius_via_index, rare_text=rare_text)
     if query.sort == "newest":
         expr, ascending = "l.created_at", False
     else:
@@ -239,13 +251,15 @@ def distance_statement(query: SearchQuery, after: tuple[float, uuid.UUID] | None
     return Statement(sql, params)
 
 
-def relevance_first_statement(query: SearchQuery, *, limit: int) -> Statement:
+def relevance_first_statement(
+    query: SearchQuery, *, limit: int, rare_text: bool = False
+) -> Statement:
     """The first relevance page in one pass: the newest RELEVANCE_WINDOW + 1 matches are found
     once (`w`), the first RELEVANCE_WINDOW of them are ranked (tier 0), and the one after them,
     if any, is the tier boundary, returned as two extra columns on every row."""
     f = query.filters
     params: dict[str, Any] = {"limit": limit, "window": RELEVANCE_WINDOW}
-    where = where_clause(f, params)
+    where = where_clause(f, params, rare_text=rare_text)
     newest = "ORDER BY w.created_at DESC, w.id DESC"
     sql = (
         f"WITH w AS MATERIALIZED (SELECT l.id, l.created_at FROM listings l WHERE {where} "
@@ -266,11 +280,12 @@ def relevance_statement(
     boundary: tuple[datetime, uuid.UUID] | None,
     after: tuple[float, uuid.UUID] | None,
     limit: int,
+    rare_text: bool = False,
 ) -> Statement:
     """Best rank first within one tier (0: newer than the boundary, 1: the rest)."""
     f = query.filters
     params: dict[str, Any] = {"limit": limit}
-    where = where_clause(f, params)
+    where = where_clause(f, params, rare_text=rare_text)
     if boundary is not None:
         where += f" AND (l.created_at, l.id) {'>' if tier == 0 else '<='} (:b_created, :b_id)"
         params["b_created"], params["b_id"] = boundary
@@ -281,7 +296,7 @@ def relevance_statement(
         params["k_key"], params["k_id"] = after
     else:
         position = "TRUE"
-    if text_via_lookup(f):
+    if text_via_lookup(f, rare_text=rare_text):
         # The candidates come from an index-only scan (text checked last); the rank needs the
         # row, which is read once per candidate in the outer query.
         sql = (
@@ -343,6 +358,37 @@ def density_statement() -> Statement:
 async def fetch_density(session: ReplicaSession) -> list[tuple[int, int, int]]:
     statement = density_statement()
     return [tuple(r) for r in (await session.fetch(_clause(statement.sql), statement.params)).rows]
+
+
+def word_stats_statement() -> Statement:
+    """What ANALYZE learnt about words and cities (search/words.py)."""
+    stats = (
+        "FROM pg_stats s WHERE s.schemaname = current_schema() AND s.tablename = 'listings' "
+        "AND s.attname = "
+    )
+    sql = (
+        "SELECT (SELECT c.reltuples FROM pg_class c WHERE c.oid = 'listings'::regclass), "
+        f"(SELECT s.most_common_elems::text::text[] {stats}'search_tsv'), "
+        f"(SELECT s.most_common_elem_freqs {stats}'search_tsv'), "
+        f"(SELECT s.most_common_vals::text::text[] {stats}'city_key'), "
+        f"(SELECT s.most_common_freqs {stats}'city_key')"
+    )
+    return Statement(sql, {})
+
+
+async def fetch_word_stats(session: ReplicaSession) -> tuple[Any, ...]:
+    statement = word_stats_statement()
+    return tuple((await session.fetch(_clause(statement.sql), statement.params)).rows[0])
+
+
+def lexemes_statement(q: str) -> Statement:
+    return Statement("SELECT tsvector_to_array(to_tsvector('german', :q))", {"q": q})
+
+
+async def fetch_lexemes(session: ReplicaSession, q: str) -> list[str]:
+    statement = lexemes_statement(q)
+    rows = (await session.fetch(_clause(statement.sql), statement.params)).rows
+    return list(rows[0][0] or ())
 
 
 # The columns of a density sample row, in order (search/density.py reads them by position).

@@ -16,6 +16,7 @@ from sichrplace.search import repository
 from sichrplace.search.cursor import Cursor, SortKey, decode_cursor, encode_cursor
 from sichrplace.search.density import GeoGrid
 from sichrplace.search.schemas import SearchFilters, SearchQuery, rent_bucket_labels
+from sichrplace.search.words import WordAdvice, matches_needed
 
 T = TypeVar("T")
 CacheStatus = Literal["hit", "miss", "bypass"]
@@ -44,10 +45,13 @@ async def search(
     *,
     bypass: bool = False,
     density: GeoGrid | None = None,
+    words: WordAdvice | None = None,
 ) -> tuple[dict[str, Any], CacheStatus]:
     """One page of active listings (cache-aside; `bypass` reads Postgres directly).
     `density` (where the listings are) picks the plan of radius searches not sorted by
-    distance; without it they take the GiST index (always correct, slower in dense areas)."""
+    distance; without it they take the GiST index (always correct, slower in dense areas).
+    `words` (word frequencies) picks where full text starts; without it the text is checked
+    after the indexed filters (always correct, slower for rare words)."""
     fingerprint = query.fingerprint()
     # Checked before the cache: a tampered cursor is a 422 even if that key were cached.
     after = (
@@ -57,10 +61,12 @@ async def search(
     )
 
     async def compute() -> dict[str, Any]:
+        need = matches_needed(query.sort, after is None, query.limit)
+        rare = words is not None and await words.start_from_text(session, query.filters, need)
         if query.sort == "relevance":
-            items, next_key = await _relevance_page(session, query, after)
+            items, next_key = await _relevance_page(session, query, after, rare)
         else:
-            items, next_key = await _keyset_page(session, query, after, density)
+            items, next_key = await _keyset_page(session, query, after, density, rare)
         next_cursor = None
         if next_key is not None:
             next_cursor = encode_cursor(
@@ -74,7 +80,11 @@ async def search(
 
 
 async def _keyset_page(
-    session: ReplicaSession, query: SearchQuery, after: Cursor | None, density: GeoGrid | None
+    session: ReplicaSession,
+    query: SearchQuery,
+    after: Cursor | None,
+    density: GeoGrid | None,
+    rare_text: bool,
 ) -> tuple[list[dict[str, Any]], SortKey | None]:
     """newest, rent and distance pages; returns the items and the last item's sort key."""
     position: tuple[Any, uuid.UUID] | None = None
@@ -87,7 +97,10 @@ async def _keyset_page(
         statement = repository.distance_statement(query, position)
     else:
         statement = repository.keyset_statement(
-            query, position, radius_via_index=not walk_radius(query, density)
+            query,
+            position,
+            radius_via_index=not walk_radius(query, density),
+            rare_text=rare_text,
         )
     items = await repository.fetch_items(session, statement)
     if len(items) <= query.limit:
@@ -113,7 +126,7 @@ def walk_radius(query: SearchQuery, density: GeoGrid | None) -> bool:
 
 
 async def _relevance_page(
-    session: ReplicaSession, query: SearchQuery, after: Cursor | None
+    session: ReplicaSession, query: SearchQuery, after: Cursor | None, rare_text: bool
 ) -> tuple[list[dict[str, Any]], SortKey | None]:
     """Best rank first among the newest RELEVANCE_WINDOW matches (tier 0), then the rest
     (tier 1). The tier boundary is fixed by the first page and travels in the cursor, so a
@@ -125,7 +138,7 @@ async def _relevance_page(
     items: list[dict[str, Any]] = []
     if after is None:
         # First page: find the window's matches once, rank them, learn the boundary.
-        statement = repository.relevance_first_statement(query, limit=want)
+        statement = repository.relevance_first_statement(query, limit=want, rare_text=rare_text)
         items, boundary = await repository.fetch_first_relevance(session, statement)
         tiers = [0] * len(items)
         tier = 1 if boundary is not None else 2  # what may still be needed: tier 1, or none
@@ -144,6 +157,7 @@ async def _relevance_page(
             boundary=boundary,
             after=position if after is not None and current == tier else None,
             limit=want - len(items),
+            rare_text=rare_text,
         )
         rows = await repository.fetch_items(session, statement)
         items += rows
