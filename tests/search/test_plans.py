@@ -235,23 +235,33 @@ async def test_only_radius_searches_ask_for_the_grid(
     assert asked == [1]
 
 
-def test_rare_words_start_from_the_text_index() -> None:
+def test_the_text_is_checked_first_unless_the_other_filters_are_selective() -> None:
     words = {"balkon": 0.52, "stellplatz": 0.016, "sauna": 0.002}
     stats = WordStats(words, {"berlin": 0.18, "hamburg": 0.1}, 1_000_000)
-    # Berlin: 180,000 listings; 401 Stellplatz matches after ~25,000 lookups, or the word's
-    # 16,000 listings (all cities) from the index.
-    assert stats.start_from_text(["stellplatz"], "berlin", need=401)
-    assert not stats.start_from_text(["balkon"], "berlin", need=401)
+    # Berlin: 180,000 listings. Stellplatz: 401 matches after ~25,000 lookups when checked
+    # last, or its ~2,900 Berlin listings from the index.
+    assert stats.direct_is_cheaper(["stellplatz"], "berlin", need=401, others=0.5)
+    assert stats.direct_is_cheaper(["stellplatz"], "berlin", need=401, others=0.01)
+    # A common word: directly, Postgres walks the city checking the text on the heap row,
+    # which beats a lookup per row unless the other filters reject nearly every row.
+    assert stats.direct_is_cheaper(["balkon"], "berlin", need=401, others=0.8)
+    assert not stats.direct_is_cheaper(["balkon"], "berlin", need=401, others=0.01)
     # All words must match: the rarest decides; unknown words are rarer than the rarest.
-    assert stats.start_from_text(["balkon", "stellplatz"], "berlin", need=401)
-    assert stats.start_from_text(["dachsauna"], None, need=21)
-    # A city with at most 100,000 listings (not among the common values): the walk ends
-    # within them, fewer than the word's 16,000 nationwide only for small cities.
-    assert stats.start_from_text(["stellplatz"], "jena", need=401)
-    small = WordStats(words, {"berlin": 0.18, "jena": 0.005}, 1_000_000)
-    assert not small.start_from_text(["stellplatz"], "jena", need=401)
-    assert not stats.start_from_text([], "berlin", need=401)
-    assert not WordStats({}, {}, 0).start_from_text(["stellplatz"], "berlin", need=401)
+    assert stats.direct_is_cheaper(["balkon", "stellplatz"], "berlin", need=401, others=0.01)
+    assert stats.direct_is_cheaper(["dachsauna"], None, need=21, others=0.01)
+    assert not stats.direct_is_cheaper([], "berlin", need=401)
+    assert not WordStats({}, {}, 0).direct_is_cheaper(["stellplatz"], "berlin", need=401)
+
+
+def test_the_sample_gives_the_other_filters_share_per_city() -> None:
+    sample = [_sample_row(52.52, 13.40, warm=150_000)] * 90 + [
+        _sample_row(52.52, 13.40, 50_000)
+    ] * 10
+    grid = GeoGrid.from_rows([], sample)
+    berlin = to_query(SearchParams.model_validate({"city": "Berlin", "max_rent": 60_000})).filters
+    assert grid.filter_share(berlin) == pytest.approx(10.5 / 101)
+    elsewhere = to_query(SearchParams.model_validate({"city": "Jena", "max_rent": 60_000})).filters
+    assert grid.filter_share(elsewhere) == pytest.approx(0.5)  # nothing sampled: no evidence
 
 
 @pytest.mark.parametrize("sort", ["relevance", "newest"])
@@ -305,3 +315,53 @@ async def test_word_statistics_load_from_the_replica(
     assert advice.stats.words["wohnung"] > 0.5  # every listing says "Wohnung"
     assert await advice.lexemes.of(ReplicaSession(db), "Balkone") == ("balkon",)
     await stats.aclose()
+
+
+def test_a_city_rent_range_is_collected_when_few_of_the_city_pass() -> None:
+    lat, lng = 52.52, 13.40
+    cheap = [_sample_row(lat, lng, warm=50_000, rooms=1.0)] * 100  # a tenth under 600 EUR...
+    dear = [_sample_row(lat, lng, warm=150_000, rooms=3.0)] * 900
+    # 1,000 of the city sampled from ~50,000 (about 2 %, as SAMPLE_ROWS of 1M gives).
+    counts = [(a, b, n) for (a, b), n in _uniform(31, lat, lng).cells.items()]
+    grid = GeoGrid.from_rows(counts, cheap + dear)
+
+    def collect(**params: object) -> bool:
+        query = to_query(SearchParams.model_validate({"city": "Berlin", **params}))
+        return grid.collect_is_cheaper(query.filters, page=21)
+
+    # ...and none of them has 3 rooms: walking the newest index would pass all of Berlin.
+    assert collect(max_rent=60_000, min_rooms=3)
+    assert not collect(max_rent=60_000)  # a tenth pass: the walk ends after ~210 listings
+    assert not collect(min_rooms=3)  # no rent range to collect
+    assert not collect(max_rent=60_000, min_rooms=3, q="Balkon")  # text has its own choice
+
+
+@pytest.mark.parametrize("rent_type", ["warm", "cold"])
+async def test_both_newest_plans_return_the_same_pages(
+    client: httpx.AsyncClient,
+    insert_flats: Insert,
+    city: str,
+    fixed_density: _Fixed,
+    monkeypatch: pytest.MonkeyPatch,
+    rent_type: str,
+) -> None:
+    flats = random_flats(city, 120, seed=41)
+    for flat in flats:
+        flat.status = "active"
+    await insert_flats(flats)
+    params = {"city": city, "max_rent": 150_000, "min_rooms": 2, "rent_type": rent_type}
+    expected = {str(f.id) for f in flats if matches(f, params)}
+    assert expected
+    statements: list[str] = []
+    clause = repository._clause
+    monkeypatch.setattr(repository, "_clause", lambda sql: statements.append(sql) or clause(sql))
+
+    walked = await walk(client, params, limit=6)
+    assert not any("MATERIALIZED" in sql for sql in statements)
+    monkeypatch.setattr(GeoGrid, "collect_is_cheaper", lambda *_args, **_kw: True)
+    fixed_density.grid = GeoGrid({}, 0)
+    collected = await walk(client, params, limit=6)
+    assert any("MATERIALIZED" in sql for sql in statements)
+
+    assert [i["id"] for i in collected] == [i["id"] for i in walked]
+    assert {i["id"] for i in collected} == expected

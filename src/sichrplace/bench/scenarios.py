@@ -192,8 +192,8 @@ class Plans:
         self.words = WordStats.from_row(*row) if row else None
         self._lexemes: dict[str, list[str]] = {}
 
-    def rare_text(self, query: SearchQuery) -> bool:
-        """words.WordAdvice.start_from_text for a first page, over this connection."""
+    def text_direct(self, query: SearchQuery) -> bool:
+        """words.WordAdvice.direct_is_cheaper for a first page, over this connection."""
         f = query.filters
         if f.q is None or self.words is None or not repository.text_via_lookup(f):
             return False
@@ -202,22 +202,29 @@ class Plans:
             row = self.conn.execute(render(statement)).fetchone()
             self._lexemes[f.q] = list(row[0] or ()) if row else []
         need = matches_needed(query.sort, True, query.limit)
-        return self.words.start_from_text(self._lexemes[f.q], f.city_key, need)
+        others = self.grid.filter_share(f)
+        return self.words.direct_is_cheaper(self._lexemes[f.q], f.city_key, need, others)
 
 
 def search_sql(request: Request, plans: Plans | None) -> list[str]:
     """The SQL the API runs for an uncached /search/listings request (first page)."""
     query = to_query(SearchParams.model_validate(request.params))
-    rare = plans is not None and plans.rare_text(query)
+    direct = plans is not None and plans.text_direct(query)
     if query.sort == "distance":
         return [render(repository.distance_statement(query, None))]
     if query.sort != "relevance":
-        walk = service.walk_radius(query, plans.grid if plans else None)
+        grid = plans.grid if plans and service.wants_grid(query) else None
         statement = repository.keyset_statement(
-            query, None, radius_via_index=not walk, rare_text=rare
+            query,
+            None,
+            radius_via_index=not service.walk_radius(query, grid),
+            text_direct=direct,
+            collect=service.collect_rent_range(query, grid),
         )
         return [render(statement)]
-    statement = repository.relevance_first_statement(query, limit=query.limit + 1, rare_text=rare)
+    statement = repository.relevance_first_statement(
+        query, limit=query.limit + 1, text_direct=direct
+    )
     return [render(statement)]
 
 

@@ -50,6 +50,10 @@ METRES_PER_DEGREE = 111_320.0
 # to 60x above it.
 WALK_COST_RATIO = 4.0
 RENT_WALK_COST_RATIO = 0.1
+# Collecting a city's rent range costs its index tuples (index-only, like the walk's) plus a
+# sort of the few matches: it must read fewer tuples than a walk of the newest index would.
+COLLECT_COST_RATIO = 1.25
+MAX_CITY_CHECKS = 1500
 SAMPLE_ROWS = 20_000  # about this many active listings are sampled for the filter shares
 MAX_SAMPLE_CHECKS = 400  # sample rows checked per estimate (evenly spread over the circle's cells)
 TEXT_SHARE = 0.1  # a word's frequency is unknown here: counted as one listing in ten
@@ -99,6 +103,8 @@ class GeoGrid:
     total: int
     samples: dict[Cell, list[Sampled]] = field(default_factory=dict)
     amenities: _Amenities = field(default_factory=_Amenities)
+    by_city: dict[str, list[Sampled]] = field(default_factory=dict)
+    everywhere: list[Sampled] = field(default_factory=list)
 
     @classmethod
     def from_rows(
@@ -124,7 +130,11 @@ class GeoGrid:
                     amenities.mask(names or (), add=True) or 0,
                 )
             )
-        return cls(cells, sum(cells.values()), samples, amenities)
+        everywhere = [r for rows_of_cell in samples.values() for r in rows_of_cell]
+        by_city: dict[str, list[Sampled]] = {}
+        for r in everywhere:
+            by_city.setdefault(r.city_key, []).append(r)
+        return cls(cells, sum(cells.values()), samples, amenities, by_city, everywhere)
 
     def _box_cells(self, lat: float, lng: float, radius_m: float) -> Iterator[tuple[Cell, float]]:
         """The cells the circle's bounding box touches, with the share of each it covers."""
@@ -150,13 +160,41 @@ class GeoGrid:
         share = TEXT_SHARE if f.q is not None else 1.0
         if not _has_column_filters(f, rent=rent):
             return share
+        rows = [r for cell in cells for r in self.samples.get(cell, ())]
+        return share * self._share(rows, f, rent=rent)
+
+    def filter_share(self, f: SearchFilters) -> float:
+        """The share of the city's listings (or all, without a city) expected to pass the
+        filters other than the city, the location and the text, from the sample."""
+        rows = self.everywhere if f.city_key is None else self.by_city.get(f.city_key, [])
+        return self._share(rows, f, rent=True)
+
+    def collect_is_cheaper(self, f: SearchFilters, page: int) -> bool:
+        """Newest first within a city, with a rent range: True when collecting the range from
+        the city's rent index and sorting the matches is expected to cost less than walking
+        the city's newest index until `page` match (the sample says how many pass)."""
+        if f.city_key is None or (f.min_rent is None and f.max_rent is None):
+            return False
+        if f.q is not None or f.point is not None or f.bbox is not None:
+            return False  # full text and places have their own plan choices
+        rows = self.by_city.get(f.city_key)
+        if not rows or not self.everywhere:
+            return False
+        scope = len(rows) * self.total / len(self.everywhere)
+        # Nothing passing is the case that matters: look at more rows than for other shares.
+        walk = min(page / self._share(rows, f, rent=True, checks=MAX_CITY_CHECKS), scope)
+        rent_only = SearchFilters(min_rent=f.min_rent, max_rent=f.max_rent, rent_type=f.rent_type)
+        return COLLECT_COST_RATIO * scope * self._share(rows, rent_only, rent=True) < walk
+
+    def _share(
+        self, rows: Sequence[Sampled], f: SearchFilters, *, rent: bool, checks: int = 0
+    ) -> float:
         want = self.amenities.mask(f.amenities, add=False)
         if want is None:  # an amenity no sampled listing has
             want = -1
-        rows = [r for cell in cells for r in self.samples.get(cell, ())]
-        checked = rows[:: max(1, len(rows) // MAX_SAMPLE_CHECKS)]
+        checked = rows[:: max(1, len(rows) // (checks or MAX_SAMPLE_CHECKS))]
         passed = sum(1 for r in checked if _passes(r, f, rent=rent, amenities=want))
-        return share * (passed + 0.5) / (len(checked) + 1)
+        return (passed + 0.5) / (len(checked) + 1)
 
     def walk_is_cheaper(self, f: SearchFilters, page: int, *, rent_sorted: bool = False) -> bool:
         """True when walking a sort index is expected to fill `page` rows for less than
@@ -245,7 +283,9 @@ class PlanStats:
     def words(self) -> WordAdvice | None:
         """The word statistics with this process's lexeme memory; starts a refresh when due."""
         self._refresh_if_due()
-        return None if self._words is None else WordAdvice(self._words, self._lexemes)
+        if self._words is None:
+            return None
+        return WordAdvice(self._words, self._lexemes, self._grid)
 
     async def refresh(self) -> None:
         self._due = time.monotonic() + self._max_age

@@ -47,9 +47,9 @@ def _respond(body: dict[str, Any], status: str, session: ReplicaSession) -> Resp
 
 
 def _geo_density(request: Request, query: SearchQuery) -> GeoGrid | None:
-    """The density grid, for the radius searches whose plan it picks (only those: asking for
-    it may start the statistics' load, which samples the listings)."""
-    if query.filters.radius_km is None or query.sort == "distance":
+    """The density grid, for the searches whose plan it picks (only those: asking for it may
+    start the statistics' load, which samples the listings)."""
+    if not service.wants_grid(query):
         return None
     stats: PlanStats = request.app.state.plan_stats
     return stats.current()

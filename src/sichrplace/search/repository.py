@@ -84,7 +84,7 @@ _INDEXED_FILTERS = (
 )  # fmt: skip
 
 
-def text_via_lookup(f: SearchFilters, *, rare_text: bool = False) -> bool:
+def text_via_lookup(f: SearchFilters, *, text_direct: bool = False) -> bool:
     """Full text together with filters the index can check: check the text last.
 
     `search_tsv` lives only in the table, so `search_tsv @@ q` among the filters turns an
@@ -95,11 +95,11 @@ def text_via_lookup(f: SearchFilters, *, rare_text: bool = False) -> bool:
     The counter-case is a rare word with an unselective filter ("Berlin, 3+ rooms,
     Stellplatz": 37,000 lookups for 400 matches, 56 -> 290 ms, where the GIN index was
     better); over 600 requests of the benchmark's mix sent one at a time the mean fell
-    16.8 -> 13.7 ms and p99 243 -> 119 ms. `rare_text` (search/words.py: the word is rare
+    16.8 -> 13.7 ms and p99 243 -> 119 ms. `text_direct` (search/words.py: the word is rare
     enough that its listings are fewer than the walk's lookups) keeps the direct check.
     """
     return (
-        not rare_text
+        not text_direct
         and f.q is not None
         and (bool(f.amenities) or any(getattr(f, name) is not None for name in _INDEXED_FILTERS))
     )
@@ -110,7 +110,7 @@ def where_clause(
     params: dict[str, Any],
     *,
     radius_via_index: bool = True,
-    rare_text: bool = False,
+    text_direct: bool = False,
 ) -> str:
     """The WHERE of every search/facet statement; fills `params` with the bound values.
 
@@ -134,7 +134,7 @@ def where_clause(
             params[name] = value
     if f.q is not None:
         params["q"] = f.q
-        if text_via_lookup(f, rare_text=rare_text):
+        if text_via_lookup(f, text_direct=text_direct):
             # Checked only for rows that passed the indexed filters (one primary-key lookup
             # each), so the scan itself can stay index-only.
             conds.append(
@@ -202,7 +202,8 @@ def keyset_statement(
     after: tuple[Any, uuid.UUID] | None,
     *,
     radius_via_index: bool = True,
-    rare_text: bool = False,
+    text_direct: bool = False,
+    collect: bool = False,
 ) -> Statement:
     """newest / rent_asc / rent_desc: ORDER BY (key, id) with a row-comparison keyset.
 
@@ -213,7 +214,7 @@ def keyset_statement(
     """
     f = query.filters
     params: dict[str, Any] = {"limit": query.limit + 1}
-    where = where_clause(f, params, radius_via_index=radius_via_index, rare_text=rare_text)
+    where = where_clause(f, params, radius_via_index=radius_via_index, text_direct=text_direct)
     if query.sort == "newest":
         expr, ascending = "l.created_at", False
     else:
@@ -222,12 +223,24 @@ def keyset_statement(
         where += f" AND ({expr}, l.id) {'>' if ascending else '<'} (:k_key, :k_id)"
         params["k_key"], params["k_id"] = after
     direction = "ASC" if ascending else "DESC"
+    if collect:
+        # All matches first, in whatever order the cheapest index gives them (a rent range),
+        # then sorted: for filters that few listings of a big city pass (search/density.py).
+        source = (
+            f"WITH m AS MATERIALIZED (SELECT l.id, {expr} AS sort_key FROM listings l "
+            f"WHERE {where}), page AS (SELECT m.id, m.sort_key FROM m "
+            f"ORDER BY m.sort_key {direction}, m.id {direction} LIMIT :limit) "
+            f"SELECT {_columns(f, rank=f.q is not None)} FROM page "
+        )
+    else:
+        source = (
+            f"SELECT {_columns(f, rank=f.q is not None)} FROM ("
+            f"SELECT l.id, {expr} AS sort_key FROM listings l WHERE {where} "
+            f"ORDER BY {expr} {direction}, l.id {direction} LIMIT :limit) AS page "
+        )
     # The inner `l` and the outer `l` are two scans of listings (the fragments say `l.`).
     sql = (
-        f"SELECT {_columns(f, rank=f.q is not None)} FROM ("
-        f"SELECT l.id, {expr} AS sort_key FROM listings l WHERE {where} "
-        f"ORDER BY {expr} {direction}, l.id {direction} LIMIT :limit) AS page "
-        "JOIN listings l ON l.id = page.id "
+        f"{source}JOIN listings l ON l.id = page.id "
         f"ORDER BY page.sort_key {direction}, page.id {direction}"
     )
     return Statement(sql, params)
@@ -252,14 +265,14 @@ def distance_statement(query: SearchQuery, after: tuple[float, uuid.UUID] | None
 
 
 def relevance_first_statement(
-    query: SearchQuery, *, limit: int, rare_text: bool = False
+    query: SearchQuery, *, limit: int, text_direct: bool = False
 ) -> Statement:
     """The first relevance page in one pass: the newest RELEVANCE_WINDOW + 1 matches are found
     once (`w`), the first RELEVANCE_WINDOW of them are ranked (tier 0), and the one after them,
     if any, is the tier boundary, returned as two extra columns on every row."""
     f = query.filters
     params: dict[str, Any] = {"limit": limit, "window": RELEVANCE_WINDOW}
-    where = where_clause(f, params, rare_text=rare_text)
+    where = where_clause(f, params, text_direct=text_direct)
     newest = "ORDER BY w.created_at DESC, w.id DESC"
     sql = (
         f"WITH w AS MATERIALIZED (SELECT l.id, l.created_at FROM listings l WHERE {where} "
@@ -280,12 +293,12 @@ def relevance_statement(
     boundary: tuple[datetime, uuid.UUID] | None,
     after: tuple[float, uuid.UUID] | None,
     limit: int,
-    rare_text: bool = False,
+    text_direct: bool = False,
 ) -> Statement:
     """Best rank first within one tier (0: newer than the boundary, 1: the rest)."""
     f = query.filters
     params: dict[str, Any] = {"limit": limit}
-    where = where_clause(f, params, rare_text=rare_text)
+    where = where_clause(f, params, text_direct=text_direct)
     if boundary is not None:
         where += f" AND (l.created_at, l.id) {'>' if tier == 0 else '<='} (:b_created, :b_id)"
         params["b_created"], params["b_id"] = boundary
@@ -296,7 +309,7 @@ def relevance_statement(
         params["k_key"], params["k_id"] = after
     else:
         position = "TRUE"
-    if text_via_lookup(f, rare_text=rare_text):
+    if text_via_lookup(f, text_direct=text_direct):
         # The candidates come from an index-only scan (text checked last); the rank needs the
         # row, which is read once per candidate in the outer query.
         sql = (

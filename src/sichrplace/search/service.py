@@ -62,11 +62,11 @@ async def search(
 
     async def compute() -> dict[str, Any]:
         need = matches_needed(query.sort, after is None, query.limit)
-        rare = words is not None and await words.start_from_text(session, query.filters, need)
+        direct = words is not None and await words.direct_is_cheaper(session, query.filters, need)
         if query.sort == "relevance":
-            items, next_key = await _relevance_page(session, query, after, rare)
+            items, next_key = await _relevance_page(session, query, after, direct)
         else:
-            items, next_key = await _keyset_page(session, query, after, density, rare)
+            items, next_key = await _keyset_page(session, query, after, density, direct)
         next_cursor = None
         if next_key is not None:
             next_cursor = encode_cursor(
@@ -84,7 +84,7 @@ async def _keyset_page(
     query: SearchQuery,
     after: Cursor | None,
     density: GeoGrid | None,
-    rare_text: bool,
+    text_direct: bool,
 ) -> tuple[list[dict[str, Any]], SortKey | None]:
     """newest, rent and distance pages; returns the items and the last item's sort key."""
     position: tuple[Any, uuid.UUID] | None = None
@@ -100,7 +100,8 @@ async def _keyset_page(
             query,
             position,
             radius_via_index=not walk_radius(query, density),
-            rare_text=rare_text,
+            text_direct=text_direct,
+            collect=collect_rent_range(query, density),
         )
     items = await repository.fetch_items(session, statement)
     if len(items) <= query.limit:
@@ -117,6 +118,25 @@ async def _keyset_page(
     return items, key_out
 
 
+def wants_grid(query: SearchQuery) -> bool:
+    """Whether the density grid (and its sample) picks this search's plan."""
+    f = query.filters
+    if f.radius_km is not None:
+        return query.sort != "distance"
+    return (
+        query.sort == "newest"
+        and f.city_key is not None
+        and (f.min_rent is not None or f.max_rent is not None)
+    )
+
+
+def collect_rent_range(query: SearchQuery, density: GeoGrid | None) -> bool:
+    """Whether a newest-first city search should collect its rent range and sort it."""
+    if density is None or query.sort != "newest":
+        return False
+    return density.collect_is_cheaper(query.filters, query.limit + 1)
+
+
 def walk_radius(query: SearchQuery, density: GeoGrid | None) -> bool:
     """Whether a radius search sorted by newest/rent should walk the sort index."""
     if density is None:
@@ -126,7 +146,7 @@ def walk_radius(query: SearchQuery, density: GeoGrid | None) -> bool:
 
 
 async def _relevance_page(
-    session: ReplicaSession, query: SearchQuery, after: Cursor | None, rare_text: bool
+    session: ReplicaSession, query: SearchQuery, after: Cursor | None, text_direct: bool
 ) -> tuple[list[dict[str, Any]], SortKey | None]:
     """Best rank first among the newest RELEVANCE_WINDOW matches (tier 0), then the rest
     (tier 1). The tier boundary is fixed by the first page and travels in the cursor, so a
@@ -138,7 +158,7 @@ async def _relevance_page(
     items: list[dict[str, Any]] = []
     if after is None:
         # First page: find the window's matches once, rank them, learn the boundary.
-        statement = repository.relevance_first_statement(query, limit=want, rare_text=rare_text)
+        statement = repository.relevance_first_statement(query, limit=want, text_direct=text_direct)
         items, boundary = await repository.fetch_first_relevance(session, statement)
         tiers = [0] * len(items)
         tier = 1 if boundary is not None else 2  # what may still be needed: tier 1, or none
@@ -157,7 +177,7 @@ async def _relevance_page(
             boundary=boundary,
             after=position if after is not None and current == tier else None,
             limit=want - len(items),
-            rare_text=rare_text,
+            text_direct=text_direct,
         )
         rows = await repository.fetch_items(session, statement)
         items += rows

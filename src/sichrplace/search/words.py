@@ -1,31 +1,46 @@
-"""Where a full-text search should start: the GIN index (rare words) or the filters.
+"""Where a full-text search with other filters starts: the text or the filters.
 
-With indexed filters as well, the text is normally checked last, for the rows that passed
-them (repository.text_via_lookup): one primary-key lookup per candidate, in newest order,
-until enough match. For a rare word that walk is long: "Berlin, 3+ rooms, Stellplatz"
-(1.6 % of listings) looked up 35,497 Berlin rows to find 401 matches (282 ms), where
-reading the word's 15,504 listings from the GIN index and filtering them takes 122 ms.
+With indexed filters as well, the text is by default checked last, for the rows that passed
+them (repository.text_via_lookup): an index-only walk of the scope (the city's listings, or
+all) in the page's order, and one primary-key lookup per row that passed the filters, until
+enough match. Checked directly instead (`search_tsv @@ q` among the filters), Postgres picks
+between reading the word's listings from the GIN index (search_tsv with city_key, migration
+0009) and walking the scope with a heap visit per row. Which is cheaper depends on how
+common the word is and how selective the other filters are:
 
-The walk needs about `need / share(word)` lookups, but never more than the listings in its
-scope (the city's, or all). Reading from the index visits every listing with the word,
-`total * share(word)`, anywhere (the GIN index knows no cities), so the index wins when
-total * share < min(need / share, scope). The shares are Postgres' own statistics
+- "Berlin, 3+ rooms, Stellplatz" (1.6 % of listings): checked last, 25,000 lookups, 193 ms;
+  directly, 2,924 listings from the index, 10 ms.
+- "Berlin, 3+ rooms, <= 600 EUR cold, Einbauküche" (55 %, 20 rows pass the filters): checked
+  last, an index-only walk of Berlin, 61 ms; directly, 300 ms.
+
+The costs (per row, measured on 1M listings, docs/performance.md "Text first or last"): a
+bitmap heap visit ~2.5 us, a heap visit while walking ~2.3 us, an index-only tuple ~0.3 us,
+a primary-key lookup ~6 us. The word and city shares are Postgres' own statistics
 (pg_stats.most_common_elems of `search_tsv`, most_common_vals of `city_key`, refreshed by
-ANALYZE); a lexeme or city missing
-from them is rarer than the rarest listed one. The query's lexemes come from Postgres
-(`to_tsvector('german', q)`, the same stemming as the column), remembered per process.
+ANALYZE; a lexeme or city missing from them is rarer than the rarest listed one), the other
+filters' share comes from the density grid's sample of the listings (search/density.py). The
+query's lexemes come from Postgres (`to_tsvector('german', q)`, the same stemming as the
+column), remembered per process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.search import repository
 from sichrplace.search.schemas import SearchFilters
 
+if TYPE_CHECKING:
+    from sichrplace.search.density import GeoGrid
+
 MAX_REMEMBERED_QUERIES = 10_000
+BITMAP_VISIT_US = 2.5
+HEAP_VISIT_US = 2.3
+INDEX_TUPLE_US = 0.3
+LOOKUP_US = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +65,12 @@ class WordStats:
             max(int(total or 0), 0),
         )
 
-    def start_from_text(self, lexemes: Sequence[str], city_key: str | None, need: int) -> bool:
-        """True when reading the words' listings from the GIN index is expected to cost less
-        than checking the text last while walking `need` matches out of the filtered rows."""
+    def direct_is_cheaper(
+        self, lexemes: Sequence[str], city_key: str | None, need: int, others: float = 1.0
+    ) -> bool:
+        """True when checking the text directly is expected to cost less than checking it
+        last, for a statement that needs `need` matches (`others`: the share of the scope
+        passing the other filters)."""
         if not lexemes or not self.words or self.total <= 0:
             return False
         rarest = min(self.words.values())
@@ -60,7 +78,10 @@ class WordStats:
         scope = float(self.total)
         if city_key is not None:
             scope *= self.cities.get(city_key, min(self.cities.values(), default=1.0))
-        return self.total * share < min(need / share, scope)
+        walked = min(need / (share * max(others, 1e-6)), scope)  # rows passed to fill the page
+        last = walked * INDEX_TUPLE_US + walked * others * LOOKUP_US
+        direct = min(scope * share * BITMAP_VISIT_US, walked * HEAP_VISIT_US)
+        return direct < last
 
 
 class Lexemes:
@@ -84,12 +105,14 @@ class Lexemes:
 class WordAdvice:
     stats: WordStats
     lexemes: Lexemes
+    grid: GeoGrid | None = None  # its sample gives the other filters' share
 
-    async def start_from_text(self, session: ReplicaSession, f: SearchFilters, need: int) -> bool:
+    async def direct_is_cheaper(self, session: ReplicaSession, f: SearchFilters, need: int) -> bool:
         if f.q is None or not repository.text_via_lookup(f):
             return False  # the text is already read from the index
         words = await self.lexemes.of(session, f.q)
-        return self.stats.start_from_text(words, f.city_key, need)
+        others = 1.0 if self.grid is None else self.grid.filter_share(f)
+        return self.stats.direct_is_cheaper(words, f.city_key, need, others)
 
 
 def matches_needed(sort: str, first_page: bool, limit: int) -> int:

@@ -15,7 +15,7 @@ from sichrplace.config import Settings
 from sichrplace.stack.layout import PG_BIN, REPLICATION_USER, Layout, chown_pg, run_as_pg
 from sichrplace.stack.render import stack_secrets, write_postgres_conf
 
-EXTENSIONS = ("citext", "pg_stat_statements", "postgis", "pg_trgm")
+EXTENSIONS = ("citext", "pg_stat_statements", "postgis", "pg_trgm", "btree_gin")
 REPLICATION_SLOT = "sichrplace_replica"
 
 
