@@ -92,11 +92,9 @@ def text_via_lookup(f: SearchFilters, *, text_direct: bool = False) -> bool:
     first ("Berlin, 3+ rooms, <= 600 EUR cold, Einbauküche": 178,292 Berlin rows, 20 pass),
     the text is checked afterwards, for the survivors only: 0.6 s warm -> 0.1 s. Without such
     filters the direct check is cheaper (one visit per row instead of an index lookup + visit).
-    The counter-case is a rare word with an unselective filter ("Berlin, 3+ rooms,
-    Stellplatz": 37,000 lookups for 400 matches, 56 -> 290 ms, where the GIN index was
-    better); over 600 requests of the benchmark's mix sent one at a time the mean fell
-    16.8 -> 13.7 ms and p99 243 -> 119 ms. `text_direct` (search/words.py: the word is rare
-    enough that its listings are fewer than the walk's lookups) keeps the direct check.
+    With unselective filters it is too ("Berlin, 3+ rooms, Stellplatz": 25,000 lookups for
+    401 matches, 194 ms; directly, 12 ms from the GIN index): `text_direct` is the caller's
+    cost-based choice (search/words.py) to keep the direct check.
     """
     return (
         not text_direct
