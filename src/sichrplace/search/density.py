@@ -14,8 +14,11 @@ those listings that pass them, and that share depends on the place (750 EUR warm
 of Leipzig and a tenth of central Munich): a page-level sample of the active listings, kept
 per cell, estimates it for the circle at hand. "1 km around Munich-Maxvorstadt, newest,
 <= 800 EUR" walked 104,000 index tuples (53 ms) where collecting the circle's 5,122 takes
-23 ms. Both are refreshed in the background every `max_age` seconds and are only ever
-advice: a missing or stale grid means "collect", which is always correct, only slower.
+23 ms. The same sample tells full text whether the other filters are selective
+(search/words.py) and a newest-first city search whether walking the city's newest index
+would pass most of the city before a page is full (collect_is_cheaper). Both are refreshed in
+the background every `max_age` seconds and are only ever advice: a missing or stale grid
+means the default plans, which are always correct, only slower.
 """
 
 from __future__ import annotations
@@ -258,9 +261,10 @@ def sample_percent(total: int) -> float:
 
 
 class PlanStats:
-    """What one API process knows for its plan choices: the density grid (radius plans) and
-    the word statistics (search/words.py), refreshed together in the background (single
-    flight); None of either until the first load."""
+    """What one API process knows for its plan choices: the density grid with its sample
+    (radius plans, full text first or last, a city's rent range collected) and the word
+    statistics (search/words.py), refreshed together in the background (single flight); None
+    of either until the first load."""
 
     def __init__(self, db: Database, *, max_age_seconds: float) -> None:
         self._db = db
