@@ -71,6 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await app.state.db.check_replica()
         app.state.db.start_monitor()
+        # Before serving: without them a dense radius search takes the slow plan, and a fresh
+        # instance under load sent every one of them that way until its first load finished
+        # (statement timeouts in a 20 s run right after a restart).
+        await app.state.plan_stats.warm(settings.cache.plan_stats_warm_seconds)
         _tune_gc()
         try:
             yield

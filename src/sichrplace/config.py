@@ -231,6 +231,8 @@ class CacheSettings(BaseSettings):
     # the grid of listing counts and its 2 % sample for radius searches, word frequencies for
     # full text); loading them reads every active listing's coordinates once.
     plan_stats_refresh_seconds: float = Field(default=600.0, gt=0)
+    # How long an API process waits for them at start-up before serving without them.
+    plan_stats_warm_seconds: float = Field(default=15.0, ge=0)
     # Facet counts computed at once per API process (platform/bulkhead.py); a request that
     # cannot start within the wait gets 503 + Retry-After.
     facets_max_concurrent: int = Field(default=2, ge=1)

@@ -14,6 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from sichrplace.app import create_app
+from sichrplace.config import Settings
 from sichrplace.listings.vocabulary import city_key
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import ReplicaSession
@@ -365,3 +367,13 @@ async def test_both_newest_plans_return_the_same_pages(
 
     assert [i["id"] for i in collected] == [i["id"] for i in walked]
     assert {i["id"] for i in collected} == expected
+
+
+async def test_an_instance_serves_with_its_plan_statistics_loaded(settings: Settings) -> None:
+    """Loaded during start-up: a fresh instance must not send dense radius searches down the
+    slow plan while its first load runs."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        stats: PlanStats = application.state.plan_stats
+        assert stats.current() is not None
+        assert stats.words() is not None

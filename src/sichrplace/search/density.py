@@ -291,6 +291,16 @@ class PlanStats:
             return None
         return WordAdvice(self._words, self._lexemes, self._grid)
 
+    async def warm(self, timeout_seconds: float) -> None:
+        """The first load, awaited (at start-up); gives up after `timeout_seconds` and leaves
+        the next search to start it again."""
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                await self.refresh()
+        except TimeoutError:
+            log.warning("plan_stats_warm_timeout", seconds=timeout_seconds)
+            self._due = 0.0
+
     async def refresh(self) -> None:
         self._due = time.monotonic() + self._max_age
         try:
