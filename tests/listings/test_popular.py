@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -45,6 +47,20 @@ async def _flush(db: Database, redis: aioredis.Redis, app: FastAPI) -> views.Flu
     return report
 
 
+@pytest.fixture
+async def held_views(app: FastAPI, redis: aioredis.Redis) -> AsyncIterator[views.ViewBuffer]:
+    """A view buffer that sends only when told: the app's own sends every second, which raced
+    the check that nothing has reached Redis yet (a fresh-clone CI run lost that race)."""
+    original = app.state.views
+    held = views.ViewBuffer(redis, interval=3600)
+    app.state.views = held
+    try:
+        yield held
+    finally:
+        app.state.views = original
+        await held.aclose()
+
+
 async def test_views_counted_in_redis_then_flushed_and_ranked(
     client: httpx.AsyncClient,
     make_user: MakeUser,
@@ -52,6 +68,7 @@ async def test_views_counted_in_redis_then_flushed_and_ranked(
     redis: aioredis.Redis,
     app: FastAPI,
     unique: str,
+    held_views: views.ViewBuffer,
 ) -> None:
     owner, visitor = await make_user("landlord"), await make_user("tenant")
     city = f"Aussichtsstadt {unique}"
@@ -76,7 +93,8 @@ async def test_views_counted_in_redis_then_flushed_and_ranked(
     for listing_id in wanted:
         # Buffered in the API process: no Redis call, let alone a database write, per view.
         assert await _views_in_redis(redis, listing_id) == 0
-    await app.state.views.flush()
+    assert held_views.pending == 9
+    await held_views.flush()
     for listing_id, n in wanted.items():
         assert await _views_in_redis(redis, listing_id) == n
         assert await _view_count(db, listing_id) == 0  # nothing written per page view
