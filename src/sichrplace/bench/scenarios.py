@@ -25,7 +25,7 @@ from sichrplace.search import repository, service
 from sichrplace.search.density import GeoGrid, sample_percent
 from sichrplace.search.params import FilterParams, SearchParams, to_filters, to_query
 from sichrplace.search.schemas import SearchQuery
-from sichrplace.search.words import WordStats, matches_needed
+from sichrplace.search.words import WordStats, matches_needed, text_direct
 
 API = "/api/v1"
 _WORDS = ("Balkon", "Einbauküche", "Altbau", "Garten", "Terrasse", "Aufzug", "ruhig",
@@ -202,16 +202,15 @@ class Plans:
             row = self.conn.execute(render(statement)).fetchone()
             self._lexemes[f.q] = list(row[0] or ()) if row else []
         need = matches_needed(query.sort, True, query.limit)
-        others = self.grid.filter_share(f)
-        return self.words.direct_is_cheaper(self._lexemes[f.q], f.city_key, need, others)
+        return text_direct(self.words, self._lexemes[f.q], f, need, self.grid)
 
 
 def search_sql(request: Request, plans: Plans | None) -> list[str]:
     """The SQL the API runs for an uncached /search/listings request (first page)."""
     query = to_query(SearchParams.model_validate(request.params))
-    direct = plans is not None and plans.text_direct(query)
     if query.sort == "distance":
         return [render(repository.distance_statement(query, None))]
+    direct = plans is not None and plans.text_direct(query)
     if query.sort != "relevance":
         grid = plans.grid if plans and service.wants_grid(query) else None
         statement = repository.keyset_statement(

@@ -46,7 +46,7 @@ def _respond(body: dict[str, Any], status: str, session: ReplicaSession) -> Resp
     return json_response(body, headers=headers)
 
 
-def _geo_density(request: Request, query: SearchQuery) -> GeoGrid | None:
+def _grid(request: Request, query: SearchQuery) -> GeoGrid | None:
     """The density grid, for the searches whose plan it picks (only those: asking for it may
     start the statistics' load, which samples the listings)."""
     if not service.wants_grid(query):
@@ -76,7 +76,7 @@ async def search_listings(
         cache,
         query,
         bypass=wants_bypass(request),
-        density=_geo_density(request, query),
+        density=_grid(request, query),
         words=_words(request, query),
     )
     return _respond(body, status, session)

@@ -155,7 +155,11 @@ def where_clause(
             # `&&` on the expanded box is the GiST index condition (and gives the planner a
             # usable row estimate, unlike ST_DWithin's); the distance check is exact.
             within = f"{DISTANCE} <= :radius_m"
-            box = radius_box(f.point.lat, f.point.lng, f.radius_km * 1000.0)
+            box = (
+                None
+                if radius_via_index
+                else radius_box(f.point.lat, f.point.lng, f.radius_km * 1000.0)
+            )
             if radius_via_index:
                 within = f"l.location && _ST_Expand({POINT}, :radius_m) AND {within}"
             elif box is not None:
@@ -366,9 +370,12 @@ def density_statement() -> Statement:
     return Statement(sql, {})
 
 
-async def fetch_density(session: ReplicaSession) -> list[tuple[int, int, int]]:
-    statement = density_statement()
+async def _rows(session: ReplicaSession, statement: Statement) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in (await session.fetch(_clause(statement.sql), statement.params)).rows]
+
+
+async def fetch_density(session: ReplicaSession) -> list[tuple[Any, ...]]:
+    return await _rows(session, density_statement())
 
 
 def word_stats_statement() -> Statement:
@@ -388,8 +395,7 @@ def word_stats_statement() -> Statement:
 
 
 async def fetch_word_stats(session: ReplicaSession) -> tuple[Any, ...]:
-    statement = word_stats_statement()
-    return tuple((await session.fetch(_clause(statement.sql), statement.params)).rows[0])
+    return (await _rows(session, word_stats_statement()))[0]
 
 
 def lexemes_statement(q: str) -> Statement:
@@ -397,9 +403,7 @@ def lexemes_statement(q: str) -> Statement:
 
 
 async def fetch_lexemes(session: ReplicaSession, q: str) -> list[str]:
-    statement = lexemes_statement(q)
-    rows = (await session.fetch(_clause(statement.sql), statement.params)).rows
-    return list(rows[0][0] or ())
+    return list((await _rows(session, lexemes_statement(q)))[0][0] or ())
 
 
 # The columns of a density sample row, in order (search/density.py reads them by position).
@@ -421,8 +425,7 @@ def density_sample_statement(percent: float) -> Statement:
 
 
 async def fetch_density_sample(session: ReplicaSession, percent: float) -> list[tuple[Any, ...]]:
-    statement = density_sample_statement(percent)
-    return [tuple(r) for r in (await session.fetch(_clause(statement.sql), statement.params)).rows]
+    return await _rows(session, density_sample_statement(percent))
 
 
 def _item(row: tuple[Any, ...], extras: tuple[str, ...]) -> dict[str, Any]:

@@ -61,8 +61,13 @@ async def search(
     )
 
     async def compute() -> dict[str, Any]:
+        # Nearest-first statements check the text directly anyway: no choice to make there.
         need = matches_needed(query.sort, after is None, query.limit)
-        direct = words is not None and await words.direct_is_cheaper(session, query.filters, need)
+        direct = (
+            words is not None
+            and query.sort != "distance"
+            and await words.direct_is_cheaper(session, query.filters, need)
+        )
         if query.sort == "relevance":
             items, next_key = await _relevance_page(session, query, after, direct)
         else:

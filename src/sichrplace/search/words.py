@@ -26,7 +26,7 @@ column), remembered per process.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sichrplace.platform.db.sessions import ReplicaSession
@@ -48,6 +48,13 @@ class WordStats:
     words: dict[str, float]  # lexeme -> share of listings containing it
     cities: dict[str, float]  # city_key -> share of listings
     total: int  # listings (pg_class.reltuples)
+    # The shares assumed for a lexeme or city missing from the statistics (computed once).
+    rarest: float = field(init=False)
+    smallest_city: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rarest", min(self.words.values(), default=0.0))
+        object.__setattr__(self, "smallest_city", min(self.cities.values(), default=1.0))
 
     @classmethod
     def from_row(
@@ -73,11 +80,10 @@ class WordStats:
         passing the other filters)."""
         if not lexemes or not self.words or self.total <= 0:
             return False
-        rarest = min(self.words.values())
-        share = min(self.words.get(lexeme, rarest) for lexeme in lexemes)  # all must match
+        share = min(self.words.get(lexeme, self.rarest) for lexeme in lexemes)  # all must match
         scope = float(self.total)
         if city_key is not None:
-            scope *= self.cities.get(city_key, min(self.cities.values(), default=1.0))
+            scope *= self.cities.get(city_key, self.smallest_city)
         walked = min(need / (share * max(others, 1e-6)), scope)  # rows passed to fill the page
         last = walked * INDEX_TUPLE_US + walked * others * LOOKUP_US
         direct = min(scope * share * BITMAP_VISIT_US, walked * HEAP_VISIT_US)
@@ -109,10 +115,18 @@ class WordAdvice:
 
     async def direct_is_cheaper(self, session: ReplicaSession, f: SearchFilters, need: int) -> bool:
         if f.q is None or not repository.text_via_lookup(f):
-            return False  # the text is already read from the index
+            return False  # the text is already checked directly: no choice to make
         words = await self.lexemes.of(session, f.q)
-        others = 1.0 if self.grid is None else self.grid.filter_share(f)
-        return self.stats.direct_is_cheaper(words, f.city_key, need, others)
+        return text_direct(self.stats, words, f, need, self.grid)
+
+
+def text_direct(
+    stats: WordStats, lexemes: Sequence[str], f: SearchFilters, need: int, grid: GeoGrid | None
+) -> bool:
+    """The choice for filters `f` whose text has `lexemes` (the other filters' share from the
+    grid's sample when there is one)."""
+    others = 1.0 if grid is None else grid.filter_share(f)
+    return stats.direct_is_cheaper(lexemes, f.city_key, need, others)
 
 
 def matches_needed(sort: str, first_page: bool, limit: int) -> int:
