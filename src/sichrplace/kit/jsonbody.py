@@ -6,26 +6,16 @@ from the cache or from the database, and the same as a response-model-validated 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from fastapi import Response
 
 _OPTIONS = orjson.OPT_UTC_Z
 
 
 def dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=_OPTIONS)
-
-
-def json_response(
-    body: Any, *, status_code: int = 200, headers: Mapping[str, str] | None = None
-) -> Response:
-    return Response(
-        dumps(body), status_code=status_code, media_type="application/json", headers=headers
-    )
 
 
 def utc_timestamp(moment: datetime) -> str:

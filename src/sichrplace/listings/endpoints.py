@@ -11,7 +11,6 @@ from sichrplace.accounts.dependencies import CurrentUser, OptionalUser, Principa
 from sichrplace.accounts.models import Role
 from sichrplace.config import MediaSettings
 from sichrplace.integrations.maps.types import Geocoder
-from sichrplace.kit.jsonbody import json_response
 from sichrplace.listings import service
 from sichrplace.listings.detail import AnySession, DetailExtras
 from sichrplace.listings.errors import ListingNotFound
@@ -119,7 +118,7 @@ async def get_listing(
 ) -> Response:
     # The id is parsed here rather than by a dependency (one less to resolve on the hot path).
     listing = await _listing_id(listing_id)
-    row, source = await service.get_listing(
+    row, body, source = await service.get_listing(
         replica, cache, listing, user, pinned=replica.force_primary, extras=extras
     )
     if not service.may_manage(user, row["owner_id"]):
@@ -128,9 +127,9 @@ async def get_listing(
     headers = None
     if request.app.state.settings.app.environment != "production":
         headers = {READ_SOURCE_HEADER: source}
-    # The detail is ListingOut-shaped JSON already (the cache holds it serialised): written
-    # out once rather than validated through the response model again (the hottest read).
-    return json_response(row, headers=headers)
+    # The detail is ListingOut-shaped JSON text already (as the cache holds it): written out
+    # as is rather than validated through the response model again (the hottest read).
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.patch("/{listing_id}", response_model=ListingOut)

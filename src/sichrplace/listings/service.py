@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal, Protocol
 
+import orjson
+
 from sichrplace.integrations.maps.types import Geocoder, GeocodeResult, GeocodingUnavailable
 from sichrplace.kit.errors import Unprocessable
 from sichrplace.listings import geocoding, repository
@@ -201,8 +203,9 @@ async def get_listing(
     *,
     pinned: bool,
     extras: DetailExtras | None = None,
-) -> tuple[dict[str, Any], ReadSource]:
-    """The public listing (JSON-native dict) and where it was read from.
+) -> tuple[dict[str, Any], bytes, ReadSource]:
+    """The public listing (JSON-native dict), the same as JSON text (what the cache holds, to
+    be written out unchanged) and where it was read from.
 
     Cached per listing for everyone alike; visibility is decided after the cache. A caller
     pinned by read-your-writes bypasses the cache and reads the primary.
@@ -215,12 +218,13 @@ async def get_listing(
         source = replica.last_target or "replica"
         return row
 
-    row = await cache.get_or_compute("listing", str(listing_id), load, bypass=pinned)
+    body = await cache.get_or_compute_json("listing", str(listing_id), load, bypass=pinned)
+    row = orjson.loads(body)
     if row is None:
         raise ListingNotFound()
     if row["status"] == ListingStatus.ARCHIVED and not may_manage(caller, row["owner_id"]):
         raise ListingNotFound()
-    return row, source
+    return row, body, source
 
 
 async def popular_listings(

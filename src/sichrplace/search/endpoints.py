@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from sichrplace.kit.jsonbody import json_response
 from sichrplace.platform.cache.dependencies import CacheDep
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.platform.db.routing import RoutedReplicaDB
@@ -39,11 +38,11 @@ def wants_bypass(request: Request) -> bool:
     return "no-cache" in cache_control or request.headers.get("x-cache-bypass", "") in ("1", "true")
 
 
-def _respond(body: dict[str, Any], status: str, session: ReplicaSession) -> Response:
-    # The body is already JSON-shaped (it may come straight from the cache): serialise it
-    # once instead of validating it through the response model again.
+def _respond(body: bytes, status: str, session: ReplicaSession) -> Response:
+    # The body is JSON text already (a hit is the cached text itself): written out as is
+    # instead of being validated through the response model again.
     headers = {CACHE_HEADER: status, DB_TARGET_HEADER: session.last_target or "none"}
-    return json_response(body, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def _grid(request: Request, query: SearchQuery) -> GeoGrid | None:

@@ -6,7 +6,7 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, cast
 
 from sichrplace.listings.vocabulary import AMENITIES
 from sichrplace.platform.bulkhead import Bulkhead
@@ -18,24 +18,24 @@ from sichrplace.search.density import GeoGrid
 from sichrplace.search.schemas import SearchFilters, SearchQuery, rent_bucket_labels
 from sichrplace.search.words import WordAdvice, matches_needed
 
-T = TypeVar("T")
 CacheStatus = Literal["hit", "miss", "bypass"]
 SEARCH_DOMAIN = "search"
 FACETS_DOMAIN = "facets"
 
 
 async def _cached(
-    cache: Cache, bypass: bool, domain: str, key: str, compute: Callable[[], Awaitable[T]]
-) -> tuple[T, CacheStatus]:
+    cache: Cache, bypass: bool, domain: str, key: str, compute: Callable[[], Awaitable[Any]]
+) -> tuple[bytes, CacheStatus]:
+    """The response body as JSON text (a hit is the cached text itself) and how it was served."""
     computed = False
 
-    async def tracked() -> T:
+    async def tracked() -> Any:
         nonlocal computed
         computed = True
         return await compute()
 
-    value = await cache.get_or_compute(domain, key, tracked, bypass=bypass)
-    return value, "bypass" if bypass else ("miss" if computed else "hit")
+    body = await cache.get_or_compute_json(domain, key, tracked, bypass=bypass)
+    return body, "bypass" if bypass else ("miss" if computed else "hit")
 
 
 async def search(
@@ -46,8 +46,8 @@ async def search(
     bypass: bool = False,
     density: GeoGrid | None = None,
     words: WordAdvice | None = None,
-) -> tuple[dict[str, Any], CacheStatus]:
-    """One page of active listings (cache-aside; `bypass` reads Postgres directly).
+) -> tuple[bytes, CacheStatus]:
+    """One page of active listings (JSON text) (cache-aside; `bypass` reads Postgres directly).
     `density` (where the listings are) picks the plan of radius searches not sorted by
     distance; without it they take the GiST index (always correct, slower in dense areas).
     `words` (word frequencies) picks where full text starts; without it the text is checked
@@ -203,9 +203,9 @@ async def facets(
     *,
     bypass: bool = False,
     bulkhead: Bulkhead | None = None,
-) -> tuple[dict[str, Any], CacheStatus]:
-    """Counts per city, rooms, rent bucket and amenity over the filtered active listings.
-    Computing them (a cache miss or bypass) takes a `bulkhead` slot: a few at a time."""
+) -> tuple[bytes, CacheStatus]:
+    """Counts per city, rooms, rent bucket and amenity over the filtered active listings, as
+    JSON text. Computing them (a cache miss or bypass) takes a `bulkhead` slot: a few at a time."""
 
     async def compute() -> dict[str, Any]:
         async with bulkhead.slot() if bulkhead is not None else contextlib.nullcontext():
