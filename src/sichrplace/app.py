@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = Database(settings.db)
         app.state.redis = make_redis(settings.redis)
         app.state.cache = Cache(app.state.redis, settings.cache)
+        app.state.cache.start()
         app.state.geocoder = GoogleGeocoder(settings.maps, redis=app.state.redis)
         app.state.views = ViewBuffer(app.state.redis, interval=settings.cache.view_buffer_seconds)
         app.state.views.start()

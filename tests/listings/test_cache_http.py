@@ -1,9 +1,12 @@
 """The listing detail cache over HTTP: one computation for a burst of misses, edits visible
-within a second (even after a fill from a lagging replica), and Redis down -> still served."""
+within a second (even after a fill from a lagging replica, and through another API instance
+that holds the old page in its near tier), and Redis down -> still served."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from sichrplace.app import create_app
 from sichrplace.config import RedisSettings, Settings
 from sichrplace.listings import repository
 from sichrplace.listings.schemas import ListingOut
@@ -101,6 +105,51 @@ async def test_stale_fill_from_lagging_replica_is_gone_within_one_second(
     monkeypatch.undo()
     seen_at = await _wait_for_title(client, url, visitor.headers, "Nur noch heute", started)
     assert seen_at < 1.0
+
+
+@pytest.fixture
+async def other_instance(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """A second API instance on the same stack: its own near tier, pools and statistics."""
+    own = copy.copy(settings)
+    own.cache = settings.cache.model_copy(update={"plan_stats_warm_seconds": 0})
+    other = create_app(own)
+    async with other.router.lifespan_context(other):
+        assert await other.state.cache.near.wait_live(5)
+        transport = httpx.ASGITransport(app=other)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield other, c
+
+
+async def test_edit_visible_through_another_instance_within_one_second(
+    client: httpx.AsyncClient,
+    other_instance: tuple[FastAPI, httpx.AsyncClient],
+    make_user: MakeUser,
+    db: Database,
+) -> None:
+    """Instance B holds the listing and a search page with it in its near tier; the owner edits
+    through instance A. B shows the edit in both within a second (A's announcement)."""
+    other, other_client = other_instance
+    owner, visitor = await make_user("landlord"), await make_user("tenant")
+    rent = random.randrange(10_000_000, 20_000_000)  # a search that finds this listing only
+    listing = await _create(client, owner.headers, cold_rent_cents=rent, deposit_cents=rent)
+    url = f"{API}/listings/{listing['id']}"
+    search = f"{API}/search/listings?city=Berlin&rent_type=cold&min_rent={rent}&max_rent={rent}"
+    await replica_caught_up(db)
+
+    async def titles() -> tuple[str, list[str]]:
+        detail = await other_client.get(url, headers=visitor.headers)
+        page = await other_client.get(search)
+        return detail.json()["title"], [item["title"] for item in page.json()["items"]]
+
+    assert await titles() == (listing["title"], [listing["title"]])
+    assert await titles() == (listing["title"], [listing["title"]])
+    assert other.state.cache.near.get("listing", listing["id"]) is not None  # held near
+    edited = await client.patch(url, json={"title": "Jetzt mit Balkon"}, headers=owner.headers)
+    assert edited.status_code == 200
+    started = time.monotonic()
+    while await titles() != ("Jetzt mit Balkon", ["Jetzt mit Balkon"]):
+        assert time.monotonic() - started < 1.0, "the edit is not visible through instance B"
+        await asyncio.sleep(0.02)
 
 
 async def _wait_for_title(

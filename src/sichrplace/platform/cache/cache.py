@@ -1,6 +1,9 @@
 """Cache-aside on Redis: per-domain TTLs, stampede protection, fail-open, after-commit
 invalidation and write-through refresh (see docs/adr/listings-read-path.md).
 
+In front of Redis, each API process keeps a near tier of values it read recently
+(platform/cache/near.py), trusted only while it hears every change announced on pub/sub.
+
 Stampede protection has two layers: an in-process single-flight (concurrent callers of one key
 in this process share one task) and a Redis lease (one process computes, the others poll for
 its result). Redis trouble never fails a request: every call has a short timeout, a failure
@@ -27,6 +30,7 @@ from sichrplace.config import CacheSettings
 from sichrplace.kit import jsonbody
 from sichrplace.platform.cache import scripts
 from sichrplace.platform.cache.metrics import CACHE_REDIS_ERRORS, CACHE_REQUESTS
+from sichrplace.platform.cache.near import NearCache
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +65,17 @@ class Cache:
         self._release = redis.register_script(scripts.RELEASE)
         self._invalidate = redis.register_script(scripts.INVALIDATE)
         self._take_lease = redis.register_script(scripts.TAKE_LEASE)
+        self.near = NearCache(
+            redis,
+            f"{prefix}changes",
+            ttls=settings.near_ttls() if settings.enabled else {},
+            max_bytes=settings.near_max_mb * 1024 * 1024,
+        )
+
+    def start(self) -> None:
+        """Start listening for changes (then reads may use the near tier). Only processes that
+        serve reads call this; any Cache announces its changes."""
+        self.near.start()
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -85,6 +100,10 @@ class Cache:
         if bypass or not self.settings.enabled:
             CACHE_REQUESTS.labels(domain, "bypass").inc()
             return jsonbody.dumps(await compute())
+        near = self.near.get(domain, key)
+        if near is not None:
+            CACHE_REQUESTS.labels(domain, "hit").inc()
+            return near
         flight_key = (domain, key)
         task = self._flights.get(flight_key)
         if task is not None:
@@ -100,6 +119,7 @@ class Cache:
         """Drop one key now, and once more a little later (see `_again_after`)."""
         self.ttl(domain)
         self._forget_flights(domain, key)
+        self.near.drop(domain, key)
         await self._invalidate_now(domain, key, "all")
         self._later(
             self._again_after(again_after), lambda: self._invalidate_now(domain, key, "replica")
@@ -116,6 +136,7 @@ class Cache:
         """
         ttl = self.ttl(domain)
         self._forget_flights(domain, key)
+        self.near.drop(domain, key)
         if not self.settings.enabled:
             return
         token = f"p:{uuid.uuid4().hex}"  # "p:": the delayed invalidation leaves it alone
@@ -137,11 +158,13 @@ class Cache:
             await self._invalidate_now(domain, key, "all")  # the old value is stale now
             raise
         await self._store(value_key, token, ttl, data, from_primary=True)
+        await self._announce(domain, key)
 
     async def bump(self, domain: str, *, again_after: float | None = None) -> None:
         """Invalidate every key of a domain at once (a new generation), now and a little later."""
         self.ttl(domain)
         self._forget_flights(domain)
+        self.near.drop(domain)
         await self._bump_now(domain)
         self._later(self._again_after(again_after), lambda: self._bump_now(domain))
 
@@ -167,7 +190,8 @@ class Cache:
         return time.monotonic() < self._open_until
 
     async def aclose(self) -> None:
-        """Cancel pending delayed invalidations (app shutdown)."""
+        """Stop listening and cancel pending delayed invalidations (app shutdown)."""
+        await self.near.aclose()
         for task in list(self._background):
             task.cancel()
         for task in list(self._background):
@@ -181,6 +205,7 @@ class Cache:
             CACHE_REQUESTS.labels(domain, "bypass").inc()
             return jsonbody.dumps(await compute())
         token = uuid.uuid4().hex
+        epoch = self.near.epoch(domain)
         try:
             gen, state, raw = await self._read_key(domain, key, token)
             if state == "wait":
@@ -194,6 +219,8 @@ class Cache:
             CACHE_REQUESTS.labels(domain, state).inc()
             if state == "stale":
                 self._spawn(self._revalidate(value_key, token, compute, ttl))
+            else:
+                self.near.put(domain, key, raw, epoch)
             return raw
         CACHE_REQUESTS.labels(domain, "miss").inc()
         try:
@@ -202,8 +229,8 @@ class Cache:
             if state == "lease":
                 await self._safe("release", self._release(keys=[f"{value_key}:lock"], args=[token]))
             raise
-        if state == "lease":
-            await self._store(value_key, token, ttl, data, from_primary=False)
+        if state == "lease" and await self._store(value_key, token, ttl, data, from_primary=False):
+            self.near.put(domain, key, data, epoch)
         return data
 
     async def _revalidate(self, value_key: str, token: str, compute: Compute, ttl: float) -> None:
@@ -218,8 +245,9 @@ class Cache:
 
     async def _store(
         self, value_key: str, token: str, ttl: float, data: bytes, *, from_primary: bool
-    ) -> None:
-        await self._safe(
+    ) -> bool:
+        """Store `data` if the lease `token` is still held; whether it was stored."""
+        stored = await self._safe(
             "fill",
             self._fill(
                 keys=[value_key, f"{value_key}:lock", f"{value_key}:p", f"{value_key}:f"],
@@ -233,6 +261,7 @@ class Cache:
             ),
             log_failure=from_primary,
         )
+        return bool(stored)
 
     async def _read_key(self, domain: str, key: str, token: str) -> tuple[str, ReadState, bytes]:
         gen_key = f"{self.prefix}{domain}:gen"
@@ -283,9 +312,17 @@ class Cache:
             self._invalidate(keys=[gen_key], args=[f"{self.prefix}{domain}:", key, mode]),
             log_failure=True,
         )
+        await self._announce(domain, key)
 
     async def _bump_now(self, domain: str) -> None:
         await self._safe("bump", self.redis.incr(f"{self.prefix}{domain}:gen"), log_failure=True)
+        await self._announce(domain)
+
+    async def _announce(self, domain: str, key: str | None = None) -> None:
+        """After Redis holds the new state: every process drops its near copy. If this is
+        lost, other processes serve their copy until its near TTL ends (logged)."""
+        self.near.drop(domain, key)  # a read of ours that raced the change is not kept either
+        await self._safe("announce", self.near.announce(domain, key), log_failure=True)
 
     def _later(self, delay: float, action: Callable[[], Awaitable[None]]) -> None:
         if delay <= 0:
@@ -322,13 +359,15 @@ class Cache:
 
     async def _safe(
         self, operation: str, awaitable: Awaitable[Any], *, log_failure: bool = False
-    ) -> None:
+    ) -> Any:
+        """The call's result, or None if Redis failed (the cache fails open)."""
         try:
-            await self._call(operation, awaitable)
+            return await self._call(operation, awaitable)
         except RedisUnavailable:
             if log_failure:
                 # A lost invalidation leaves a stale value until its TTL ends.
                 log.warning("cache_invalidation_lost", operation=operation)
+            return None
 
 
 def _text(value: bytes | str) -> str:
