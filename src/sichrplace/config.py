@@ -218,11 +218,14 @@ class CacheSettings(BaseSettings):
     # listing change removes the listing's key and bumps search/facets/popular, so an expired
     # value that is still there has seen no write since: the window can be long.
     stale_while_revalidate_seconds: float = Field(default=600.0, ge=0)
-    # The near tier (platform/cache/near.py): each API process keeps values it read for at most
-    # this long (never longer than the domain's TTL), dropped as soon as any process announces
-    # a change; 0 turns it off. Bounded to near_max_mb of values per process.
-    near_ttl_seconds: float = Field(default=300.0, ge=0)
+    # The near tier (platform/cache/near.py): each API process keeps the values it read,
+    # dropped as soon as any process announces a change, re-read from Redis in the background
+    # when read after their domain's TTL, and dropped after near_max_age_seconds whatever
+    # happens (0 turns the tier off). At most near_max_mb of values per process, and
+    # near_refresh_concurrency background re-reads at a time.
+    near_max_age_seconds: float = Field(default=3600.0, ge=0)
     near_max_mb: int = Field(default=32, ge=1)
+    near_refresh_concurrency: int = Field(default=8, ge=1)
     ttl_jitter: float = Field(default=0.1, ge=0, le=0.5)  # spreads expiries of keys filled together
     op_timeout_seconds: float = Field(default=0.2, gt=0)  # every Redis call; then fail open
     circuit_open_seconds: float = Field(default=5.0, ge=0)  # skip a failed Redis this long
@@ -253,9 +256,6 @@ class CacheSettings(BaseSettings):
             "facets": self.ttl_facets_seconds,
             "popular": self.ttl_popular_seconds,
         }
-
-    def near_ttls(self) -> dict[str, float]:
-        return {domain: min(ttl, self.near_ttl_seconds) for domain, ttl in self.ttls().items()}
 
 
 class Settings:

@@ -36,7 +36,7 @@ async def start_cache(
         cache = Cache(redis, settings.cache.model_copy(update=overrides), prefix=prefix)
         cache.start()
         started.append(cache)
-        if cache.settings.near_ttl_seconds > 0:
+        if cache.settings.near_max_age_seconds > 0:
             assert await cache.near.wait_live(5)
         return cache
 
@@ -159,7 +159,9 @@ async def test_a_computation_that_raced_a_change_is_not_kept(
 async def test_a_read_that_raced_an_announcement_is_not_kept(
     redis: aioredis.Redis, prefix: str
 ) -> None:
-    near = NearCache(redis, f"{prefix}changes", ttls={"listing": 60}, max_bytes=1 << 20)
+    near = NearCache(
+        redis, f"{prefix}changes", refresh_after={"listing": 60}, max_age=60, max_bytes=1 << 20
+    )
     near.start()
     try:
         assert await near.wait_live(5)
@@ -169,9 +171,39 @@ async def test_a_read_that_raced_an_announcement_is_not_kept(
         near.put("listing", "f", b'"read before the change"', epoch)  # ...then it returns
         assert near.get("listing", "f") is None
         near.put("listing", "f", b'"read after"', near.epoch("listing"))
-        assert near.get("listing", "f") == b'"read after"'
+        assert near.get("listing", "f") == (b'"read after"', False)
     finally:
         await near.aclose()
+
+
+async def test_a_copy_read_after_its_ttl_is_refreshed_without_a_request_waiting(
+    start_cache: StartCache, redis: aioredis.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sichrplace.platform.cache.near.random.random", lambda: 0.0)
+    api = await start_cache(ttl_listing_seconds=0.5)  # due for a re-read after 0.5 s
+    source = Source("v1")
+    assert await api.get_or_compute("listing", "k", source) == "v1"
+    # Redis moved on without an announcement (a fresh value).
+    await redis.set(f"{prefix}listing:0:k", b'"v2"')
+    await redis.set(f"{prefix}listing:0:k:f", b"1")
+    await asyncio.sleep(0.6)
+    assert await api.get_or_compute("listing", "k", source) == "v1"  # answered at once...
+    await _eventually(_async(lambda: api.near.get("listing", "k") == (b'"v2"', False)))
+    assert await api.get_or_compute("listing", "k", source) == "v2"  # ...re-read behind it
+    assert source.reads == 1
+
+
+async def test_a_copy_is_dropped_after_its_maximum_age(
+    start_cache: StartCache, redis: aioredis.Redis, prefix: str
+) -> None:
+    api = await start_cache(near_max_age_seconds=0.3)
+    source = Source("v1")
+    await api.get_or_compute("listing", "m", source)
+    await redis.set(f"{prefix}listing:0:m", b'"v2"')  # unannounced
+    assert await api.get_or_compute("listing", "m", source) == "v1"
+    await asyncio.sleep(0.35)
+    assert await api.get_or_compute("listing", "m", source) == "v2"  # from Redis again
+    assert source.reads == 1
 
 
 async def test_a_lost_subscription_empties_the_tier_until_it_is_confirmed_again(
@@ -193,7 +225,9 @@ async def test_a_lost_subscription_empties_the_tier_until_it_is_confirmed_again(
 async def test_the_tier_is_bounded_in_bytes_oldest_out_first(
     redis: aioredis.Redis, prefix: str
 ) -> None:
-    near = NearCache(redis, f"{prefix}changes", ttls={"search": 60}, max_bytes=8000)
+    near = NearCache(
+        redis, f"{prefix}changes", refresh_after={"search": 60}, max_age=60, max_bytes=8000
+    )
     near.start()
     try:
         assert await near.wait_live(5)
@@ -211,7 +245,7 @@ async def test_the_tier_is_bounded_in_bytes_oldest_out_first(
 
 
 async def test_off_when_its_ttl_is_zero(start_cache: StartCache) -> None:
-    api = await start_cache(near_ttl_seconds=0)
+    api = await start_cache(near_max_age_seconds=0)
     assert not api.near.live  # never listens: nothing to keep
     source = Source("v")
     await api.get_or_compute("listing", "h", source)

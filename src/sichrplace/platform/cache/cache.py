@@ -68,9 +68,11 @@ class Cache:
         self.near = NearCache(
             redis,
             f"{prefix}changes",
-            ttls=settings.near_ttls() if settings.enabled else {},
+            refresh_after=self._ttls if settings.enabled else {},
+            max_age=settings.near_max_age_seconds,
             max_bytes=settings.near_max_mb * 1024 * 1024,
         )
+        self._refreshing = 0  # background re-reads of due near copies in flight
 
     def start(self) -> None:
         """Start listening for changes (then reads may use the near tier). Only processes that
@@ -102,18 +104,41 @@ class Cache:
             return jsonbody.dumps(await compute())
         near = self.near.get(domain, key)
         if near is not None:
+            value, due = near
+            if due:
+                self._refresh_ahead(domain, key, compute, ttl)
             CACHE_REQUESTS.labels(domain, "hit").inc()
-            return near
-        flight_key = (domain, key)
-        task = self._flights.get(flight_key)
+            return value
+        task = self._flights.get((domain, key))
         if task is not None:
             CACHE_REQUESTS.labels(domain, "coalesced").inc()
         else:
-            task = asyncio.create_task(self._load(domain, key, compute, ttl))
-            self._flights[flight_key] = task
-            task.add_done_callback(lambda t: self._flight_done(flight_key, t))
+            task = self._flight(domain, key, compute, ttl)
         # shield: one impatient caller (client gone) must not cancel the others' computation.
         return await asyncio.shield(task)
+
+    def _refresh_ahead(self, domain: str, key: str, compute: Compute, ttl: float) -> None:
+        """Re-read a due near copy in the background (nobody waits for it). A few at a time:
+        copies that came due while nobody read them (idle minutes) are all read again at once
+        when traffic returns, and must not take every Redis connection."""
+        limit = self.settings.near_refresh_concurrency
+        if (domain, key) in self._flights or self._refreshing >= limit:
+            return  # a later hit on the copy tries again
+        self._refreshing += 1
+        self._flight(domain, key, compute, ttl, ahead=True).add_done_callback(self._refreshed)
+
+    def _refreshed(self, _: asyncio.Task[bytes]) -> None:
+        self._refreshing -= 1
+
+    def _flight(
+        self, domain: str, key: str, compute: Compute, ttl: float, *, ahead: bool = False
+    ) -> asyncio.Task[bytes]:
+        """Load (domain, key) in a task that later callers of this process join."""
+        flight_key = (domain, key)
+        task = asyncio.create_task(self._load(domain, key, compute, ttl, ahead=ahead))
+        self._flights[flight_key] = task
+        task.add_done_callback(lambda t: self._flight_done(flight_key, t))
+        return task
 
     async def invalidate(self, domain: str, key: str, *, again_after: float | None = None) -> None:
         """Drop one key now, and once more a little later (see `_again_after`)."""
@@ -200,7 +225,12 @@ class Cache:
 
     # -- loading ------------------------------------------------------------------------------
 
-    async def _load(self, domain: str, key: str, compute: Compute, ttl: float) -> bytes:
+    async def _load(
+        self, domain: str, key: str, compute: Compute, ttl: float, *, ahead: bool = False
+    ) -> bytes:
+        """Read (domain, key) from Redis, computing and storing it under the lease if needed.
+        `ahead`: a background re-read of a near copy; an expired value is then recomputed
+        within it (counted against the re-reads' limit), not in a further task."""
         if self.circuit_open():
             CACHE_REQUESTS.labels(domain, "bypass").inc()
             return jsonbody.dumps(await compute())
@@ -217,8 +247,10 @@ class Cache:
         if state in ("hit", "stale"):
             # Only this class writes values, always as jsonbody.dumps output: handed on as is.
             CACHE_REQUESTS.labels(domain, state).inc()
-            if state == "stale":
-                self._spawn(self._revalidate(value_key, token, compute, ttl))
+            if state == "stale" and ahead:
+                await self._revalidate(domain, key, value_key, token, compute, ttl)
+            elif state == "stale":
+                self._spawn(self._revalidate(domain, key, value_key, token, compute, ttl))
             else:
                 self.near.put(domain, key, raw, epoch)
             return raw
@@ -233,15 +265,19 @@ class Cache:
             self.near.put(domain, key, data, epoch)
         return data
 
-    async def _revalidate(self, value_key: str, token: str, compute: Compute, ttl: float) -> None:
+    async def _revalidate(
+        self, domain: str, key: str, value_key: str, token: str, compute: Compute, ttl: float
+    ) -> None:
         """Refresh an expired value after its stale copy was served (under the lease)."""
+        epoch = self.near.epoch(domain)
         try:
             data = jsonbody.dumps(await compute())
         except Exception as exc:  # the stale value stays until its window ends
             log.warning("cache_revalidate_failed", key=value_key, error=repr(exc)[:200])
             await self._safe("release", self._release(keys=[f"{value_key}:lock"], args=[token]))
             return
-        await self._store(value_key, token, ttl, data, from_primary=False)
+        if await self._store(value_key, token, ttl, data, from_primary=False):
+            self.near.put(domain, key, data, epoch)
 
     async def _store(
         self, value_key: str, token: str, ttl: float, data: bytes, *, from_primary: bool
