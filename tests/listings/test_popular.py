@@ -189,6 +189,29 @@ async def test_view_buffer_sends_views_by_itself_and_on_close(redis: aioredis.Re
     assert await _views_in_redis(redis, str(other)) == 1
 
 
+async def test_record_views_adds_every_count_per_minute_in_chunks(redis: aioredis.Redis) -> None:
+    """More listings than one script call carries, in two minutes (one far in the future, so
+    no flush seals it meanwhile): every count lands in its minute's hash exactly once."""
+    minutes = ("209901010000", "209901010001")
+    ids = [str(uuid.uuid4()) for _ in range(views._RECORD_CHUNK + 500)]
+    counts = {(minutes[0], listing_id): 1 + i % 3 for i, listing_id in enumerate(ids)}
+    counts[(minutes[1], ids[0])] = 7
+    try:
+        await views.record_views(redis, counts)
+        await views.record_views(redis, {(minutes[0], ids[1]): 1})
+        stored = await redis.hgetall(views.BUCKET_PREFIX + minutes[0])
+        assert len(stored) == len(ids)
+        expected = {i: 1 + n % 3 for n, i in enumerate(ids)}
+        expected[ids[1]] += 1
+        assert {k.decode(): int(v) for k, v in stored.items()} == expected
+        assert await redis.hget(views.BUCKET_PREFIX + minutes[1], ids[0]) == b"7"
+        assert 0 < await redis.ttl(views.BUCKET_PREFIX + minutes[0]) <= views.BUCKET_TTL_SECONDS
+        assert {m.encode() for m in minutes} <= await redis.smembers(views.BUCKETS_SET)
+    finally:
+        await redis.delete(*(views.BUCKET_PREFIX + m for m in minutes))
+        await redis.srem(views.BUCKETS_SET, *minutes)
+
+
 async def test_view_buffer_flushes_early_when_full(redis: aioredis.Redis) -> None:
     buffer = views.ViewBuffer(redis, interval=60, max_pending=5)
     buffer.start()

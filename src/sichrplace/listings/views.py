@@ -41,6 +41,7 @@ BUCKET_TTL_SECONDS = 2 * 86400  # unflushed counts older than this are given up
 FLUSH_GRACE_SECONDS = 10  # a request that started in minute M may still count into M
 PRUNE_AFTER_DAYS = 3  # > BUCKET_TTL: a pruned claim's batch is gone from Redis too
 _RECORD_TIMEOUT_SECONDS = 0.2
+_RECORD_CHUNK = 2000  # listings per script call
 
 
 def bucket_of(moment: datetime) -> str:
@@ -70,9 +71,13 @@ async def record_views(redis: aioredis.Redis, counts: Mapping[tuple[str, str], i
         by_bucket.setdefault(bucket, []).extend((listing_id, n))
     record = redis.register_script(_RECORD)
     for bucket, pairs in sorted(by_bucket.items()):
-        await record(
-            keys=[BUCKET_PREFIX + bucket, BUCKETS_SET], args=[bucket, BUCKET_TTL_SECONDS, *pairs]
-        )
+        # At most _RECORD_CHUNK listings per call: one script blocks Redis while it runs.
+        for start in range(0, len(pairs), 2 * _RECORD_CHUNK):
+            chunk = pairs[start : start + 2 * _RECORD_CHUNK]
+            await record(
+                keys=[BUCKET_PREFIX + bucket, BUCKETS_SET],
+                args=[bucket, BUCKET_TTL_SECONDS, *chunk],
+            )
 
 
 class ViewBuffer:
