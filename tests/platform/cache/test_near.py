@@ -222,6 +222,28 @@ async def test_a_lost_subscription_empties_the_tier_until_it_is_confirmed_again(
     assert await api.get_or_compute("listing", "g", Source("v2")) == "v2"
 
 
+async def test_dropping_a_domain_drops_its_copies_only(redis: aioredis.Redis, prefix: str) -> None:
+    near = NearCache(
+        redis,
+        f"{prefix}changes",
+        refresh_after={"search": 60, "facets": 60},
+        max_age=60,
+        max_bytes=1 << 20,
+    )
+    near.start()
+    try:
+        assert await near.wait_live(5)
+        for domain in ("search", "facets"):
+            near.put(domain, "berlin", b"{}", near.epoch(domain))
+        near.drop("search")
+        assert near.get("search", "berlin") is None
+        assert near.get("facets", "berlin") == (b"{}", False)
+        near.put("search", "berlin", b"[]", near.epoch("search"))  # the new generation's
+        assert near.get("search", "berlin") == (b"[]", False)
+    finally:
+        await near.aclose()
+
+
 async def test_the_tier_is_bounded_in_bytes_oldest_out_first(
     redis: aioredis.Redis, prefix: str
 ) -> None:

@@ -69,9 +69,12 @@ class NearCache:
         self._refresh_after = dict(refresh_after) if max_age > 0 else {}
         self._max_age = max_age
         self._max_bytes = max_bytes
-        # (domain, key) -> (refresh at, expires at, JSON text), least recently used first
-        self._entries: OrderedDict[tuple[str, str], tuple[float, float, bytes]] = OrderedDict()
+        # (domain, key) -> (refresh at, expires at, domain generation, JSON text), least
+        # recently used first. A copy of an older generation of its domain is dropped when
+        # read (or evicted), so dropping a whole domain costs nothing per copy.
+        self._entries: OrderedDict[tuple[str, str], tuple[float, float, int, bytes]] = OrderedDict()
         self._bytes = 0
+        self._generations: dict[str, int] = {}
         self._epochs: dict[str, int] = {}
         self._live = False
         self.subscriptions = 0  # confirmed (re)subscriptions: each one started from nothing
@@ -91,9 +94,9 @@ class NearCache:
         entry = self._entries.get((domain, key))
         if entry is None:
             return None
-        refresh_at, expires, value = entry
+        refresh_at, expires, generation, value = entry
         now = time.monotonic()
-        if now >= expires:
+        if now >= expires or generation != self._generations.get(domain, 0):
             self._discard((domain, key))
             return None
         self._entries.move_to_end((domain, key))
@@ -114,10 +117,11 @@ class NearCache:
         self._discard((domain, key))
         now = time.monotonic()
         refresh_at = now + ttl * (1 - _SPREAD * random.random())
-        self._entries[(domain, key)] = (refresh_at, now + self._max_age, value)
+        generation = self._generations.get(domain, 0)
+        self._entries[(domain, key)] = (refresh_at, now + self._max_age, generation, value)
         self._bytes += len(value)
         while self._bytes > self._max_bytes:
-            _, (_, _, oldest) = self._entries.popitem(last=False)
+            _, (_, _, _, oldest) = self._entries.popitem(last=False)
             self._bytes -= len(oldest)
 
     # -- changes ------------------------------------------------------------------------------
@@ -127,9 +131,8 @@ class NearCache:
         self._epochs[domain] = self._epochs.get(domain, 0) + 1
         if key is not None:
             self._discard((domain, key))
-            return
-        for entry_key in [k for k in self._entries if k[0] == domain]:
-            self._discard(entry_key)
+        else:  # every listing write bumps search, facets and popular: O(1), not per copy
+            self._generations[domain] = self._generations.get(domain, 0) + 1
 
     async def announce(self, domain: str, key: str | None = None) -> None:
         """Tell every process (this one too) to drop its copy: call after Redis holds the
@@ -140,7 +143,7 @@ class NearCache:
     def _discard(self, entry_key: tuple[str, str]) -> None:
         entry = self._entries.pop(entry_key, None)
         if entry is not None:
-            self._bytes -= len(entry[2])
+            self._bytes -= len(entry[3])
 
     def _reset(self) -> None:
         self._entries.clear()
