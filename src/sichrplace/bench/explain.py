@@ -51,6 +51,8 @@ SHAPES: tuple[Shape, ...] = (
           {"lat": 50.93, "lng": 11.59, "radius_km": 1}),
     Shape("radius 1 km, dense but dear, rent cap, newest (collected)", "search",
           {"lat": 48.12949, "lng": 11.55652, "radius_km": 1, "max_rent": 80_000}),
+    Shape("radius 5 km in a mid-size city, rent cap, newest (walked)", "search",
+          {"lat": 48.39917, "lng": 10.88598, "radius_km": 5, "max_rent": 80_000}),
     Shape("nearest first, no radius", "search", {"lat": 48.14, "lng": 11.58, "sort": "distance"}),
     Shape("map box (neighbourhood), newest", "search", {"bbox": "9.95,53.54,10.02,53.57"}),
     Shape("facets: city", "facets", {"city": "Berlin"}),
