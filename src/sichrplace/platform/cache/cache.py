@@ -14,7 +14,6 @@ computed directly.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 import uuid
@@ -215,13 +214,13 @@ class Cache:
         return time.monotonic() < self._open_until
 
     async def aclose(self) -> None:
-        """Stop listening and cancel pending delayed invalidations (app shutdown)."""
+        """Stop listening; cancel pending delayed invalidations and background loads (app
+        shutdown: the database they would use is closed next)."""
         await self.near.aclose()
-        for task in list(self._background):
+        tasks = [*self._background, *self._flights.values()]
+        for task in tasks:
             task.cancel()
-        for task in list(self._background):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -356,7 +355,8 @@ class Cache:
 
     async def _announce(self, domain: str, key: str | None = None) -> None:
         """After Redis holds the new state: every process drops its near copy. If this is
-        lost, other processes serve their copy until its near TTL ends (logged)."""
+        lost (logged), other processes serve their copy until they re-read it from Redis
+        (when it is read after the domain's TTL) or until its maximum age."""
         self.near.drop(domain, key)  # a read of ours that raced the change is not kept either
         await self._safe("announce", self.near.announce(domain, key), log_failure=True)
 
