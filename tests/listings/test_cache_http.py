@@ -16,13 +16,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from sichrplace.app import create_app
 from sichrplace.config import RedisSettings, Settings
 from sichrplace.listings import repository
 from sichrplace.listings.schemas import ListingOut
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.redis import make_redis
+from tests.conftest import app_client, running_app
 from tests.listings.conftest import API, MakeUser, listing_body, replica_caught_up
 
 
@@ -112,12 +112,9 @@ async def other_instance(settings: Settings) -> AsyncIterator[tuple[FastAPI, htt
     """A second API instance on the same stack: its own near tier, pools and statistics."""
     own = copy.copy(settings)
     own.cache = settings.cache.model_copy(update={"plan_stats_warm_seconds": 0})
-    other = create_app(own)
-    async with other.router.lifespan_context(other):
+    async with running_app(own) as other, app_client(other) as c:
         assert await other.state.cache.near.wait_live(5)
-        transport = httpx.ASGITransport(app=other)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield other, c
+        yield other, c
 
 
 async def test_edit_visible_through_another_instance_within_one_second(

@@ -14,7 +14,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from sichrplace.app import create_app
 from sichrplace.config import Settings
 from sichrplace.listings.vocabulary import city_key
 from sichrplace.platform.db.engines import Database
@@ -30,6 +29,7 @@ from sichrplace.search.density import (
 from sichrplace.search.params import SearchParams, to_query
 from sichrplace.search.schemas import SearchFilters
 from sichrplace.search.words import Lexemes, WordAdvice, WordStats
+from tests.conftest import running_app
 from tests.search.conftest import BYPASS, SEARCH, Flat, Insert, random_flats, wait_for_replica
 from tests.search.helpers import matches, walk
 
@@ -372,8 +372,7 @@ async def test_both_newest_plans_return_the_same_pages(
 async def test_an_instance_serves_with_its_plan_statistics_loaded(settings: Settings) -> None:
     """Loaded during start-up: a fresh instance must not send dense radius searches down the
     slow plan while its first load runs."""
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with running_app(settings) as application:
         stats: PlanStats = application.state.plan_stats
         assert stats.current() is not None
         assert stats.words() is not None

@@ -155,14 +155,12 @@ def where_clause(
             # `&&` on the expanded box is the GiST index condition (and gives the planner a
             # usable row estimate, unlike ST_DWithin's); the distance check is exact.
             within = f"{DISTANCE} <= :radius_m"
-            box = (
-                None
-                if radius_via_index
-                else radius_box(f.point.lat, f.point.lng, f.radius_km * 1000.0)
-            )
+            box = None
             if radius_via_index:
                 within = f"l.location && _ST_Expand({POINT}, :radius_m) AND {within}"
-            elif box is not None:
+            else:
+                box = radius_box(f.point.lat, f.point.lng, f.radius_km * 1000.0)
+            if box is not None:
                 # A walk checks the radius on every index tuple it passes: the circle's
                 # lat/lng box (widened to be safe) rejects most of them with float comparisons
                 # before the distance is computed (64 -> 33 ms for 104,000 tuples). Inside a

@@ -47,7 +47,7 @@ async def search(
     density: GeoGrid | None = None,
     words: WordAdvice | None = None,
 ) -> tuple[bytes, CacheStatus]:
-    """One page of active listings (JSON text) (cache-aside; `bypass` reads Postgres directly).
+    """One page of active listings as JSON text (cache-aside; `bypass` reads Postgres directly).
     `density` (where the listings are) picks the plan of radius searches not sorted by
     distance; without it they take the GiST index (always correct, slower in dense areas).
     `words` (word frequencies) picks where full text starts; without it the text is checked

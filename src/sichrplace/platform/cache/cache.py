@@ -142,8 +142,7 @@ class Cache:
     async def invalidate(self, domain: str, key: str, *, again_after: float | None = None) -> None:
         """Drop one key now, and once more a little later (see `_again_after`)."""
         self.ttl(domain)
-        self._forget_flights(domain, key)
-        self.near.drop(domain, key)
+        self._forget_local(domain, key)
         await self._invalidate_now(domain, key, "all")
         self._later(
             self._again_after(again_after), lambda: self._invalidate_now(domain, key, "replica")
@@ -159,8 +158,7 @@ class Cache:
         the stale value may survive until its TTL (logged).
         """
         ttl = self.ttl(domain)
-        self._forget_flights(domain, key)
-        self.near.drop(domain, key)
+        self._forget_local(domain, key)
         if not self.settings.enabled:
             return
         token = f"p:{uuid.uuid4().hex}"  # "p:": the delayed invalidation leaves it alone
@@ -187,8 +185,7 @@ class Cache:
     async def bump(self, domain: str, *, again_after: float | None = None) -> None:
         """Invalidate every key of a domain at once (a new generation), now and a little later."""
         self.ttl(domain)
-        self._forget_flights(domain)
-        self.near.drop(domain)
+        self._forget_local(domain)
         await self._bump_now(domain)
         self._later(self._again_after(again_after), lambda: self._bump_now(domain))
 
@@ -228,10 +225,16 @@ class Cache:
         self, domain: str, key: str, compute: Compute, ttl: float, *, ahead: bool = False
     ) -> bytes:
         """Read (domain, key) from Redis, computing and storing it under the lease if needed.
-        `ahead`: a background re-read of a near copy; an expired value is then recomputed
-        within it (counted against the re-reads' limit), not in a further task."""
+        `ahead`: a background re-read of a near copy (its caller was counted as a hit already,
+        so it counts nothing); an expired value is then recomputed within it (counted against
+        the re-reads' limit), not in a further task."""
+
+        def count(result: str) -> None:
+            if not ahead:
+                CACHE_REQUESTS.labels(domain, result).inc()
+
         if self.circuit_open():
-            CACHE_REQUESTS.labels(domain, "bypass").inc()
+            count("bypass")
             return jsonbody.dumps(await compute())
         token = uuid.uuid4().hex
         epoch = self.near.epoch(domain)
@@ -240,12 +243,12 @@ class Cache:
             if state == "wait":
                 gen, state, raw = await self._wait_for_filler(domain, key, token)
         except RedisUnavailable:
-            CACHE_REQUESTS.labels(domain, "error").inc()
+            count("error")
             return jsonbody.dumps(await compute())
         value_key = f"{self.prefix}{domain}:{gen}:{key}"
         if state in ("hit", "stale"):
             # Only this class writes values, always as jsonbody.dumps output: handed on as is.
-            CACHE_REQUESTS.labels(domain, state).inc()
+            count(state)
             if state == "stale" and ahead:
                 await self._revalidate(domain, key, value_key, token, compute, ttl)
             elif state == "stale":
@@ -253,7 +256,7 @@ class Cache:
             else:
                 self.near.put(domain, key, raw, epoch)
             return raw
-        CACHE_REQUESTS.labels(domain, "miss").inc()
+        count("miss")
         try:
             data = jsonbody.dumps(await compute())
         except BaseException:
@@ -326,9 +329,11 @@ class Cache:
         # The filler is too slow: compute ourselves, but do not store (no lease).
         return gen, "wait", raw
 
-    def _forget_flights(self, domain: str, key: str | None = None) -> None:
-        """Later callers must not join a computation that started before a change (it may
-        have read the old data); callers already waiting on it still get its result."""
+    def _forget_local(self, domain: str, key: str | None = None) -> None:
+        """Before a change: this process drops its near copy, and later callers must not join
+        a computation that started before the change (it may have read the old data); callers
+        already waiting on it still get its result."""
+        self.near.drop(domain, key)
         for flight_key in [k for k in self._flights if k[0] == domain and key in (None, k[1])]:
             del self._flights[flight_key]
 
