@@ -23,6 +23,7 @@ from sichrplace.platform.observability import metrics
 from sichrplace.platform.observability.logging import configure_logging
 from sichrplace.platform.redis import make_redis
 from sichrplace.search.density import PlanStats
+from sichrplace.search.facet_index import FacetIndex
 
 API_PREFIX = "/api/v1"
 
@@ -76,11 +77,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # instance under load sent every one of them that way until its first load finished
         # (statement timeouts in a 20 s run right after a restart).
         await app.state.plan_stats.warm(settings.cache.plan_stats_warm_seconds)
+        # Loads in the background; facets are counted in Postgres until it is ready.
+        app.state.facet_index = FacetIndex(app.state.db, settings.facet_index)
+        app.state.facet_index.start()
         _tune_gc()
         try:
             yield
         finally:
             await app.state.views.aclose()
+            await app.state.facet_index.aclose()
             await app.state.plan_stats.aclose()
             await app.state.cache.aclose()
             await app.state.geocoder.aclose()

@@ -258,6 +258,30 @@ class CacheSettings(BaseSettings):
         }
 
 
+class FacetIndexSettings(BaseSettings):
+    """The per-process facet index (search/facet_index.py)."""
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_FACET_INDEX_")
+
+    enabled: bool = True
+    # Changes are read from this long before the last look: a change is stamped before its
+    # transaction commits and replays on the replica later (keep it above both).
+    overlap_seconds: float = Field(default=30.0, ge=0)
+    # More changed listings than this since the full load: load everything again.
+    max_changes: int = Field(default=50_000, ge=1)
+    # A full load at least this often (catches what no change stamp shows: a row deleted by hand).
+    reload_seconds: float = Field(default=3600.0, gt=0)
+    # Full text counted in the index only for lexemes at least this common (pg_stats); the
+    # GIN index answers rarer ones cheaply. Postings (one bool per listing) of at most
+    # max_lexemes lexemes per process.
+    min_word_share: float = Field(default=0.01, ge=0, le=1)
+    max_lexemes: int = Field(default=64, ge=1)
+    # A count waits this long for postings being loaded, then asks Postgres.
+    postings_wait_seconds: float = Field(default=8.0, ge=0)
+    # Between requests, changes are looked for this often (requests look before each count).
+    look_interval_seconds: float = Field(default=5.0, gt=0)
+
+
 class Settings:
     """All settings, grouped by concern."""
 
@@ -273,6 +297,7 @@ class Settings:
         self.maps = MapsSettings()
         self.media = MediaSettings()
         self.cache = CacheSettings()
+        self.facet_index = FacetIndexSettings()
         self._follow_stack_ports()
 
     def _follow_stack_ports(self) -> None:

@@ -133,6 +133,11 @@ class Listing(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
+    # Set by Postgres (default and trigger, migration 0012, which also indexes it): read by
+    # the facet index.
+    changed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, server_default=func.clock_timestamp()
+    )
 
 
 class ListingViewFlush(Base):

@@ -17,7 +17,7 @@ from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 listings: Table = Listing.__table__  # type: ignore[assignment]
 flushes: Table = ListingViewFlush.__table__  # type: ignore[assignment]
 
-_HIDDEN = {"location", "search_tsv"}
+_HIDDEN = {"location", "search_tsv", "changed_at"}
 DETAIL_COLUMNS = [c for c in listings.c if c.name not in _HIDDEN]
 POPULAR_COLUMNS = [
     listings.c[name]

@@ -92,5 +92,6 @@ async def search_facets(
         filters,
         bypass=wants_bypass(request),
         bulkhead=request.app.state.facets_bulkhead,
+        index=request.app.state.facet_index,
     )
     return _respond(body, status, session)

@@ -496,3 +496,111 @@ async def fetch_first_relevance(
 
 async def fetch_facets(session: ReplicaSession, statement: Statement) -> list[tuple[Any, ...]]:
     return (await session.fetch(_clause(statement.sql), statement.params)).rows
+
+
+# --- the facet index (search/facet_index.py) -------------------------------------------------
+
+
+# A listing's version: changed_at in microseconds (0 before its first change, migration 0012).
+STAMP = "coalesce((extract(epoch FROM l.changed_at) * 1000000)::int8, 0)"
+
+
+# One listing as a fixed-width record (the byte layout facet_index.RECORD reads): id, postal
+# code, rooms x 2, size x 100, flags (1 furnished, 2 pets), warm and cold rent, amenity bits
+# (vocabulary order), available_from as days since 2000-01-01 (NULL: never available, as
+# `<=` treats it), latitude and longitude (NULL: NaN, outside every box), version stamp.
+def _record(amenities: Sequence[str]) -> str:
+    bits = " | ".join(
+        f"(CASE WHEN '{name}' = ANY(l.amenities) THEN {1 << i} ELSE 0 END)"
+        for i, name in enumerate(amenities)
+    )
+    return (
+        "uuid_send(l.id) || int4send(l.postal_code::int4) || int2send((l.rooms * 2)::int2) "
+        "|| int4send((l.size_sqm * 100)::int4) "
+        "|| int2send((l.furnished::int + 2 * l.pets_allowed::int)::int2) "
+        "|| int4send(l.warm_rent_cents) || int4send(l.cold_rent_cents) "
+        f"|| int4send({bits or '0'}) "
+        "|| int4send(coalesce(l.available_from - DATE '2000-01-01', 2147483647)) "
+        "|| float8send(coalesce(l.latitude, 'NaN')) || float8send(coalesce(l.longitude, 'NaN')) "
+        f"|| int8send({STAMP})"
+    )
+
+
+def clock_statement() -> Statement:
+    return Statement("SELECT statement_timestamp()", {})
+
+
+def facet_load_statement(amenities: Sequence[str]) -> Statement:
+    """Every active listing, one row per (city_key, city) with its records concatenated (the
+    few thousand rows of a million listings; 68 bytes a listing)."""
+    sql = (
+        f"SELECT l.city_key, l.city, string_agg({_record(amenities)}, ''::bytea) "
+        "FROM listings l WHERE l.status = 'active' GROUP BY l.city_key, l.city"
+    )
+    return Statement(sql, {})
+
+
+def facet_changed_statement(since: datetime) -> Statement:
+    """The clock, then the id and version stamp of every listing changed after `since` (any
+    status: a listing that left 'active' must leave the counts). Always one row at least."""
+    sql = (
+        "SELECT statement_timestamp(), c.* FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
+        f"SELECT l.id, {STAMP} FROM listings l WHERE l.changed_at > :since) AS c ON true"
+    )
+    return Statement(sql, {"since": since})
+
+
+def facet_rows_statement(amenities: Sequence[str], ids: Sequence[uuid.UUID]) -> Statement:
+    """These listings' records (any status), with their lexemes."""
+    sql = (
+        f"SELECT l.id, l.status, l.city_key, l.city, {_record(amenities)}, "
+        "tsvector_to_array(l.search_tsv) FROM listings l WHERE l.id = ANY(:ids)"
+    )
+    return Statement(sql, {"ids": list(ids)})
+
+
+def postings_statement(lexemes: Sequence[str]) -> Statement:
+    """For each lexeme, the ids of the active listings whose text has it: one pass over the
+    listings that have any of them (GIN index)."""
+
+    def query(words: Sequence[str]) -> str:
+        return " | ".join("'" + w.replace("'", "''") + "'" for w in words)
+
+    params: dict[str, Any] = {"any": query(lexemes)}
+    columns = []
+    for i, lexeme in enumerate(lexemes):
+        params[f"w{i}"] = query([lexeme])
+        columns.append(
+            f"string_agg(uuid_send(l.id), ''::bytea) "
+            f"FILTER (WHERE l.search_tsv @@ CAST(:w{i} AS tsquery))"
+        )
+    sql = (
+        f"SELECT {', '.join(columns)} FROM listings l "
+        "WHERE l.search_tsv @@ CAST(:any AS tsquery) AND l.status = 'active'"
+    )
+    return Statement(sql, params)
+
+
+def tsquery_statement(q: str) -> Statement:
+    """What full text searches for `q`, as tsquery text ("'balkon' & 'hell'")."""
+    return Statement(f"SELECT {TSQUERY}::text", {"q": q})
+
+
+async def fetch_clock(session: ReplicaSession) -> datetime:
+    value: datetime = (await _rows(session, clock_statement()))[0][0]
+    return value
+
+
+async def fetch_binary(
+    session: ReplicaSession, statement: Statement, *, timeout_ms: int | None = None
+) -> list[tuple[Any, ...]]:
+    """Rows with bytea as raw bytes (binary results: no hex text to decode)."""
+    result = await session.fetch(
+        _clause(statement.sql), statement.params, binary=True, timeout_ms=timeout_ms
+    )
+    return result.rows
+
+
+async def fetch_tsquery(session: ReplicaSession, q: str) -> str:
+    value: str = (await _rows(session, tsquery_statement(q)))[0][0]
+    return value

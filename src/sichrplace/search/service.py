@@ -15,6 +15,8 @@ from sichrplace.platform.db import ReplicaSession
 from sichrplace.search import repository
 from sichrplace.search.cursor import Cursor, SortKey, decode_cursor, encode_cursor
 from sichrplace.search.density import GeoGrid
+from sichrplace.search.facet_index import FacetIndex, Unsupported
+from sichrplace.search.metrics import FACET_COUNTS
 from sichrplace.search.schemas import SearchFilters, SearchQuery, rent_bucket_labels
 from sichrplace.search.words import WordAdvice, matches_needed
 
@@ -203,13 +205,24 @@ async def facets(
     *,
     bypass: bool = False,
     bulkhead: Bulkhead | None = None,
+    index: FacetIndex | None = None,
 ) -> tuple[bytes, CacheStatus]:
     """Counts per city, rooms, rent bucket and amenity over the filtered active listings, as
-    JSON text. Computing them (a cache miss or bypass) takes a `bulkhead` slot: a few at a time."""
+    JSON text. Computed (a cache miss or bypass) by the process's facet `index` when it can
+    count the filters, else by Postgres, taking a `bulkhead` slot: a few at a time."""
 
     async def compute() -> dict[str, Any]:
+        if index is not None and index.enabled:
+            try:
+                rows = await index.count(session, filters)
+            except Unsupported:
+                pass
+            else:
+                FACET_COUNTS.labels("index").inc()
+                return assemble_facets(filters, rows)
         async with bulkhead.slot() if bulkhead is not None else contextlib.nullcontext():
             rows = await repository.fetch_facets(session, repository.facets_statement(filters))
+        FACET_COUNTS.labels("postgres").inc()
         return assemble_facets(filters, rows)
 
     return await _cached(cache, bypass, FACETS_DOMAIN, filters.canonical(), compute)

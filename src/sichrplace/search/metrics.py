@@ -1,0 +1,24 @@
+"""Search metrics (exported with the rest by the observability module)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+FACET_COUNTS = Counter(
+    "sichrplace_facet_counts_total",
+    "Facet counts computed (cache misses and bypasses) by where: index or postgres.",
+    ["source"],
+)
+FACET_INDEX_LOADS = Counter(
+    "sichrplace_facet_index_loads_total",
+    "Full loads of this process's facet index by outcome (ok, failed).",
+    ["outcome"],
+)
+FACET_INDEX_ROWS = Gauge(
+    "sichrplace_facet_index_rows",
+    "Active listings in this process's facet index at its last full load.",
+)
+FACET_INDEX_CHANGES = Counter(
+    "sichrplace_facet_index_changes_total",
+    "Changed listings the facet index applied since start.",
+)

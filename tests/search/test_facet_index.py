@@ -1,0 +1,262 @@
+"""The facet index (search/facet_index.py): the same counts as Postgres, for every filter it
+takes, full text included; every change visible in the next count; bulk imports reload it;
+what it does not count goes to Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
+
+from sichrplace.config import FacetIndexSettings
+from sichrplace.listings.vocabulary import AMENITIES
+from sichrplace.platform.db.engines import Database
+from sichrplace.platform.db.routing import mark_recent_write
+from sichrplace.platform.db.sessions import ReplicaSession
+from sichrplace.search import repository, service
+from sichrplace.search.facet_index import FacetIndex, Unsupported, plain_lexemes
+from sichrplace.search.params import FilterParams, to_filters
+from tests.search.conftest import (
+    BYPASS,
+    FACETS,
+    Flat,
+    Insert,
+    Landlord,
+    random_flats,
+    wait_for_replica,
+)
+
+API = "/api/v1"
+WORDS = ("Balkon", "Altbau", "hell", "ruhig", "Garten", "Dachterrasse", "Stuck")
+
+
+async def _ready(index: FacetIndex, timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not index.ready:
+        assert time.monotonic() < deadline, "the facet index did not load"
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def own_index(db: Database) -> AsyncIterator[FacetIndex]:
+    """An index of its own that counts every word (the app's counts only common ones)."""
+    index = FacetIndex(db, FacetIndexSettings(min_word_share=0.0, max_changes=1000))
+    index.start()
+    await _ready(index)
+    yield index
+    await index.aclose()
+
+
+def _worded(flats: list[Flat], seed: int) -> list[Flat]:
+    rng = random.Random(seed)
+    for flat in flats:
+        flat.description = " ".join(rng.sample(WORDS, rng.randint(0, 3))) + " Wohnung."
+    return flats
+
+
+def _random_params(rng: random.Random, city: str) -> dict[str, Any]:
+    p: dict[str, Any] = {"city": city}
+    if rng.random() < 0.2:
+        p["postal_code"] = rng.choice(("10115", "10117", "20095"))
+    if rng.random() < 0.4:
+        p["max_rent"] = rng.choice((60_000, 79_999, 80_000, 120_000, 180_000))
+    if rng.random() < 0.3:
+        p["min_rent"] = rng.choice((48_000, 50_000, 62_000))
+    if rng.random() < 0.3:
+        p["rent_type"] = "cold"
+    if rng.random() < 0.3:
+        p["min_rooms"] = rng.choice(("1.5", "2", "2.3", "3"))
+    if rng.random() < 0.2:
+        p["max_rooms"] = rng.choice(("2", "2.5", "4", "3.7"))
+    if rng.random() < 0.2:
+        p["min_size"] = rng.choice(("45", "62.25", "62.26", "80"))
+    if rng.random() < 0.2:
+        p["furnished"] = rng.choice(("true", "false"))
+    if rng.random() < 0.2:
+        p["pets_allowed"] = rng.choice(("true", "false"))
+    if rng.random() < 0.2:
+        p["available_from"] = (date.today() + timedelta(days=rng.randint(-30, 60))).isoformat()
+    if rng.random() < 0.3:
+        p["amenities"] = ",".join(rng.sample(AMENITIES, rng.randint(1, 2)))
+    if rng.random() < 0.2:
+        lat, lng = 50.0 + rng.uniform(-0.05, 0.05), 8.0 + rng.uniform(-0.05, 0.05)
+        p["bbox"] = f"{lng - 0.04:.5f},{lat - 0.03:.5f},{lng + 0.04:.5f},{lat + 0.03:.5f}"
+    if rng.random() < 0.4:
+        p["q"] = rng.choice((*WORDS, "Balkon hell", "ruhig Garten", "Balkone"))
+    if p.get("min_rent", 0) > p.get("max_rent", 10**9):
+        del p["min_rent"]
+    if float(p.get("min_rooms", 0)) > float(p.get("max_rooms", 99)):
+        del p["min_rooms"]
+    return p
+
+
+async def _index_rows(index: FacetIndex, session: ReplicaSession, params: dict[str, Any]) -> Any:
+    filters = to_filters(FilterParams.model_validate(params))
+    reason = ""
+    for _ in range(200):  # the first query of a word starts loading its postings
+        try:
+            return service.assemble_facets(filters, await index.count(session, filters))
+        except Unsupported as exc:
+            reason = str(exc)
+        assert reason == "postings loading", reason
+        await asyncio.sleep(0.05)
+    raise AssertionError("postings did not load")
+
+
+async def _postgres_rows(session: ReplicaSession, params: dict[str, Any]) -> Any:
+    filters = to_filters(FilterParams.model_validate(params))
+    rows = await repository.fetch_facets(session, repository.facets_statement(filters))
+    return service.assemble_facets(filters, rows)
+
+
+async def test_the_index_counts_what_postgres_counts(
+    own_index: FacetIndex, db: Database, insert_flats: Insert, city: str
+) -> None:
+    seed = random.randint(0, 99_999)
+    await insert_flats(_worded(random_flats(city, 300, seed=seed), seed))
+    session = ReplicaSession(db)
+    rng = random.Random(seed)
+    compared = 0
+    for _ in range(150):
+        params = _random_params(rng, city)
+        want = await _postgres_rows(session, params)
+        got = await _index_rows(own_index, session, params)
+        assert got == want, (seed, params)
+        compared += want["total"] > 0
+    assert compared > 50  # most filter sets matched something
+
+
+async def test_full_text_needs_a_plain_and_of_lexemes(
+    own_index: FacetIndex, db: Database, insert_flats: Insert, city: str
+) -> None:
+    await insert_flats(_worded(random_flats(city, 40, seed=5), 5))
+    filters = to_filters(FilterParams.model_validate({"city": city, "q": '"hell ruhig"'}))
+    with pytest.raises(Unsupported):
+        await own_index.count(ReplicaSession(db), filters)
+    assert plain_lexemes("'balkon' & 'hell'") == ("balkon", "hell")
+    for tsquery in ("", "'dach' <-> 'terrass'", "'a' | 'b'", "!'a'", "'a' & !'b'", "'a':*"):
+        assert plain_lexemes(tsquery) is None, tsquery
+
+
+async def test_changes_show_in_the_next_count(
+    own_index: FacetIndex,
+    db: Database,
+    insert_flats: Insert,
+    city: str,
+    landlord: Landlord,
+    client: httpx.AsyncClient,
+) -> None:
+    flats = random_flats(city, 30, seed=11)
+    for flat in flats:
+        flat.status = "active"
+        flat.amenities = []
+    await insert_flats(flats)
+    session = ReplicaSession(db)
+    params = {"city": city}
+    before = await _index_rows(own_index, session, params)
+    assert before["total"] == 30
+
+    # Through the API (the trigger stamps the change): a rent, an amenity, an archive.
+    first, second, third = flats[:3]
+    resp = await client.patch(
+        f"{API}/listings/{first.id}",
+        json={"cold_rent_cents": 250_000, "deposit_cents": 250_000},
+        headers=landlord.headers,
+    )
+    assert resp.status_code == 200, resp.text
+    resp = await client.patch(
+        f"{API}/listings/{second.id}", json={"amenities": ["garden"]}, headers=landlord.headers
+    )
+    assert resp.status_code == 200, resp.text
+    resp = await client.delete(f"{API}/listings/{third.id}", headers=landlord.headers)
+    assert resp.status_code in (200, 204), resp.text
+    await wait_for_replica(db)
+
+    after = await _index_rows(own_index, session, params)
+    assert after == await _postgres_rows(session, params)
+    assert after["total"] == 29
+    garden = {a["value"]: a["count"] for a in after["amenity"]}["garden"]
+    assert garden == 1
+    top = {b["value"]: b["count"] for b in after["rent_bucket"]}["2000+"]
+    assert top == 1 + sum(1 for f in (second, *flats[3:]) if f.warm >= 200_000)
+
+
+async def test_a_bulk_import_reloads_the_index(
+    own_index: FacetIndex, db: Database, insert_flats: Insert, city: str
+) -> None:
+    session = ReplicaSession(db)
+    await _index_rows(own_index, session, {"city": city})  # looked once: nothing yet
+    await insert_flats(random_flats(city, 1200, seed=3))  # more than max_changes (1000)
+
+    with pytest.raises(Unsupported):
+        await own_index.count(session, to_filters(FilterParams.model_validate({"city": city})))
+    await _ready(own_index)
+    got = await _index_rows(own_index, session, {"city": city})
+    assert got == await _postgres_rows(session, {"city": city})
+    assert got["total"] > 900
+
+
+async def test_the_api_counts_with_the_index_and_postgres_takes_the_rest(
+    app: FastAPI, client: httpx.AsyncClient, insert_flats: Insert, city: str
+) -> None:
+    await _ready(app.state.facet_index)
+    await insert_flats(random_flats(city, 50, seed=21, center=(10.0, 20.0)))
+
+    resp = await client.get(FACETS, params={"city": city}, headers=BYPASS)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["X-DB-Target"] == "replica"  # where the index looked for changes
+    assert await _counted_by_index(client, {"city": city})
+    indexed = resp.json()
+
+    radius = {"city": city, "lat": 10.0, "lng": 20.0, "radius_km": 100}
+    assert not await _counted_by_index(client, radius)
+    resp = await client.get(FACETS, params=radius, headers=BYPASS)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == indexed  # every flat is within 100 km (spread: 8 km)
+
+    rare = {"city": city, "q": f"Wort{uuid.uuid4().hex[:8]}"}
+    assert not await _counted_by_index(client, rare)
+    resp = await client.get(FACETS, params=rare, headers=BYPASS)
+    assert resp.json()["total"] == 0
+
+
+def _counts(source: str) -> float:
+    return REGISTRY.get_sample_value("sichrplace_facet_counts_total", {"source": source}) or 0.0
+
+
+async def _counted_by_index(client: httpx.AsyncClient, params: dict[str, Any]) -> bool:
+    """Whether a bypassed facets request for `params` was counted by the index."""
+    index, postgres = _counts("index"), _counts("postgres")
+    resp = await client.get(FACETS, params=params, headers=BYPASS)
+    assert resp.status_code == 200, resp.text
+    counted = (_counts("index") - index, _counts("postgres") - postgres)
+    assert counted in ((1.0, 0.0), (0.0, 1.0)), counted
+    return counted == (1.0, 0.0)
+
+
+async def test_an_author_pinned_to_the_primary_counts_there(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    insert_flats: Insert,
+    landlord: Landlord,
+    redis: aioredis.Redis,
+    city: str,
+) -> None:
+    await _ready(app.state.facet_index)
+    await insert_flats(random_flats(city, 5, seed=4))
+    await mark_recent_write(redis, landlord.id, 5)
+
+    resp = await client.get(FACETS, params={"city": city}, headers=BYPASS | landlord.headers)
+
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["X-DB-Target"] == "primary"
