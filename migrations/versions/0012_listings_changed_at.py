@@ -10,6 +10,10 @@ is set by Postgres, not by the writer: the default on insert (COPY of the seeder
 whose `updated_at` is back-dated on purpose), a trigger on update when a column that search
 filters or counts on changes (a view count does not). Rows that exist before this migration
 keep NULL until they change; the index reads them in its full load.
+
+The API never deletes a listing (DELETE archives it), but a bulk delete (the benchmark's
+reseed, an operator) would leave no row to stamp: a statement trigger writes the ids of
+deleted listings to `listing_tombstones`, kept for a day.
 """
 
 from alembic import op
@@ -45,9 +49,31 @@ def upgrade() -> None:
     )
     # With the id: what changed since is read from the index alone.
     op.execute("CREATE INDEX ix_listings_changed_at ON listings (changed_at) INCLUDE (id)")
+    op.execute(
+        "CREATE TABLE listing_tombstones (listing_id uuid NOT NULL, "
+        "deleted_at timestamptz NOT NULL DEFAULT clock_timestamp(), "
+        "CONSTRAINT pk_listing_tombstones PRIMARY KEY (listing_id, deleted_at))"
+    )
+    op.execute(
+        "CREATE INDEX ix_listing_tombstones_deleted_at ON listing_tombstones (deleted_at) "
+        "INCLUDE (listing_id)"
+    )
+    op.execute(
+        "CREATE FUNCTION listings_tombstones() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "DELETE FROM listing_tombstones WHERE deleted_at < clock_timestamp() - interval '1 day'; "
+        "INSERT INTO listing_tombstones (listing_id) SELECT id FROM gone; "
+        "RETURN NULL; END $$"
+    )
+    op.execute(
+        "CREATE TRIGGER listings_tombstones AFTER DELETE ON listings REFERENCING OLD TABLE AS "
+        "gone FOR EACH STATEMENT EXECUTE FUNCTION listings_tombstones()"
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER IF EXISTS listings_tombstones ON listings")
+    op.execute("DROP FUNCTION IF EXISTS listings_tombstones()")
+    op.execute("DROP TABLE IF EXISTS listing_tombstones")
     op.execute("DROP INDEX IF EXISTS ix_listings_changed_at")
     op.execute("DROP TRIGGER IF EXISTS listings_changed_at ON listings")
     op.execute("DROP FUNCTION IF EXISTS listings_changed_at()")

@@ -17,9 +17,11 @@ import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
+from sqlalchemy import text
 
 from sichrplace.config import FacetIndexSettings
 from sichrplace.listings.vocabulary import AMENITIES
+from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.routing import mark_recent_write
 from sichrplace.platform.db.sessions import ReplicaSession
@@ -260,3 +262,23 @@ async def test_an_author_pinned_to_the_primary_counts_there(
 
     assert resp.status_code == 200, resp.text
     assert resp.headers["X-DB-Target"] == "primary"
+
+
+async def test_listings_deleted_outright_leave_the_counts(
+    own_index: FacetIndex, db: Database, insert_flats: Insert, city: str
+) -> None:
+    flats = random_flats(city, 12, seed=8)
+    for flat in flats:
+        flat.status = "active"
+    await insert_flats(flats)
+    session = ReplicaSession(db)
+    assert (await _index_rows(own_index, session, {"city": city}))["total"] == 12
+
+    gone = [flats[0].id, flats[1].id]
+    async with transaction(db) as primary:  # what an operator or a reseed does; not the API
+        await primary.execute(text("DELETE FROM listings WHERE id = ANY(:ids)"), {"ids": gone})
+    await wait_for_replica(db)
+
+    got = await _index_rows(own_index, session, {"city": city})
+    assert got["total"] == 10
+    assert got == await _postgres_rows(session, {"city": city})

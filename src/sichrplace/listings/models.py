@@ -140,6 +140,21 @@ class Listing(Base):
     )
 
 
+class ListingTombstone(Base):
+    """A listing deleted outright (never by the API, which archives): written by a statement
+    trigger (migration 0012), read by the facet index, kept for a day."""
+
+    __tablename__ = "listing_tombstones"
+    __table_args__ = (
+        Index("ix_listing_tombstones_deleted_at", "deleted_at", postgresql_include=["listing_id"]),
+    )
+
+    listing_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), primary_key=True, server_default=func.clock_timestamp()
+    )
+
+
 class ListingViewFlush(Base):
     """A sealed batch of page views already added to listings.view_count (exactly-once flush)."""
 

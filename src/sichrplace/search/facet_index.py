@@ -147,6 +147,9 @@ class Change:
     stamp: int
 
 
+GONE = Change("deleted", ("", ""), b"", frozenset(), repository.DELETED_STAMP)
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """What one count reads; never modified (a change makes a new one that shares the base)."""
@@ -347,7 +350,10 @@ def _unknown(
     base row's (the full load may have read it already) nor the last change applied."""
     out: list[uuid.UUID] = []
     unchanged: list[tuple[uuid.UUID, int]] = []
-    for listing_id, stamp in seen:
+    latest: dict[uuid.UUID, int] = {}
+    for listing_id, stamp in seen:  # deleted and inserted again: the row's stamp wins
+        latest[listing_id] = max(latest.get(listing_id, stamp), stamp)
+    for listing_id, stamp in latest.items():
         known = changes.get(listing_id.bytes)
         if known is None:
             unchanged.append((listing_id, stamp))
@@ -360,6 +366,8 @@ def _unknown(
         held = np.zeros(len(unchanged), dtype=bool)
         if len(snap.base):
             held = (at >= 0) & (snap.base.stamp[np.maximum(at, 0)] == stamps)
+        # A tombstone of a listing the index never held: nothing to retire.
+        held |= (at < 0) & (stamps == repository.DELETED_STAMP)
         out.extend(i for (i, _), h in zip(unchanged, held.tolist(), strict=True) if not h)
     return out
 
@@ -492,7 +500,8 @@ class FacetIndex:
         )
         if self._state is not state:
             return
-        fresh: dict[bytes, Change] = {}
+        # A listing asked for and not found was deleted outright (tombstone): it retires.
+        fresh = {i.bytes: GONE for i in new}
         for listing_id, status, key, city, record, lexemes in records:
             raw = bytes(record)
             stamp = int(np.frombuffer(raw, dtype=RECORD)["stamp"][0])

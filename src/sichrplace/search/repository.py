@@ -540,12 +540,19 @@ def facet_load_statement(amenities: Sequence[str]) -> Statement:
     return Statement(sql, {})
 
 
+# The stamp of a listing deleted outright (listing_tombstones).
+DELETED_STAMP = -1
+
+
 def facet_changed_statement(since: datetime) -> Statement:
     """The clock, then the id and version stamp of every listing changed after `since` (any
-    status: a listing that left 'active' must leave the counts). Always one row at least."""
+    status: a listing that left 'active' must leave the counts; deleted ones with
+    DELETED_STAMP). Always one row at least."""
     sql = (
         "SELECT statement_timestamp(), c.* FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
-        f"SELECT l.id, {STAMP} FROM listings l WHERE l.changed_at > :since) AS c ON true"
+        f"SELECT l.id, {STAMP} FROM listings l WHERE l.changed_at > :since UNION ALL "
+        f"SELECT t.listing_id, {DELETED_STAMP} FROM listing_tombstones t "
+        "WHERE t.deleted_at > :since) AS c ON true"
     )
     return Statement(sql, {"since": since})
 
