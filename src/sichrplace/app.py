@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # (statement timeouts in a 20 s run right after a restart).
         await app.state.plan_stats.warm(settings.cache.plan_stats_warm_seconds)
         # Loads in the background; facets are counted in Postgres until it is ready.
-        app.state.facet_index = FacetIndex(app.state.db, settings.facet_index)
+        app.state.facet_index = FacetIndex(app.state.db, settings.facet_index, app.state.redis)
         app.state.facet_index.start()
         _tune_gc()
         try:

@@ -26,7 +26,7 @@ from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.routing import mark_recent_write
 from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.search import repository, service
-from sichrplace.search.facet_index import FacetIndex, Unsupported, plain_lexemes
+from sichrplace.search.facet_index import WORDS_KEY, FacetIndex, Unsupported, plain_lexemes
 from sichrplace.search.params import FilterParams, to_filters
 from tests.search.conftest import (
     BYPASS,
@@ -282,3 +282,33 @@ async def test_listings_deleted_outright_leave_the_counts(
     got = await _index_rows(own_index, session, {"city": city})
     assert got["total"] == 10
     assert got == await _postgres_rows(session, {"city": city})
+
+
+async def test_a_new_process_loads_the_words_in_use(
+    db: Database, redis: aioredis.Redis, insert_flats: Insert, city: str
+) -> None:
+    word = f"wort{uuid.uuid4().hex[:8]}7"  # ends in a digit: its own lexeme
+    flats = random_flats(city, 6, seed=9)
+    for flat in flats:
+        flat.description = f"{word} Wohnung"
+    await insert_flats(flats)
+    settings = FacetIndexSettings(min_word_share=0.0)
+    first = FacetIndex(db, settings, redis)
+    first.start()
+    try:
+        await _ready(first)
+        await _index_rows(first, ReplicaSession(db), {"city": city, "q": word})
+    finally:
+        await first.aclose()
+    assert await redis.zscore(WORDS_KEY, word) is not None
+
+    second = FacetIndex(db, settings, redis)
+    second.start()
+    try:
+        await _ready(second)
+        deadline = time.monotonic() + 30
+        while word not in second.words_loaded:
+            assert time.monotonic() < deadline, "the word in use was not loaded"
+            await asyncio.sleep(0.1)
+    finally:
+        await second.aclose()

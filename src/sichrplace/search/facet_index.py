@@ -40,6 +40,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal, NoReturn
 
 import numpy as np
+import redis.asyncio as aioredis
 import structlog
 
 from sichrplace.config import FacetIndexSettings
@@ -79,6 +80,10 @@ _HAS_BIT = [np.asarray([(v >> b) & 1 == 1 for v in range(256)]) for b in range(8
 _PLAIN_AND = re.compile(r"'[^'\\]+'(?: & '[^'\\]+')*")
 _LEXEME = re.compile(r"'([^'\\]+)'")
 MAX_REMEMBERED_QUERIES = 10_000
+# Words whose postings were loaded lately, by any process (sorted set, score: last load).
+WORDS_KEY = "search:facet-words"
+WORDS_KEPT = 256
+WORDS_KEPT_SECONDS = 7 * 86400
 POSTINGS_BATCH = 16  # lexemes whose postings one pass over the listings loads
 LOAD_TIMEOUT_MS = 120_000  # a full load reads every active listing (~5 s for a million)
 
@@ -403,8 +408,11 @@ class _State:
 class FacetIndex:
     """One process's facet index: load, follow changes, count (see the module docstring)."""
 
-    def __init__(self, db: Database, settings: FacetIndexSettings) -> None:
+    def __init__(
+        self, db: Database, settings: FacetIndexSettings, redis: aioredis.Redis | None = None
+    ) -> None:
         self._db = db
+        self._redis = redis  # remembers the words in use across restarts (WORDS_KEY)
         self._settings = settings
         self._state = _State()
         self._load_task: asyncio.Task[None] | None = None
@@ -440,6 +448,12 @@ class FacetIndex:
     def ready(self) -> bool:
         return self._state.snap is not None
 
+    @property
+    def words_loaded(self) -> frozenset[str]:
+        """The lexemes whose postings this process holds."""
+        snap = self._state.snap
+        return frozenset(snap.postings) if snap is not None else frozenset()
+
     def _start_load(self) -> None:
         if self._load_task is None or self._load_task.done():
             self._load_task = asyncio.create_task(self._load(), name="facet-index-load")
@@ -464,8 +478,10 @@ class FacetIndex:
         # Changes seen during the load were read against the old base: start again from the clock.
         previous = self._state.snap
         self._state = _State(snap=snap, seen_until=clock, loaded_at=time.monotonic())
-        if previous is not None and previous.postings:
-            self._want_postings(previous.postings)  # the words in use, for the new base
+        # The words in use, for the new base: this process's, else those any process used
+        # lately (so a restarted process does not make its first full-text counts wait).
+        in_use = list(previous.postings) if previous else await self._words_in_use()
+        self._want_postings(w for w in in_use if snap.words.get(w, 0.0) >= self._min_share)
         FACET_INDEX_LOADS.labels("ok").inc()
         FACET_INDEX_ROWS.set(len(snap.base))
         log.info(
@@ -568,8 +584,7 @@ class FacetIndex:
         lexemes = self._queries[q]
         if not lexemes:
             raise Unsupported("text")
-        share = self._settings.min_word_share
-        if any(snap.words.get(lexeme, 0.0) < share for lexeme in lexemes):
+        if any(snap.words.get(lexeme, 0.0) < self._min_share for lexeme in lexemes):
             raise Unsupported("rare word")  # the GIN index answers it cheaply
         missing = [lexeme for lexeme in lexemes if lexeme not in snap.postings]
         if missing:
@@ -588,9 +603,37 @@ class FacetIndex:
                 raise Unsupported("postings loading")
         return lexemes, [snap.postings[lexeme] for lexeme in lexemes]
 
+    @property
+    def _min_share(self) -> float:
+        return self._settings.min_word_share
+
+    async def _words_in_use(self) -> list[str]:
+        if self._redis is None:
+            return []
+        try:
+            async with asyncio.timeout(1.0):
+                words = await self._redis.zrevrange(WORDS_KEY, 0, self._settings.max_lexemes - 1)
+        except Exception as exc:  # a cold start is slower, not wrong
+            log.warning("facet_index_words_unavailable", error=repr(exc)[:200])
+            return []
+        return [w.decode() if isinstance(w, bytes) else str(w) for w in words]
+
+    async def _remember_words(self, lexemes: Sequence[str]) -> None:
+        if self._redis is None:
+            return
+        now = time.time()
+        try:
+            async with asyncio.timeout(1.0), self._redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(WORDS_KEY, dict.fromkeys(lexemes, now))
+                pipe.zremrangebyscore(WORDS_KEY, 0, now - WORDS_KEPT_SECONDS)
+                pipe.zremrangebyrank(WORDS_KEY, 0, -WORDS_KEPT - 1)
+                await pipe.execute()
+        except Exception as exc:
+            log.warning("facet_index_words_unavailable", error=repr(exc)[:200])
+
     def _want_postings(self, lexemes: Iterable[str]) -> None:
         self._wanted.update(lexemes)
-        if self._postings_task is None or self._postings_task.done():
+        if self._wanted and (self._postings_task is None or self._postings_task.done()):
             self._postings_task = asyncio.create_task(
                 self._load_postings(), name="facet-index-postings"
             )
@@ -622,6 +665,7 @@ class FacetIndex:
                     snap.postings.pop(next(iter(snap.postings)))
                 snap.postings[lexeme] = posting
             log.info("facet_index_postings_loaded", lexemes=batch)
+            await self._remember_words(batch)
 
     async def count(self, session: ReplicaSession, f: SearchFilters) -> list[Row]:
         """Facet rows for `f`, current as of this call; Unsupported if the index cannot.
