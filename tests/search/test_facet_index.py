@@ -5,10 +5,12 @@ what it does not count goes to Postgres."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -27,7 +29,8 @@ from sichrplace.platform.db.routing import mark_recent_write
 from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.search import repository, service
 from sichrplace.search.facet_index import WORDS_KEY, FacetIndex, Unsupported, plain_lexemes
-from sichrplace.search.params import FilterParams, to_filters
+from sichrplace.search.params import FilterParams, SearchParams, to_filters, to_query
+from sichrplace.search.schemas import SearchQuery
 from tests.search.conftest import (
     BYPASS,
     FACETS,
@@ -312,3 +315,39 @@ async def test_a_new_process_loads_the_words_in_use(
             await asyncio.sleep(0.1)
     finally:
         await second.aclose()
+
+
+async def _walk(
+    session: ReplicaSession, app: FastAPI, query: SearchQuery, index: FacetIndex | None
+) -> list[Any]:
+    """Every page of `query`, following next_cursor (the index may wait for postings)."""
+    pages: list[Any] = []
+    while True:
+        body, _ = await service.search(session, app.state.cache, query, bypass=True, index=index)
+        pages.append(json.loads(body))
+        cursor = pages[-1]["next_cursor"]
+        if cursor is None:
+            return pages
+        query = replace(query, cursor=cursor)
+
+
+async def test_the_index_picks_the_pages_postgres_picks(
+    own_index: FacetIndex, db: Database, app: FastAPI, insert_flats: Insert, city: str
+) -> None:
+    seed = random.randint(0, 99_999)
+    flats = _worded(random_flats(city, 150, seed=seed), seed)
+    await insert_flats(flats)
+    session = ReplicaSession(db)
+    rng = random.Random(seed)
+    before = REGISTRY.get_sample_value("sichrplace_search_pages_total", {"source": "index"}) or 0
+    walked = 0
+    for _ in range(40):
+        params = _random_params(rng, city)
+        params["sort"] = rng.choice(("newest", "rent_asc", "rent_desc"))
+        params["limit"] = rng.choice((3, 7, 20))
+        query = to_query(SearchParams.model_validate(params))
+        by_index = await _walk(session, app, query, own_index)
+        assert by_index == await _walk(session, app, query, None), (seed, params)
+        walked += len(by_index)
+    after = REGISTRY.get_sample_value("sichrplace_search_pages_total", {"source": "index"}) or 0
+    assert after - before >= walked * 0.9  # nearly all from the index (postings load once)

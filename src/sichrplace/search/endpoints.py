@@ -77,6 +77,7 @@ async def search_listings(
         bypass=wants_bypass(request),
         density=_grid(request, query),
         words=_words(request, query),
+        index=request.app.state.facet_index,
     )
     return _respond(body, status, session)
 

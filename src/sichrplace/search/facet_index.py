@@ -50,7 +50,7 @@ from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.search import repository
 from sichrplace.search.metrics import FACET_INDEX_CHANGES, FACET_INDEX_LOADS, FACET_INDEX_ROWS
-from sichrplace.search.schemas import RENT_BUCKET_BOUNDS, SearchFilters
+from sichrplace.search.schemas import RENT_BUCKET_BOUNDS, SearchFilters, SearchQuery
 from sichrplace.search.words import WordStats
 
 log = structlog.get_logger(__name__)
@@ -70,6 +70,7 @@ RECORD = np.dtype(
         ("lat", ">f8"),
         ("lng", ">f8"),
         ("stamp", ">i8"),
+        ("created", ">i8"),
     ]
 )
 FURNISHED, PETS = 1, 2
@@ -111,6 +112,7 @@ class Columns:
     lat: np.ndarray
     lng: np.ndarray
     stamp: np.ndarray  # version (repository.STAMP)
+    created: np.ndarray  # created_at in microseconds since 1970
 
     @classmethod
     def from_records(cls, records: np.ndarray, pair: np.ndarray) -> Columns:
@@ -131,6 +133,7 @@ class Columns:
             lat=native("lat", "f8"),
             lng=native("lng", "f8"),
             stamp=native("stamp", "i8"),
+            created=native("created", "i8"),
         )
 
     def __len__(self) -> int:
@@ -269,6 +272,16 @@ def count(
     if f.radius_km is not None:
         raise Unsupported("radius")
     tally = _Tally(len(snap.pairs))
+    for cols, lo, hi, m in _segments(snap, f, postings, set(lexemes)):
+        tally.add(cols, lo, hi, m, f.rent_type)
+    return tally.rows(snap.pairs)
+
+
+def _segments(
+    snap: Snapshot, f: SearchFilters, postings: Sequence[np.ndarray], wanted: set[str]
+) -> list[tuple[Columns, int, int, np.ndarray]]:
+    """The matching rows of each segment: (columns, lo, hi, mask over lo..hi)."""
+    out = []
     lo, hi = 0, len(snap.base)
     if f.city_key is not None:
         lo, hi = snap.key_slices.get(f.city_key, (0, 0))
@@ -276,16 +289,63 @@ def count(
         m = _match(snap.base, lo, hi, f, snap.live[lo:hi])
         for posting in postings:
             m &= posting[lo:hi]
-        tally.add(snap.base, lo, hi, m, f.rent_type)
+        out.append((snap.base, lo, hi, m))
     if len(snap.changed):
         m = _match(snap.changed, 0, len(snap.changed), f, None)
         if f.city_key is not None:
             m &= np.isin(snap.changed.pair, _pair_codes(snap.pairs, f.city_key))
-        if lexemes:
-            wanted = set(lexemes)
+        if wanted:
             m &= np.fromiter((wanted <= ls for ls in snap.changed_lexemes), dtype=bool)
-        tally.add(snap.changed, 0, len(snap.changed), m, f.rent_type)
-    return tally.rows(snap.pairs)
+        out.append((snap.changed, 0, len(snap.changed), m))
+    return out
+
+
+PageKey = tuple[int, bytes]  # (sort key: created_at in microseconds or rent cents, id bytes)
+
+
+def page(
+    snap: Snapshot,
+    f: SearchFilters,
+    sort: str,
+    after: PageKey | None,
+    want: int,
+    lexemes: Sequence[str] = (),
+    postings: Sequence[np.ndarray] = (),
+) -> list[tuple[bytes, int]]:
+    """The first `want` matches after `after` in the order of repository.keyset_statement
+    (newest: created_at, id descending; rent: the filters' rent, id), as (id, version stamp)."""
+    ascending = sort == "rent_asc"
+    keys, ids, stamps = [], [], []
+    for cols, lo, hi, m in _segments(snap, f, postings, set(lexemes)):
+        at = np.flatnonzero(m)
+        if sort == "newest":
+            key = cols.created[lo:hi][at]
+        else:
+            key = (cols.warm if f.rent_type == "warm" else cols.cold)[lo:hi][at]
+        ident = cols.ids[lo:hi][at]
+        if after is not None:
+            k, i = after
+            if ascending:
+                later = (key > k) | ((key == k) & (ident > i))
+            else:
+                later = (key < k) | ((key == k) & (ident < i))
+            key, ident, at = key[later], ident[later], at[later]
+        keys.append(key)
+        ids.append(ident)
+        stamps.append(cols.stamp[lo:hi][at])
+    if not keys:
+        return []
+    key, ident, stamp = np.concatenate(keys), np.concatenate(ids), np.concatenate(stamps)
+    if len(key) > want:
+        # Only the rows up to the want-th key (with its ties) can be on the page.
+        signed = key if ascending else -key
+        cut = np.partition(signed, want - 1)[want - 1]
+        near = np.flatnonzero(signed <= cut)
+        key, ident, stamp = key[near], ident[near], stamp[near]
+    raw = ident.tobytes()  # whole 16 bytes (tolist() would strip trailing zero bytes)
+    whole = [raw[16 * n : 16 * n + 16] for n in range(len(ident))]
+    rows = sorted(zip(key.tolist(), whole, stamp.tolist(), strict=True), reverse=not ascending)
+    return [(i, st) for _, i, st in rows[:want]]
 
 
 def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]) -> Snapshot:
@@ -672,21 +732,44 @@ class FacetIndex:
         `session.last_target` is set to where the look for changes read."""
         if not self.enabled or f.radius_km is not None:
             raise Unsupported("filters")
+        snap, lexemes, postings = await self._prepare(session, f)
+        target = self.last_target
+        rows = await asyncio.to_thread(count, snap, f, lexemes, postings)
+        session.last_target = target
+        return rows
+
+    async def page(
+        self, session: ReplicaSession, query: SearchQuery, after: PageKey | None
+    ) -> list[tuple[uuid.UUID, int]]:
+        """The (id, version stamp) of the listings on a newest or rent-sorted search page,
+        limit + 1 of them, current as of this call; Unsupported if the index cannot."""
+        f = query.filters
+        if not self.enabled or query.sort not in ("newest", "rent_asc", "rent_desc"):
+            raise Unsupported("sort")
+        if f.point is not None:
+            raise Unsupported("point")  # distances are PostGIS's
+        snap, lexemes, postings = await self._prepare(session, f)
+        found = await asyncio.to_thread(
+            page, snap, f, query.sort, after, query.limit + 1, lexemes, postings
+        )
+        return [(uuid.UUID(bytes=i), stamp) for i, stamp in found]
+
+    async def _prepare(
+        self, session: ReplicaSession, f: SearchFilters
+    ) -> tuple[Snapshot, tuple[str, ...], list[np.ndarray]]:
+        """The current snapshot and the full text's lexemes and postings, for `f`."""
         if session.force_primary:
             # Read-your-writes: the author's own change may not have replayed on the replica
-            # the index looks at; Postgres counts on the primary.
+            # the index looks at; Postgres answers on the primary.
             raise Unsupported("pinned to the primary")
         if any(name not in AMENITIES for name in f.amenities):
             raise Unsupported("amenity")
         snap = await self.current()
         lexemes: tuple[str, ...] = ()
         postings: list[np.ndarray] = []
-        target = self.last_target
         if f.q is not None:
             lexemes, postings = await self.lexemes(session, snap, f.q)
-        rows = await asyncio.to_thread(count, snap, f, lexemes, postings)
-        session.last_target = target
-        return rows
+        return snap, lexemes, postings
 
     async def aclose(self) -> None:
         for task in (self._tick_task, self._load_task, self._look_task, self._postings_task):

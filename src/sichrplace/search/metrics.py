@@ -22,3 +22,9 @@ FACET_INDEX_CHANGES = Counter(
     "sichrplace_facet_index_changes_total",
     "Changed listings the facet index applied since start.",
 )
+SEARCH_PAGES = Counter(
+    "sichrplace_search_pages_total",
+    "Newest, rent and distance search pages computed (cache misses and bypasses) by where "
+    "they were picked: index or postgres.",
+    ["source"],
+)

@@ -503,12 +503,14 @@ async def fetch_facets(session: ReplicaSession, statement: Statement) -> list[tu
 
 # A listing's version: changed_at in microseconds (0 before its first change, migration 0012).
 STAMP = "coalesce((extract(epoch FROM l.changed_at) * 1000000)::int8, 0)"
+CREATED = "(extract(epoch FROM l.created_at) * 1000000)::int8"
 
 
 # One listing as a fixed-width record (the byte layout facet_index.RECORD reads): id, postal
 # code, rooms x 2, size x 100, flags (1 furnished, 2 pets), warm and cold rent, amenity bits
 # (vocabulary order), available_from as days since 2000-01-01 (NULL: never available, as
-# `<=` treats it), latitude and longitude (NULL: NaN, outside every box), version stamp.
+# `<=` treats it), latitude and longitude (NULL: NaN, outside every box), version stamp,
+# created_at in microseconds (the newest-first key).
 def _record(amenities: Sequence[str]) -> str:
     bits = " | ".join(
         f"(CASE WHEN '{name}' = ANY(l.amenities) THEN {1 << i} ELSE 0 END)"
@@ -522,7 +524,7 @@ def _record(amenities: Sequence[str]) -> str:
         f"|| int4send({bits or '0'}) "
         "|| int4send(coalesce(l.available_from - DATE '2000-01-01', 2147483647)) "
         "|| float8send(coalesce(l.latitude, 'NaN')) || float8send(coalesce(l.longitude, 'NaN')) "
-        f"|| int8send({STAMP})"
+        f"|| int8send({STAMP}) || int8send({CREATED})"
     )
 
 
@@ -532,7 +534,7 @@ def clock_statement() -> Statement:
 
 def facet_load_statement(amenities: Sequence[str]) -> Statement:
     """Every active listing, one row per (city_key, city) with its records concatenated (the
-    few thousand rows of a million listings; 68 bytes a listing)."""
+    few thousand rows of a million listings; 76 bytes a listing)."""
     sql = (
         f"SELECT l.city_key, l.city, string_agg({_record(amenities)}, ''::bytea) "
         "FROM listings l WHERE l.status = 'active' GROUP BY l.city_key, l.city"
@@ -586,6 +588,28 @@ def postings_statement(lexemes: Sequence[str]) -> Statement:
         "WHERE l.search_tsv @@ CAST(:any AS tsquery) AND l.status = 'active'"
     )
     return Statement(sql, params)
+
+
+def page_rows_statement(f: SearchFilters, ids: Sequence[uuid.UUID]) -> Statement:
+    """The search items of a page the facet index chose, with status and version stamp last
+    (to check that the index chose on the listings' current versions)."""
+    params: dict[str, Any] = {"ids": list(ids)}
+    if f.q is not None:
+        params["q"] = f.q
+    sql = (
+        f"SELECT {_columns(f, rank=f.q is not None)}, l.status, {STAMP} FROM listings l "
+        "WHERE l.id = ANY(:ids)"
+    )
+    return Statement(sql, params)
+
+
+async def fetch_page_rows(
+    session: ReplicaSession, statement: Statement
+) -> dict[uuid.UUID, tuple[dict[str, Any], str, int]]:
+    """id -> (item, status, stamp) for page_rows_statement."""
+    result = await session.fetch(_clause(statement.sql), statement.params)
+    extras = _extras(result.columns[:-2])
+    return {row[0]: (_item(row[:-2], extras), row[-2], row[-1]) for row in result.rows}
 
 
 def tsquery_statement(q: str) -> Statement:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from sichrplace.listings.vocabulary import AMENITIES
@@ -16,7 +16,7 @@ from sichrplace.search import repository
 from sichrplace.search.cursor import Cursor, SortKey, decode_cursor, encode_cursor
 from sichrplace.search.density import GeoGrid
 from sichrplace.search.facet_index import FacetIndex, Unsupported
-from sichrplace.search.metrics import FACET_COUNTS
+from sichrplace.search.metrics import FACET_COUNTS, SEARCH_PAGES
 from sichrplace.search.schemas import SearchFilters, SearchQuery, rent_bucket_labels
 from sichrplace.search.words import WordAdvice, matches_needed
 
@@ -48,6 +48,7 @@ async def search(
     bypass: bool = False,
     density: GeoGrid | None = None,
     words: WordAdvice | None = None,
+    index: FacetIndex | None = None,
 ) -> tuple[bytes, CacheStatus]:
     """One page of active listings as JSON text (cache-aside; `bypass` reads Postgres directly).
     `density` (where the listings are) picks the plan of radius searches not sorted by
@@ -73,7 +74,7 @@ async def search(
         if query.sort == "relevance":
             items, next_key = await _relevance_page(session, query, after, direct)
         else:
-            items, next_key = await _keyset_page(session, query, after, density, direct)
+            items, next_key = await _keyset_page(session, query, after, density, direct, index)
         next_cursor = None
         if next_key is not None:
             next_cursor = encode_cursor(
@@ -86,31 +87,73 @@ async def search(
     return await _cached(cache, bypass, SEARCH_DOMAIN, query.cache_key(), compute)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def _index_page(
+    session: ReplicaSession,
+    index: FacetIndex,
+    query: SearchQuery,
+    position: tuple[Any, uuid.UUID] | None,
+) -> list[dict[str, Any]] | None:
+    """The page's items as the facet index picks them (then read by id), or None when the
+    index cannot pick them or a listing changed after its look (Postgres answers then)."""
+    after = None
+    if position is not None:
+        key, listing_id = position
+        micros = (key - _EPOCH) // timedelta(microseconds=1) if query.sort == "newest" else key
+        after = (int(micros), listing_id.bytes)
+    try:
+        found = await index.page(session, query, after)
+    except Unsupported:
+        return None
+    if not found:
+        return []
+    statement = repository.page_rows_statement(query.filters, [i for i, _ in found])
+    rows = await repository.fetch_page_rows(session, statement)
+    items = []
+    for listing_id, stamp in found:
+        row = rows.get(listing_id)
+        if row is None or row[1] != "active" or row[2] != stamp:
+            return None
+        items.append(row[0])
+    return items
+
+
 async def _keyset_page(
     session: ReplicaSession,
     query: SearchQuery,
     after: Cursor | None,
     density: GeoGrid | None,
     text_direct: bool,
+    index: FacetIndex | None = None,
 ) -> tuple[list[dict[str, Any]], SortKey | None]:
-    """newest, rent and distance pages; returns the items and the last item's sort key."""
+    """newest, rent and distance pages; returns the items and the last item's sort key.
+    Newest and rent pages are picked by the process's facet `index` when it can."""
     position: tuple[Any, uuid.UUID] | None = None
     if after is not None:
         key: Any = after.key
         if query.sort == "newest":
             key = datetime.fromisoformat(str(key))
         position = (key, after.id)
-    if query.sort == "distance":
-        statement = repository.distance_statement(query, position)
+    items = None
+    if index is not None and index.enabled and query.sort != "distance":
+        items = await _index_page(session, index, query, position)
+    if items is not None:
+        SEARCH_PAGES.labels("index").inc()
     else:
-        statement = repository.keyset_statement(
-            query,
-            position,
-            radius_via_index=not walk_radius(query, density),
-            text_direct=text_direct,
-            collect=collect_rent_range(query, density),
-        )
-    items = await repository.fetch_items(session, statement)
+        if query.sort == "distance":
+            statement = repository.distance_statement(query, position)
+        else:
+            statement = repository.keyset_statement(
+                query,
+                position,
+                radius_via_index=not walk_radius(query, density),
+                text_direct=text_direct,
+                collect=collect_rent_range(query, density),
+            )
+        items = await repository.fetch_items(session, statement)
+        SEARCH_PAGES.labels("postgres").inc()
     if len(items) <= query.limit:
         return items, None
     items = items[: query.limit]
