@@ -169,6 +169,7 @@ class Snapshot:
     sorted_ids: np.ndarray  # base ids in that order
     live: np.ndarray  # base rows not superseded by a change
     changed: Columns  # active versions of changed listings
+    changed_keys: np.ndarray  # their city_keys (object array)
     changed_lexemes: tuple[frozenset[str], ...]
     words: dict[str, float]  # lexeme -> share of listings (pg_stats), which postings may load
     postings: dict[str, np.ndarray] = field(default_factory=dict)  # lexeme -> base rows (bool)
@@ -179,10 +180,6 @@ class Snapshot:
             return np.full(len(ids), -1, dtype=np.int64)
         at = np.minimum(np.searchsorted(self.sorted_ids, ids), len(self.sorted_ids) - 1)
         return np.where(self.sorted_ids[at] == ids, self.id_order[at], -1)
-
-
-def _pair_codes(pairs: Sequence[tuple[str, str]], key: str) -> np.ndarray:
-    return np.asarray([i for i, (k, _) in enumerate(pairs) if k == key], dtype=np.int32)
 
 
 def _match(
@@ -293,7 +290,7 @@ def _segments(
     if len(snap.changed):
         m = _match(snap.changed, 0, len(snap.changed), f, None)
         if f.city_key is not None:
-            m &= np.isin(snap.changed.pair, _pair_codes(snap.pairs, f.city_key))
+            m &= snap.changed_keys == f.city_key
         if wanted:
             m &= np.fromiter((wanted <= ls for ls in snap.changed_lexemes), dtype=bool)
         out.append((snap.changed, 0, len(snap.changed), m))
@@ -311,41 +308,46 @@ def page(
     want: int,
     lexemes: Sequence[str] = (),
     postings: Sequence[np.ndarray] = (),
-) -> list[tuple[bytes, int]]:
+) -> list[tuple[bytes, int, int]]:
     """The first `want` matches after `after` in the order of repository.keyset_statement
-    (newest: created_at, id descending; rent: the filters' rent, id), as (id, version stamp)."""
+    (newest: created_at, id descending; rent: the filters' rent, id), as (id, version stamp,
+    created_at in microseconds)."""
     ascending = sort == "rent_asc"
-    keys, ids, stamps = [], [], []
-    for cols, lo, hi, m in _segments(snap, f, postings, set(lexemes)):
-        at = np.flatnonzero(m)
+    found: list[tuple[Columns, np.ndarray, np.ndarray]] = []  # columns, rows, their keys
+    for cols, lo, _hi, m in _segments(snap, f, postings, set(lexemes)):
+        at = lo + np.flatnonzero(m)
         if sort == "newest":
-            key = cols.created[lo:hi][at]
+            key = cols.created[at]
         else:
-            key = (cols.warm if f.rent_type == "warm" else cols.cold)[lo:hi][at]
-        ident = cols.ids[lo:hi][at]
+            key = (cols.warm if f.rent_type == "warm" else cols.cold)[at]
         if after is not None:
             k, i = after
-            if ascending:
-                later = (key > k) | ((key == k) & (ident > i))
-            else:
-                later = (key < k) | ((key == k) & (ident < i))
-            key, ident, at = key[later], ident[later], at[later]
-        keys.append(key)
-        ids.append(ident)
-        stamps.append(cols.stamp[lo:hi][at])
-    if not keys:
+            later = key > k if ascending else key < k
+            tie = np.flatnonzero(key == k)
+            if len(tie):  # the cursor's own key: the id decides
+                ident = cols.ids[at[tie]]
+                later[tie] = ident > i if ascending else ident < i
+            at, key = at[later], key[later]
+        if len(at) > want:
+            # Only the rows up to the want-th key (with its ties) can be on the page.
+            signed = key if ascending else -key
+            cut = np.partition(signed, want - 1)[want - 1]
+            near = np.flatnonzero(signed <= cut)
+            at, key = at[near], key[near]
+        found.append((cols, at, key))
+    if not found:
         return []
-    key, ident, stamp = np.concatenate(keys), np.concatenate(ids), np.concatenate(stamps)
-    if len(key) > want:
-        # Only the rows up to the want-th key (with its ties) can be on the page.
-        signed = key if ascending else -key
-        cut = np.partition(signed, want - 1)[want - 1]
-        near = np.flatnonzero(signed <= cut)
-        key, ident, stamp = key[near], ident[near], stamp[near]
+    key = np.concatenate([k for _, _, k in found])
+    ident = np.concatenate([c.ids[at] for c, at, _ in found])
+    stamp = np.concatenate([c.stamp[at] for c, at, _ in found])
+    made = np.concatenate([c.created[at] for c, at, _ in found])
     raw = ident.tobytes()  # whole 16 bytes (tolist() would strip trailing zero bytes)
     whole = [raw[16 * n : 16 * n + 16] for n in range(len(ident))]
-    rows = sorted(zip(key.tolist(), whole, stamp.tolist(), strict=True), reverse=not ascending)
-    return [(i, st) for _, i, st in rows[:want]]
+    rows = sorted(
+        zip(key.tolist(), whole, stamp.tolist(), made.tolist(), strict=True),
+        reverse=not ascending,
+    )
+    return [(i, st, c) for _, i, st, c in rows[:want]]
 
 
 def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]) -> Snapshot:
@@ -373,6 +375,7 @@ def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]
         sorted_ids=base.ids[id_order],
         live=np.ones(len(base), dtype=bool),
         changed=empty,
+        changed_keys=np.asarray([], dtype=object),
         changed_lexemes=(),
         words=words,
     )
@@ -404,6 +407,7 @@ def with_changes(snap: Snapshot, changes: dict[bytes, Change]) -> Snapshot:
         pairs=tuple(pairs),
         live=live,
         changed=Columns.from_records(records, pair),
+        changed_keys=np.asarray([c.pair[0] for c in active], dtype=object),
         changed_lexemes=tuple(c.lexemes for c in active),
     )
 
@@ -734,25 +738,26 @@ class FacetIndex:
             raise Unsupported("filters")
         snap, lexemes, postings = await self._prepare(session, f)
         target = self.last_target
-        rows = await asyncio.to_thread(count, snap, f, lexemes, postings)
+        rows = count(snap, f, lexemes, postings)
         session.last_target = target
         return rows
 
     async def page(
-        self, session: ReplicaSession, query: SearchQuery, after: PageKey | None
-    ) -> list[tuple[uuid.UUID, int]]:
-        """The (id, version stamp) of the listings on a newest or rent-sorted search page,
-        limit + 1 of them, current as of this call; Unsupported if the index cannot."""
+        self,
+        session: ReplicaSession,
+        query: SearchQuery,
+        after: PageKey | None,
+    ) -> list[tuple[bytes, int, int]]:
+        """The (id as 16 bytes, version stamp, created_at in microseconds) of the listings on
+        a newest or rent-sorted search page, limit + 1 of them, current as of this call;
+        Unsupported if the index cannot."""
         f = query.filters
         if not self.enabled or query.sort not in ("newest", "rent_asc", "rent_desc"):
             raise Unsupported("sort")
         if f.point is not None:
             raise Unsupported("point")  # distances are PostGIS's
         snap, lexemes, postings = await self._prepare(session, f)
-        found = await asyncio.to_thread(
-            page, snap, f, query.sort, after, query.limit + 1, lexemes, postings
-        )
-        return [(uuid.UUID(bytes=i), stamp) for i, stamp in found]
+        return page(snap, f, query.sort, after, query.limit + 1, lexemes, postings)
 
     async def _prepare(
         self, session: ReplicaSession, f: SearchFilters

@@ -612,6 +612,38 @@ async def fetch_page_rows(
     return {row[0]: (_item(row[:-2], extras), row[-2], row[-1]) for row in result.rows}
 
 
+def rank_window_statement(
+    f: SearchFilters, ids: bytes, stamps: Sequence[int], limit: int
+) -> Statement:
+    """The best-ranked `limit` of a relevance window (ids: 16 bytes each, in one bytea, with
+    the version stamps the facet index holds), ordered as relevance_first_statement orders
+    them, each row ending with how many of the window are still active in that version."""
+    sql = (
+        "WITH x AS MATERIALIZED (SELECT CAST(encode(substring(CAST(:ids AS bytea) "
+        "FROM (s.n::int - 1) * 16 + 1 FOR 16), 'hex') AS uuid) AS id, s.stamp "
+        "FROM unnest(CAST(:stamps AS int8[])) WITH ORDINALITY AS s(stamp, n)), "
+        f"r AS MATERIALIZED (SELECT l.id, {RANK} AS rank, "
+        f"(l.status = 'active' AND {STAMP} = x.stamp) AS current "
+        "FROM x JOIN listings l ON l.id = x.id), "
+        "top AS (SELECT r.id, r.rank FROM r ORDER BY r.rank DESC, r.id DESC LIMIT :limit) "
+        f"SELECT {_columns(f, rank=True)}, "
+        "(SELECT count(*) FILTER (WHERE r.current) FROM r) "
+        "FROM top JOIN listings l ON l.id = top.id ORDER BY top.rank DESC, top.id DESC"
+    )
+    return Statement(sql, {"ids": ids, "stamps": list(stamps), "q": f.q, "limit": limit})
+
+
+async def fetch_rank_window(
+    session: ReplicaSession, statement: Statement, size: int
+) -> list[dict[str, Any]] | None:
+    """The items of rank_window_statement, or None if a listing of the window changed."""
+    result = await session.fetch(_clause(statement.sql), statement.params)
+    if not result.rows or result.rows[0][-1] != size:
+        return None
+    extras = _extras(result.columns[:-1])
+    return [_item(row[:-1], extras) for row in result.rows]
+
+
 def tsquery_statement(q: str) -> Statement:
     """What full text searches for `q`, as tsquery text ("'balkon' & 'hell'")."""
     return Statement(f"SELECT {TSQUERY}::text", {"q": q})

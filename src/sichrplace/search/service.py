@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
@@ -66,13 +67,20 @@ async def search(
     async def compute() -> dict[str, Any]:
         # Nearest-first statements check the text directly anyway: no choice to make there.
         need = matches_needed(query.sort, after is None, query.limit)
-        direct = (
-            words is not None
-            and query.sort != "distance"
-            and await words.direct_is_cheaper(session, query.filters, need)
-        )
+        chosen: list[bool] = []
+
+        async def direct() -> bool:
+            """Whether to check the text directly: decided once, when SQL is written."""
+            if not chosen:
+                chosen.append(
+                    words is not None
+                    and query.sort != "distance"
+                    and await words.direct_is_cheaper(session, query.filters, need)
+                )
+            return chosen[0]
+
         if query.sort == "relevance":
-            items, next_key = await _relevance_page(session, query, after, direct)
+            items, next_key = await _relevance_page(session, query, after, direct, index)
         else:
             items, next_key = await _keyset_page(session, query, after, density, direct, index)
         next_cursor = None
@@ -109,15 +117,7 @@ async def _index_page(
         return None
     if not found:
         return []
-    statement = repository.page_rows_statement(query.filters, [i for i, _ in found])
-    rows = await repository.fetch_page_rows(session, statement)
-    items = []
-    for listing_id, stamp in found:
-        row = rows.get(listing_id)
-        if row is None or row[1] != "active" or row[2] != stamp:
-            return None
-        items.append(row[0])
-    return items
+    return await _rows_in_order(session, query, [(uuid.UUID(bytes=i), s) for i, s, _ in found])
 
 
 async def _keyset_page(
@@ -125,7 +125,7 @@ async def _keyset_page(
     query: SearchQuery,
     after: Cursor | None,
     density: GeoGrid | None,
-    text_direct: bool,
+    text_direct: Callable[[], Awaitable[bool]],
     index: FacetIndex | None = None,
 ) -> tuple[list[dict[str, Any]], SortKey | None]:
     """newest, rent and distance pages; returns the items and the last item's sort key.
@@ -149,7 +149,7 @@ async def _keyset_page(
                 query,
                 position,
                 radius_via_index=not walk_radius(query, density),
-                text_direct=text_direct,
+                text_direct=await text_direct(),
                 collect=collect_rent_range(query, density),
             )
         items = await repository.fetch_items(session, statement)
@@ -195,12 +195,55 @@ def walk_radius(query: SearchQuery, density: GeoGrid | None) -> bool:
     return density.walk_is_cheaper(query.filters, query.limit + 1, rent_sorted=rent_sorted)
 
 
+async def _index_relevance_first(
+    session: ReplicaSession, index: FacetIndex, query: SearchQuery, want: int
+) -> tuple[list[dict[str, Any]], tuple[datetime, uuid.UUID] | None] | None:
+    """The first relevance page with the window's matches found by the facet index: Postgres
+    ranks only them (as relevance_first_statement does), or None (Postgres does it all)."""
+    window = replace(query, sort="newest", limit=repository.RELEVANCE_WINDOW)
+    try:
+        found = await index.page(session, window, None)
+    except Unsupported:
+        return None
+    boundary = None
+    if len(found) > repository.RELEVANCE_WINDOW:
+        b_id, _, b_created = found.pop()
+        boundary = (_EPOCH + timedelta(microseconds=b_created), uuid.UUID(bytes=b_id))
+    if not found:
+        return [], boundary
+    statement = repository.rank_window_statement(
+        query.filters, b"".join(i for i, _, _ in found), [s for _, s, _ in found], want
+    )
+    items = await repository.fetch_rank_window(session, statement, len(found))
+    return (items, boundary) if items is not None else None
+
+
+async def _rows_in_order(
+    session: ReplicaSession, query: SearchQuery, found: list[tuple[uuid.UUID, int]]
+) -> list[dict[str, Any]] | None:
+    """The search items of `found` (id, version) in that order; None if any changed since."""
+    statement = repository.page_rows_statement(query.filters, [i for i, _ in found])
+    rows = await repository.fetch_page_rows(session, statement)
+    items = []
+    for listing_id, stamp in found:
+        row = rows.get(listing_id)
+        if row is None or row[1] != "active" or row[2] != stamp:
+            return None
+        items.append(row[0])
+    return items
+
+
 async def _relevance_page(
-    session: ReplicaSession, query: SearchQuery, after: Cursor | None, text_direct: bool
+    session: ReplicaSession,
+    query: SearchQuery,
+    after: Cursor | None,
+    text_direct: Callable[[], Awaitable[bool]],
+    index: FacetIndex | None = None,
 ) -> tuple[list[dict[str, Any]], SortKey | None]:
     """Best rank first among the newest RELEVANCE_WINDOW matches (tier 0), then the rest
     (tier 1). The tier boundary is fixed by the first page and travels in the cursor, so a
-    walk stays exactly-once while listings are added."""
+    walk stays exactly-once while listings are added. The facet `index`, when it can, finds
+    the first page's window."""
     boundary: tuple[datetime, uuid.UUID] | None
     position: tuple[float, uuid.UUID] | None = None
     want = query.limit + 1
@@ -208,8 +251,18 @@ async def _relevance_page(
     items: list[dict[str, Any]] = []
     if after is None:
         # First page: find the window's matches once, rank them, learn the boundary.
-        statement = repository.relevance_first_statement(query, limit=want, text_direct=text_direct)
-        items, boundary = await repository.fetch_first_relevance(session, statement)
+        first = None
+        if index is not None and index.enabled:
+            first = await _index_relevance_first(session, index, query, want)
+        if first is not None:
+            SEARCH_PAGES.labels("index").inc()
+            items, boundary = first
+        else:
+            statement = repository.relevance_first_statement(
+                query, limit=want, text_direct=await text_direct()
+            )
+            items, boundary = await repository.fetch_first_relevance(session, statement)
+            SEARCH_PAGES.labels("postgres").inc()
         tiers = [0] * len(items)
         tier = 1 if boundary is not None else 2  # what may still be needed: tier 1, or none
     else:
@@ -227,7 +280,7 @@ async def _relevance_page(
             boundary=boundary,
             after=position if after is not None and current == tier else None,
             limit=want - len(items),
-            text_direct=text_direct,
+            text_direct=await text_direct(),
         )
         rows = await repository.fetch_items(session, statement)
         items += rows
