@@ -363,3 +363,26 @@ async def test_the_index_picks_the_pages_postgres_picks(
         walked += len(by_index)
     after = REGISTRY.get_sample_value("sichrplace_search_pages_total", {"source": "index"}) or 0
     assert after - before >= walked * 0.6  # relevance: first pages only
+
+
+async def test_a_page_read_after_a_change_is_not_served(
+    own_index: FacetIndex, db: Database, insert_flats: Insert, city: str
+) -> None:
+    """The index names a page's listings with the versions it chose on; a listing changed
+    since (another version) makes the read answer None, and Postgres picks the page."""
+    flats = random_flats(city, 8, seed=12)
+    for flat in flats:
+        flat.status = "active"
+    await insert_flats(flats)
+    session = ReplicaSession(db)
+    query = to_query(SearchParams.model_validate({"city": city, "limit": 5}))
+    found = await own_index.page(session, query, None)
+    assert len(found) == 6
+    ids, stamps = b"".join(i for i, _, _ in found), [s for _, s, _ in found]
+
+    fresh = repository.page_rows_statement(query.filters, ids, stamps)
+    items = await repository.fetch_page_rows(session, fresh, len(found))
+    assert [i["id"] for i in items or ()] == [str(uuid.UUID(bytes=i)) for i, _, _ in found]
+
+    stale = repository.page_rows_statement(query.filters, ids, [stamps[0] - 1, *stamps[1:]])
+    assert await repository.fetch_page_rows(session, stale, len(found)) is None

@@ -153,11 +153,15 @@ class _Fixed(PlanStats):
 
 @pytest.fixture
 def fixed_density(app: FastAPI, db: Database) -> Iterator[_Fixed]:
-    original = app.state.plan_stats
+    """Plan statistics the test sets; the facet index is out of the way (these tests are about
+    the SQL that Postgres answers with; tests/search/test_facet_index.py checks that the
+    index's pages are the same)."""
+    original, index = app.state.plan_stats, app.state.facet_index
     fixed = _Fixed(db, None)
     app.state.plan_stats = fixed
+    app.state.facet_index = None
     yield fixed
-    app.state.plan_stats = original
+    app.state.plan_stats, app.state.facet_index = original, index
 
 
 @pytest.mark.parametrize("sort", ["newest", "rent_asc"])

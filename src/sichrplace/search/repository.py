@@ -590,26 +590,38 @@ def postings_statement(lexemes: Sequence[str]) -> Statement:
     return Statement(sql, params)
 
 
-def page_rows_statement(f: SearchFilters, ids: Sequence[uuid.UUID]) -> Statement:
-    """The search items of a page the facet index chose, with status and version stamp last
-    (to check that the index chose on the listings' current versions)."""
-    params: dict[str, Any] = {"ids": list(ids)}
+# Listings named by the facet index: ids as 16 bytes each in one bytea (no per-id parameter to
+# convert), with the version stamps it holds, in its order (n).
+_NAMED = (
+    "x AS MATERIALIZED (SELECT CAST(encode(substring(CAST(:ids AS bytea) "
+    "FROM (s.n::int - 1) * 16 + 1 FOR 16), 'hex') AS uuid) AS id, s.stamp, s.n "
+    "FROM unnest(CAST(:stamps AS int8[])) WITH ORDINALITY AS s(stamp, n))"
+)
+
+
+def page_rows_statement(f: SearchFilters, ids: bytes, stamps: Sequence[int]) -> Statement:
+    """The search items of a page the facet index chose, in its order, each ending with
+    whether the listing is still active in the version the index chose on."""
+    params: dict[str, Any] = {"ids": ids, "stamps": list(stamps)}
     if f.q is not None:
         params["q"] = f.q
     sql = (
-        f"SELECT {_columns(f, rank=f.q is not None)}, l.status, {STAMP} FROM listings l "
-        "WHERE l.id = ANY(:ids)"
+        f"WITH {_NAMED} SELECT {_columns(f, rank=f.q is not None)}, "
+        f"(l.status = 'active' AND {STAMP} = x.stamp) FROM x JOIN listings l ON l.id = x.id "
+        "ORDER BY x.n"
     )
     return Statement(sql, params)
 
 
 async def fetch_page_rows(
-    session: ReplicaSession, statement: Statement
-) -> dict[uuid.UUID, tuple[dict[str, Any], str, int]]:
-    """id -> (item, status, stamp) for page_rows_statement."""
+    session: ReplicaSession, statement: Statement, size: int
+) -> list[dict[str, Any]] | None:
+    """The items of page_rows_statement, or None if any of the `size` listings changed."""
     result = await session.fetch(_clause(statement.sql), statement.params)
-    extras = _extras(result.columns[:-2])
-    return {row[0]: (_item(row[:-2], extras), row[-2], row[-1]) for row in result.rows}
+    if len(result.rows) != size or not all(row[-1] for row in result.rows):
+        return None
+    extras = _extras(result.columns[:-1])
+    return [_item(row[:-1], extras) for row in result.rows]
 
 
 def rank_window_statement(
@@ -619,10 +631,7 @@ def rank_window_statement(
     the version stamps the facet index holds), ordered as relevance_first_statement orders
     them, each row ending with how many of the window are still active in that version."""
     sql = (
-        "WITH x AS MATERIALIZED (SELECT CAST(encode(substring(CAST(:ids AS bytea) "
-        "FROM (s.n::int - 1) * 16 + 1 FOR 16), 'hex') AS uuid) AS id, s.stamp "
-        "FROM unnest(CAST(:stamps AS int8[])) WITH ORDINALITY AS s(stamp, n)), "
-        f"r AS MATERIALIZED (SELECT l.id, {RANK} AS rank, "
+        f"WITH {_NAMED}, r AS MATERIALIZED (SELECT l.id, {RANK} AS rank, "
         f"(l.status = 'active' AND {STAMP} = x.stamp) AS current "
         "FROM x JOIN listings l ON l.id = x.id), "
         "top AS (SELECT r.id, r.rank FROM r ORDER BY r.rank DESC, r.id DESC LIMIT :limit) "

@@ -117,7 +117,10 @@ async def _index_page(
         return None
     if not found:
         return []
-    return await _rows_in_order(session, query, [(uuid.UUID(bytes=i), s) for i, s, _ in found])
+    statement = repository.page_rows_statement(
+        query.filters, b"".join(i for i, _, _ in found), [s for _, s, _ in found]
+    )
+    return await repository.fetch_page_rows(session, statement, len(found))
 
 
 async def _keyset_page(
@@ -216,21 +219,6 @@ async def _index_relevance_first(
     )
     items = await repository.fetch_rank_window(session, statement, len(found))
     return (items, boundary) if items is not None else None
-
-
-async def _rows_in_order(
-    session: ReplicaSession, query: SearchQuery, found: list[tuple[uuid.UUID, int]]
-) -> list[dict[str, Any]] | None:
-    """The search items of `found` (id, version) in that order; None if any changed since."""
-    statement = repository.page_rows_statement(query.filters, [i for i, _ in found])
-    rows = await repository.fetch_page_rows(session, statement)
-    items = []
-    for listing_id, stamp in found:
-        row = rows.get(listing_id)
-        if row is None or row[1] != "active" or row[2] != stamp:
-            return None
-        items.append(row[0])
-    return items
 
 
 async def _relevance_page(
