@@ -269,7 +269,8 @@ class FacetIndexSettings(BaseSettings):
     overlap_seconds: float = Field(default=30.0, ge=0)
     # More changed listings than this since the full load: load everything again.
     max_changes: int = Field(default=50_000, ge=1)
-    # A full load at least this often (catches what no change stamp shows: a row deleted by hand).
+    # A full load at least this often (catches what no stamp shows: a row changed by hand with
+    # the triggers disabled).
     reload_seconds: float = Field(default=3600.0, gt=0)
     # Full text counted in the index only for lexemes at least this common (pg_stats); the
     # GIN index answers rarer ones cheaply. Postings (one bool per listing) of at most

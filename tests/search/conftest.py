@@ -23,6 +23,7 @@ from sichrplace.listings.models import Listing
 from sichrplace.listings.vocabulary import AMENITIES, city_key
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
+from sichrplace.search.facet_index import FacetIndex
 from tests.helpers.members import create_member
 
 API = "/api/v1"
@@ -168,6 +169,14 @@ async def wait_for_replica(db: Database, timeout_s: float = 10.0) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the replica did not catch up")
+
+
+async def wait_until_loaded(index: FacetIndex, timeout_s: float = 90.0) -> None:
+    """Until the facet index has its first full load (it loads in the background)."""
+    deadline = time.monotonic() + timeout_s
+    while not index.ready:
+        assert time.monotonic() < deadline, "the facet index did not load"
+        await asyncio.sleep(0.1)
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ from sichrplace.config import FacetIndexSettings
 from sichrplace.listings.vocabulary import AMENITIES
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
-from sichrplace.platform.db.routing import mark_recent_write
 from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.search import repository, service
 from sichrplace.search.facet_index import WORDS_KEY, FacetIndex, Unsupported, plain_lexemes
@@ -39,17 +38,11 @@ from tests.search.conftest import (
     Landlord,
     random_flats,
     wait_for_replica,
+    wait_until_loaded,
 )
 
 API = "/api/v1"
 WORDS = ("Balkon", "Altbau", "hell", "ruhig", "Garten", "Dachterrasse", "Stuck")
-
-
-async def _ready(index: FacetIndex, timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not index.ready:
-        assert time.monotonic() < deadline, "the facet index did not load"
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -57,7 +50,7 @@ async def own_index(db: Database) -> AsyncIterator[FacetIndex]:
     """An index of its own that counts every word (the app's counts only common ones)."""
     index = FacetIndex(db, FacetIndexSettings(min_word_share=0.0, max_changes=1000))
     index.start()
-    await _ready(index)
+    await wait_until_loaded(index)
     yield index
     await index.aclose()
 
@@ -205,7 +198,7 @@ async def test_a_bulk_import_reloads_the_index(
 
     with pytest.raises(Unsupported):
         await own_index.count(session, to_filters(FilterParams.model_validate({"city": city})))
-    await _ready(own_index)
+    await wait_until_loaded(own_index)
     got = await _index_rows(own_index, session, {"city": city})
     assert got == await _postgres_rows(session, {"city": city})
     assert got["total"] > 900
@@ -214,7 +207,7 @@ async def test_a_bulk_import_reloads_the_index(
 async def test_the_api_counts_with_the_index_and_postgres_takes_the_rest(
     app: FastAPI, client: httpx.AsyncClient, insert_flats: Insert, city: str
 ) -> None:
-    await _ready(app.state.facet_index)
+    await wait_until_loaded(app.state.facet_index)
     await insert_flats(random_flats(city, 50, seed=21, center=(10.0, 20.0)))
 
     resp = await client.get(FACETS, params={"city": city}, headers=BYPASS)
@@ -249,24 +242,6 @@ async def _counted_by_index(client: httpx.AsyncClient, params: dict[str, Any]) -
     return counted == (1.0, 0.0)
 
 
-async def test_an_author_pinned_to_the_primary_counts_there(
-    app: FastAPI,
-    client: httpx.AsyncClient,
-    insert_flats: Insert,
-    landlord: Landlord,
-    redis: aioredis.Redis,
-    city: str,
-) -> None:
-    await _ready(app.state.facet_index)
-    await insert_flats(random_flats(city, 5, seed=4))
-    await mark_recent_write(redis, landlord.id, 5)
-
-    resp = await client.get(FACETS, params={"city": city}, headers=BYPASS | landlord.headers)
-
-    assert resp.status_code == 200, resp.text
-    assert resp.headers["X-DB-Target"] == "primary"
-
-
 async def test_listings_deleted_outright_leave_the_counts(
     own_index: FacetIndex, db: Database, insert_flats: Insert, city: str
 ) -> None:
@@ -299,7 +274,7 @@ async def test_a_new_process_loads_the_words_in_use(
     first = FacetIndex(db, settings, redis)
     first.start()
     try:
-        await _ready(first)
+        await wait_until_loaded(first)
         await _index_rows(first, ReplicaSession(db), {"city": city, "q": word})
     finally:
         await first.aclose()
@@ -308,7 +283,7 @@ async def test_a_new_process_loads_the_words_in_use(
     second = FacetIndex(db, settings, redis)
     second.start()
     try:
-        await _ready(second)
+        await wait_until_loaded(second)
         deadline = time.monotonic() + 30
         while word not in second.words_loaded:
             assert time.monotonic() < deadline, "the word in use was not loaded"

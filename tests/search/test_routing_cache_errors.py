@@ -9,10 +9,19 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from fastapi import FastAPI
 
 from sichrplace.platform.db.engines import Database, ReplicaState
 from sichrplace.platform.db.routing import mark_recent_write
-from tests.search.conftest import BYPASS, FACETS, SEARCH, Insert, Landlord, random_flats
+from tests.search.conftest import (
+    BYPASS,
+    FACETS,
+    SEARCH,
+    Insert,
+    Landlord,
+    random_flats,
+    wait_until_loaded,
+)
 
 
 @pytest.fixture
@@ -69,18 +78,23 @@ async def test_search_falls_back_to_the_primary(
         assert str(flats[0].id) in {i["id"] for i in resp.json()["items"]}
 
 
+@pytest.mark.parametrize("path", [SEARCH, FACETS])
 async def test_author_reads_own_writes_from_the_primary(
+    app: FastAPI,
     client: httpx.AsyncClient,
     insert_flats: Insert,
     landlord: Landlord,
     redis: aioredis.Redis,
     city: str,
+    path: str,
 ) -> None:
+    # With the facet index loaded: it must not answer the author (it follows the replica).
+    await wait_until_loaded(app.state.facet_index)
     await insert_flats(random_flats(city, 3, seed=3))
     await mark_recent_write(redis, landlord.id, 5)
 
-    author = await client.get(SEARCH, params={"city": city}, headers=BYPASS | landlord.headers)
-    anonymous = await client.get(SEARCH, params={"city": city}, headers=BYPASS)
+    author = await client.get(path, params={"city": city}, headers=BYPASS | landlord.headers)
+    anonymous = await client.get(path, params={"city": city}, headers=BYPASS)
 
     assert author.headers["X-DB-Target"] == "primary"
     assert anonymous.headers["X-DB-Target"] == "replica"

@@ -1,8 +1,11 @@
-"""Facet counts from a columnar copy of the active listings, kept in each API process.
+"""Facet counts and search pages from a columnar copy of the active listings, kept in each
+API process (ADR 0004).
 
 Exact facets over Postgres cost a pass over every match: Berlin (178,000 active listings)
 is ~220 ms of one core, so two cores give ~35 uncached facet requests a second. Counting the
-same rows in numpy arrays costs a few milliseconds. This module keeps those arrays:
+same rows in numpy arrays costs a few milliseconds. The same arrays pick the listings of a
+newest or rent-sorted search page, and the window of a first relevance page, which Postgres
+then reads (and ranks) by id (search/service.py). This module keeps those arrays:
 
 - **Full load**: every active listing as a 60-byte record (repository.facet_load_statement),
   ~1M listings in one statement, grouped by (city_key, city) so a city is one slice.
@@ -17,12 +20,13 @@ same rows in numpy arrays costs a few milliseconds. This module keeps those arra
   from per-lexeme postings over the base rows, loaded from the GIN index the first time a
   common lexeme (at least `facet_index_min_word_share` of the listings in the planner's
   statistics) is asked for. Rarer lexemes, phrases, OR and NOT go to Postgres, which
-  answers those from the GIN index cheaply; so do radius filters.
+  answers those from the GIN index cheaply; so do radius filters and distance sorts.
 - **Rebuilt** from scratch when the changes since the load exceed `facet_index_max_changes`
   (a bulk import), after `facet_index_reload_seconds`, and after a failed look; meanwhile,
   and whenever it cannot vouch for freshness, the caller counts in Postgres.
 
-Counts are computed in a worker thread (numpy releases the GIL for the array work).
+Counts and pages are computed on the event loop: a few milliseconds for Berlin, less than a
+hop to a worker thread cost under load on two cores.
 """
 
 from __future__ import annotations
@@ -73,6 +77,11 @@ RECORD = np.dtype(
         ("created", ">i8"),
     ]
 )
+# The record's columns as the arrays keep them (native byte order; rents widened for sums).
+NATIVE_TYPES = {
+    "postal": "i4", "rooms2": "i2", "size100": "i4", "flags": "i2", "warm": "i8", "cold": "i8",
+    "amenities": "i4", "available": "i4", "lat": "f8", "lng": "f8", "stamp": "i8", "created": "i8",
+}  # fmt: skip
 FURNISHED, PETS = 1, 2
 DATE_ZERO = date(2000, 1, 1)
 _BOUNDS = np.asarray(RENT_BUCKET_BOUNDS, dtype=np.int64)
@@ -116,25 +125,11 @@ class Columns:
 
     @classmethod
     def from_records(cls, records: np.ndarray, pair: np.ndarray) -> Columns:
-        def native(name: str, dtype: str) -> np.ndarray:
-            return np.ascontiguousarray(records[name], dtype=dtype)
-
-        return cls(
-            ids=np.ascontiguousarray(records["id"]),
-            pair=pair.astype(np.int32),
-            postal=native("postal", "i4"),
-            rooms2=native("rooms2", "i2"),
-            size100=native("size100", "i4"),
-            flags=native("flags", "i2"),
-            warm=native("warm", "i8"),
-            cold=native("cold", "i8"),
-            amenities=native("amenities", "i4"),
-            available=native("available", "i4"),
-            lat=native("lat", "f8"),
-            lng=native("lng", "f8"),
-            stamp=native("stamp", "i8"),
-            created=native("created", "i8"),
-        )
+        native = {
+            name: np.ascontiguousarray(records[name], dtype=dtype)
+            for name, dtype in NATIVE_TYPES.items()
+        }
+        return cls(ids=np.ascontiguousarray(records["id"]), pair=pair.astype(np.int32), **native)
 
     def __len__(self) -> int:
         return len(self.ids)
