@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import time
 import uuid
@@ -27,8 +28,9 @@ from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.search import repository, service
-from sichrplace.search.facet_index import WORDS_KEY, FacetIndex, Unsupported, plain_lexemes
+from sichrplace.search.facet_index import FacetIndex, Unsupported, plain_lexemes
 from sichrplace.search.params import FilterParams, SearchParams, to_filters, to_query
+from sichrplace.search.repository import EARTH_RADIUS_M
 from sichrplace.search.schemas import SearchQuery
 from tests.search.conftest import (
     BYPASS,
@@ -89,6 +91,9 @@ def _random_params(rng: random.Random, city: str) -> dict[str, Any]:
     if rng.random() < 0.2:
         lat, lng = 50.0 + rng.uniform(-0.05, 0.05), 8.0 + rng.uniform(-0.05, 0.05)
         p["bbox"] = f"{lng - 0.04:.5f},{lat - 0.03:.5f},{lng + 0.04:.5f},{lat + 0.03:.5f}"
+    if "bbox" not in p and rng.random() < 0.3:  # circles that cut through the flats
+        p["lat"], p["lng"] = 50.0 + rng.uniform(-0.03, 0.03), 8.0 + rng.uniform(-0.04, 0.04)
+        p["radius_km"] = rng.choice((1, 2.5, 4, 7))
     if rng.random() < 0.4:
         p["q"] = rng.choice((*WORDS, "Balkon hell", "ruhig Garten", "Balkone"))
     if p.get("min_rent", 0) > p.get("max_rent", 10**9):
@@ -217,10 +222,13 @@ async def test_the_api_counts_with_the_index_and_postgres_takes_the_rest(
     indexed = resp.json()
 
     radius = {"city": city, "lat": 10.0, "lng": 20.0, "radius_km": 100}
-    assert not await _counted_by_index(client, radius)
+    assert await _counted_by_index(client, radius)
     resp = await client.get(FACETS, params=radius, headers=BYPASS)
     assert resp.status_code == 200, resp.text
     assert resp.json() == indexed  # every flat is within 100 km (spread: 8 km)
+
+    phrase = {"city": city, "q": '"hell ruhig"'}  # a phrase: Postgres
+    assert not await _counted_by_index(client, phrase)
 
     rare = {"city": city, "q": f"Wort{uuid.uuid4().hex[:8]}"}
     assert not await _counted_by_index(client, rare)
@@ -271,16 +279,17 @@ async def test_a_new_process_loads_the_words_in_use(
         flat.description = f"{word} Wohnung"
     await insert_flats(flats)
     settings = FacetIndexSettings(min_word_share=0.0)
-    first = FacetIndex(db, settings, redis)
+    key = f"test:facet-words:{uuid.uuid4().hex}"  # this test's processes only
+    first = FacetIndex(db, settings, redis, words_key=key)
     first.start()
     try:
         await wait_until_loaded(first)
         await _index_rows(first, ReplicaSession(db), {"city": city, "q": word})
     finally:
         await first.aclose()
-    assert await redis.zscore(WORDS_KEY, word) is not None
+    assert await redis.zscore(key, word) is not None
 
-    second = FacetIndex(db, settings, redis)
+    second = FacetIndex(db, settings, redis, words_key=key)
     second.start()
     try:
         await wait_until_loaded(second)
@@ -290,6 +299,7 @@ async def test_a_new_process_loads_the_words_in_use(
             await asyncio.sleep(0.1)
     finally:
         await second.aclose()
+        await redis.delete(key)
 
 
 async def _walk(
@@ -361,3 +371,22 @@ async def test_a_page_read_after_a_change_is_not_served(
 
     stale = repository.page_rows_statement(query.filters, ids, [stamps[0] - 1, *stamps[1:]])
     assert await repository.fetch_page_rows(session, stale, len(found)) is None
+
+
+async def test_a_listing_on_the_circle_is_left_to_postgis(
+    own_index: FacetIndex, db: Database, insert_flats: Insert, city: str
+) -> None:
+    """A listing within millimetres of a radius' circle: numpy's haversine and PostGIS's sphere
+    may round it to different sides, so the index leaves that search to Postgres."""
+    flats = random_flats(city, 3, seed=13)
+    for flat in flats:
+        flat.status = "active"
+    flats[0].lat, flats[0].lng = 50.0 + math.degrees(2000.0 / EARTH_RADIUS_M), 8.0  # 2 km north
+    await insert_flats(flats)
+    on_circle = {"city": city, "lat": 50.0, "lng": 8.0, "radius_km": 2}
+    filters = to_filters(FilterParams.model_validate(on_circle))
+    with pytest.raises(Unsupported, match="radius boundary"):
+        await own_index.count(ReplicaSession(db), filters)
+    wider = {**on_circle, "radius_km": 2.01}
+    got = await _index_rows(own_index, ReplicaSession(db), wider)
+    assert got == await _postgres_rows(ReplicaSession(db), wider)

@@ -162,6 +162,8 @@ class Snapshot:
     key_slices: dict[str, tuple[int, int]]
     id_order: np.ndarray  # base positions in id order (to find a changed listing's base row)
     sorted_ids: np.ndarray  # base ids in that order
+    lat_order: np.ndarray  # base positions by latitude (NaN last): a circle's band
+    lat_sorted: np.ndarray  # base latitudes in that order
     live: np.ndarray  # base rows not superseded by a change
     changed: Columns  # active versions of changed listings
     changed_keys: np.ndarray  # their city_keys (object array)
@@ -177,38 +179,43 @@ class Snapshot:
         return np.where(self.sorted_ids[at] == ids, self.id_order[at], -1)
 
 
-def _match(
-    cols: Columns, lo: int, hi: int, f: SearchFilters, start: np.ndarray | None
-) -> np.ndarray:
-    """Which rows lo..hi of `cols` pass the filters (full text and city aside)."""
-    m = np.ones(hi - lo, dtype=bool) if start is None else start.copy()
+Rows = slice | np.ndarray  # a segment's rows: a slice, or positions
+
+
+def _size(rows: Rows) -> int:
+    return rows.stop - rows.start if isinstance(rows, slice) else len(rows)
+
+
+def _match(cols: Columns, rows: Rows, f: SearchFilters, start: np.ndarray | None) -> np.ndarray:
+    """Which of `rows` of `cols` pass the filters (full text, city and radius aside)."""
+    m = np.ones(_size(rows), dtype=bool) if start is None else start.copy()
     if f.postal_code is not None:
-        m &= cols.postal[lo:hi] == int(f.postal_code)
+        m &= cols.postal[rows] == int(f.postal_code)
     if f.min_rooms is not None:
-        m &= cols.rooms2[lo:hi] >= math.ceil(f.min_rooms * 2)
+        m &= cols.rooms2[rows] >= math.ceil(f.min_rooms * 2)
     if f.max_rooms is not None:
-        m &= cols.rooms2[lo:hi] <= math.floor(f.max_rooms * 2)
+        m &= cols.rooms2[rows] <= math.floor(f.max_rooms * 2)
     if f.min_size is not None:
-        m &= cols.size100[lo:hi] >= math.ceil(f.min_size * 100)
+        m &= cols.size100[rows] >= math.ceil(f.min_size * 100)
     if f.furnished is not None:
-        m &= ((cols.flags[lo:hi] & FURNISHED) != 0) == f.furnished
+        m &= ((cols.flags[rows] & FURNISHED) != 0) == f.furnished
     if f.pets_allowed is not None:
-        m &= ((cols.flags[lo:hi] & PETS) != 0) == f.pets_allowed
+        m &= ((cols.flags[rows] & PETS) != 0) == f.pets_allowed
     if f.available_from is not None:
-        m &= cols.available[lo:hi] <= (f.available_from - DATE_ZERO).days
+        m &= cols.available[rows] <= (f.available_from - DATE_ZERO).days
     rent = cols.warm if f.rent_type == "warm" else cols.cold
     if f.min_rent is not None:
-        m &= rent[lo:hi] >= f.min_rent
+        m &= rent[rows] >= f.min_rent
     if f.max_rent is not None:
-        m &= rent[lo:hi] <= f.max_rent
+        m &= rent[rows] <= f.max_rent
     if f.amenities:
         need = 0
         for name in f.amenities:
             need |= 1 << AMENITIES.index(name)
-        m &= (cols.amenities[lo:hi] & need) == need
+        m &= (cols.amenities[rows] & need) == need
     if f.bbox is not None:
         b = f.bbox
-        lat, lng = cols.lat[lo:hi], cols.lng[lo:hi]
+        lat, lng = cols.lat[rows], cols.lng[rows]
         m &= (lat >= b.min_lat) & (lat <= b.max_lat) & (lng >= b.min_lng) & (lng <= b.max_lng)
     return m
 
@@ -220,16 +227,16 @@ class _Tally:
         self.bucket = np.zeros(len(RENT_BUCKET_BOUNDS) + 1, dtype=np.int64)
         self.amenity = np.zeros(len(AMENITIES), dtype=np.int64)
 
-    def add(self, cols: Columns, lo: int, hi: int, m: np.ndarray, rent_type: str) -> None:
+    def add(self, cols: Columns, rows: Rows, m: np.ndarray, rent_type: str) -> None:
         if not m.any():
             return
-        self.pair += np.bincount(cols.pair[lo:hi][m], minlength=len(self.pair))
-        self.rooms += np.bincount(cols.rooms2[lo:hi][m], minlength=41)[:41]
-        rent = (cols.warm if rent_type == "warm" else cols.cold)[lo:hi][m]
+        self.pair += np.bincount(cols.pair[rows][m], minlength=len(self.pair))
+        self.rooms += np.bincount(cols.rooms2[rows][m], minlength=41)[:41]
+        rent = (cols.warm if rent_type == "warm" else cols.cold)[rows][m]
         self.bucket += np.bincount(
             np.searchsorted(_BOUNDS, rent, side="right"), minlength=len(self.bucket)
         )
-        bits = cols.amenities[lo:hi][m]
+        bits = cols.amenities[rows][m]
         for byte in range((len(AMENITIES) + 7) // 8):
             histogram = np.bincount((bits >> (8 * byte)) & 0xFF, minlength=256)
             for b in range(8):
@@ -261,35 +268,75 @@ def count(
     """The rows repository.facets_statement would return for `f` from the snapshot; full text
     as the AND of `lexemes`, whose base `postings` are given. Raises Unsupported for what it
     does not count."""
-    if f.radius_km is not None:
-        raise Unsupported("radius")
     tally = _Tally(len(snap.pairs))
-    for cols, lo, hi, m in _segments(snap, f, postings, set(lexemes)):
-        tally.add(cols, lo, hi, m, f.rent_type)
+    for cols, rows, m in _segments(snap, f, postings, set(lexemes)):
+        tally.add(cols, rows, m, f.rent_type)
     return tally.rows(snap.pairs)
 
 
 def _segments(
     snap: Snapshot, f: SearchFilters, postings: Sequence[np.ndarray], wanted: set[str]
-) -> list[tuple[Columns, int, int, np.ndarray]]:
-    """The matching rows of each segment: (columns, lo, hi, mask over lo..hi)."""
+) -> list[tuple[Columns, Rows, np.ndarray]]:
+    """The matching rows of each segment: (columns, rows, mask over those rows)."""
     out = []
     lo, hi = 0, len(snap.base)
     if f.city_key is not None:
         lo, hi = snap.key_slices.get(f.city_key, (0, 0))
-    if hi > lo:
-        m = _match(snap.base, lo, hi, f, snap.live[lo:hi])
+    rows: Rows = slice(lo, hi)
+    if f.radius_km is not None and f.point is not None:
+        # The circle's box: its latitude band from the latitude order, then the longitudes
+        # (within the city's slice); the distance is computed for the box's rows only.
+        box = repository.radius_box(f.point.lat, f.point.lng, f.radius_km * 1000.0)
+        if box is None:
+            raise Unsupported("radius near a pole or the antimeridian")
+        first = np.searchsorted(snap.lat_sorted, box.min_lat, side="left")
+        last = np.searchsorted(snap.lat_sorted, box.max_lat, side="right")
+        band = snap.lat_order[first:last]
+        lng = snap.base.lng[band]
+        band = band[(lng >= box.min_lng) & (lng <= box.max_lng)]  # the circle's box
+        rows = band[(band >= lo) & (band < hi)] if f.city_key is not None else band
+    if _size(rows):
+        m = _match(snap.base, rows, f, snap.live[rows])
         for posting in postings:
-            m &= posting[lo:hi]
-        out.append((snap.base, lo, hi, m))
+            m &= posting[rows]
+        _within(snap.base, rows, f, m)
+        out.append((snap.base, rows, m))
     if len(snap.changed):
-        m = _match(snap.changed, 0, len(snap.changed), f, None)
+        every = slice(0, len(snap.changed))
+        m = _match(snap.changed, every, f, None)
         if f.city_key is not None:
             m &= snap.changed_keys == f.city_key
         if wanted:
             m &= np.fromiter((wanted <= ls for ls in snap.changed_lexemes), dtype=bool)
-        out.append((snap.changed, 0, len(snap.changed), m))
+        _within(snap.changed, every, f, m)
+        out.append((snap.changed, every, m))
     return out
+
+
+# How far PostGIS's sphere distance (`<->` on geography) may be from this haversine: its
+# radius is 6,371,008.77 m against EARTH_RADIUS_M (4.5e-9 relative), and the formulas round
+# differently in the last bits. Rows closer to the circle than this are left to PostGIS.
+_RADIUS_DOUBT_RELATIVE = 1e-6
+_RADIUS_DOUBT_M = 0.001
+
+
+def _within(cols: Columns, rows: Rows, f: SearchFilters, m: np.ndarray) -> None:
+    """Keep in `m` (the rows that passed the other filters) those within the radius. Raises
+    Unsupported when a row is too close to the circle for this arithmetic to say what PostGIS
+    would."""
+    if f.radius_km is None or f.point is None:
+        return
+    radius = f.radius_km * 1000.0
+    doubt = radius * _RADIUS_DOUBT_RELATIVE + _RADIUS_DOUBT_M
+    passed = np.flatnonzero(m)
+    at = rows.start + passed if isinstance(rows, slice) else rows[passed]
+    lat, lng = np.radians(cols.lat[at]), np.radians(cols.lng[at])
+    lat0, lng0 = math.radians(f.point.lat), math.radians(f.point.lng)
+    h = np.sin((lat - lat0) / 2) ** 2 + math.cos(lat0) * np.cos(lat) * np.sin((lng - lng0) / 2) ** 2
+    distance = 2 * repository.EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(h, 1.0)))
+    if np.any(np.abs(distance - radius) <= doubt):
+        raise Unsupported("radius boundary")
+    m[passed] = distance < radius
 
 
 PageKey = tuple[int, bytes]  # (sort key: created_at in microseconds or rent cents, id bytes)
@@ -309,8 +356,8 @@ def page(
     created_at in microseconds)."""
     ascending = sort == "rent_asc"
     found: list[tuple[Columns, np.ndarray, np.ndarray]] = []  # columns, rows, their keys
-    for cols, lo, _hi, m in _segments(snap, f, postings, set(lexemes)):
-        at = lo + np.flatnonzero(m)
+    for cols, rows, m in _segments(snap, f, postings, set(lexemes)):
+        at = rows.start + np.flatnonzero(m) if isinstance(rows, slice) else rows[m]
         if sort == "newest":
             key = cols.created[at]
         else:
@@ -338,11 +385,11 @@ def page(
     made = np.concatenate([c.created[at] for c, at, _ in found])
     raw = ident.tobytes()  # whole 16 bytes (tolist() would strip trailing zero bytes)
     whole = [raw[16 * n : 16 * n + 16] for n in range(len(ident))]
-    rows = sorted(
+    ordered = sorted(
         zip(key.tolist(), whole, stamp.tolist(), made.tolist(), strict=True),
         reverse=not ascending,
     )
-    return [(i, st, c) for _, i, st, c in rows[:want]]
+    return [(i, st, c) for _, i, st, c in ordered[:want]]
 
 
 def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]) -> Snapshot:
@@ -362,12 +409,15 @@ def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]
         offset += n
     empty = Columns.from_records(_empty_records(), np.zeros(0, dtype=np.int32))
     id_order = np.argsort(base.ids, kind="stable")
+    lat_order = np.argsort(base.lat, kind="stable")
     return Snapshot(
         pairs=pairs,
         base=base,
         key_slices=key_slices,
         id_order=id_order,
         sorted_ids=base.ids[id_order],
+        lat_order=lat_order,
+        lat_sorted=base.lat[lat_order],
         live=np.ones(len(base), dtype=bool),
         changed=empty,
         changed_keys=np.asarray([], dtype=object),
@@ -468,10 +518,16 @@ class FacetIndex:
     """One process's facet index: load, follow changes, count (see the module docstring)."""
 
     def __init__(
-        self, db: Database, settings: FacetIndexSettings, redis: aioredis.Redis | None = None
+        self,
+        db: Database,
+        settings: FacetIndexSettings,
+        redis: aioredis.Redis | None = None,
+        *,
+        words_key: str = WORDS_KEY,
     ) -> None:
         self._db = db
-        self._redis = redis  # remembers the words in use across restarts (WORDS_KEY)
+        self._redis = redis  # remembers the words in use across restarts (`words_key`)
+        self._words_key = words_key
         self._settings = settings
         self._state = _State()
         self._load_task: asyncio.Task[None] | None = None
@@ -671,7 +727,9 @@ class FacetIndex:
             return []
         try:
             async with asyncio.timeout(1.0):
-                words = await self._redis.zrevrange(WORDS_KEY, 0, self._settings.max_lexemes - 1)
+                words = await self._redis.zrevrange(
+                    self._words_key, 0, self._settings.max_lexemes - 1
+                )
         except Exception as exc:  # a cold start is slower, not wrong
             log.warning("facet_index_words_unavailable", error=repr(exc)[:200])
             return []
@@ -683,9 +741,9 @@ class FacetIndex:
         now = time.time()
         try:
             async with asyncio.timeout(1.0), self._redis.pipeline(transaction=False) as pipe:
-                pipe.zadd(WORDS_KEY, dict.fromkeys(lexemes, now))
-                pipe.zremrangebyscore(WORDS_KEY, 0, now - WORDS_KEPT_SECONDS)
-                pipe.zremrangebyrank(WORDS_KEY, 0, -WORDS_KEPT - 1)
+                pipe.zadd(self._words_key, dict.fromkeys(lexemes, now))
+                pipe.zremrangebyscore(self._words_key, 0, now - WORDS_KEPT_SECONDS)
+                pipe.zremrangebyrank(self._words_key, 0, -WORDS_KEPT - 1)
                 await pipe.execute()
         except Exception as exc:
             log.warning("facet_index_words_unavailable", error=repr(exc)[:200])
@@ -705,7 +763,7 @@ class FacetIndex:
             if snap is None:
                 return
             batch = sorted(w for w in self._wanted if w not in snap.postings)[:POSTINGS_BATCH]
-            self._wanted.clear()
+            self._wanted.difference_update(batch)
             if not batch:
                 return
             try:
@@ -729,8 +787,8 @@ class FacetIndex:
     async def count(self, session: ReplicaSession, f: SearchFilters) -> list[Row]:
         """Facet rows for `f`, current as of this call; Unsupported if the index cannot.
         `session.last_target` is set to where the look for changes read."""
-        if not self.enabled or f.radius_km is not None:
-            raise Unsupported("filters")
+        if not self.enabled:
+            raise Unsupported("disabled")
         snap, lexemes, postings = await self._prepare(session, f)
         target = self.last_target
         rows = count(snap, f, lexemes, postings)
@@ -749,8 +807,6 @@ class FacetIndex:
         f = query.filters
         if not self.enabled or query.sort not in ("newest", "rent_asc", "rent_desc"):
             raise Unsupported("sort")
-        if f.point is not None:
-            raise Unsupported("point")  # distances are PostGIS's
         snap, lexemes, postings = await self._prepare(session, f)
         return page(snap, f, query.sort, after, query.limit + 1, lexemes, postings)
 

@@ -605,6 +605,8 @@ def page_rows_statement(f: SearchFilters, ids: bytes, stamps: Sequence[int]) -> 
     params: dict[str, Any] = {"ids": ids, "stamps": list(stamps)}
     if f.q is not None:
         params["q"] = f.q
+    if f.point is not None:  # the items' distance_km
+        params["lat"], params["lng"] = f.point.lat, f.point.lng
     sql = (
         f"WITH {_NAMED} SELECT {_columns(f, rank=f.q is not None)}, "
         f"(l.status = 'active' AND {STAMP} = x.stamp) FROM x JOIN listings l ON l.id = x.id "
@@ -639,7 +641,10 @@ def rank_window_statement(
         "(SELECT count(*) FILTER (WHERE r.current) FROM r) "
         "FROM top JOIN listings l ON l.id = top.id ORDER BY top.rank DESC, top.id DESC"
     )
-    return Statement(sql, {"ids": ids, "stamps": list(stamps), "q": f.q, "limit": limit})
+    params: dict[str, Any] = {"ids": ids, "stamps": list(stamps), "q": f.q, "limit": limit}
+    if f.point is not None:  # the items' distance_km
+        params["lat"], params["lng"] = f.point.lat, f.point.lng
+    return Statement(sql, params)
 
 
 async def fetch_rank_window(
