@@ -20,7 +20,11 @@ then reads (and ranks) by id (search/service.py). This module keeps those arrays
   from per-lexeme postings over the base rows, loaded from the GIN index the first time a
   common lexeme (at least `facet_index_min_word_share` of the listings in the planner's
   statistics) is asked for. Rarer lexemes, phrases, OR and NOT go to Postgres, which
-  answers those from the GIN index cheaply; so do radius filters and distance sorts.
+  answers those from the GIN index cheaply; so do distance sorts.
+- **Radius filters**: the circle's lat/lng box from a latitude order of the listings, then
+  the haversine distance for the box's rows that passed the other filters. PostGIS measures
+  on a sphere of a slightly different radius with other rounding: a listing within
+  millimetres of the circle leaves the search to PostGIS.
 - **Rebuilt** from scratch when the changes since the load exceed `facet_index_max_changes`
   (a bulk import), after `facet_index_reload_seconds`, and after a failed look; meanwhile,
   and whenever it cannot vouch for freshness, the caller counts in Postgres.
@@ -101,7 +105,7 @@ Row = tuple[str, Any, Any, int]  # what repository.facets_statement returns, row
 
 
 class Unsupported(Exception):
-    """A filter set the index does not count (the caller asks Postgres)."""
+    """What the index does not answer (the caller asks Postgres)."""
 
 
 @dataclass(frozen=True, slots=True)
