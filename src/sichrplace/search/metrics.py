@@ -24,7 +24,7 @@ FACET_INDEX_CHANGES = Counter(
 )
 SEARCH_PAGES = Counter(
     "sichrplace_search_pages_total",
-    "Newest, rent and distance search pages computed (cache misses and bypasses) by where "
-    "they were picked: index or postgres.",
+    "Search pages computed (cache misses and bypasses; relevance: first pages) by where "
+    "their listings were picked: index (the facet index) or postgres.",
     ["source"],
 )
