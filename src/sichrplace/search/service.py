@@ -117,10 +117,13 @@ async def _index_page(
         return None
     if not found:
         return []
-    statement = repository.page_rows_statement(
-        query.filters, b"".join(i for i, _, _ in found), [s for _, s, _ in found]
-    )
+    statement = repository.page_rows_statement(query.filters, *_named(found))
     return await repository.fetch_page_rows(session, statement, len(found))
+
+
+def _named(found: list[tuple[bytes, int, int]]) -> tuple[bytes, list[int]]:
+    """The ids (one bytea) and version stamps of listings the index named, for Postgres."""
+    return b"".join(i for i, _, _ in found), [stamp for _, stamp, _ in found]
 
 
 async def _keyset_page(
@@ -140,7 +143,7 @@ async def _keyset_page(
             key = datetime.fromisoformat(str(key))
         position = (key, after.id)
     items = None
-    if index is not None and index.enabled and query.sort != "distance":
+    if index is not None:
         items = await _index_page(session, index, query, position)
     if items is not None:
         SEARCH_PAGES.labels("index").inc()
@@ -214,9 +217,7 @@ async def _index_relevance_first(
         boundary = (_EPOCH + timedelta(microseconds=b_created), uuid.UUID(bytes=b_id))
     if not found:
         return [], boundary
-    statement = repository.rank_window_statement(
-        query.filters, b"".join(i for i, _, _ in found), [s for _, s, _ in found], want
-    )
+    statement = repository.rank_window_statement(query.filters, *_named(found), want)
     items = await repository.fetch_rank_window(session, statement, len(found))
     return (items, boundary) if items is not None else None
 
@@ -240,7 +241,7 @@ async def _relevance_page(
     if after is None:
         # First page: find the window's matches once, rank them, learn the boundary.
         first = None
-        if index is not None and index.enabled:
+        if index is not None:
             first = await _index_relevance_first(session, index, query, want)
         if first is not None:
             SEARCH_PAGES.labels("index").inc()
@@ -296,7 +297,7 @@ async def facets(
     count the filters, else by Postgres, taking a `bulkhead` slot: a few at a time."""
 
     async def compute() -> dict[str, Any]:
-        if index is not None and index.enabled:
+        if index is not None:
             try:
                 rows = await index.count(session, filters)
             except Unsupported:
