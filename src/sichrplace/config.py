@@ -281,6 +281,9 @@ class FacetIndexSettings(BaseSettings):
     postings_wait_seconds: float = Field(default=8.0, ge=0)
     # Between requests, changes are looked for this often (requests look before each count).
     look_interval_seconds: float = Field(default=5.0, gt=0)
+    # A count or page may use a look for changes that began at most this long before the
+    # request arrived (a bound like the replica's lag); 0: always a look begun after it.
+    max_staleness_seconds: float = Field(default=0.25, ge=0)
 
 
 class Settings:

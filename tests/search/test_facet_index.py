@@ -49,8 +49,10 @@ WORDS = ("Balkon", "Altbau", "hell", "ruhig", "Garten", "Dachterrasse", "Stuck")
 
 @pytest.fixture
 async def own_index(db: Database) -> AsyncIterator[FacetIndex]:
-    """An index of its own that counts every word (the app's counts only common ones)."""
-    index = FacetIndex(db, FacetIndexSettings(min_word_share=0.0, max_changes=1000))
+    """An index of its own that counts every word (the app's counts only common ones) and
+    looks for changes after each count begins."""
+    settings = FacetIndexSettings(min_word_share=0.0, max_changes=1000, max_staleness_seconds=0)
+    index = FacetIndex(db, settings)
     index.start()
     await wait_until_loaded(index)
     yield index
@@ -192,6 +194,34 @@ async def test_changes_show_in_the_next_count(
     assert garden == 1
     top = {b["value"]: b["count"] for b in after["rent_bucket"]}["2000+"]
     assert top == 1 + sum(1 for f in (second, *flats[3:]) if f.warm >= 200_000)
+
+
+async def test_a_count_may_use_a_look_begun_shortly_before_it(
+    own_index: FacetIndex, db: Database, insert_flats: Insert, city: str
+) -> None:
+    """Within max_staleness_seconds of the last look, a count uses it without looking again
+    (the bound, like a replica's lag, on what it may miss); at 0 it always looks."""
+    lenient = FacetIndex(
+        db,
+        FacetIndexSettings(
+            min_word_share=0.0, max_staleness_seconds=3600, look_interval_seconds=3600
+        ),
+    )
+    lenient.start()
+    try:
+        await wait_until_loaded(lenient)
+        session = ReplicaSession(db)
+        params = {"city": city}
+        before = await _index_rows(lenient, session, params)
+        await insert_flats(random_flats(city, 7, seed=5))
+        assert await _index_rows(lenient, session, params) == before  # no look: 1 h allowed
+        now = await _postgres_rows(session, params)
+        assert now != before
+        assert await _index_rows(own_index, session, params) == now
+        await lenient.current(max_staleness=0.0)
+        assert await _index_rows(lenient, session, params) == now
+    finally:
+        await lenient.aclose()
 
 
 async def test_a_bulk_import_reloads_the_index(

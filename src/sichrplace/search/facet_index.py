@@ -21,10 +21,13 @@ then reads (and ranks) by id (search/service.py). This module keeps those arrays
   common lexeme (at least `facet_index_min_word_share` of the listings in the planner's
   statistics) is asked for. Rarer lexemes, phrases, OR and NOT go to Postgres, which
   answers those from the GIN index cheaply; so do distance sorts.
-- **Radius filters**: the circle's lat/lng box from a latitude order of the listings, then
-  the haversine distance for the box's rows that passed the other filters. PostGIS measures
-  on a sphere of a slightly different radius with other rounding: a listing within
-  millimetres of the circle leaves the search to PostGIS.
+- **Radius and box filters**: within each city's slice the listings are ordered by cell
+  (strips of `STRIP_DEG` latitude, longitude within a strip), so the rows within a lat/lng
+  box are a few contiguous runs found by binary search (per city whose listings' extent
+  meets the box). A radius filter then computes the haversine distance for the box's rows
+  that passed the other filters. PostGIS measures on a sphere of a slightly different radius
+  with other rounding: a listing within millimetres of the circle leaves the search to
+  PostGIS.
 - **Rebuilt** from scratch when the changes since the load exceed `facet_index_max_changes`
   (a bulk import), after `facet_index_reload_seconds`, and after a failed look; meanwhile,
   and whenever it cannot vouch for freshness, the caller counts in Postgres.
@@ -58,7 +61,7 @@ from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.search import repository
 from sichrplace.search.metrics import FACET_INDEX_CHANGES, FACET_INDEX_LOADS, FACET_INDEX_ROWS
-from sichrplace.search.schemas import RENT_BUCKET_BOUNDS, SearchFilters, SearchQuery
+from sichrplace.search.schemas import RENT_BUCKET_BOUNDS, BBox, SearchFilters, SearchQuery
 from sichrplace.search.words import WordStats
 
 log = structlog.get_logger(__name__)
@@ -93,6 +96,12 @@ _BOUNDS = np.asarray(RENT_BUCKET_BOUNDS, dtype=np.int64)
 _HAS_BIT = [np.asarray([(v >> b) & 1 == 1 for v in range(256)]) for b in range(8)]
 _PLAIN_AND = re.compile(r"'[^'\\]+'(?: & '[^'\\]+')*")
 _LEXEME = re.compile(r"'([^'\\]+)'")
+# The cell order: strips of this many degrees of latitude (~1.1 km), longitude within a strip.
+# A cell key packs (pair code, strip, longitude in 1e-7 degrees) into one sortable int64.
+STRIP_DEG = 0.01
+_LNG_UNITS = 1e7  # longitude steps per degree in a cell key
+_NO_STRIP = 0xFFFF  # listings without coordinates: after every strip of their city
+_MAX_CELL_RUNS = 4096  # more (city, strip) runs than this: whole strips per city instead
 MAX_REMEMBERED_QUERIES = 10_000
 # Words whose postings were loaded lately, by any process (sorted set, score: last load).
 WORDS_KEY = "search:facet-words"
@@ -166,8 +175,8 @@ class Snapshot:
     key_slices: dict[str, tuple[int, int]]
     id_order: np.ndarray  # base positions in id order (to find a changed listing's base row)
     sorted_ids: np.ndarray  # base ids in that order
-    lat_order: np.ndarray  # base positions by latitude (NaN last): a circle's band
-    lat_sorted: np.ndarray  # base latitudes in that order
+    cells: np.ndarray  # the base rows' cell keys (ascending: the base is in cell order)
+    pair_extent: np.ndarray  # per pair: min lat, max lat, min lng, max lng (NaN if none)
     live: np.ndarray  # base rows not superseded by a change
     changed: Columns  # active versions of changed listings
     changed_keys: np.ndarray  # their city_keys (object array)
@@ -279,31 +288,35 @@ def count(
 
 
 def _segments(
-    snap: Snapshot, f: SearchFilters, postings: Sequence[np.ndarray], wanted: set[str]
+    snap: Snapshot,
+    f: SearchFilters,
+    postings: Sequence[np.ndarray],
+    wanted: set[str],
+    *,
+    radius: bool = True,
 ) -> list[tuple[Columns, Rows, np.ndarray]]:
-    """The matching rows of each segment: (columns, rows, mask over those rows)."""
+    """The matching rows of each segment: (columns, rows, mask over those rows). Without
+    `radius`, a radius filter only limits the rows to the circle's box (the caller checks
+    the distance)."""
     out = []
     lo, hi = 0, len(snap.base)
     if f.city_key is not None:
         lo, hi = snap.key_slices.get(f.city_key, (0, 0))
     rows: Rows = slice(lo, hi)
+    box = f.bbox
     if f.radius_km is not None and f.point is not None:
-        # The circle's box: its latitude band from the latitude order, then the longitudes
-        # (within the city's slice); the distance is computed for the box's rows only.
+        # The circle's box; the distance is computed for the box's rows only (_within).
         box = repository.radius_box(f.point.lat, f.point.lng, f.radius_km * 1000.0)
         if box is None:
             raise Unsupported("radius near a pole or the antimeridian")
-        first = np.searchsorted(snap.lat_sorted, box.min_lat, side="left")
-        last = np.searchsorted(snap.lat_sorted, box.max_lat, side="right")
-        band = snap.lat_order[first:last]
-        lng = snap.base.lng[band]
-        band = band[(lng >= box.min_lng) & (lng <= box.max_lng)]  # the circle's box
-        rows = band[(band >= lo) & (band < hi)] if f.city_key is not None else band
+    if box is not None and hi > lo:
+        rows = _cell_rows(snap, box, lo, hi)
     if _size(rows):
         m = _match(snap.base, rows, f, snap.live[rows])
         for posting in postings:
             m &= posting[rows]
-        _within(snap.base, rows, f, m)
+        if radius:
+            _within(snap.base, rows, f, m)
         out.append((snap.base, rows, m))
     if len(snap.changed):
         every = slice(0, len(snap.changed))
@@ -312,7 +325,8 @@ def _segments(
             m &= snap.changed_keys == f.city_key
         if wanted:
             m &= np.fromiter((wanted <= ls for ls in snap.changed_lexemes), dtype=bool)
-        _within(snap.changed, every, f, m)
+        if radius:
+            _within(snap.changed, every, f, m)
         out.append((snap.changed, every, m))
     return out
 
@@ -325,22 +339,49 @@ _RADIUS_DOUBT_M = 0.001
 
 
 def _within(cols: Columns, rows: Rows, f: SearchFilters, m: np.ndarray) -> None:
-    """Keep in `m` (the rows that passed the other filters) those within the radius. Raises
-    Unsupported when a row is too close to the circle for this arithmetic to say what PostGIS
-    would."""
+    """Keep in `m` (the rows that passed the other filters) those within the radius."""
     if f.radius_km is None or f.point is None:
         return
+    passed = np.flatnonzero(m)
+    m[passed] = _inside(cols, rows.start + passed if isinstance(rows, slice) else rows[passed], f)
+
+
+def _inside(cols: Columns, at: np.ndarray, f: SearchFilters) -> np.ndarray:
+    """Which of the rows `at` lie within the radius. Raises Unsupported when one is too close
+    to the circle for this arithmetic to say what PostGIS would."""
+    assert f.radius_km is not None
+    assert f.point is not None
     radius = f.radius_km * 1000.0
     doubt = radius * _RADIUS_DOUBT_RELATIVE + _RADIUS_DOUBT_M
-    passed = np.flatnonzero(m)
-    at = rows.start + passed if isinstance(rows, slice) else rows[passed]
     lat, lng = np.radians(cols.lat[at]), np.radians(cols.lng[at])
     lat0, lng0 = math.radians(f.point.lat), math.radians(f.point.lng)
     h = np.sin((lat - lat0) / 2) ** 2 + math.cos(lat0) * np.cos(lat) * np.sin((lng - lng0) / 2) ** 2
     distance = 2 * repository.EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(h, 1.0)))
     if np.any(np.abs(distance - radius) <= doubt):
         raise Unsupported("radius boundary")
-    m[passed] = distance < radius
+    inside: np.ndarray = distance < radius
+    return inside
+
+
+def _first_inside(
+    cols: Columns, at: np.ndarray, key: np.ndarray, f: SearchFilters, want: int, ascending: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Of the rows `at` (sort keys `key`), those within the radius whose keys come up to the
+    want-th such row's (ties included): distances are computed for the first rows in key
+    order only, more at a time until `want` of them lie inside. A row left out comes after
+    every row kept, so it cannot be on the page."""
+    signed = key if ascending else -key
+    first = 4 * want
+    while first < len(at):
+        cut = np.partition(signed, first - 1)[first - 1]
+        chosen = np.flatnonzero(signed <= cut)
+        inside = _inside(cols, at[chosen], f)
+        if np.count_nonzero(inside) >= want:
+            chosen = chosen[inside]
+            return at[chosen], key[chosen]
+        first *= 8
+    inside = _inside(cols, at, f)
+    return at[inside], key[inside]
 
 
 PageKey = tuple[int, bytes]  # (sort key: created_at in microseconds or rent cents, id bytes)
@@ -359,8 +400,9 @@ def page(
     (newest: created_at, id descending; rent: the filters' rent, id), as (id, version stamp,
     created_at in microseconds)."""
     ascending = sort == "rent_asc"
+    radius = f.radius_km is not None and f.point is not None
     found: list[tuple[Columns, np.ndarray, np.ndarray]] = []  # columns, rows, their keys
-    for cols, rows, m in _segments(snap, f, postings, set(lexemes)):
+    for cols, rows, m in _segments(snap, f, postings, set(lexemes), radius=False):
         at = rows.start + np.flatnonzero(m) if isinstance(rows, slice) else rows[m]
         if sort == "newest":
             key = cols.created[at]
@@ -374,6 +416,8 @@ def page(
                 ident = cols.ids[at[tie]]
                 later[tie] = ident > i if ascending else ident < i
             at, key = at[later], key[later]
+        if radius:
+            at, key = _first_inside(cols, at, key, f, want, ascending)
         if len(at) > want:
             # Only the rows up to the want-th key (with its ties) can be on the page.
             signed = key if ascending else -key
@@ -396,15 +440,90 @@ def page(
     return [(i, st, c) for _, i, st, c in ordered[:want]]
 
 
+def _strip(lat: float) -> int:
+    """The strip of a latitude (the same arithmetic as _cell_keys, for one value)."""
+    return math.floor((lat + 90.0) / STRIP_DEG)
+
+
+def _lng_units(lng: float) -> int:
+    return math.floor((lng + 180.0) * _LNG_UNITS)
+
+
+def _cell_keys(pair: np.ndarray, lat: np.ndarray, lng: np.ndarray) -> np.ndarray:
+    """Each row's cell key: pair code, strip and longitude, so that sorting by it orders each
+    city by strip, then longitude (rows without coordinates last)."""
+    located = ~(np.isnan(lat) | np.isnan(lng))
+    strip = np.where(located, np.floor((np.where(located, lat, 0.0) + 90.0) / STRIP_DEG), 0)
+    units = np.where(located, np.floor((np.where(located, lng, 0.0) + 180.0) * _LNG_UNITS), 0)
+    strip = np.where(located, strip.astype(np.int64), _NO_STRIP)
+    return (pair.astype(np.int64) << 48) | (strip << 32) | units.astype(np.int64)
+
+
+def _extents(pair: np.ndarray, lat: np.ndarray, lng: np.ndarray, pairs: int) -> np.ndarray:
+    """Per pair code: the min and max latitude and longitude of its rows (NaN if none)."""
+    out = np.full((pairs, 4), np.nan)
+    if len(pair) == 0:
+        return out
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    codes = pair[starts]
+    for column, values in enumerate((lat, lng)):
+        out[codes, 2 * column] = np.fmin.reduceat(values, starts)
+        out[codes, 2 * column + 1] = np.fmax.reduceat(values, starts)
+    return out
+
+
+def _cell_rows(snap: Snapshot, box: BBox, lo: int, hi: int) -> np.ndarray:
+    """Base rows within [lo, hi) whose coordinates may lie in `box`: every row that does, in
+    ascending order (whole cells: rows just outside the box may be among them)."""
+    extent = snap.pair_extent
+    first, last = int(snap.base.pair[lo]), int(snap.base.pair[hi - 1])
+    candidates = first + np.flatnonzero(
+        (extent[first : last + 1, 0] <= box.max_lat)
+        & (extent[first : last + 1, 1] >= box.min_lat)
+        & (extent[first : last + 1, 2] <= box.max_lng)
+        & (extent[first : last + 1, 3] >= box.min_lng)
+    )
+    s0, s1 = max(_strip(box.min_lat), 0), min(_strip(box.max_lat), _NO_STRIP - 1)
+    if not len(candidates) or s1 < s0:
+        return np.zeros(0, dtype=np.int64)
+    heads = candidates.astype(np.int64) << 48
+    strips = np.arange(s0, s1 + 1, dtype=np.int64) << 32
+    if len(candidates) * len(strips) <= _MAX_CELL_RUNS:
+        # One run per (city, strip): the strip's rows within the box's longitudes.
+        cells = (heads[:, None] | strips[None, :]).ravel()
+        west = max(_lng_units(box.min_lng), 0)
+        east = min(_lng_units(box.max_lng), (1 << 32) - 1)
+        starts = np.searchsorted(snap.cells, cells | west, side="left")
+        ends = np.searchsorted(snap.cells, cells | east, side="right")
+    else:
+        # A box of many cities and strips: per city, its rows of those strips (the filters
+        # then check the longitudes).
+        starts = np.searchsorted(snap.cells, heads | strips[0], side="left")
+        ends = np.searchsorted(snap.cells, heads | (strips[-1] + (1 << 32)), side="left")
+    lengths = ends - starts
+    keep = lengths > 0
+    starts, lengths = starts[keep], lengths[keep]
+    if not len(starts):
+        return np.zeros(0, dtype=np.int64)
+    # The runs as one array of positions: each run's start, then +1 per row.
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
+
+
 def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]) -> Snapshot:
-    """A snapshot from the full load's rows: (city_key, city, concatenated records)."""
+    """A snapshot from the full load's rows: (city_key, city, concatenated records), each
+    city's rows in cell order."""
     ordered = sorted(groups, key=lambda g: (g[0], g[1]))
     pairs = tuple((k, c) for k, c, _ in ordered)
     parts = [np.frombuffer(blob or b"", dtype=RECORD) for _, _, blob in ordered]
     records = np.concatenate(parts) if parts else _empty_records()
     sizes = np.asarray([len(p) for p in parts], dtype=np.int64)
     pair = np.repeat(np.arange(len(parts), dtype=np.int32), sizes)
-    base = Columns.from_records(records, pair)
+    lat, lng = records["lat"].astype(np.float64), records["lng"].astype(np.float64)
+    cells = _cell_keys(pair, lat, lng)
+    order = np.argsort(cells, kind="stable")  # pair codes lead: each city stays one slice
+    cells, pair = cells[order], pair[order]
+    base = Columns.from_records(records[order], pair)
     key_slices: dict[str, tuple[int, int]] = {}
     offset = 0
     for (key, _), n in zip(pairs, sizes.tolist(), strict=True):
@@ -413,15 +532,14 @@ def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]
         offset += n
     empty = Columns.from_records(_empty_records(), np.zeros(0, dtype=np.int32))
     id_order = np.argsort(base.ids, kind="stable")
-    lat_order = np.argsort(base.lat, kind="stable")
     return Snapshot(
         pairs=pairs,
         base=base,
         key_slices=key_slices,
         id_order=id_order,
         sorted_ids=base.ids[id_order],
-        lat_order=lat_order,
-        lat_sorted=base.lat[lat_order],
+        cells=cells,
+        pair_extent=_extents(pair, base.lat, base.lng, len(pairs)),
         live=np.ones(len(base), dtype=bool),
         changed=empty,
         changed_keys=np.asarray([], dtype=object),
@@ -536,8 +654,10 @@ class FacetIndex:
         self._state = _State()
         self._load_task: asyncio.Task[None] | None = None
         self._look_task: asyncio.Task[None] | None = None
-        self._looks_started = 0
-        self._looks_done = 0
+        # Monotonic times: when the look under way began, and when the snapshot's last look
+        # (or its load) began, i.e. what it is as fresh as.
+        self._look_began = 0.0
+        self._fresh_as_of = 0.0
         self._wanted: set[str] = set()  # lexemes whose postings to load
         self._postings_task: asyncio.Task[None] | None = None
         self._tick_task: asyncio.Task[None] | None = None
@@ -561,7 +681,7 @@ class FacetIndex:
         while True:
             await asyncio.sleep(self._settings.look_interval_seconds)
             with contextlib.suppress(Exception):  # logged by current(); the next tick retries
-                await self.current()
+                await self.current(max_staleness=0.0)
 
     @property
     def ready(self) -> bool:
@@ -579,6 +699,7 @@ class FacetIndex:
 
     async def _load(self) -> None:
         started = time.monotonic()
+        self._fresh_as_of = 0.0  # a look under way reads against the old base: not enough
         try:
             session = ReplicaSession(self._db)
             # The clock first: whatever changes after it is read as a change.
@@ -597,6 +718,7 @@ class FacetIndex:
         # Changes seen during the load were read against the old base: start again from the clock.
         previous = self._state.snap
         self._state = _State(snap=snap, seen_until=clock, loaded_at=time.monotonic())
+        self._fresh_as_of = started
         # The words in use, for the new base: this process's, else those any process used
         # lately (so a restarted process does not make its first full-text counts wait).
         in_use = list(previous.postings) if previous else await self._words_in_use()
@@ -610,9 +732,10 @@ class FacetIndex:
             seconds=round(time.monotonic() - started, 2),
         )
 
-    async def _look(self) -> None:
+    async def _look(self, began: float) -> None:
         """Read which listings changed since the last look (id and version, from an index),
-        then the records of those not known in that version, and apply them."""
+        then the records of those not known in that version, and apply them. `began`: when
+        it was asked for (monotonic), before it reads anything."""
         state = self._state
         snap = state.snap
         if snap is None or state.seen_until is None:
@@ -629,6 +752,7 @@ class FacetIndex:
             self._reload_after_changes(len(state.changes) + len(new))
         if not new:
             state.seen_until = clock
+            self._fresh_as_of = max(self._fresh_as_of, began)
             return
         records = await repository.fetch_binary(
             session, repository.facet_rows_statement(AMENITIES, new)
@@ -647,6 +771,7 @@ class FacetIndex:
             return
         FACET_INDEX_CHANGES.inc(len(fresh))
         self._state = _State(snap, merged, clock, state.loaded_at)
+        self._fresh_as_of = max(self._fresh_as_of, began)
 
     def _reload_after_changes(self, changes: int) -> NoReturn:
         """A bulk import: load everything again rather than carry a second copy of the table."""
@@ -655,29 +780,31 @@ class FacetIndex:
         self._start_load()
         raise Unsupported("reloading")
 
-    async def _look_once(self, number: int) -> None:
-        try:
-            await self._look()
-        finally:
-            self._looks_done = max(self._looks_done, number)
-
-    async def current(self) -> Snapshot:
-        """The snapshot, having looked for changes after this call began (shared with the
-        calls that arrive while a look is under way). Raises Unsupported when not loaded."""
+    async def current(self, max_staleness: float | None = None) -> Snapshot:
+        """The snapshot, with the changes of a look for them that began at most `max_staleness`
+        (default: `max_staleness_seconds`) before this call, waiting for one if need be; calls
+        that arrive together share it. Raises Unsupported when not loaded."""
+        arrived = time.monotonic()
         state = self._state
         if state.snap is None:
             self._start_load()
             raise Unsupported("not loaded")
-        if time.monotonic() - state.loaded_at > self._settings.reload_seconds:
+        if arrived - state.loaded_at > self._settings.reload_seconds:
             self._start_load()  # the current snapshot serves until the new one is ready
-        need = self._looks_started + 1
-        while self._looks_done < need:
-            if self._look_task is None or self._look_task.done():
-                self._looks_started += 1
-                self._look_task = asyncio.create_task(
-                    self._look_once(self._looks_started), name="facet-index-look"
-                )
+        if max_staleness is None:
+            max_staleness = self._settings.max_staleness_seconds
+        oldest = arrived - max_staleness
+        while self._fresh_as_of < oldest:
             task = self._look_task
+            if task is None or task.done():
+                self._look_began = time.monotonic()
+                task = asyncio.create_task(self._look(self._look_began), name="facet-index-look")
+                self._look_task = task
+            elif self._look_began < oldest:
+                # Under way, but begun too early for this call: wait for it, then look again.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(task)
+                continue
             try:
                 await asyncio.shield(task)
             except Unsupported:

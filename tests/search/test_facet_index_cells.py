@@ -1,0 +1,111 @@
+"""The facet index's cell order (no database): the rows a lat/lng box names are every row in
+it, and a radius page computed lazily is the page of a full pass."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sichrplace.search import facet_index
+from sichrplace.search.facet_index import RECORD, STRIP_DEG, Snapshot, build_base, page
+from sichrplace.search.params import SearchParams, to_query
+from sichrplace.search.repository import EARTH_RADIUS_M
+from sichrplace.search.schemas import BBox
+
+# Three "cities" around (50, 8), one of them straddling the others, and listings without
+# coordinates in each.
+CITIES = (("a", "A", 50.00, 8.00, 0.10), ("b", "B", 50.05, 8.08, 0.06), ("c", "C", 50.3, 8.5, 0.2))
+
+
+def _snapshot(seed: int, per_city: int = 3000) -> Snapshot:
+    rng = np.random.default_rng(seed)
+    groups = []
+    for key, name, lat, lng, spread in CITIES:
+        records = np.zeros(per_city, dtype=RECORD)
+        records["id"] = [rng.bytes(16) for _ in range(per_city)]
+        records["lat"] = lat + rng.uniform(-spread, spread, per_city)
+        records["lng"] = lng + rng.uniform(-spread, spread, per_city)
+        records["lat"][:20] = np.nan
+        records["lng"][:20] = np.nan
+        records["lat"][20:40] = np.round(records["lat"][20:40], 2)  # on strip edges
+        records["warm"] = rng.choice([50_000, 80_000, 120_000], per_city)  # ties
+        records["cold"] = records["warm"] - 10_000
+        records["created"] = rng.integers(0, 400, per_city)  # ties too
+        groups.append((key, name, records.tobytes()))
+    return build_base(groups, {})
+
+
+def _in_box(snap: Snapshot, box: BBox) -> np.ndarray:
+    lat, lng = snap.base.lat, snap.base.lng
+    return np.flatnonzero(
+        (lat >= box.min_lat) & (lat <= box.max_lat) & (lng >= box.min_lng) & (lng <= box.max_lng)
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_box_names_every_row_in_it_and_little_else(seed: int) -> None:
+    snap = _snapshot(seed)
+    rng = random.Random(seed)
+    for _ in range(200):
+        half_lat, half_lng = rng.choice((0.002, 0.01, 0.05, 0.3)), rng.choice((0.003, 0.02, 0.4))
+        lat, lng = 50.0 + rng.uniform(-0.2, 0.4), 8.0 + rng.uniform(-0.2, 0.6)
+        box = BBox(lng - half_lng, lat - half_lat, lng + half_lng, lat + half_lat)
+        key = rng.choice((None, "a", "b", "c"))
+        lo, hi = snap.key_slices[key] if key else (0, len(snap.base))
+        rows = facet_index._cell_rows(snap, box, lo, hi)
+        expected = _in_box(snap, box)
+        expected = expected[(expected >= lo) & (expected < hi)]
+        assert np.all(np.diff(rows) > 0)  # ascending, each row once
+        assert set(expected.tolist()) <= set(rows.tolist())
+        assert len(rows) == 0 or (rows[0] >= lo and rows[-1] < hi)
+        # Whole cells at most: the box widened by one strip (and, when the runs are per
+        # strip, nothing beyond its longitudes).
+        wider = BBox(box.min_lng, box.min_lat - STRIP_DEG, box.max_lng, box.max_lat + STRIP_DEG)
+        if half_lat * 2 / STRIP_DEG * 3 <= 4096:
+            assert set(rows.tolist()) <= set(_in_box(snap, wider).tolist())
+
+
+def _distance_m(snap: Snapshot, lat0: float, lng0: float) -> np.ndarray:
+    lat, lng = np.radians(snap.base.lat), np.radians(snap.base.lng)
+    p0, l0 = math.radians(lat0), math.radians(lng0)
+    h = np.sin((lat - p0) / 2) ** 2 + math.cos(p0) * np.cos(lat) * np.sin((lng - l0) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(h, 1.0)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_radius_page_is_the_page_of_every_row_in_the_circle(seed: int) -> None:
+    """Distances computed for the first rows in key order only: the same page as computing
+    them for every row (ties in the sort key included)."""
+    snap = _snapshot(seed)
+    rng = random.Random(seed)
+    for _ in range(100):
+        params: dict[str, Any] = {
+            "lat": round(50.0 + rng.uniform(-0.1, 0.35), 5),
+            "lng": round(8.0 + rng.uniform(-0.1, 0.5), 5),
+            "radius_km": rng.choice((0.5, 2, 5, 15)),
+            "sort": rng.choice(("newest", "rent_asc", "rent_desc")),
+            "limit": rng.choice((1, 5, 20, 100)),
+        }
+        if rng.random() < 0.5:
+            params["city"] = rng.choice(("A", "B", "C"))
+        query = to_query(SearchParams.model_validate(params))
+        f = query.filters
+        assert f.point is not None
+        assert f.radius_km is not None
+        got = page(snap, f, query.sort, None, query.limit + 1)
+        inside = np.flatnonzero(_distance_m(snap, f.point.lat, f.point.lng) < f.radius_km * 1000)
+        if f.city_key is not None:
+            lo, hi = snap.key_slices[f.city_key]
+            inside = inside[(inside >= lo) & (inside < hi)]
+        cols = snap.base
+        key = cols.created if query.sort == "newest" else cols.warm
+        ids = cols.ids.tobytes()  # whole 16 bytes (an S16 item drops trailing zero bytes)
+        rows = sorted(
+            ((int(key[i]), ids[16 * i : 16 * i + 16]) for i in inside),
+            reverse=query.sort != "rent_asc",
+        )
+        assert [i for i, _, _ in got] == [i for _, i in rows[: query.limit + 1]], params
