@@ -282,8 +282,10 @@ class FacetIndexSettings(BaseSettings):
     # Between requests, changes are looked for this often (requests look before each count).
     look_interval_seconds: float = Field(default=5.0, gt=0)
     # A count or page may use a look for changes that began at most this long before the
-    # request arrived (a bound like the replica's lag); 0: always a look begun after it.
-    max_staleness_seconds: float = Field(default=0.25, ge=0)
+    # request arrived (a bound like the replica's lag); 0: always a look begun after it. At
+    # most 0.25: the second invalidation of cached lists after a listing write allows for it
+    # (listings/invalidation.py).
+    max_staleness_seconds: float = Field(default=0.25, ge=0, le=0.25)
 
 
 class Settings:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from sichrplace.config import RedisSettings, Settings
+from sichrplace.config import FacetIndexSettings, RedisSettings, Settings
 from sichrplace.listings import repository
 from sichrplace.listings.schemas import ListingOut
 from sichrplace.platform.cache import Cache
@@ -24,6 +24,7 @@ from sichrplace.platform.db.engines import Database
 from sichrplace.platform.redis import make_redis
 from tests.conftest import app_client, running_app
 from tests.listings.conftest import API, MakeUser, listing_body, replica_caught_up
+from tests.search.conftest import wait_until_loaded
 
 
 async def _create(client: httpx.AsyncClient, headers: dict[str, str], **kw: Any) -> dict[str, Any]:
@@ -109,11 +110,14 @@ async def test_stale_fill_from_lagging_replica_is_gone_within_one_second(
 
 @pytest.fixture
 async def other_instance(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """A second API instance on the same stack: its own near tier, pools and statistics."""
+    """A second API instance on the same stack: its own near tier, pools, statistics and
+    facet index (which may use a look for changes begun 0.25 s before a request, as deployed)."""
     own = copy.copy(settings)
     own.cache = settings.cache.model_copy(update={"plan_stats_warm_seconds": 0})
+    own.facet_index = FacetIndexSettings()
     async with running_app(own) as other, app_client(other) as c:
         assert await other.state.cache.near.wait_live(5)
+        await wait_until_loaded(other.state.facet_index)
         yield other, c
 
 

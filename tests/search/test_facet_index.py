@@ -395,12 +395,12 @@ async def test_a_page_read_after_a_change_is_not_served(
     assert len(found) == 6
     ids, stamps = b"".join(i for i, _, _ in found), [s for _, s, _ in found]
 
-    fresh = repository.page_rows_statement(query.filters, ids, stamps)
-    items = await repository.fetch_page_rows(session, fresh, len(found))
+    statement = repository.page_rows_statement(query.filters, ids)
+    items = await repository.fetch_page_rows(session, statement, ids, stamps)
     assert [i["id"] for i in items or ()] == [str(uuid.UUID(bytes=i)) for i, _, _ in found]
 
-    stale = repository.page_rows_statement(query.filters, ids, [stamps[0] - 1, *stamps[1:]])
-    assert await repository.fetch_page_rows(session, stale, len(found)) is None
+    stale = [stamps[0] - 1, *stamps[1:]]
+    assert await repository.fetch_page_rows(session, statement, ids, stale) is None
 
 
 async def test_a_listing_on_the_circle_is_left_to_postgis(

@@ -23,8 +23,10 @@ log = structlog.get_logger(__name__)
 LIST_DOMAINS = ("search", "facets", "popular")
 
 
-# Margin over the replica's measured lag before the second invalidation of cached lists.
-_LAG_MARGIN_SECONDS = 0.25
+# Margin over the replica's measured lag before the second invalidation of cached lists: a
+# list filled meanwhile may have been computed by a facet index from a look for changes begun
+# up to its max_staleness_seconds (at most 0.25 s) before the fill.
+_LAG_MARGIN_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)

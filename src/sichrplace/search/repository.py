@@ -599,31 +599,42 @@ _NAMED = (
 )
 
 
-def page_rows_statement(f: SearchFilters, ids: bytes, stamps: Sequence[int]) -> Statement:
-    """The search items of a page the facet index chose, in its order, each ending with
-    whether the listing is still active in the version the index chose on."""
-    params: dict[str, Any] = {"ids": ids, "stamps": list(stamps)}
+def _uuid_array(ids: bytes) -> str:
+    """Concatenated 16-byte ids as a uuid[] literal (one text parameter: cheaper to send than
+    a list of UUIDs, and `= ANY` of it plans in a third of the time of an unnest join)."""
+    return "{" + ",".join(ids[n : n + 16].hex() for n in range(0, len(ids), 16)) + "}"
+
+
+def page_rows_statement(f: SearchFilters, ids: bytes) -> Statement:
+    """The search items of the listings a facet index named (ids: 16 bytes each), in no
+    particular order, each row ending with whether the listing is active and its version."""
+    params: dict[str, Any] = {"ids": _uuid_array(ids)}
     if f.q is not None:
         params["q"] = f.q
     if f.point is not None:  # the items' distance_km
         params["lat"], params["lng"] = f.point.lat, f.point.lng
     sql = (
-        f"WITH {_NAMED} SELECT {_columns(f, rank=f.q is not None)}, "
-        f"(l.status = 'active' AND {STAMP} = x.stamp) FROM x JOIN listings l ON l.id = x.id "
-        "ORDER BY x.n"
+        f"SELECT {_columns(f, rank=f.q is not None)}, l.status = 'active', {STAMP} "
+        "FROM listings l WHERE l.id = ANY(CAST(:ids AS uuid[]))"
     )
     return Statement(sql, params)
 
 
 async def fetch_page_rows(
-    session: ReplicaSession, statement: Statement, size: int
+    session: ReplicaSession, statement: Statement, ids: bytes, stamps: Sequence[int]
 ) -> list[dict[str, Any]] | None:
-    """The items of page_rows_statement, or None if any of the `size` listings changed."""
+    """The items of page_rows_statement in the order of `ids`, or None if any of them is no
+    longer active in the version `stamps` names (it changed after the index chose it)."""
     result = await session.fetch(_clause(statement.sql), statement.params)
-    if len(result.rows) != size or not all(row[-1] for row in result.rows):
-        return None
-    extras = _extras(result.columns[:-1])
-    return [_item(row[:-1], extras) for row in result.rows]
+    rows = {row[0].bytes: row for row in result.rows}
+    extras = _extras(result.columns[:-2])
+    items = []
+    for n, stamp in enumerate(stamps):
+        row = rows.get(ids[16 * n : 16 * n + 16])
+        if row is None or not row[-2] or row[-1] != stamp:
+            return None
+        items.append(_item(row[:-2], extras))
+    return items
 
 
 def rank_window_statement(

@@ -117,8 +117,9 @@ async def _index_page(
         return None
     if not found:
         return []
-    statement = repository.page_rows_statement(query.filters, *_named(found))
-    return await repository.fetch_page_rows(session, statement, len(found))
+    ids, stamps = _named(found)
+    statement = repository.page_rows_statement(query.filters, ids)
+    return await repository.fetch_page_rows(session, statement, ids, stamps)
 
 
 def _named(found: list[tuple[bytes, int, int]]) -> tuple[bytes, list[int]]:
