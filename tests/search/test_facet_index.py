@@ -200,26 +200,27 @@ async def test_a_count_may_use_a_look_begun_shortly_before_it(
     own_index: FacetIndex, db: Database, insert_flats: Insert, city: str
 ) -> None:
     """Within max_staleness_seconds of the last look, a count uses it without looking again
-    (the bound, like a replica's lag, on what it may miss); at 0 it always looks."""
+    (the bound, like a replica's lag, on what it may miss); later, or at 0, it looks."""
+    now = [time.monotonic()]
     lenient = FacetIndex(
         db,
-        FacetIndexSettings(
-            min_word_share=0.0, max_staleness_seconds=3600, look_interval_seconds=3600
-        ),
+        FacetIndexSettings(min_word_share=0.0, look_interval_seconds=3600),
+        clock=lambda: now[0],
     )
     lenient.start()
     try:
         await wait_until_loaded(lenient)
         session = ReplicaSession(db)
         params = {"city": city}
-        before = await _index_rows(lenient, session, params)
+        before = await _index_rows(lenient, session, params)  # a look begun "now"
         await insert_flats(random_flats(city, 7, seed=5))
-        assert await _index_rows(lenient, session, params) == before  # no look: 1 h allowed
-        now = await _postgres_rows(session, params)
-        assert now != before
-        assert await _index_rows(own_index, session, params) == now
-        await lenient.current(max_staleness=0.0)
-        assert await _index_rows(lenient, session, params) == now
+        now[0] += 0.2  # within the 0.25 s allowed: no look
+        assert await _index_rows(lenient, session, params) == before
+        current = await _postgres_rows(session, params)
+        assert current != before
+        assert await _index_rows(own_index, session, params) == current  # 0 s allowed
+        now[0] += 0.1  # 0.3 s after that look: a new one
+        assert await _index_rows(lenient, session, params) == current
     finally:
         await lenient.aclose()
 

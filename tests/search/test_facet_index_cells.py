@@ -109,3 +109,53 @@ def test_a_radius_page_is_the_page_of_every_row_in_the_circle(seed: int) -> None
             reverse=query.sort != "rent_asc",
         )
         assert [i for i, _, _ in got] == [i for _, i in rows[: query.limit + 1]], params
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_city_page_walked_in_order_is_the_page_of_every_match(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A city's page from a walk in the sort's order (the first rows that match) is the page
+    the filter over every row of the city picks, cursor after cursor (ties in the key
+    included), with superseded rows left out."""
+    snap = _snapshot(seed)
+    snap.live[rng_rows(seed, len(snap.base))] = False
+    rng = random.Random(seed)
+    for _ in range(60):
+        params: dict[str, Any] = {
+            "city": rng.choice(("A", "B", "C")),
+            "sort": rng.choice(("newest", "rent_asc", "rent_desc")),
+            "limit": rng.choice((9, 50)),
+        }
+        if rng.random() < 0.5:
+            params["max_rent"] = rng.choice((50_000, 80_000, 120_000))
+        if rng.random() < 0.3:
+            params["rent_type"] = "cold"
+        query = to_query(SearchParams.model_validate(params))
+        walked = _pages(snap, query)
+        with monkeypatch.context() as patched:
+            patched.setattr(facet_index, "_walk", lambda *args: None)
+            assert walked == _pages(snap, query), params
+
+
+def rng_rows(seed: int, n: int) -> np.ndarray:
+    return np.random.default_rng(seed).choice(n, n // 10, replace=False)
+
+
+def _pages(snap: Snapshot, query: Any) -> list[list[tuple[bytes, int, int]]]:
+    """Every page of `query`, each from the cursor the last one ends with."""
+    pages: list[list[tuple[bytes, int, int]]] = []
+    after = None
+    while True:
+        found = page(snap, query.filters, query.sort, after, query.limit + 1)
+        pages.append(found[: query.limit])
+        if len(found) <= query.limit:
+            return pages
+        last_id, _, created = found[query.limit - 1]
+        if query.sort == "newest":
+            key = created
+        else:
+            rows = snap.base_position(np.asarray([last_id], dtype="S16"))
+            rent = snap.base.warm if query.filters.rent_type == "warm" else snap.base.cold
+            key = int(rent[rows[0]])
+        after = (key, last_id)

@@ -39,13 +39,14 @@ hop to a worker thread cost under load on two cores.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import math
 import re
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, NoReturn
@@ -176,6 +177,9 @@ class Snapshot:
     id_order: np.ndarray  # base positions in id order (to find a changed listing's base row)
     sorted_ids: np.ndarray  # base ids in that order
     cells: np.ndarray  # the base rows' cell keys (ascending: the base is in cell order)
+    # Per sort column ("created", "warm", "cold"): base positions, each city_key's slice in
+    # ascending (column, id) order, so a city's page is a walk from one end (or the cursor).
+    orders: dict[str, np.ndarray]
     pair_extent: np.ndarray  # per pair: min lat, max lat, min lng, max lng (NaN if none)
     live: np.ndarray  # base rows not superseded by a change
     changed: Columns  # active versions of changed listings
@@ -294,10 +298,11 @@ def _segments(
     wanted: set[str],
     *,
     radius: bool = True,
+    base: bool = True,
 ) -> list[tuple[Columns, Rows, np.ndarray]]:
     """The matching rows of each segment: (columns, rows, mask over those rows). Without
     `radius`, a radius filter only limits the rows to the circle's box (the caller checks
-    the distance)."""
+    the distance); without `base`, only the changed listings' segment."""
     out = []
     lo, hi = 0, len(snap.base)
     if f.city_key is not None:
@@ -311,7 +316,7 @@ def _segments(
             raise Unsupported("radius near a pole or the antimeridian")
     if box is not None and hi > lo:
         rows = _cell_rows(snap, box, lo, hi)
-    if _size(rows):
+    if base and _size(rows):
         m = _match(snap.base, rows, f, snap.live[rows])
         for posting in postings:
             m &= posting[rows]
@@ -402,7 +407,11 @@ def page(
     ascending = sort == "rent_asc"
     radius = f.radius_km is not None and f.point is not None
     found: list[tuple[Columns, np.ndarray, np.ndarray]] = []  # columns, rows, their keys
-    for cols, rows, m in _segments(snap, f, postings, set(lexemes), radius=False):
+    walked = _walk(snap, f, sort, after, want, postings)
+    if walked is not None:
+        found.append((snap.base, *walked))
+    segments = _segments(snap, f, postings, set(lexemes), radius=False, base=walked is None)
+    for cols, rows, m in segments:
         at = rows.start + np.flatnonzero(m) if isinstance(rows, slice) else rows[m]
         if sort == "newest":
             key = cols.created[at]
@@ -438,6 +447,61 @@ def page(
         reverse=not ascending,
     )
     return [(i, st, c) for _, i, st, c in ordered[:want]]
+
+
+_SORT_COLUMN = {"newest": "created", "rent_asc": "rent", "rent_desc": "rent"}
+
+
+def _walk(
+    snap: Snapshot,
+    f: SearchFilters,
+    sort: str,
+    after: PageKey | None,
+    want: int,
+    postings: Sequence[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The base's part of a city's page: its first `want` matches after `after` and their
+    keys, found by walking the city's rows in the page's order (more rows at a time until
+    enough match), rather than by filtering every row of the city. None where it does not
+    apply (no city, or a box or circle: those take the cell order)."""
+    if f.city_key is None or f.bbox is not None or f.radius_km is not None:
+        return None
+    name = _SORT_COLUMN[sort]
+    if name == "rent":
+        name = "warm" if f.rent_type == "warm" else "cold"
+    column: np.ndarray = getattr(snap.base, name)
+    lo, hi = snap.key_slices.get(f.city_key, (0, 0))
+    block = snap.orders[name][lo:hi]  # ascending (key, id)
+    ascending = sort == "rent_asc"
+    ids = snap.base.ids
+
+    def position(j: int) -> tuple[int, bytes]:
+        row = int(block[j])
+        return int(column[row]), ids[row : row + 1].tobytes()
+
+    if ascending:  # from the first row after the cursor, forwards
+        start = 0 if after is None else bisect.bisect_right(range(len(block)), after, key=position)
+        rows = block[start:]
+    else:  # from the last row before the cursor, backwards
+        end = (
+            len(block)
+            if after is None
+            else bisect.bisect_left(range(len(block)), after, key=position)
+        )
+        rows = block[:end][::-1]
+    hits: list[np.ndarray] = []
+    found, done, step = 0, 0, 4 * want
+    while done < len(rows) and found < want:
+        chunk = rows[done : done + step]
+        m = _match(snap.base, chunk, f, snap.live[chunk])
+        for posting in postings:
+            m &= posting[chunk]
+        hits.append(chunk[m])
+        found += len(hits[-1])
+        done += len(chunk)
+        step *= 4
+    at = (np.concatenate(hits) if hits else np.zeros(0, dtype=block.dtype))[:want]
+    return at, column[at]
 
 
 def _strip(lat: float) -> int:
@@ -532,6 +596,14 @@ def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]
         offset += n
     empty = Columns.from_records(_empty_records(), np.zeros(0, dtype=np.int32))
     id_order = np.argsort(base.ids, kind="stable")
+    # Which city_key each row belongs to (the slices are contiguous, in pair order).
+    key_code = np.zeros(len(base), dtype=np.int32)
+    for code, (lo, hi) in enumerate(key_slices.values()):
+        key_code[lo:hi] = code
+    orders = {
+        name: np.lexsort((base.ids, getattr(base, name), key_code)).astype(np.int32)
+        for name in ("created", "warm", "cold")
+    }
     return Snapshot(
         pairs=pairs,
         base=base,
@@ -539,6 +611,7 @@ def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]
         id_order=id_order,
         sorted_ids=base.ids[id_order],
         cells=cells,
+        orders=orders,
         pair_extent=_extents(pair, base.lat, base.lng, len(pairs)),
         live=np.ones(len(base), dtype=bool),
         changed=empty,
@@ -646,10 +719,12 @@ class FacetIndex:
         redis: aioredis.Redis | None = None,
         *,
         words_key: str = WORDS_KEY,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db = db
         self._redis = redis  # remembers the words in use across restarts (`words_key`)
         self._words_key = words_key
+        self._clock = clock  # monotonic seconds: load ages and how fresh looks are
         self._settings = settings
         self._state = _State()
         self._load_task: asyncio.Task[None] | None = None
@@ -698,7 +773,7 @@ class FacetIndex:
             self._load_task = asyncio.create_task(self._load(), name="facet-index-load")
 
     async def _load(self) -> None:
-        started = time.monotonic()
+        started = self._clock()
         self._fresh_as_of = 0.0  # a look under way reads against the old base: not enough
         try:
             session = ReplicaSession(self._db)
@@ -717,7 +792,7 @@ class FacetIndex:
             return
         # Changes seen during the load were read against the old base: start again from the clock.
         previous = self._state.snap
-        self._state = _State(snap=snap, seen_until=clock, loaded_at=time.monotonic())
+        self._state = _State(snap=snap, seen_until=clock, loaded_at=self._clock())
         self._fresh_as_of = started
         # The words in use, for the new base: this process's, else those any process used
         # lately (so a restarted process does not make its first full-text counts wait).
@@ -729,7 +804,7 @@ class FacetIndex:
             "facet_index_loaded",
             listings=len(snap.base),
             cities=len(snap.key_slices),
-            seconds=round(time.monotonic() - started, 2),
+            seconds=round(self._clock() - started, 2),
         )
 
     async def _look(self, began: float) -> None:
@@ -784,7 +859,7 @@ class FacetIndex:
         """The snapshot, with the changes of a look for them that began at most `max_staleness`
         (default: `max_staleness_seconds`) before this call, waiting for one if need be; calls
         that arrive together share it. Raises Unsupported when not loaded."""
-        arrived = time.monotonic()
+        arrived = self._clock()
         state = self._state
         if state.snap is None:
             self._start_load()
@@ -797,7 +872,7 @@ class FacetIndex:
         while self._fresh_as_of < oldest:
             task = self._look_task
             if task is None or task.done():
-                self._look_began = time.monotonic()
+                self._look_began = self._clock()
                 task = asyncio.create_task(self._look(self._look_began), name="facet-index-look")
                 self._look_task = task
             elif self._look_began < oldest:

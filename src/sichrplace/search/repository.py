@@ -652,7 +652,9 @@ def rank_window_statement(
         "(SELECT count(*) FILTER (WHERE r.current) FROM r) "
         "FROM top JOIN listings l ON l.id = top.id ORDER BY top.rank DESC, top.id DESC"
     )
-    params: dict[str, Any] = {"ids": ids, "stamps": list(stamps), "q": f.q, "limit": limit}
+    # The stamps as one int8[] literal: cheaper to send than a list psycopg adapts item by item.
+    stamp_list = "{" + ",".join(map(str, stamps)) + "}"
+    params: dict[str, Any] = {"ids": ids, "stamps": stamp_list, "q": f.q, "limit": limit}
     if f.point is not None:  # the items' distance_km
         params["lat"], params["lng"] = f.point.lat, f.point.lng
     return Statement(sql, params)

@@ -9,9 +9,13 @@ from fastapi import Depends, Request
 from sichrplace.platform.cache.cache import Cache
 
 
-async def get_cache(request: Request) -> Cache:
+def get_cache_of(request: Request) -> Cache:
     cache: Cache = request.app.state.cache
     return cache
+
+
+async def get_cache(request: Request) -> Cache:
+    return get_cache_of(request)
 
 
 CacheDep = Annotated[Cache, Depends(get_cache)]

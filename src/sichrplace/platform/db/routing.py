@@ -54,11 +54,11 @@ async def wrote_recently(redis: aioredis.Redis, user_id: uuid.UUID) -> bool:
         return False
 
 
-async def _routed_replica(request: Request, user: OptionalUser) -> ReplicaSession:
+async def routed_replica(request: Request, user: OptionalUser) -> ReplicaSession:
     """The replica session, pinned to the primary for a caller inside the read-your-writes
     window (one dependency: each one FastAPI resolves costs CPU on the hottest reads)."""
     pinned = user is not None and await wrote_recently(request.app.state.redis, user.id)
     return ReplicaSession(get_db(request), force_primary=pinned)
 
 
-RoutedReplicaDB = Annotated[ReplicaSession, Depends(_routed_replica)]
+RoutedReplicaDB = Annotated[ReplicaSession, Depends(routed_replica)]
