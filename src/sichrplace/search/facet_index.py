@@ -7,7 +7,7 @@ same rows in numpy arrays costs a few milliseconds. The same arrays pick the lis
 newest or rent-sorted search page, and the window of a first relevance page, which Postgres
 then reads (and ranks) by id (search/service.py). This module keeps those arrays:
 
-- **Full load**: every active listing as a 60-byte record (repository.facet_load_statement),
+- **Full load**: every active listing as a 76-byte record (repository.facet_load_statement),
   ~1M listings in one statement, grouped by (city_key, city) so a city is one slice.
 - **Changes**: Postgres stamps `changed_at` on every insert and on every update of a column
   search reads (migration 0012). Before each count the index reads the rows changed since
@@ -28,6 +28,9 @@ then reads (and ranks) by id (search/service.py). This module keeps those arrays
   that passed the other filters. PostGIS measures on a sphere of a slightly different radius
   with other rounding: a listing within millimetres of the circle leaves the search to
   PostGIS.
+- **Pages**: a city's newest or rent-sorted page walks the city's listings in the page's
+  order (per-city orders by created_at, warm and cold rent) until enough match; other pages
+  filter the rows they may come from and `partition` the keys.
 - **Rebuilt** from scratch when the changes since the load exceed `facet_index_max_changes`
   (a bulk import), after `facet_index_reload_seconds`, and after a failed look; meanwhile,
   and whenever it cannot vouch for freshness, the caller counts in Postgres.
