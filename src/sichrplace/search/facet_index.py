@@ -777,7 +777,6 @@ class FacetIndex:
 
     async def _load(self) -> None:
         started = self._clock()
-        self._fresh_as_of = 0.0  # a look under way reads against the old base: not enough
         try:
             session = ReplicaSession(self._db)
             # The clock first: whatever changes after it is read as a change.
@@ -796,7 +795,7 @@ class FacetIndex:
         # Changes seen during the load were read against the old base: start again from the clock.
         previous = self._state.snap
         self._state = _State(snap=snap, seen_until=clock, loaded_at=self._clock())
-        self._fresh_as_of = started
+        self._fresh_as_of = started  # as fresh as the load (until then, the old snapshot's)
         # The words in use, for the new base: this process's, else those any process used
         # lately (so a restarted process does not make its first full-text counts wait).
         in_use = list(previous.postings) if previous else await self._words_in_use()
