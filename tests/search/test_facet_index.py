@@ -212,7 +212,7 @@ async def test_a_count_may_use_a_look_begun_shortly_before_it(
         await wait_until_loaded(lenient)
         session = ReplicaSession(db)
         params = {"city": city}
-        before = await _index_rows(lenient, session, params)  # a look begun "now"
+        before = await _index_rows(lenient, session, params)  # as fresh as its load, "now"
         await insert_flats(random_flats(city, 7, seed=5))
         now[0] += 0.2  # within the 0.25 s allowed: no look
         assert await _index_rows(lenient, session, params) == before
