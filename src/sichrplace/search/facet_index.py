@@ -175,7 +175,7 @@ class Snapshot:
     """What one count reads; never modified (a change makes a new one that shares the base)."""
 
     pairs: tuple[tuple[str, str], ...]  # (city_key, city) by code: the base's, then new ones
-    base: Columns  # the full load, ordered by pair (a city is one slice)
+    base: Columns  # the full load, ordered by pair (a city is one slice), each in cell order
     key_slices: dict[str, tuple[int, int]]
     id_order: np.ndarray  # base positions in id order (to find a changed listing's base row)
     sorted_ids: np.ndarray  # base ids in that order
@@ -204,6 +204,17 @@ Rows = slice | np.ndarray  # a segment's rows: a slice, or positions
 
 def _size(rows: Rows) -> int:
     return rows.stop - rows.start if isinstance(rows, slice) else len(rows)
+
+
+def _base_match(
+    snap: Snapshot, rows: Rows, f: SearchFilters, postings: Sequence[np.ndarray]
+) -> np.ndarray:
+    """Which of the base's `rows` are live and pass the filters and the full text's postings
+    (city and radius aside)."""
+    m = _match(snap.base, rows, f, snap.live[rows])
+    for posting in postings:
+        m &= posting[rows]
+    return m
 
 
 def _match(cols: Columns, rows: Rows, f: SearchFilters, start: np.ndarray | None) -> np.ndarray:
@@ -320,9 +331,7 @@ def _segments(
     if box is not None and hi > lo:
         rows = _cell_rows(snap, box, lo, hi)
     if base and _size(rows):
-        m = _match(snap.base, rows, f, snap.live[rows])
-        for posting in postings:
-            m &= posting[rows]
+        m = _base_match(snap, rows, f, postings)
         if radius:
             _within(snap.base, rows, f, m)
         out.append((snap.base, rows, m))
@@ -416,10 +425,7 @@ def page(
     segments = _segments(snap, f, postings, set(lexemes), radius=False, base=walked is None)
     for cols, rows, m in segments:
         at = rows.start + np.flatnonzero(m) if isinstance(rows, slice) else rows[m]
-        if sort == "newest":
-            key = cols.created[at]
-        else:
-            key = (cols.warm if f.rent_type == "warm" else cols.cold)[at]
+        key = getattr(cols, _sort_column(sort, f))[at]
         if after is not None:
             k, i = after
             later = key > k if ascending else key < k
@@ -452,7 +458,11 @@ def page(
     return [(i, st, c) for _, i, st, c in ordered[:want]]
 
 
-_SORT_COLUMN = {"newest": "created", "rent_asc": "rent", "rent_desc": "rent"}
+def _sort_column(sort: str, f: SearchFilters) -> str:
+    """The Columns field a page is sorted by: created_at, or the filters' rent."""
+    if sort == "newest":
+        return "created"
+    return "warm" if f.rent_type == "warm" else "cold"
 
 
 def _walk(
@@ -469,9 +479,7 @@ def _walk(
     apply (no city, or a box or circle: those take the cell order)."""
     if f.city_key is None or f.bbox is not None or f.radius_km is not None:
         return None
-    name = _SORT_COLUMN[sort]
-    if name == "rent":
-        name = "warm" if f.rent_type == "warm" else "cold"
+    name = _sort_column(sort, f)
     column: np.ndarray = getattr(snap.base, name)
     lo, hi = snap.key_slices.get(f.city_key, (0, 0))
     block = snap.orders[name][lo:hi]  # ascending (key, id)
@@ -496,10 +504,7 @@ def _walk(
     found, done, step = 0, 0, 4 * want
     while done < len(rows) and found < want:
         chunk = rows[done : done + step]
-        m = _match(snap.base, chunk, f, snap.live[chunk])
-        for posting in postings:
-            m &= posting[chunk]
-        hits.append(chunk[m])
+        hits.append(chunk[_base_match(snap, chunk, f, postings)])
         found += len(hits[-1])
         done += len(chunk)
         step *= 4
@@ -599,12 +604,15 @@ def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]
         offset += n
     empty = Columns.from_records(_empty_records(), np.zeros(0, dtype=np.int32))
     id_order = np.argsort(base.ids, kind="stable")
-    # Which city_key each row belongs to (the slices are contiguous, in pair order).
+    # Which city_key each row belongs to (the slices are contiguous, in pair order), and each
+    # row's place in id order (sorts as the ids do, cheaper than the 16-byte ids themselves).
     key_code = np.zeros(len(base), dtype=np.int32)
     for code, (lo, hi) in enumerate(key_slices.values()):
         key_code[lo:hi] = code
+    id_rank = np.empty(len(base), dtype=np.int64)
+    id_rank[id_order] = np.arange(len(base))
     orders = {
-        name: np.lexsort((base.ids, getattr(base, name), key_code)).astype(np.int32)
+        name: np.lexsort((id_rank, getattr(base, name), key_code)).astype(np.int32)
         for name in ("created", "warm", "cold")
     }
     return Snapshot(
@@ -993,8 +1001,9 @@ class FacetIndex:
             await self._remember_words(batch)
 
     async def count(self, session: ReplicaSession, f: SearchFilters) -> list[Row]:
-        """Facet rows for `f`, current as of this call; Unsupported if the index cannot.
-        `session.last_target` is set to where the look for changes read."""
+        """Facet rows for `f`, with the changes of a look begun at most max_staleness_seconds
+        before this call; Unsupported if the index cannot. `session.last_target` is set to
+        where that look read."""
         if not self.enabled:
             raise Unsupported("disabled")
         snap, lexemes, postings = await self._prepare(session, f)
@@ -1010,7 +1019,7 @@ class FacetIndex:
         after: PageKey | None,
     ) -> list[tuple[bytes, int, int]]:
         """The (id as 16 bytes, version stamp, created_at in microseconds) of the listings on
-        a newest or rent-sorted search page, limit + 1 of them, current as of this call;
+        a newest or rent-sorted search page, limit + 1 of them, as fresh as `count`'s;
         Unsupported if the index cannot."""
         f = query.filters
         if not self.enabled or query.sort not in ("newest", "rent_asc", "rent_desc"):

@@ -123,7 +123,8 @@ async def _index_page(
 
 
 def _named(found: list[tuple[bytes, int, int]]) -> tuple[bytes, list[int]]:
-    """The ids (one bytea) and version stamps of listings the index named, for Postgres."""
+    """The ids (16 bytes each, concatenated) and version stamps of listings the index named,
+    for Postgres."""
     return b"".join(i for i, _, _ in found), [stamp for _, stamp, _ in found]
 
 
