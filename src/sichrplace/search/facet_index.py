@@ -217,38 +217,79 @@ def _base_match(
     return m
 
 
-def _match(cols: Columns, rows: Rows, f: SearchFilters, start: np.ndarray | None) -> np.ndarray:
-    """Which of `rows` of `cols` pass the filters (full text, city and radius aside)."""
-    m = np.ones(_size(rows), dtype=bool) if start is None else start.copy()
+Test = Callable[[Rows], np.ndarray]
+
+
+def _tests(cols: Columns, f: SearchFilters) -> list[Test]:
+    """One test per filter `f` gives (full text, city and radius aside): which of the `rows`
+    given to it pass."""
+    tests: list[Test] = []
     if f.postal_code is not None:
-        m &= cols.postal[rows] == int(f.postal_code)
+        postal = int(f.postal_code)
+        tests.append(lambda r: cols.postal[r] == postal)
     if f.min_rooms is not None:
-        m &= cols.rooms2[rows] >= math.ceil(f.min_rooms * 2)
+        min_rooms2 = math.ceil(f.min_rooms * 2)
+        tests.append(lambda r: cols.rooms2[r] >= min_rooms2)
     if f.max_rooms is not None:
-        m &= cols.rooms2[rows] <= math.floor(f.max_rooms * 2)
+        max_rooms2 = math.floor(f.max_rooms * 2)
+        tests.append(lambda r: cols.rooms2[r] <= max_rooms2)
     if f.min_size is not None:
-        m &= cols.size100[rows] >= math.ceil(f.min_size * 100)
+        min_size100 = math.ceil(f.min_size * 100)
+        tests.append(lambda r: cols.size100[r] >= min_size100)
     if f.furnished is not None:
-        m &= ((cols.flags[rows] & FURNISHED) != 0) == f.furnished
+        furnished = f.furnished
+        tests.append(lambda r: ((cols.flags[r] & FURNISHED) != 0) == furnished)
     if f.pets_allowed is not None:
-        m &= ((cols.flags[rows] & PETS) != 0) == f.pets_allowed
+        pets = f.pets_allowed
+        tests.append(lambda r: ((cols.flags[r] & PETS) != 0) == pets)
     if f.available_from is not None:
-        m &= cols.available[rows] <= (f.available_from - DATE_ZERO).days
+        day = (f.available_from - DATE_ZERO).days
+        tests.append(lambda r: cols.available[r] <= day)
     rent = cols.warm if f.rent_type == "warm" else cols.cold
     if f.min_rent is not None:
-        m &= rent[rows] >= f.min_rent
+        min_rent = f.min_rent
+        tests.append(lambda r: rent[r] >= min_rent)
     if f.max_rent is not None:
-        m &= rent[rows] <= f.max_rent
+        max_rent = f.max_rent
+        tests.append(lambda r: rent[r] <= max_rent)
     if f.amenities:
         need = 0
         for name in f.amenities:
             need |= 1 << AMENITIES.index(name)
-        m &= (cols.amenities[rows] & need) == need
+        tests.append(lambda r: (cols.amenities[r] & need) == need)
     if f.bbox is not None:
         b = f.bbox
-        lat, lng = cols.lat[rows], cols.lng[rows]
-        m &= (lat >= b.min_lat) & (lat <= b.max_lat) & (lng >= b.min_lng) & (lng <= b.max_lng)
+
+        def inside(r: Rows) -> np.ndarray:
+            lat, lng = cols.lat[r], cols.lng[r]
+            return (lat >= b.min_lat) & (lat <= b.max_lat) & (lng >= b.min_lng) & (lng <= b.max_lng)
+
+        tests.append(inside)
+    return tests
+
+
+def _match(cols: Columns, rows: Rows, f: SearchFilters, start: np.ndarray | None) -> np.ndarray:
+    """Which of `rows` of `cols` pass the filters (full text, city and radius aside)."""
+    m = np.ones(_size(rows), dtype=bool) if start is None else start.copy()
+    for test in _tests(cols, f):
+        m &= test(rows)
     return m
+
+
+def _narrow(
+    snap: Snapshot, rows: np.ndarray, f: SearchFilters, postings: Sequence[np.ndarray]
+) -> np.ndarray:
+    """The base `rows` (positions, kept in their order) that _base_match passes, found one
+    test at a time on the rows that passed the ones before: each column is read only for
+    those, where _base_match reads every column for every row."""
+    rows = rows[snap.live[rows]]
+    for posting in postings:
+        rows = rows[posting[rows]]
+    for test in _tests(snap.base, f):
+        if not len(rows):
+            break
+        rows = rows[test(rows)]
+    return rows
 
 
 class _Tally:
@@ -490,24 +531,37 @@ def _walk(
         row = int(block[j])
         return int(column[row]), ids[row : row + 1].tobytes()
 
+    def key(j: int) -> int:
+        return int(column[block[j]])
+
+    # A rent page within the filters' rent range walks that range only (the rows outside it
+    # fail the filter anyway): from its cheap end ascending, from its dear end descending.
+    first, stop = 0, len(block)
+    if name != "created":
+        if f.min_rent is not None:
+            first = bisect.bisect_left(range(len(block)), f.min_rent, key=key)
+        if f.max_rent is not None:
+            stop = bisect.bisect_right(range(len(block)), f.max_rent, key=key)
     if ascending:  # from the first row after the cursor, forwards
-        start = 0 if after is None else bisect.bisect_right(range(len(block)), after, key=position)
-        rows = block[start:]
+        start = first
+        if after is not None:
+            start = max(start, bisect.bisect_right(range(len(block)), after, key=position))
+        rows = block[start:stop]
     else:  # from the last row before the cursor, backwards
-        end = (
-            len(block)
-            if after is None
-            else bisect.bisect_left(range(len(block)), after, key=position)
-        )
-        rows = block[:end][::-1]
+        end = stop
+        if after is not None:
+            end = min(end, bisect.bisect_left(range(len(block)), after, key=position))
+        rows = block[first:end][::-1]
     hits: list[np.ndarray] = []
     found, done, step = 0, 0, 4 * want
     while done < len(rows) and found < want:
         chunk = rows[done : done + step]
-        hits.append(chunk[_base_match(snap, chunk, f, postings)])
+        hits.append(_narrow(snap, chunk, f, postings))
         found += len(hits[-1])
         done += len(chunk)
-        step *= 4
+        # The next chunk: what the rest of the page needs at the share of rows matched so
+        # far, with half again for luck; four times as many rows while none matched.
+        step = math.ceil((want - found) * done / found * 1.5) if found else 4 * done
     at = (np.concatenate(hits) if hits else np.zeros(0, dtype=block.dtype))[:want]
     return at, column[at]
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
+from sichrplace.kit.jsonbody import utc_timestamp
 from sichrplace.listings.vocabulary import AMENITIES
 from sichrplace.platform.bulkhead import Bulkhead
 from sichrplace.platform.cache import Cache
@@ -168,7 +169,8 @@ async def _keyset_page(
     last = items[-1]
     key_out: SortKey
     if query.sort == "newest":
-        key_out = str(last["created_at"])
+        created = last["created_at"]  # a datetime, or its text (another zone than UTC)
+        key_out = created if isinstance(created, str) else utc_timestamp(created)
     elif query.sort == "distance":
         key_out = float(last["distance_m"])
     else:
