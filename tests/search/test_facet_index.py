@@ -162,14 +162,16 @@ async def test_changes_show_in_the_next_count(
     client: httpx.AsyncClient,
 ) -> None:
     flats = random_flats(city, 30, seed=11)
-    for flat in flats:
+    neighbours = random_flats(f"{city} Nord", 7, seed=12)  # changes in another city
+    for flat in (*flats, *neighbours):
         flat.status = "active"
         flat.amenities = []
-    await insert_flats(flats)
+    await insert_flats([*flats, *neighbours])
     session = ReplicaSession(db)
     params = {"city": city}
     before = await _index_rows(own_index, session, params)
     assert before["total"] == 30
+    assert (await _index_rows(own_index, session, {"city": f"{city} Nord"}))["total"] == 7
 
     # Through the API (the trigger stamps the change): a rent, an amenity, an archive.
     first, second, third = flats[:3]

@@ -186,10 +186,23 @@ class Snapshot:
     pair_extent: np.ndarray  # per pair: min lat, max lat, min lng, max lng (NaN if none)
     live: np.ndarray  # base rows not superseded by a change
     changed: Columns  # active versions of changed listings
-    changed_keys: np.ndarray  # their city_keys (object array)
+    changed_in: dict[str, np.ndarray]  # city_key -> its rows of `changed` (positions)
     changed_lexemes: tuple[frozenset[str], ...]
     words: dict[str, float]  # lexeme -> share of listings (pg_stats), which postings may load
     postings: dict[str, np.ndarray] = field(default_factory=dict)  # lexeme -> base rows (bool)
+    # lexeme -> rows of `changed` whose text has it (bool), made when first asked for
+    changed_postings: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def changed_posting(self, lexeme: str) -> np.ndarray:
+        posting = self.changed_postings.get(lexeme)
+        if posting is None:
+            posting = np.fromiter(
+                (lexeme in ls for ls in self.changed_lexemes),
+                dtype=bool,
+                count=len(self.changed_lexemes),
+            )
+            self.changed_postings[lexeme] = posting
+        return posting
 
     def base_position(self, ids: np.ndarray) -> np.ndarray:
         """Base positions of `ids` (S16), -1 where an id is not in the base."""
@@ -200,6 +213,7 @@ class Snapshot:
 
 
 Rows = slice | np.ndarray  # a segment's rows: a slice, or positions
+_NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
 def _size(rows: Rows) -> int:
@@ -376,16 +390,18 @@ def _segments(
         if radius:
             _within(snap.base, rows, f, m)
         out.append((snap.base, rows, m))
-    if len(snap.changed):
-        every = slice(0, len(snap.changed))
-        m = _match(snap.changed, every, f, None)
-        if f.city_key is not None:
-            m &= snap.changed_keys == f.city_key
-        if wanted:
-            m &= np.fromiter((wanted <= ls for ls in snap.changed_lexemes), dtype=bool)
+    # The changed listings: a city's only, when the filters name one (a per-request cost in
+    # the city's changes, not in every change since the load).
+    changed: Rows = slice(0, len(snap.changed))
+    if f.city_key is not None:
+        changed = snap.changed_in.get(f.city_key, _NO_ROWS)
+    if _size(changed):
+        m = _match(snap.changed, changed, f, None)
+        for lexeme in wanted:
+            m &= snap.changed_posting(lexeme)[changed]
         if radius:
-            _within(snap.changed, every, f, m)
-        out.append((snap.changed, every, m))
+            _within(snap.changed, changed, f, m)
+        out.append((snap.changed, changed, m))
     return out
 
 
@@ -680,7 +696,7 @@ def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]
         pair_extent=_extents(pair, base.lat, base.lng, len(pairs)),
         live=np.ones(len(base), dtype=bool),
         changed=empty,
-        changed_keys=np.asarray([], dtype=object),
+        changed_in={},
         changed_lexemes=(),
         words=words,
     )
@@ -712,9 +728,18 @@ def with_changes(snap: Snapshot, changes: dict[bytes, Change]) -> Snapshot:
         pairs=tuple(pairs),
         live=live,
         changed=Columns.from_records(records, pair),
-        changed_keys=np.asarray([c.pair[0] for c in active], dtype=object),
+        changed_in=_rows_by_key([c.pair[0] for c in active]),
         changed_lexemes=tuple(c.lexemes for c in active),
+        changed_postings={},
     )
+
+
+def _rows_by_key(keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """For each key, the positions where it occurs in `keys` (ascending)."""
+    rows: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        rows.setdefault(key, []).append(i)
+    return {key: np.asarray(at, dtype=np.int64) for key, at in rows.items()}
 
 
 def _unknown(
