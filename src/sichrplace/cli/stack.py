@@ -17,6 +17,7 @@ import typer
 from sichrplace.config import Settings, get_settings
 from sichrplace.stack import postgres, supervisor
 from sichrplace.stack.layout import Layout, ensure_dirs, layout_for
+from sichrplace.stack.logs import rotate_nginx_logs
 from sichrplace.stack.render import api_ports, python_env, render_all
 
 app = typer.Typer(no_args_is_help=True, help="The local production-like stack.")
@@ -187,6 +188,18 @@ def logs(
         raise typer.Exit(_fail(f"no logs in {layout.logs}"))
     cmd = ["tail", "-n", str(lines), *(["-F"] if follow else []), *map(str, files)]
     os.execvp("tail", cmd)  # noqa: S606 - hand the terminal to tail
+
+
+@app.command("rotate-logs")
+def rotate_logs(
+    keep: int = typer.Option(5, help="old generations kept per file (the oldest is dropped)"),
+) -> None:
+    """Rotate nginx's own log files (access and error) and have nginx reopen them."""
+    _, layout = _ctx()
+    rotated = rotate_nginx_logs(layout.logs, keep)
+    if rotated:
+        supervisor.ctl(layout, "signal", "USR1", "nginx", check=True)
+    _say(f"rotated: {', '.join(rotated) or 'nothing'}")
 
 
 def _control(action: str, programs: list[str]) -> None:
