@@ -210,6 +210,10 @@ class CacheSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SICHRPLACE_CACHE_")
 
     enabled: bool = True
+    # Whether a request may skip the cache of search and facets (`Cache-Control: no-cache` or
+    # `X-Cache-Bypass: 1`, as the uncached benchmark does). Off in production unless set: any
+    # client could otherwise send every search to Postgres.
+    client_bypass: bool = True
     ttl_listing_seconds: float = Field(default=300.0, gt=0)
     ttl_search_seconds: float = Field(default=30.0, gt=0)
     ttl_facets_seconds: float = Field(default=60.0, gt=0)
@@ -305,6 +309,7 @@ class Settings:
         self.cache = CacheSettings()
         self.facet_index = FacetIndexSettings()
         self._follow_stack_ports()
+        self._production_defaults()
 
     def _follow_stack_ports(self) -> None:
         """Unless set explicitly, clients connect where the local stack listens."""
@@ -319,6 +324,13 @@ class Settings:
             self.smtp.port = stack.smtp_port
         if "public_base_url" not in self.app.model_fields_set:
             self.app.public_base_url = f"http://127.0.0.1:{stack.nginx_port}"
+
+    def _production_defaults(self) -> None:
+        """Defaults that differ in production, unless set explicitly."""
+        if self.app.environment != "production":
+            return
+        if "client_bypass" not in self.cache.model_fields_set:
+            self.cache.client_bypass = False
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from sichrplace.config import Settings
 from sichrplace.platform.db.engines import Database, ReplicaState
 from sichrplace.platform.db.routing import mark_recent_write
 from tests.search.conftest import (
@@ -129,6 +130,35 @@ async def test_cache_hit_miss_and_bypass(
     assert hit.json() == first.json()
     assert no_cache.headers["X-Cache"] == bypass.headers["X-Cache"] == "bypass"
     assert bypass.json() == first.json()
+
+
+async def test_bypass_is_ignored_where_the_settings_forbid_it(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    insert_flats: Insert,
+    city: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In production (unless allowed) a client cannot send searches past the cache."""
+    await insert_flats(random_flats(city, 3, seed=6))
+    params = {"city": city}
+    await client.get(SEARCH, params=params)
+    await _until_hit(client, SEARCH, params)
+    monkeypatch.setattr(app.state.settings.cache, "client_bypass", False)
+    for headers in (BYPASS, {"Cache-Control": "no-cache"}):
+        resp = await client.get(SEARCH, params=params, headers=headers)
+        assert resp.headers["X-Cache"] == "hit", headers
+
+
+def test_production_turns_client_bypass_off_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SICHRPLACE_APP_ENVIRONMENT", "production")
+    monkeypatch.delenv("SICHRPLACE_CACHE_CLIENT_BYPASS", raising=False)
+    assert not Settings().cache.client_bypass
+    monkeypatch.setenv("SICHRPLACE_CACHE_CLIENT_BYPASS", "true")
+    assert Settings().cache.client_bypass
+    monkeypatch.setenv("SICHRPLACE_APP_ENVIRONMENT", "development")
+    monkeypatch.delenv("SICHRPLACE_CACHE_CLIENT_BYPASS")
+    assert Settings().cache.client_bypass
 
 
 async def test_equal_filters_share_one_cache_entry(

@@ -73,7 +73,10 @@ FacetsReadDep = Annotated[FacetsRead, Depends(_facets_read)]
 
 
 def wants_bypass(request: Request) -> bool:
-    """`Cache-Control: no-cache` or `X-Cache-Bypass: 1` skips the cache (uncached benchmark)."""
+    """`Cache-Control: no-cache` or `X-Cache-Bypass: 1` skips the cache (uncached benchmark),
+    where the settings allow it (`SICHRPLACE_CACHE_CLIENT_BYPASS`; off in production)."""
+    if not request.app.state.settings.cache.client_bypass:
+        return False
     cache_control = request.headers.get("cache-control", "").lower()
     return "no-cache" in cache_control or request.headers.get("x-cache-bypass", "") in ("1", "true")
 
