@@ -291,15 +291,16 @@ def _match(cols: Columns, rows: Rows, f: SearchFilters, start: np.ndarray | None
 
 
 def _narrow(
-    snap: Snapshot, rows: np.ndarray, f: SearchFilters, postings: Sequence[np.ndarray]
+    snap: Snapshot, rows: np.ndarray, tests: Sequence[Test], postings: Sequence[np.ndarray]
 ) -> np.ndarray:
-    """The base `rows` (positions, kept in their order) that _base_match passes, found one
-    test at a time on the rows that passed the ones before: each column is read only for
-    those, where _base_match reads every column for every row."""
+    """The base `rows` (positions, kept in their order) that _base_match passes (`tests`: the
+    filters' _tests over the base), found one test at a time on the rows that passed the ones
+    before: each column is read only for those, where _base_match reads every column for
+    every row."""
     rows = rows[snap.live[rows]]
     for posting in postings:
         rows = rows[posting[rows]]
-    for test in _tests(snap.base, f):
+    for test in tests:
         if not len(rows):
             break
         rows = rows[test(rows)]
@@ -568,11 +569,12 @@ def _walk(
         if after is not None:
             end = min(end, bisect.bisect_left(range(len(block)), after, key=position))
         rows = block[first:end][::-1]
+    tests = _tests(snap.base, f)  # once per walk, not per round
     hits: list[np.ndarray] = []
     found, done, step = 0, 0, 4 * want
     while done < len(rows) and found < want:
         chunk = rows[done : done + step]
-        hits.append(_narrow(snap, chunk, f, postings))
+        hits.append(_narrow(snap, chunk, tests, postings))
         found += len(hits[-1])
         done += len(chunk)
         # The next chunk: what the rest of the page needs at the share of rows matched so
