@@ -396,11 +396,11 @@ async def test_a_page_read_after_a_change_is_not_served(
     query = to_query(SearchParams.model_validate({"city": city, "limit": 5}))
     found = await own_index.page(session, query, None)
     assert len(found) == 6
-    ids, stamps = b"".join(i for i, _, _ in found), [s for _, s, _ in found]
+    ids, stamps = b"".join(hit.id for hit in found), [hit.stamp for hit in found]
 
     statement = repository.page_rows_statement(query.filters, ids)
     items = await repository.fetch_page_rows(session, statement, ids, stamps)
-    assert [i["id"] for i in items or ()] == [str(uuid.UUID(bytes=i)) for i, _, _ in found]
+    assert [i["id"] for i in items or ()] == [str(uuid.UUID(bytes=hit.id)) for hit in found]
 
     stale = [stamps[0] - 1, *stamps[1:]]
     assert await repository.fetch_page_rows(session, statement, ids, stale) is None

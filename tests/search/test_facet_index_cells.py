@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import math
 import random
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pytest
 
 from sichrplace.search import facet_index
-from sichrplace.search.facet_index import RECORD, STRIP_DEG, Snapshot, build_base, page
+from sichrplace.search.facet_index import RECORD, STRIP_DEG, Hit, Snapshot, build_base, page
 from sichrplace.search.params import SearchParams, to_query
 from sichrplace.search.repository import EARTH_RADIUS_M
 from sichrplace.search.schemas import BBox
@@ -26,7 +28,8 @@ def _snapshot(seed: int, per_city: int = 3000) -> Snapshot:
     groups = []
     for key, name, lat, lng, spread in CITIES:
         records = np.zeros(per_city, dtype=RECORD)
-        records["id"] = [rng.bytes(16) for _ in range(per_city)]
+        ids = [rng.bytes(16) for _ in range(per_city)]
+        records["id"] = ids
         records["lat"] = lat + rng.uniform(-spread, spread, per_city)
         records["lng"] = lng + rng.uniform(-spread, spread, per_city)
         records["lat"][:20] = np.nan
@@ -38,8 +41,14 @@ def _snapshot(seed: int, per_city: int = 3000) -> Snapshot:
         records["rooms2"] = rng.integers(2, 11, per_city)
         records["amenities"] = rng.integers(0, 16, per_city)  # the first four amenities
         records["flags"] = rng.integers(0, 4, per_city)
-        groups.append((key, name, records.tobytes()))
+        titles = [_title(name, i).encode() for i in ids]
+        lengths = np.asarray([len(t) for t in titles], dtype=">i4").tobytes()
+        groups.append((key, name, records.tobytes(), b"".join(titles), lengths))
     return build_base(groups, {})
+
+
+def _title(city: str, listing_id: bytes) -> str:
+    return f"Wohnung in {city}, Straße {listing_id.hex()}"  # not ASCII: UTF-8 lengths
 
 
 def _in_box(snap: Snapshot, box: BBox) -> np.ndarray:
@@ -111,7 +120,7 @@ def test_a_radius_page_is_the_page_of_every_row_in_the_circle(seed: int) -> None
             ((int(key[i]), ids[16 * i : 16 * i + 16]) for i in inside),
             reverse=query.sort != "rent_asc",
         )
-        assert [i for i, _, _ in got] == [i for _, i in rows[: query.limit + 1]], params
+        assert [hit.id for hit in got] == [i for _, i in rows[: query.limit + 1]], params
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -155,16 +164,16 @@ def rng_rows(seed: int, n: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(n, n // 10, replace=False)
 
 
-def _pages(snap: Snapshot, query: Any) -> list[list[tuple[bytes, int, int]]]:
+def _pages(snap: Snapshot, query: Any) -> list[list[Hit]]:
     """Every page of `query`, each from the cursor the last one ends with."""
-    pages: list[list[tuple[bytes, int, int]]] = []
+    pages: list[list[Hit]] = []
     after = None
     while True:
         found = page(snap, query.filters, query.sort, after, query.limit + 1)
         pages.append(found[: query.limit])
         if len(found) <= query.limit:
             return pages
-        last_id, _, created = found[query.limit - 1]
+        last_id, created = found[query.limit - 1].id, found[query.limit - 1].created
         if query.sort == "newest":
             key = created
         else:
@@ -172,3 +181,52 @@ def _pages(snap: Snapshot, query: Any) -> list[list[tuple[bytes, int, int]]]:
             rent = snap.base.warm if query.filters.rent_type == "warm" else snap.base.cold
             key = int(rent[rows[0]])
         after = (key, last_id)
+
+
+def test_items_show_each_rows_own_values() -> None:
+    """A page's items from the snapshot alone: each hit's own title (titles stay in load
+    order while the rows move to cell order), city, columns, and a changed listing's current
+    version rather than its base row."""
+    snap = _snapshot(7, per_city=500)
+    moved = snap.base.ids[snap.key_slices["a"][0] + 3].ljust(16, b"\0")
+    record = np.zeros(1, dtype=RECORD)
+    record["id"], record["postal"], record["rooms2"], record["size100"] = moved, 1067, 5, 6225
+    record["flags"], record["warm"], record["cold"] = facet_index.PETS, 91_000, 80_000
+    record["amenities"], record["available"] = 0b101, facet_index.NEVER_AVAILABLE
+    record["lat"], record["lng"], record["created"] = np.nan, np.nan, 1_700_000_000_123_456
+    change = facet_index.Change(
+        "active", ("a", "A"), record.tobytes(), frozenset(), 5, title="Neu: Dachgeschoss"
+    )
+    snap = facet_index.with_changes(snap, {moved: change})
+    for params in ({"city": "A", "limit": 100}, {"sort": "rent_asc", "limit": 100}):
+        query = to_query(SearchParams.model_validate(params))
+        hits = page(snap, query.filters, query.sort, None, query.limit)
+        listed = facet_index.items(snap, hits)
+        assert [item["id"] for item in listed] == [str(uuid.UUID(bytes=h.id)) for h in hits]
+        for hit, item in zip(hits, listed, strict=True):
+            if hit.id == moved:
+                assert hit.changed
+                assert item == {
+                    "id": str(uuid.UUID(bytes=moved)), "title": "Neu: Dachgeschoss",
+                    "city": "A", "postal_code": "01067", "cold_rent_cents": 80_000,
+                    "warm_rent_cents": 91_000, "rooms": 2.5, "size_sqm": 62.25,
+                    "furnished": False, "pets_allowed": True, "available_from": None,
+                    "amenities": ["balcony", "elevator"], "latitude": None, "longitude": None,
+                    "thumbnail_url": None,
+                    "created_at": datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=UTC),
+                }  # fmt: skip
+                continue
+            row = int(snap.base_position(np.asarray([hit.id], dtype="S16"))[0])
+            assert not hit.changed
+            assert hit.row == row
+            cols = snap.base
+            city = snap.pairs[int(cols.pair[row])][1]
+            assert item["title"] == _title(city, hit.id)
+            assert item["city"] == city
+            assert item["warm_rent_cents"] == int(cols.warm[row])
+            assert item["rooms"] == int(cols.rooms2[row]) / 2
+            assert item["created_at"] == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
+                microseconds=int(cols.created[row])
+            )
+        if params.get("city"):
+            assert moved in {h.id for h in hits}

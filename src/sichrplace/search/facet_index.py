@@ -8,7 +8,8 @@ newest or rent-sorted search page, and the window of a first relevance page, whi
 then reads (and ranks) by id (search/service.py). This module keeps those arrays:
 
 - **Full load**: every active listing as a 76-byte record (repository.facet_load_statement),
-  ~1M listings in one statement, grouped by (city_key, city) so a city is one slice.
+  ~1M listings in one statement, grouped by (city_key, city) so a city is one slice, with the
+  listings' titles.
 - **Changes**: Postgres stamps `changed_at` on every insert and on every update of a column
   search reads (migration 0012). Before each count the index reads the rows changed since
   its last read, less `facet_index_overlap_seconds` (a change is stamped before it commits
@@ -31,6 +32,11 @@ then reads (and ranks) by id (search/service.py). This module keeps those arrays
 - **Pages**: a city's newest or rent-sorted page walks the city's listings in the page's
   order (per-city orders by created_at, warm and cold rent) until enough match; other pages
   filter the rows they may come from and `partition` the keys.
+- **Items**: the records hold every column a search item shows but the title, which the load
+  reads too (one UTF-8 blob with each row's span). A page without full text or a point has
+  its items made here, as fresh as the look its page used, with no read of Postgres
+  (`page_items`); full-text items carry Postgres's rank and point items its distance, so
+  those pages read their listings by id (and go to Postgres if one changed since).
 - **Rebuilt** from scratch when the changes since the load exceed `facet_index_max_changes`
   (a bulk import), after `facet_index_reload_seconds`, and after a failed look; meanwhile,
   and whenever it cannot vouch for freshness, the caller counts in Postgres.
@@ -51,8 +57,8 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from typing import Any, Literal, NoReturn
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, NamedTuple, NoReturn
 
 import numpy as np
 import redis.asyncio as aioredis
@@ -95,6 +101,7 @@ NATIVE_TYPES = {
 }  # fmt: skip
 FURNISHED, PETS = 1, 2
 DATE_ZERO = date(2000, 1, 1)
+NEVER_AVAILABLE = 2**31 - 1  # available_from NULL (repository._record)
 _BOUNDS = np.asarray(RENT_BUCKET_BOUNDS, dtype=np.int64)
 # For each amenity bit b within its byte: which of the 256 byte values have it.
 _HAS_BIT = [np.asarray([(v >> b) & 1 == 1 for v in range(256)]) for b in range(8)]
@@ -157,6 +164,22 @@ def _empty_records() -> np.ndarray:
 
 
 @dataclass(frozen=True, slots=True)
+class Titles:
+    """The base's titles: one UTF-8 blob, and each row's start and length in it."""
+
+    blob: bytes
+    start: np.ndarray  # int64, per base row
+    length: np.ndarray  # int32, per base row
+
+    def __getitem__(self, row: int) -> str:
+        start = int(self.start[row])
+        return self.blob[start : start + int(self.length[row])].decode()
+
+
+_NO_TITLES = Titles(b"", np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32))
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """The current version of a listing changed since the full load."""
 
@@ -165,6 +188,7 @@ class Change:
     record: bytes
     lexemes: frozenset[str]
     stamp: int
+    title: str = ""
 
 
 GONE = Change("deleted", ("", ""), b"", frozenset(), repository.DELETED_STAMP)
@@ -176,6 +200,7 @@ class Snapshot:
 
     pairs: tuple[tuple[str, str], ...]  # (city_key, city) by code: the base's, then new ones
     base: Columns  # the full load, ordered by pair (a city is one slice), each in cell order
+    titles: Titles  # the base rows' titles (what a page's items show besides the columns)
     key_slices: dict[str, tuple[int, int]]
     id_order: np.ndarray  # base positions in id order (to find a changed listing's base row)
     sorted_ids: np.ndarray  # base ids in that order
@@ -188,6 +213,7 @@ class Snapshot:
     changed: Columns  # active versions of changed listings
     changed_in: dict[str, np.ndarray]  # city_key -> its rows of `changed` (positions)
     changed_lexemes: tuple[frozenset[str], ...]
+    changed_titles: tuple[str, ...]
     words: dict[str, float]  # lexeme -> share of listings (pg_stats), which postings may load
     postings: dict[str, np.ndarray] = field(default_factory=dict)  # lexeme -> base rows (bool)
     # lexeme -> rows of `changed` whose text has it (bool), made when first asked for
@@ -459,6 +485,17 @@ def _first_inside(
     return at[inside], key[inside]
 
 
+class Hit(NamedTuple):
+    """A listing on a page: its id (16 bytes), version stamp, created_at in microseconds, and
+    where the snapshot holds it (the changed segment or the base, at `row`)."""
+
+    id: bytes
+    stamp: int
+    created: int
+    changed: bool
+    row: int
+
+
 PageKey = tuple[int, bytes]  # (sort key: created_at in microseconds or rent cents, id bytes)
 
 
@@ -470,10 +507,9 @@ def page(
     want: int,
     lexemes: Sequence[str] = (),
     postings: Sequence[np.ndarray] = (),
-) -> list[tuple[bytes, int, int]]:
+) -> list[Hit]:
     """The first `want` matches after `after` in the order of repository.keyset_statement
-    (newest: created_at, id descending; rent: the filters' rent, id), as (id, version stamp,
-    created_at in microseconds)."""
+    (newest: created_at, id descending; rent: the filters' rent, id)."""
     ascending = sort == "rent_asc"
     radius = f.radius_km is not None and f.point is not None
     found: list[tuple[Columns, np.ndarray, np.ndarray]] = []  # columns, rows, their keys
@@ -507,13 +543,59 @@ def page(
     ident = np.concatenate([c.ids[at] for c, at, _ in found])
     stamp = np.concatenate([c.stamp[at] for c, at, _ in found])
     made = np.concatenate([c.created[at] for c, at, _ in found])
+    changed = np.concatenate([np.full(len(at), c is snap.changed) for c, at, _ in found])
+    row = np.concatenate([at for _, at, _ in found])
     raw = ident.tobytes()  # whole 16 bytes (tolist() would strip trailing zero bytes)
     whole = [raw[16 * n : 16 * n + 16] for n in range(len(ident))]
     ordered = sorted(
-        zip(key.tolist(), whole, stamp.tolist(), made.tolist(), strict=True),
+        zip(
+            key.tolist(),
+            whole,
+            stamp.tolist(),
+            made.tolist(),
+            changed.tolist(),
+            row.tolist(),
+            strict=True,
+        ),
         reverse=not ascending,
     )
-    return [(i, st, c) for _, i, st, c in ordered[:want]]
+    return [Hit(*hit[1:]) for hit in ordered[:want]]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def items(snap: Snapshot, hits: Sequence[Hit]) -> list[dict[str, Any]]:
+    """The search items of `hits` (of a page of `snap`) from the snapshot alone: what
+    repository.ITEM_COLUMNS reads, as of the snapshot's last look."""
+    out = []
+    for hit in hits:
+        cols = snap.changed if hit.changed else snap.base
+        row = hit.row
+        title = snap.changed_titles[row] if hit.changed else snap.titles[row]
+        flags, bits = int(cols.flags[row]), int(cols.amenities[row])
+        available = int(cols.available[row])
+        lat, lng = float(cols.lat[row]), float(cols.lng[row])
+        located = not (math.isnan(lat) or math.isnan(lng))
+        values = (
+            uuid.UUID(bytes=hit.id),
+            title,
+            snap.pairs[int(cols.pair[row])][1],
+            f"{int(cols.postal[row]):05d}",
+            int(cols.cold[row]),
+            int(cols.warm[row]),
+            int(cols.rooms2[row]) / 2,
+            int(cols.size100[row]) / 100,
+            flags & FURNISHED != 0,
+            flags & PETS != 0,
+            None if available == NEVER_AVAILABLE else DATE_ZERO + timedelta(days=available),
+            [name for i, name in enumerate(AMENITIES) if bits >> i & 1],
+            lat if located else None,
+            lng if located else None,
+            _EPOCH + timedelta(microseconds=hit.created),
+        )
+        out.append(repository.item(values, ()))
+    return out
 
 
 def _sort_column(sort: str, f: SearchFilters) -> str:
@@ -654,12 +736,20 @@ def _cell_rows(snap: Snapshot, box: BBox, lo: int, hi: int) -> np.ndarray:
     return np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
 
 
-def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]) -> Snapshot:
-    """A snapshot from the full load's rows: (city_key, city, concatenated records), each
+Group = tuple[str, str, bytes, bytes, bytes]  # city_key, city, records, titles, title lengths
+
+
+def build_base(groups: Iterable[Group], words: dict[str, float]) -> Snapshot:
+    """A snapshot from the full load's rows: (city_key, city, concatenated records, their
+    titles concatenated in UTF-8, each title's length in bytes as big-endian int4), each
     city's rows in cell order."""
     ordered = sorted(groups, key=lambda g: (g[0], g[1]))
-    pairs = tuple((k, c) for k, c, _ in ordered)
-    parts = [np.frombuffer(blob or b"", dtype=RECORD) for _, _, blob in ordered]
+    pairs = tuple((g[0], g[1]) for g in ordered)
+    parts = [np.frombuffer(g[2] or b"", dtype=RECORD) for g in ordered]
+    lengths = [np.frombuffer(g[4] or b"", dtype=">i4") for g in ordered]
+    for (key, city, _, blob, _), part, length in zip(ordered, parts, lengths, strict=True):
+        if len(length) != len(part) or int(length.sum()) != len(blob):
+            raise ValueError(f"titles do not match the records of {key!r} ({city!r})")
     records = np.concatenate(parts) if parts else _empty_records()
     sizes = np.asarray([len(p) for p in parts], dtype=np.int64)
     pair = np.repeat(np.arange(len(parts), dtype=np.int32), sizes)
@@ -668,6 +758,10 @@ def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]
     order = np.argsort(cells, kind="stable")  # pair codes lead: each city stays one slice
     cells, pair = cells[order], pair[order]
     base = Columns.from_records(records[order], pair)
+    # The titles stay in load order; each base row keeps where its own one is.
+    length = np.concatenate(lengths).astype(np.int32) if lengths else _NO_TITLES.length
+    start = np.cumsum(length, dtype=np.int64) - length
+    titles = Titles(b"".join(g[3] for g in ordered), start[order], length[order])
     key_slices: dict[str, tuple[int, int]] = {}
     offset = 0
     for (key, _), n in zip(pairs, sizes.tolist(), strict=True):
@@ -690,6 +784,7 @@ def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]
     return Snapshot(
         pairs=pairs,
         base=base,
+        titles=titles,
         key_slices=key_slices,
         id_order=id_order,
         sorted_ids=base.ids[id_order],
@@ -700,6 +795,7 @@ def build_base(groups: Iterable[tuple[str, str, bytes]], words: dict[str, float]
         changed=empty,
         changed_in={},
         changed_lexemes=(),
+        changed_titles=(),
         words=words,
     )
 
@@ -732,6 +828,7 @@ def with_changes(snap: Snapshot, changes: dict[bytes, Change]) -> Snapshot:
         changed=Columns.from_records(records, pair),
         changed_in=_rows_by_key([c.pair[0] for c in active]),
         changed_lexemes=tuple(c.lexemes for c in active),
+        changed_titles=tuple(c.title for c in active),
         changed_postings={},
     )
 
@@ -875,7 +972,12 @@ class FacetIndex:
                 session, repository.facet_load_statement(AMENITIES), timeout_ms=LOAD_TIMEOUT_MS
             )
             snap = await asyncio.to_thread(
-                build_base, ((k, c, bytes(b or b"")) for k, c, b in groups), words
+                build_base,
+                (
+                    (k, c, bytes(b or b""), bytes(t or b""), bytes(n or b""))
+                    for k, c, b, t, n in groups
+                ),
+                words,
             )
         except Exception as exc:
             FACET_INDEX_LOADS.labels("failed").inc()
@@ -927,10 +1029,12 @@ class FacetIndex:
             return
         # A listing asked for and not found was deleted outright (tombstone): it retires.
         fresh = {i.bytes: GONE for i in new}
-        for listing_id, status, key, city, record, lexemes in records:
+        for listing_id, status, key, city, record, lexemes, title in records:
             raw = bytes(record)
             stamp = int(np.frombuffer(raw, dtype=RECORD)["stamp"][0])
-            fresh[listing_id.bytes] = Change(status, (key, city), raw, frozenset(lexemes), stamp)
+            fresh[listing_id.bytes] = Change(
+                status, (key, city), raw, frozenset(lexemes), stamp, title
+            )
         merged = {**state.changes, **fresh}
         snap = await asyncio.to_thread(with_changes, snap, merged)
         if self._state is not state:
@@ -1098,15 +1202,36 @@ class FacetIndex:
         session: ReplicaSession,
         query: SearchQuery,
         after: PageKey | None,
-    ) -> list[tuple[bytes, int, int]]:
-        """The (id as 16 bytes, version stamp, created_at in microseconds) of the listings on
-        a newest or rent-sorted search page, limit + 1 of them, as fresh as `count`'s;
-        Unsupported if the index cannot."""
+    ) -> list[Hit]:
+        """The listings on a newest or rent-sorted search page, limit + 1 of them, as fresh as
+        `count`'s; Unsupported if the index cannot."""
+        return (await self._page(session, query, after))[1]
+
+    async def page_items(
+        self,
+        session: ReplicaSession,
+        query: SearchQuery,
+        after: PageKey | None,
+    ) -> list[dict[str, Any]]:
+        """The items of `page`'s listings from the index alone, as fresh as its look (no read
+        of Postgres): for pages whose items carry neither a rank (full text) nor a distance
+        (a point), which only Postgres computes. `session.last_target` is set to where that
+        look read."""
+        f = query.filters
+        if f.q is not None or f.point is not None:
+            raise Unsupported("rank or distance")
+        snap, hits = await self._page(session, query, after)
+        session.last_target = self.last_target
+        return items(snap, hits)
+
+    async def _page(
+        self, session: ReplicaSession, query: SearchQuery, after: PageKey | None
+    ) -> tuple[Snapshot, list[Hit]]:
         f = query.filters
         if not self.enabled or query.sort not in ("newest", "rent_asc", "rent_desc"):
             raise Unsupported("sort")
         snap, lexemes, postings = await self._prepare(session, f)
-        return page(snap, f, query.sort, after, query.limit + 1, lexemes, postings)
+        return snap, page(snap, f, query.sort, after, query.limit + 1, lexemes, postings)
 
     async def _prepare(
         self, session: ReplicaSession, f: SearchFilters

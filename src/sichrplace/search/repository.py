@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import TextClause, text
 
 from sichrplace.kit.jsonbody import utc_timestamp
+from sichrplace.listings.vocabulary import AMENITIES
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.search.schemas import RENT_BUCKET_BOUNDS, BBox, SearchFilters, SearchQuery
 
@@ -44,6 +45,13 @@ ITEM_COLUMNS = (
     "l.rooms::float8 AS rooms, l.size_sqm::float8 AS size_sqm, l.furnished, l.pets_allowed, "
     "l.available_from, l.amenities, l.latitude, l.longitude, l.created_at"
 )
+
+
+_AMENITY_RANK = {name: rank for rank, name in enumerate(AMENITIES)}
+
+
+def _amenity_order(name: str) -> int:
+    return _AMENITY_RANK.get(name, len(AMENITIES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,13 +440,14 @@ async def fetch_density_sample(session: ReplicaSession, percent: float) -> list[
     return await _rows(session, density_sample_statement(percent))
 
 
-def _item(row: tuple[Any, ...], extras: tuple[str, ...]) -> dict[str, Any]:
-    """A search item as JSON-ready values (positional: Row key lookups cost more here)."""
+def item(row: Sequence[Any], extras: tuple[str, ...]) -> dict[str, Any]:
+    """A search item as JSON-ready values from a row of ITEM_COLUMNS (and `extras`) by
+    position (Row key lookups cost more here), or the facet index's values in that shape."""
     (
         listing_id, title, city, postal_code, cold, warm, rooms, size, furnished, pets,
         available, amenities, latitude, longitude, created_at, *rest,
     ) = tuple(row)  # fmt: skip
-    item: dict[str, Any] = {
+    out: dict[str, Any] = {
         "id": str(listing_id),
         "title": title,
         "city": city,
@@ -450,7 +459,9 @@ def _item(row: tuple[Any, ...], extras: tuple[str, ...]) -> dict[str, Any]:
         "furnished": furnished,
         "pets_allowed": pets,
         "available_from": available.isoformat() if available else None,
-        "amenities": amenities or [],
+        # In the vocabulary's order, as the API stores them and the facet index lists them
+        # (a row written by other means, e.g. SQL, may hold another order).
+        "amenities": sorted(amenities, key=_amenity_order) if amenities else [],
         "latitude": latitude,
         "longitude": longitude,
         "thumbnail_url": None,
@@ -460,11 +471,11 @@ def _item(row: tuple[Any, ...], extras: tuple[str, ...]) -> dict[str, Any]:
     }
     for name, value in zip(extras, rest, strict=True):
         if name == "distance_m":
-            item["distance_m"] = value
-            item["distance_km"] = None if value is None else round(value / 1000.0, 3)
+            out["distance_m"] = value
+            out["distance_km"] = None if value is None else round(value / 1000.0, 3)
         else:
-            item["rank"] = float(value)
-    return item
+            out["rank"] = float(value)
+    return out
 
 
 @lru_cache(maxsize=1024)
@@ -482,7 +493,7 @@ def _extras(columns: Sequence[str]) -> tuple[str, ...]:
 async def fetch_items(session: ReplicaSession, statement: Statement) -> list[dict[str, Any]]:
     result = await session.fetch(_clause(statement.sql), statement.params)
     extras = _extras(result.columns)
-    return [_item(row, extras) for row in result.rows]
+    return [item(row, extras) for row in result.rows]
 
 
 async def fetch_first_relevance(
@@ -491,7 +502,7 @@ async def fetch_first_relevance(
     """The items of `relevance_first_statement` and its tier boundary (None: no tier 1)."""
     result = await session.fetch(_clause(statement.sql), statement.params)
     extras = _extras(result.columns[:-2])  # rank, and distance_m when a point is given
-    items = [_item(row[:-2], extras) for row in result.rows]
+    items = [item(row[:-2], extras) for row in result.rows]
     boundary = None
     if result.rows and result.rows[0][-1] is not None:
         boundary = (result.rows[0][-2], result.rows[0][-1])
@@ -538,9 +549,13 @@ def clock_statement() -> Statement:
 
 def facet_load_statement(amenities: Sequence[str]) -> Statement:
     """Every active listing, one row per (city_key, city) with its records concatenated (the
-    few thousand rows of a million listings; 76 bytes a listing)."""
+    few thousand rows of a million listings; 76 bytes a listing), then their titles in UTF-8
+    and each title's length in bytes (int4), in the same order (one pass aggregates all
+    three)."""
+    title = "convert_to(l.title, 'UTF8')"
     sql = (
-        f"SELECT l.city_key, l.city, string_agg({_record(amenities)}, ''::bytea) "
+        f"SELECT l.city_key, l.city, string_agg({_record(amenities)}, ''::bytea), "
+        f"string_agg({title}, ''::bytea), string_agg(int4send(octet_length({title})), ''::bytea) "
         "FROM listings l WHERE l.status = 'active' GROUP BY l.city_key, l.city"
     )
     return Statement(sql, {})
@@ -564,10 +579,10 @@ def facet_changed_statement(since: datetime) -> Statement:
 
 
 def facet_rows_statement(amenities: Sequence[str], ids: Sequence[uuid.UUID]) -> Statement:
-    """These listings' records (any status), with their lexemes."""
+    """These listings' records (any status), with their lexemes and titles."""
     sql = (
         f"SELECT l.id, l.status, l.city_key, l.city, {_record(amenities)}, "
-        "tsvector_to_array(l.search_tsv) FROM listings l WHERE l.id = ANY(:ids)"
+        "tsvector_to_array(l.search_tsv), l.title FROM listings l WHERE l.id = ANY(:ids)"
     )
     return Statement(sql, {"ids": list(ids)})
 
@@ -633,7 +648,7 @@ async def fetch_page_rows(
         row = rows.get(ids[16 * n : 16 * n + 16])
         if row is None or not row[-2] or row[-1] != stamp:
             return None
-        items.append(_item(row[:-2], extras))
+        items.append(item(row[:-2], extras))
     return items
 
 
@@ -673,7 +688,7 @@ async def fetch_rank_window(
     if not result.rows or result.rows[0][-1] != size:
         return None
     extras = _extras(result.columns[:-1])
-    return [_item(row[:-1], extras) for row in result.rows]
+    return [item(row[:-1], extras) for row in result.rows]
 
 
 def tsquery_statement(q: str) -> Statement:

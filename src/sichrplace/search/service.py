@@ -17,7 +17,7 @@ from sichrplace.platform.db import ReplicaSession
 from sichrplace.search import repository
 from sichrplace.search.cursor import Cursor, SortKey, decode_cursor, encode_cursor
 from sichrplace.search.density import GeoGrid
-from sichrplace.search.facet_index import FacetIndex, Unsupported
+from sichrplace.search.facet_index import FacetIndex, Hit, Unsupported
 from sichrplace.search.metrics import FACET_COUNTS, SEARCH_PAGES
 from sichrplace.search.schemas import SearchFilters, SearchQuery, rent_bucket_labels
 from sichrplace.search.words import WordAdvice, matches_needed
@@ -105,14 +105,17 @@ async def _index_page(
     query: SearchQuery,
     position: tuple[Any, uuid.UUID] | None,
 ) -> list[dict[str, Any]] | None:
-    """The page's items as the facet index picks them (then read by id), or None when the
-    index cannot pick them or a listing changed after its look (Postgres answers then)."""
+    """The page's items as the facet index picks them, or None when the index cannot pick
+    them (Postgres answers then). Items without a rank or distance come from the index
+    itself; the others are read by id, and None if a listing changed after the index's look."""
     after = None
     if position is not None:
         key, listing_id = position
         micros = (key - _EPOCH) // timedelta(microseconds=1) if query.sort == "newest" else key
         after = (int(micros), listing_id.bytes)
     try:
+        if query.filters.q is None and query.filters.point is None:
+            return await index.page_items(session, query, after)
         found = await index.page(session, query, after)
     except Unsupported:
         return None
@@ -123,10 +126,10 @@ async def _index_page(
     return await repository.fetch_page_rows(session, statement, ids, stamps)
 
 
-def _named(found: list[tuple[bytes, int, int]]) -> tuple[bytes, list[int]]:
+def _named(found: list[Hit]) -> tuple[bytes, list[int]]:
     """The ids (16 bytes each, concatenated) and version stamps of listings the index named,
     for Postgres."""
-    return b"".join(i for i, _, _ in found), [stamp for _, stamp, _ in found]
+    return b"".join(hit.id for hit in found), [hit.stamp for hit in found]
 
 
 async def _keyset_page(
@@ -217,8 +220,8 @@ async def _index_relevance_first(
         return None
     boundary = None
     if len(found) > repository.RELEVANCE_WINDOW:
-        b_id, _, b_created = found.pop()
-        boundary = (_EPOCH + timedelta(microseconds=b_created), uuid.UUID(bytes=b_id))
+        last = found.pop()
+        boundary = (_EPOCH + timedelta(microseconds=last.created), uuid.UUID(bytes=last.id))
     if not found:
         return [], boundary
     statement = repository.rank_window_statement(query.filters, *_named(found), want)
