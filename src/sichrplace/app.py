@@ -18,7 +18,11 @@ from sichrplace.ops import endpoints as ops
 from sichrplace.platform.bulkhead import Bulkhead
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
-from sichrplace.platform.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from sichrplace.platform.middleware import (
+    AdmissionMiddleware,
+    BodySizeLimitMiddleware,
+    RequestIdMiddleware,
+)
 from sichrplace.platform.observability import metrics
 from sichrplace.platform.observability.logging import configure_logging
 from sichrplace.platform.redis import make_redis
@@ -103,7 +107,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(metrics.router)
     app.include_router(media_endpoints.files_router)  # /media/ without nginx (tests, serve)
-    # Added last = outermost: ids, then metrics, then the size guard, then everything else.
+    # Added last = outermost: ids, then metrics, then the size guard, then admission, then
+    # everything else.
+    if settings.app.max_active_requests:
+        app.add_middleware(
+            AdmissionMiddleware,
+            bulkhead=Bulkhead(
+                "requests",
+                limit=settings.app.max_active_requests,
+                max_wait_seconds=settings.app.admission_max_wait_seconds,
+            ),
+            exempt=("/healthz", "/readyz", "/metrics"),
+        )
     app.add_middleware(
         BodySizeLimitMiddleware,
         json_limit=settings.app.max_json_body_bytes,

@@ -31,6 +31,10 @@ class AppSettings(BaseSettings):
     max_upload_body_bytes: int = 10 * 1024 * 1024 + 64 * 1024
     drain_seconds: float = 2.0
     public_base_url: str = "http://127.0.0.1:58080"
+    # Requests one process runs at once (platform/middleware.py AdmissionMiddleware); the
+    # rest wait their turn, up to admission_max_wait_seconds, then 503. 0: no limit.
+    max_active_requests: int = Field(default=4, ge=0)
+    admission_max_wait_seconds: float = Field(default=10.0, gt=0)
 
 
 class StackSettings(BaseSettings):

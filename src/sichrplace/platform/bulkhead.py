@@ -42,6 +42,15 @@ class Bulkhead:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
+        await self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
+
+    async def enter(self) -> None:
+        """Take a slot, waiting up to max_wait_seconds; ServiceUnavailable if none came free.
+        Whoever enters must leave()."""
         waiting = BULKHEAD_WAITING.labels(self.name)
         waiting.inc()
         try:
@@ -54,7 +63,6 @@ class Bulkhead:
             ) from None
         finally:
             waiting.dec()
-        try:
-            yield
-        finally:
-            self._slots.release()
+
+    def leave(self) -> None:
+        self._slots.release()
