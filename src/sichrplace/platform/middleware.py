@@ -138,11 +138,13 @@ class AdmissionMiddleware:
 
     Under saturation an event loop interleaves every request it has accepted: a request that
     awaits Postgres comes back behind all of them, so requests that wait on the database
-    twice take several rounds of the loop while those served from memory take one (measured
-    in `sichrplace bench search`: full-text pages at p50 110 ms against 27 ms for the rest).
-    With a few requests admitted at a time, the round is a few requests long, and the rest
-    queue before they start rather than in the middle. `exempt` paths (health, metrics) never
-    wait.
+    take several rounds of the loop while those served from memory take one (nginx's times
+    for the benchmark's uncached search mix: full-text pages at p50 ~100 ms, the rest at
+    ~27 ms; docs/performance.md). With a few requests admitted at a time, the round is a few
+    requests long, and the rest queue before they start rather than in the middle. `exempt`
+    paths (health, metrics) never wait. A slot is held until the response is sent: nginx
+    buffers responses, so a slow client does not hold one, but an endpoint that streams for
+    long (events, long polls) would have to be exempt.
     """
 
     def __init__(self, app: ASGIApp, *, bulkhead: Bulkhead, exempt: tuple[str, ...]) -> None:
