@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sichrplace.search import facet_index
+from sichrplace.search import facet_index, repository
 from sichrplace.search.facet_index import RECORD, STRIP_DEG, Hit, Snapshot, build_base, page
 from sichrplace.search.params import SearchParams, to_query
 from sichrplace.search.repository import EARTH_RADIUS_M
@@ -192,7 +192,7 @@ def test_items_show_each_rows_own_values() -> None:
     record = np.zeros(1, dtype=RECORD)
     record["id"], record["postal"], record["rooms2"], record["size100"] = moved, 1067, 5, 6225
     record["flags"], record["warm"], record["cold"] = facet_index.PETS, 91_000, 80_000
-    record["amenities"], record["available"] = 0b101, facet_index.NEVER_AVAILABLE
+    record["amenities"], record["available"] = 0b101, repository.NEVER_AVAILABLE
     record["lat"], record["lng"], record["created"] = np.nan, np.nan, 1_700_000_000_123_456
     change = facet_index.Change(
         "active", ("a", "A"), record.tobytes(), frozenset(), 5, title="Neu: Dachgeschoss"

@@ -16,6 +16,7 @@ from sichrplace.listings.vocabulary import (
     MAX_ROOMS,
     MIN_ROOMS,
     ListingStatus,
+    in_vocabulary_order,
 )
 
 Amenity = Literal[AMENITIES]  # type: ignore[valid-type]
@@ -29,7 +30,7 @@ def _half_steps(value: float) -> float:
 
 
 def _unique_sorted(values: list[str]) -> list[str]:
-    return sorted(set(values), key=AMENITIES.index)
+    return in_vocabulary_order(set(values))
 
 
 def _not_blank(value: str) -> str:

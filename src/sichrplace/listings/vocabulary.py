@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from enum import StrEnum
 
 AMENITIES: tuple[str, ...] = (
@@ -23,6 +24,15 @@ AMENITIES: tuple[str, ...] = (
     "storage_room",
     "bicycle_storage",
 )
+
+_AMENITY_RANK = {name: rank for rank, name in enumerate(AMENITIES)}
+
+
+def in_vocabulary_order(names: Iterable[str]) -> list[str]:
+    """Amenity names in the vocabulary's order (the order listings store and show them);
+    a name outside it goes last."""
+    return sorted(names, key=lambda name: _AMENITY_RANK.get(name, len(AMENITIES)))
+
 
 # Energieausweis efficiency classes (GEG 2020), best first.
 ENERGY_CLASSES: tuple[str, ...] = ("A+", "A", "B", "C", "D", "E", "F", "G", "H")

@@ -101,7 +101,7 @@ NATIVE_TYPES = {
 }  # fmt: skip
 FURNISHED, PETS = 1, 2
 DATE_ZERO = date(2000, 1, 1)
-NEVER_AVAILABLE = 2**31 - 1  # available_from NULL (repository._record)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # `created` counts microseconds from it
 _BOUNDS = np.asarray(RENT_BUCKET_BOUNDS, dtype=np.int64)
 # For each amenity bit b within its byte: which of the 256 byte values have it.
 _HAS_BIT = [np.asarray([(v >> b) & 1 == 1 for v in range(256)]) for b in range(8)]
@@ -174,9 +174,6 @@ class Titles:
     def __getitem__(self, row: int) -> str:
         start = int(self.start[row])
         return self.blob[start : start + int(self.length[row])].decode()
-
-
-_NO_TITLES = Titles(b"", np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32))
 
 
 @dataclass(frozen=True, slots=True)
@@ -562,7 +559,10 @@ def page(
     return [Hit(*hit[1:]) for hit in ordered[:want]]
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+def makes_items(f: SearchFilters) -> bool:
+    """Whether `items` can make a page's items: not with full text (a rank) or a point (a
+    distance), which only Postgres computes."""
+    return f.q is None and f.point is None
 
 
 def items(snap: Snapshot, hits: Sequence[Hit]) -> list[dict[str, Any]]:
@@ -588,11 +588,13 @@ def items(snap: Snapshot, hits: Sequence[Hit]) -> list[dict[str, Any]]:
             int(cols.size100[row]) / 100,
             flags & FURNISHED != 0,
             flags & PETS != 0,
-            None if available == NEVER_AVAILABLE else DATE_ZERO + timedelta(days=available),
+            None
+            if available == repository.NEVER_AVAILABLE
+            else DATE_ZERO + timedelta(days=available),
             [name for i, name in enumerate(AMENITIES) if bits >> i & 1],
             lat if located else None,
             lng if located else None,
-            _EPOCH + timedelta(microseconds=hit.created),
+            EPOCH + timedelta(microseconds=hit.created),
         )
         out.append(repository.item(values, ()))
     return out
@@ -759,7 +761,7 @@ def build_base(groups: Iterable[Group], words: dict[str, float]) -> Snapshot:
     cells, pair = cells[order], pair[order]
     base = Columns.from_records(records[order], pair)
     # The titles stay in load order; each base row keeps where its own one is.
-    length = np.concatenate(lengths).astype(np.int32) if lengths else _NO_TITLES.length
+    length = np.concatenate(lengths or [np.zeros(0, dtype=">i4")]).astype(np.int32)
     start = np.cumsum(length, dtype=np.int64) - length
     titles = Titles(b"".join(g[3] for g in ordered), start[order], length[order])
     key_slices: dict[str, tuple[int, int]] = {}
@@ -1217,8 +1219,7 @@ class FacetIndex:
         of Postgres): for pages whose items carry neither a rank (full text) nor a distance
         (a point), which only Postgres computes. `session.last_target` is set to where that
         look read."""
-        f = query.filters
-        if f.q is not None or f.point is not None:
+        if not makes_items(query.filters):
             raise Unsupported("rank or distance")
         snap, hits = await self._page(session, query, after)
         session.last_target = self.last_target

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import TextClause, text
 
 from sichrplace.kit.jsonbody import utc_timestamp
-from sichrplace.listings.vocabulary import AMENITIES
+from sichrplace.listings.vocabulary import in_vocabulary_order
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.search.schemas import RENT_BUCKET_BOUNDS, BBox, SearchFilters, SearchQuery
 
@@ -45,13 +45,6 @@ ITEM_COLUMNS = (
     "l.rooms::float8 AS rooms, l.size_sqm::float8 AS size_sqm, l.furnished, l.pets_allowed, "
     "l.available_from, l.amenities, l.latitude, l.longitude, l.created_at"
 )
-
-
-_AMENITY_RANK = {name: rank for rank, name in enumerate(AMENITIES)}
-
-
-def _amenity_order(name: str) -> int:
-    return _AMENITY_RANK.get(name, len(AMENITIES))
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,7 +454,7 @@ def item(row: Sequence[Any], extras: tuple[str, ...]) -> dict[str, Any]:
         "available_from": available.isoformat() if available else None,
         # In the vocabulary's order, as the API stores them and the facet index lists them
         # (a row written by other means, e.g. SQL, may hold another order).
-        "amenities": sorted(amenities, key=_amenity_order) if amenities else [],
+        "amenities": in_vocabulary_order(amenities) if amenities else [],
         "latitude": latitude,
         "longitude": longitude,
         "thumbnail_url": None,
@@ -521,6 +514,10 @@ STAMP = "coalesce((extract(epoch FROM l.changed_at) * 1000000)::int8, 0)"
 CREATED = "(extract(epoch FROM l.created_at) * 1000000)::int8"
 
 
+# available_from NULL in a record (never available: `<=` any day is false, as in SQL).
+NEVER_AVAILABLE = 2**31 - 1
+
+
 # One listing as a fixed-width record (the byte layout facet_index.RECORD reads): id, postal
 # code, rooms x 2, size x 100, flags (1 furnished, 2 pets), warm and cold rent, amenity bits
 # (vocabulary order), available_from as days since 2000-01-01 (NULL: never available, as
@@ -537,7 +534,7 @@ def _record(amenities: Sequence[str]) -> str:
         "|| int2send((l.furnished::int + 2 * l.pets_allowed::int)::int2) "
         "|| int4send(l.warm_rent_cents) || int4send(l.cold_rent_cents) "
         f"|| int4send({bits or '0'}) "
-        "|| int4send(coalesce(l.available_from - DATE '2000-01-01', 2147483647)) "
+        f"|| int4send(coalesce(l.available_from - DATE '2000-01-01', {NEVER_AVAILABLE})) "
         "|| float8send(coalesce(l.latitude, 'NaN')) || float8send(coalesce(l.longitude, 'NaN')) "
         f"|| int8send({STAMP}) || int8send({CREATED})"
     )

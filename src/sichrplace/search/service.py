@@ -6,7 +6,7 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from sichrplace.kit.jsonbody import utc_timestamp
@@ -17,7 +17,7 @@ from sichrplace.platform.db import ReplicaSession
 from sichrplace.search import repository
 from sichrplace.search.cursor import Cursor, SortKey, decode_cursor, encode_cursor
 from sichrplace.search.density import GeoGrid
-from sichrplace.search.facet_index import FacetIndex, Hit, Unsupported
+from sichrplace.search.facet_index import EPOCH, FacetIndex, Hit, Unsupported, makes_items
 from sichrplace.search.metrics import FACET_COUNTS, SEARCH_PAGES
 from sichrplace.search.schemas import SearchFilters, SearchQuery, rent_bucket_labels
 from sichrplace.search.words import WordAdvice, matches_needed
@@ -96,9 +96,6 @@ async def search(
     return await _cached(cache, bypass, SEARCH_DOMAIN, query.cache_key(), compute)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 async def _index_page(
     session: ReplicaSession,
     index: FacetIndex,
@@ -111,10 +108,10 @@ async def _index_page(
     after = None
     if position is not None:
         key, listing_id = position
-        micros = (key - _EPOCH) // timedelta(microseconds=1) if query.sort == "newest" else key
+        micros = (key - EPOCH) // timedelta(microseconds=1) if query.sort == "newest" else key
         after = (int(micros), listing_id.bytes)
     try:
-        if query.filters.q is None and query.filters.point is None:
+        if makes_items(query.filters):
             return await index.page_items(session, query, after)
         found = await index.page(session, query, after)
     except Unsupported:
@@ -221,7 +218,7 @@ async def _index_relevance_first(
     boundary = None
     if len(found) > repository.RELEVANCE_WINDOW:
         last = found.pop()
-        boundary = (_EPOCH + timedelta(microseconds=last.created), uuid.UUID(bytes=last.id))
+        boundary = (EPOCH + timedelta(microseconds=last.created), uuid.UUID(bytes=last.id))
     if not found:
         return [], boundary
     statement = repository.rank_window_statement(query.filters, *_named(found), want)
