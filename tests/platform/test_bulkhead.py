@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from sichrplace.kit.errors import ServiceUnavailable
 from sichrplace.platform.bulkhead import Bulkhead
+from sichrplace.platform.parts import Parts
 from sichrplace.search import repository
+from sichrplace.search.parts import SEARCH
 
 
 async def test_at_most_limit_run_at_once_and_the_rest_wait() -> None:
@@ -49,13 +51,13 @@ def test_a_bulkhead_needs_a_slot() -> None:
 
 
 @pytest.fixture
-def one_slot(app: FastAPI) -> Iterator[Bulkhead]:
+def one_slot(parts: Parts) -> Iterator[Bulkhead]:
     """One facet slot, and the facet index out of the way (facets are counted in Postgres)."""
-    original, index = app.state.facets_bulkhead, app.state.facet_index
-    app.state.facets_bulkhead = Bulkhead("facets", limit=1, max_wait_seconds=0.1)
-    app.state.facet_index = None
-    yield app.state.facets_bulkhead
-    app.state.facets_bulkhead, app.state.facet_index = original, index
+    search = parts.get(SEARCH)
+    one = Bulkhead("facets", limit=1, max_wait_seconds=0.1)
+    parts.swap(SEARCH, replace(search, facets_bulkhead=one, facet_index=None))
+    yield one
+    parts.swap(SEARCH, search)
 
 
 async def test_facets_over_the_bulkhead_answer_503_problem(

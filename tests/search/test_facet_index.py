@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
+from sichrplace.app import parts_of_app
 from sichrplace.config import FacetIndexSettings
 from sichrplace.listings.vocabulary import AMENITIES
 from sichrplace.platform.db import transaction
@@ -30,6 +31,7 @@ from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.search import repository, service
 from sichrplace.search.facet_index import FacetIndex, Unsupported, plain_lexemes
 from sichrplace.search.params import FilterParams, SearchParams, to_filters, to_query
+from sichrplace.search.parts import SEARCH as SEARCH_PARTS
 from sichrplace.search.repository import EARTH_RADIUS_M
 from sichrplace.search.schemas import SearchQuery
 from tests.search.conftest import (
@@ -245,7 +247,7 @@ async def test_a_bulk_import_reloads_the_index(
 async def test_the_api_counts_with_the_index_and_postgres_takes_the_rest(
     app: FastAPI, client: httpx.AsyncClient, insert_flats: Insert, city: str
 ) -> None:
-    await wait_until_loaded(app.state.facet_index)
+    await wait_until_loaded(parts_of_app(app).get(SEARCH_PARTS).facet_index)
     await insert_flats(random_flats(city, 50, seed=21, center=(10.0, 20.0)))
 
     resp = await client.get(FACETS, params={"city": city}, headers=BYPASS)
@@ -341,7 +343,8 @@ async def _walk(
     """Every page of `query`, following next_cursor (the index may wait for postings)."""
     pages: list[Any] = []
     while True:
-        body, _ = await service.search(session, app.state.cache, query, bypass=True, index=index)
+        cache = parts_of_app(app).cache
+        body, _ = await service.search(session, cache, query, bypass=True, index=index)
         pages.append(json.loads(body))
         cursor = pages[-1]["next_cursor"]
         if cursor is None:

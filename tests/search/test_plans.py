@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from sichrplace.app import parts_of_app
 from sichrplace.config import Settings
 from sichrplace.listings.vocabulary import city_key
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import ReplicaSession
+from sichrplace.platform.parts import Parts
 from sichrplace.search import repository
 from sichrplace.search.density import (
     GRID_DEGREES,
@@ -27,6 +29,7 @@ from sichrplace.search.density import (
     sample_percent,
 )
 from sichrplace.search.params import SearchParams, to_query
+from sichrplace.search.parts import SEARCH as SEARCH_PARTS
 from sichrplace.search.schemas import SearchFilters
 from sichrplace.search.words import Lexemes, WordAdvice, WordStats
 from tests.conftest import running_app
@@ -152,16 +155,15 @@ class _Fixed(PlanStats):
 
 
 @pytest.fixture
-def fixed_density(app: FastAPI, db: Database) -> Iterator[_Fixed]:
+def fixed_density(parts: Parts, db: Database) -> Iterator[_Fixed]:
     """Plan statistics the test sets; the facet index is out of the way (these tests are about
     the SQL that Postgres answers with; tests/search/test_facet_index.py checks that the
     index's pages are the same)."""
-    original, index = app.state.plan_stats, app.state.facet_index
     fixed = _Fixed(db, None)
-    app.state.plan_stats = fixed
-    app.state.facet_index = None
+    original = parts.get(SEARCH_PARTS)
+    parts.swap(SEARCH_PARTS, replace(original, plan_stats=fixed, facet_index=None))
     yield fixed
-    app.state.plan_stats, app.state.facet_index = original, index
+    parts.swap(SEARCH_PARTS, original)
 
 
 @pytest.mark.parametrize("sort", ["newest", "rent_asc"])
@@ -377,6 +379,6 @@ async def test_an_instance_serves_with_its_plan_statistics_loaded(settings: Sett
     """Loaded during start-up: a fresh instance must not send dense radius searches down the
     slow plan while its first load runs."""
     async with running_app(settings) as application:
-        stats: PlanStats = application.state.plan_stats
+        stats: PlanStats = parts_of_app(application).get(SEARCH_PARTS).plan_stats
         assert stats.current() is not None
         assert stats.words() is not None

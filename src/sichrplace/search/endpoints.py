@@ -7,13 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from sichrplace.accounts.dependencies import optional_user
+from sichrplace.accounts.dependencies import caller_replica, optional_user
 from sichrplace.platform.cache import Cache
-from sichrplace.platform.cache.dependencies import get_cache_of
 from sichrplace.platform.db import ReplicaSession
-from sichrplace.platform.db.routing import routed_replica
+from sichrplace.platform.http.dependencies import parts_of
 from sichrplace.search import service
-from sichrplace.search.density import GeoGrid, PlanStats
+from sichrplace.search.density import GeoGrid
 from sichrplace.search.params import (
     FilterParams,
     SearchParams,
@@ -21,6 +20,7 @@ from sichrplace.search.params import (
     parse_filters,
     parse_query,
 )
+from sichrplace.search.parts import SEARCH, SearchParts
 from sichrplace.search.schemas import FacetsOut, SearchFilters, SearchPage, SearchQuery
 from sichrplace.search.words import WordAdvice
 
@@ -42,6 +42,7 @@ class ListingsRead:
     query: SearchQuery
     replica: ReplicaSession
     cache: Cache
+    search: SearchParts
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class FacetsRead:
     filters: SearchFilters
     replica: ReplicaSession
     cache: Cache
+    search: SearchParts
 
 
 # One dependency per route instead of four (filters, caller, routed replica, cache): FastAPI's
@@ -58,24 +60,26 @@ class FacetsRead:
 # are parsed first: a bad one is a 422 before anything is read.
 async def _listings_read(request: Request) -> ListingsRead:
     query = parse_query(request)
-    replica = await routed_replica(request, await optional_user(request))
-    return ListingsRead(query, replica, get_cache_of(request))
+    replica = await caller_replica(request, await optional_user(request))
+    parts = parts_of(request)
+    return ListingsRead(query, replica, parts.cache, parts.get(SEARCH))
 
 
 async def _facets_read(request: Request) -> FacetsRead:
     filters = parse_filters(request)
-    replica = await routed_replica(request, await optional_user(request))
-    return FacetsRead(filters, replica, get_cache_of(request))
+    replica = await caller_replica(request, await optional_user(request))
+    parts = parts_of(request)
+    return FacetsRead(filters, replica, parts.cache, parts.get(SEARCH))
 
 
 ListingsReadDep = Annotated[ListingsRead, Depends(_listings_read)]
 FacetsReadDep = Annotated[FacetsRead, Depends(_facets_read)]
 
 
-def wants_bypass(request: Request) -> bool:
+def wants_bypass(request: Request, search: SearchParts) -> bool:
     """`Cache-Control: no-cache` or `X-Cache-Bypass: 1` skips the cache (uncached benchmark),
     where the settings allow it (`SICHRPLACE_CACHE_CLIENT_BYPASS`; off in production)."""
-    if not request.app.state.settings.cache.client_bypass:
+    if not search.client_bypass:
         return False
     cache_control = request.headers.get("cache-control", "").lower()
     return "no-cache" in cache_control or request.headers.get("x-cache-bypass", "") in ("1", "true")
@@ -88,21 +92,19 @@ def _respond(body: bytes, status: str, session: ReplicaSession) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
-def _grid(request: Request, query: SearchQuery) -> GeoGrid | None:
+def _grid(search: SearchParts, query: SearchQuery) -> GeoGrid | None:
     """The density grid, for the searches whose plan it picks (only those: asking for it may
     start the statistics' load, which samples the listings)."""
     if not service.wants_grid(query):
         return None
-    stats: PlanStats = request.app.state.plan_stats
-    return stats.current()
+    return search.plan_stats.current()
 
 
-def _words(request: Request, query: SearchQuery) -> WordAdvice | None:
+def _words(search: SearchParts, query: SearchQuery) -> WordAdvice | None:
     """The word statistics, for full-text searches (the same load as the grid's)."""
     if query.filters.q is None:
         return None
-    stats: PlanStats = request.app.state.plan_stats
-    return stats.words()
+    return search.plan_stats.words()
 
 
 @router.get("/listings", response_model=SearchPage, openapi_extra=openapi_parameters(SearchParams))
@@ -113,10 +115,10 @@ async def search_listings(request: Request, read: ListingsReadDep) -> Response:
         read.replica,
         read.cache,
         query,
-        bypass=wants_bypass(request),
-        density=_grid(request, query),
-        words=_words(request, query),
-        index=request.app.state.facet_index,
+        bypass=wants_bypass(request, read.search),
+        density=_grid(read.search, query),
+        words=_words(read.search, query),
+        index=read.search.facet_index,
     )
     return _respond(body, status, read.replica)
 
@@ -128,8 +130,8 @@ async def search_facets(request: Request, read: FacetsReadDep) -> Response:
         read.replica,
         read.cache,
         read.filters,
-        bypass=wants_bypass(request),
-        bulkhead=request.app.state.facets_bulkhead,
-        index=request.app.state.facet_index,
+        bypass=wants_bypass(request, read.search),
+        bulkhead=read.search.facets_bulkhead,
+        index=read.search.facet_index,
     )
     return _respond(body, status, read.replica)
