@@ -9,10 +9,14 @@ from datetime import timedelta
 import httpx
 import jwt
 from fastapi import FastAPI
+from sqlalchemy import select, update
 
-from sichrplace.accounts.security import AUTH, AuthRuntime
+from sichrplace.accounts.models import RefreshToken, RefreshTokenFamily
+from sichrplace.accounts.security import AUTH, AuthRuntime, token_digest
 from sichrplace.app import parts_of_app
+from sichrplace.config import Settings
 from sichrplace.kit.clock import utcnow
+from sichrplace.platform.db.engines import Database
 from tests.accounts.conftest import API, Account, bearer, login
 
 
@@ -71,6 +75,43 @@ async def test_unknown_refresh_token_is_401(ip_client: httpx.AsyncClient) -> Non
     r = await refresh(ip_client, "not-a-token")
     assert r.status_code == 401
     assert r.json()["type"].endswith("/invalid-refresh-token")
+
+
+async def _age(db: Database, refresh_token: str, *, token: timedelta, session: timedelta) -> None:
+    """Move a refresh token's expiry and its family's (login session's) start into the past."""
+    digest = token_digest(refresh_token)
+    async with db.sessionmaker() as s:
+        family_id = (
+            await s.execute(select(RefreshToken.family_id).where(RefreshToken.token_hash == digest))
+        ).scalar_one()
+        await s.execute(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == digest)
+            .values(expires_at=RefreshToken.expires_at - token)
+        )
+        await s.execute(
+            update(RefreshTokenFamily)
+            .where(RefreshTokenFamily.id == family_id)
+            .values(created_at=RefreshTokenFamily.created_at - session)
+        )
+        await s.commit()
+
+
+async def test_an_expired_refresh_token_or_an_old_session_is_401(
+    ip_client: httpx.AsyncClient, tenant: Account, db: Database, settings: Settings
+) -> None:
+    ttl = timedelta(seconds=settings.auth.refresh_token_ttl_seconds)
+    max_age = timedelta(seconds=settings.auth.session_max_age_seconds)
+    expired = await login(ip_client, tenant)
+    await _age(db, expired["refresh_token"], token=ttl, session=ttl)
+    old = await login(ip_client, tenant)
+    await _age(db, old["refresh_token"], token=timedelta(0), session=max_age)
+    for pair in (expired, old):
+        r = await refresh(ip_client, pair["refresh_token"])
+        assert r.status_code == 401
+        assert r.json()["type"].endswith("/invalid-refresh-token")
+    # Neither was a replay: a still valid session of the same user keeps working.
+    assert (await refresh(ip_client, (await login(ip_client, tenant))["refresh_token"])).is_success
 
 
 async def test_logout_revokes_the_callers_session_only(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
+from sichrplace.accounts import service
 from sichrplace.accounts.dependencies import AdminUser, AuthDep, CurrentUser
 from sichrplace.accounts.models import Role
 from sichrplace.accounts.schemas import (
@@ -20,17 +21,11 @@ from sichrplace.accounts.schemas import (
     UserOut,
     VerifyEmailIn,
 )
-from sichrplace.accounts.service import AccountService, TokenPair
+from sichrplace.accounts.service import TokenPair
 from sichrplace.platform.http.dependencies import PrimaryDB, RedisDep
 
 router = APIRouter(tags=["accounts"])
 
-
-async def get_service(session: PrimaryDB, auth: AuthDep, redis: RedisDep) -> AccountService:
-    return AccountService(session, auth, redis)
-
-
-Service = Annotated[AccountService, Depends(get_service)]
 _401: dict[int | str, dict[str, Any]] = {401: {"description": "Missing or invalid credentials"}}
 
 
@@ -44,46 +39,55 @@ def _pair(pair: TokenPair) -> TokenPairOut:
 
 
 @router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
-async def register(body: RegisterIn, service: Service) -> UserOut:
+async def register(body: RegisterIn, session: PrimaryDB, auth: AuthDep) -> UserOut:
     user = await service.register(
-        email=body.email, password=body.password, full_name=body.full_name, role=Role(body.role)
+        session,
+        auth,
+        email=body.email,
+        password=body.password,
+        full_name=body.full_name,
+        role=Role(body.role),
     )
     return UserOut.of(user)
 
 
 @router.post("/auth/login", response_model=TokenPairOut, responses=_401)
-async def login(body: LoginIn, request: Request, service: Service) -> TokenPairOut:
+async def login(
+    body: LoginIn, request: Request, session: PrimaryDB, auth: AuthDep, redis: RedisDep
+) -> TokenPairOut:
     # uvicorn runs with proxy headers from nginx, so this is the real client address.
     client_ip = request.client.host if request.client else "unknown"
-    pair = await service.login(email=body.email, password=body.password, client_ip=client_ip)
+    pair = await service.login(
+        session, auth, redis, email=body.email, password=body.password, client_ip=client_ip
+    )
     return _pair(pair)
 
 
 @router.post("/auth/refresh", response_model=TokenPairOut, responses=_401)
-async def refresh(body: RefreshIn, service: Service) -> TokenPairOut:
+async def refresh(body: RefreshIn, session: PrimaryDB, auth: AuthDep) -> TokenPairOut:
     # A replayed token raises RefreshTokenReused, which commits the family's revocation first.
-    return _pair(await service.refresh(body.refresh_token))
+    return _pair(await service.refresh(session, auth, body.refresh_token))
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=_401)
-async def logout(user: CurrentUser, service: Service) -> Response:
+async def logout(user: CurrentUser, session: PrimaryDB) -> Response:
     """Revoke the caller's session: the refresh-token family the access token was issued for.
 
     Every refresh token of that login is dead afterwards; the access token itself expires on
     its own (short lifetime). No body is needed.
     """
-    await service.logout(user_id=user.id, session_id=user.session_id)
+    await service.logout(session, user_id=user.id, session_id=user.session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me", response_model=UserOut, responses=_401)
-async def me(user: CurrentUser, service: Service) -> UserOut:
-    return UserOut.of(await service.profile(user.id))
+async def me(user: CurrentUser, session: PrimaryDB) -> UserOut:
+    return UserOut.of(await service.profile(session, user.id))
 
 
 @router.post("/auth/verify-email", response_model=UserOut)
-async def verify_email(body: VerifyEmailIn, service: Service) -> UserOut:
-    return UserOut.of(await service.verify_email(body.token))
+async def verify_email(body: VerifyEmailIn, session: PrimaryDB) -> UserOut:
+    return UserOut.of(await service.verify_email(session, body.token))
 
 
 @router.post(
@@ -91,17 +95,21 @@ async def verify_email(body: VerifyEmailIn, service: Service) -> UserOut:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AcceptedOut,
 )
-async def request_password_reset(body: PasswordResetRequestIn, service: Service) -> AcceptedOut:
-    await service.request_password_reset(body.email)
+async def request_password_reset(
+    body: PasswordResetRequestIn, session: PrimaryDB, auth: AuthDep, redis: RedisDep
+) -> AcceptedOut:
+    await service.request_password_reset(session, auth, redis, body.email)
     return AcceptedOut(detail="If an account exists for this address, a reset link is on its way.")
 
 
 @router.post("/auth/password-reset/confirm", status_code=status.HTTP_204_NO_CONTENT)
-async def confirm_password_reset(body: PasswordResetConfirmIn, service: Service) -> Response:
-    await service.confirm_password_reset(body.token, body.password)
+async def confirm_password_reset(
+    body: PasswordResetConfirmIn, session: PrimaryDB, auth: AuthDep, redis: RedisDep
+) -> Response:
+    await service.confirm_password_reset(session, auth, redis, body.token, body.password)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/admin/users/{user_id}", response_model=UserOut, responses=_401)
-async def admin_get_user(user_id: uuid.UUID, admin: AdminUser, service: Service) -> UserOut:
-    return UserOut.of(await service.profile(user_id))
+async def admin_get_user(user_id: uuid.UUID, admin: AdminUser, session: PrimaryDB) -> UserOut:
+    return UserOut.of(await service.profile(session, user_id))

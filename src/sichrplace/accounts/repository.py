@@ -1,24 +1,45 @@
-"""All accounts SQL."""
+"""All accounts SQL; rows come back as the typed records of `accounts.records`."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from sichrplace.accounts.models import (
     AccountToken,
     RefreshToken,
     RefreshTokenFamily,
+    Role,
     TokenPurpose,
     User,
 )
+from sichrplace.accounts.records import AccountTokenRow, RefreshTokenRow, UserRow
 from sichrplace.platform.db import PrimarySession
 
 # --- users ------------------------------------------------------------------------------------
+
+_USER_COLUMNS = (
+    User.id,
+    User.email,
+    User.password_hash,
+    User.full_name,
+    User.role,
+    User.email_verified_at,
+    User.password_changed_at,
+    User.created_at,
+    User.updated_at,
+)
+
+
+def _user(row: Row[*tuple[Any, ...]] | None) -> UserRow | None:
+    if row is None:
+        return None
+    values = row._asdict()
+    return UserRow(**{**values, "role": Role(values["role"])})
 
 
 async def insert_user(
@@ -28,7 +49,7 @@ async def insert_user(
     password_hash: str,
     full_name: str,
     role: str,
-) -> User | None:
+) -> UserRow | None:
     """Insert a user; None if the email (case-insensitive) is taken, also by a concurrent insert."""
     stmt = (
         insert(User)
@@ -40,18 +61,20 @@ async def insert_user(
             role=role,
         )
         .on_conflict_do_nothing(index_elements=[User.email])
-        .returning(User)
+        .returning(*_USER_COLUMNS)
     )
-    return (await session.scalars(stmt)).one_or_none()
+    return _user((await session.execute(stmt)).one_or_none())
 
 
-async def get_user(session: PrimarySession, user_id: uuid.UUID) -> User | None:
-    return await session.get(User, user_id)
+async def get_user(session: PrimarySession, user_id: uuid.UUID) -> UserRow | None:
+    stmt = select(*_USER_COLUMNS).where(User.id == user_id)
+    return _user((await session.execute(stmt)).one_or_none())
 
 
-async def get_user_by_email(session: PrimarySession, email: str) -> User | None:
+async def get_user_by_email(session: PrimarySession, email: str) -> UserRow | None:
     # citext: the comparison is case-insensitive and uses the unique index.
-    return (await session.scalars(select(User).where(User.email == email))).one_or_none()
+    stmt = select(*_USER_COLUMNS).where(User.email == email)
+    return _user((await session.execute(stmt)).one_or_none())
 
 
 async def set_password_hash(
@@ -80,17 +103,6 @@ async def set_role(session: PrimarySession, user_id: uuid.UUID, role: str) -> No
 # --- refresh-token families -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LockedRefreshToken:
-    token_id: uuid.UUID
-    family_id: uuid.UUID
-    user_id: uuid.UUID
-    expires_at: datetime
-    used_at: datetime | None
-    family_created_at: datetime
-    family_revoked_at: datetime | None
-
-
 async def insert_family(session: PrimarySession, user_id: uuid.UUID) -> uuid.UUID:
     family_id = uuid.uuid4()
     await session.execute(insert(RefreshTokenFamily).values(id=family_id, user_id=user_id))
@@ -107,7 +119,7 @@ async def insert_refresh_token(
     )
 
 
-async def lock_refresh_token(session: PrimarySession, digest: bytes) -> LockedRefreshToken | None:
+async def lock_refresh_token(session: PrimarySession, digest: bytes) -> RefreshTokenRow | None:
     """Fetch a refresh token and its family, row-locked until commit.
 
     Two concurrent refreshes (or a refresh and a revocation) of one family queue up here, so a
@@ -121,7 +133,7 @@ async def lock_refresh_token(session: PrimarySession, digest: bytes) -> LockedRe
         .with_for_update(of=[t, f])
     )
     row = (await session.execute(stmt)).one_or_none()
-    return None if row is None else LockedRefreshToken(*row)
+    return None if row is None else RefreshTokenRow(*row)
 
 
 async def mark_refresh_token_used(
@@ -176,13 +188,17 @@ async def insert_account_token(
 
 async def lock_account_token(
     session: PrimarySession, digest: bytes, purpose: TokenPurpose
-) -> AccountToken | None:
+) -> AccountTokenRow | None:
+    t = AccountToken
     stmt = (
-        select(AccountToken)
-        .where(AccountToken.token_hash == digest, AccountToken.purpose == purpose.value)
+        select(t.id, t.user_id, t.expires_at, t.used_at)
+        .where(t.token_hash == digest, t.purpose == purpose.value)
         .with_for_update()
     )
-    return (await session.scalars(stmt)).one_or_none()
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        return None
+    return AccountTokenRow(row.id, row.user_id, purpose, row.expires_at, row.used_at)
 
 
 async def use_account_tokens(

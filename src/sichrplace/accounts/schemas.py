@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
-from sichrplace.accounts.models import Role, User
+from sichrplace.accounts.models import Role
+from sichrplace.accounts.records import UserRow
 
 Password = Annotated[str, Field(max_length=1024, description="At least 10 characters, not common")]
 OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
@@ -32,12 +33,12 @@ class UserOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, user: User) -> UserOut:
+    def of(cls, user: UserRow) -> UserOut:
         return cls(
             id=user.id,
             email=user.email,
             full_name=user.full_name,
-            role=Role(user.role),
+            role=user.role,
             email_verified=user.email_verified_at is not None,
             created_at=user.created_at,
         )

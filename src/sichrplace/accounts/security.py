@@ -24,7 +24,6 @@ JWT_ALGORITHM = "HS256"
 JWT_KEYS_SECRET = "SICHRPLACE_AUTH_JWT_KEYS"  # noqa: S105 - the variable name
 # Development only: the secrets provider refuses it (and any key equal to it) in production.
 DEV_JWT_KEYS = '{"dev-1": "sichrplace-development-only-jwt-signing-key"}'
-MIN_PASSWORD_LENGTH = 10
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud"]
 
 
@@ -33,19 +32,11 @@ REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud"]
 
 @lru_cache(maxsize=1)
 def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords, lower-cased (for `rules.password_problem`)."""
     text = resources.files("sichrplace.accounts").joinpath("common_passwords.txt").read_text()
     return frozenset(
         line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
     )
-
-
-def password_problem(password: str) -> str | None:
-    """Why `password` is not acceptable, or None."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"must be at least {MIN_PASSWORD_LENGTH} characters long"
-    if password.lower() in common_passwords():
-        return "is too common; choose a less guessable password"
-    return None
 
 
 class Passwords:

@@ -1,0 +1,70 @@
+"""Accounts rules as pure functions (no I/O): passwords, refresh-token rotation and replay,
+single-use emailed tokens, login throttling. The service applies them to what it read."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Container, Iterable
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sichrplace.accounts.errors import weak_password
+from sichrplace.accounts.records import AccountTokenRow, RefreshTokenRow
+from sichrplace.platform.ratelimit import Decision
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def password_problem(password: str, common: Container[str]) -> str | None:
+    """Why `password` is not acceptable, or None; `common` holds lower-cased common passwords."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"must be at least {MIN_PASSWORD_LENGTH} characters long"
+    if password.lower() in common:
+        return "is too common; choose a less guessable password"
+    return None
+
+
+def check_password(password: str, common: Container[str]) -> None:
+    """422 naming `password` unless it is acceptable."""
+    reason = password_problem(password, common)
+    if reason is not None:
+        raise weak_password(reason)
+
+
+class RefreshVerdict(StrEnum):
+    """What a presented refresh token gets."""
+
+    ROTATE = "rotate"  # valid: it dies, a new one joins its family
+    INVALID = "invalid"  # unknown, revoked, expired, or its session is too old: 401
+    REPLAYED = "replayed"  # already rotated once: the whole family is revoked, then 401
+
+
+def refresh_verdict(
+    token: RefreshTokenRow | None, *, now: datetime, session_max_age: timedelta
+) -> RefreshVerdict:
+    """A replay counts even after expiry: a stolen token must still kill its family."""
+    if token is None or token.family_revoked_at is not None:
+        return RefreshVerdict.INVALID
+    if token.used_at is not None:
+        return RefreshVerdict.REPLAYED
+    if token.expires_at <= now or token.family_created_at + session_max_age <= now:
+        return RefreshVerdict.INVALID
+    return RefreshVerdict.ROTATE
+
+
+def email_token_usable(token: AccountTokenRow | None, *, now: datetime) -> bool:
+    """A single-use emailed token works once, before it expires."""
+    return token is not None and token.used_at is None and token.expires_at > now
+
+
+def throttle_subject(email: str) -> str:
+    """The login throttle's key for an email: hashed (Redis holds no addresses), and the same
+    for every spelling the login accepts (case, surrounding spaces)."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def retry_after(decisions: Iterable[Decision]) -> int | None:
+    """Seconds until a throttled login may be tried again (the longest refusal), or None when
+    every limiter allows it."""
+    refused = [d.retry_after for d in decisions if not d.allowed]
+    return max(refused) if refused else None
