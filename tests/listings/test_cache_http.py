@@ -21,6 +21,7 @@ from sichrplace.app import parts_of_app
 from sichrplace.config import FacetIndexSettings, RedisSettings, Settings
 from sichrplace.listings import repository
 from sichrplace.listings.parts import LISTINGS
+from sichrplace.listings.records import ListingRow
 from sichrplace.listings.schemas import ListingOut
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
@@ -53,7 +54,7 @@ async def test_fifty_concurrent_misses_compute_once(
     calls: list[uuid.UUID] = []
     real = repository.get_listing
 
-    async def counting(session: Any, listing_id: uuid.UUID) -> dict[str, Any] | None:
+    async def counting(session: Any, listing_id: uuid.UUID) -> ListingRow | None:
         calls.append(listing_id)
         await asyncio.sleep(0.05)  # a slow query: every request arrives while it runs
         return await real(session, listing_id)
@@ -94,15 +95,16 @@ async def test_stale_fill_from_lagging_replica_is_gone_within_one_second(
     owner, visitor = await make_user("landlord"), await make_user("tenant")
     listing = await _create(client, owner.headers)
     url = f"{API}/listings/{listing['id']}"
-    stale = dict(listing)
+    real = repository.get_listing
 
     edited = await client.patch(url, json={"title": "Nur noch heute"}, headers=owner.headers)
     assert edited.status_code == 200
     started = time.monotonic()
     await replica_caught_up(db)  # the lag here is the simulated one only
 
-    async def lagging_replica(session: Any, listing_id: uuid.UUID) -> dict[str, Any] | None:
-        return stale
+    async def lagging_replica(session: Any, listing_id: uuid.UUID) -> ListingRow | None:
+        row = await real(session, listing_id)  # as it was before the edit:
+        return None if row is None else replace(row, title=listing["title"])
 
     monkeypatch.setattr(repository, "get_listing", lagging_replica)
     await parts_of_app(app).cache.invalidate("listing", listing["id"])

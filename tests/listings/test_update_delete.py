@@ -89,6 +89,8 @@ async def test_patch_deposit_cap_checks_merged_values(
     # Lowering the cold rent alone would leave the stored deposit above 3 x the new rent.
     r = await client.patch(url, json={"cold_rent_cents": 90_000}, headers=owner.headers)
     assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("/deposit-cap-exceeded")
     assert field_names(r.json()) == {"deposit_cents"}
     r = await client.patch(url, json={"deposit_cents": 300_001}, headers=owner.headers)
     assert r.status_code == 422
@@ -120,6 +122,42 @@ async def test_patch_validation_names_the_field(
     r = await client.patch(f"{API}/listings/{listing['id']}", json=patch, headers=owner.headers)
     assert r.status_code == 422, r.text
     assert field in field_names(r.json()), r.json()
+
+
+async def test_optional_fields_may_be_cleared_with_null(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    owner = await make_user("landlord")
+    listing = await _create(client, owner)
+    url = f"{API}/listings/{listing['id']}"
+    r = await client.patch(
+        url, json={"available_from": None, "energy_class": None}, headers=owner.headers
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["available_from"], r.json()["energy_class"]) == (None, None)
+    assert r.json()["title"] == listing["title"]
+    assert (await client.get(url)).json()["energy_class"] is None
+
+
+async def test_an_illegal_status_transition_is_a_409_problem(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    owner = await make_user("landlord")
+    listing = await _create(client, owner)
+    url = f"{API}/listings/{listing['id']}"
+    assert (await client.patch(url, json={"status": "rented"}, headers=owner.headers)).is_success
+    r = await client.patch(
+        url, json={"status": "reserved", "title": "Wieder frei?"}, headers=owner.headers
+    )
+    assert r.status_code == 409
+    assert r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert problem["type"].endswith("/illegal-status-transition")
+    assert problem["status"] == 409
+    assert problem["detail"] == "A listing cannot go from 'rented' to 'reserved'."
+    assert problem["errors"] == [{"field": "status", "message": "not allowed from 'rented'"}]
+    after = (await client.get(url, headers=owner.headers)).json()
+    assert (after["status"], after["title"]) == ("rented", listing["title"])  # nothing stored
 
 
 async def test_status_transitions(client: httpx.AsyncClient, make_user: MakeUser) -> None:

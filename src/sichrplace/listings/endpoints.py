@@ -18,7 +18,7 @@ from sichrplace.accounts.dependencies import (
 )
 from sichrplace.accounts.models import Role
 from sichrplace.integrations.maps.types import Geocoder
-from sichrplace.listings import service
+from sichrplace.listings import rules, service
 from sichrplace.listings.errors import ListingNotFound
 from sichrplace.listings.invalidation import ReadPath
 from sichrplace.listings.parts import LISTINGS, ListingsParts
@@ -128,7 +128,7 @@ async def get_listing(listing_id: str, read: DetailReadDep) -> Response:
         extras=read.listings.read_path.extras,
     )
     views = read.listings.views
-    if views is not None and not service.may_manage(user, row["owner_id"]):
+    if views is not None and not rules.may_manage(user, row["owner_id"]):
         views.add(listing)  # an owner looking at their own listing is not a view
     headers = {READ_SOURCE_HEADER: source} if read.show_source else None
     # The detail is ListingOut-shaped JSON text already (as the cache holds it): written out

@@ -23,6 +23,8 @@ class IllegalStatusTransition(Conflict):
     slug = "illegal-status-transition"
 
     def __init__(self, current: str, wanted: str) -> None:
+        # str(): the values, also of enum members (whose repr is not for clients).
+        current, wanted = str(current), str(wanted)
         super().__init__(
             f"A listing cannot go from {current!r} to {wanted!r}.",
             errors=[{"field": "status", "message": f"not allowed from {current!r}"}],

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import structlog
 
 from sichrplace.integrations.maps.types import Geocoder, GeocodingUnavailable
 from sichrplace.listings import repository
+from sichrplace.listings.records import ADDRESS_FIELDS, ListingRow
 from sichrplace.listings.vocabulary import GeocodeStatus
 from sichrplace.platform.db.sessions import PrimarySession
 
@@ -28,8 +29,25 @@ class Geocoded:
     status: GeocodeStatus
 
 
-def address_of(values: dict[str, Any]) -> dict[str, str]:
-    return {name: str(values[name]) for name in repository.ADDRESS_FIELDS}
+class Addressed(Protocol):
+    """Anything with an address: a stored listing, or one being created."""
+
+    @property
+    def street(self) -> str: ...
+
+    @property
+    def house_number(self) -> str: ...
+
+    @property
+    def postal_code(self) -> str: ...
+
+    @property
+    def city(self) -> str: ...
+
+
+def address_of(listing: Addressed) -> dict[str, str]:
+    """The geocoder's arguments for `listing`'s address."""
+    return {name: str(getattr(listing, name)) for name in ADDRESS_FIELDS}
 
 
 async def geocode(geocoder: Geocoder | None, address: dict[str, str]) -> Geocoded:
@@ -53,7 +71,7 @@ async def geocode(geocoder: Geocoder | None, address: dict[str, str]) -> Geocode
 
 async def retry_pending(
     session: PrimarySession, geocoder: Geocoder | None, listing_id: uuid.UUID
-) -> dict[str, Any] | None:
+) -> ListingRow | None:
     """The job's work: geocode a pending listing's current address and store the answer.
 
     Returns the updated listing, None when there was nothing to do (not pending any more, gone,
@@ -61,7 +79,7 @@ async def retry_pending(
     so the job is retried with backoff.
     """
     current = await repository.get_listing(session, listing_id)
-    if current is None or current["geocode_status"] != GeocodeStatus.PENDING:
+    if current is None or current.geocode_status != GeocodeStatus.PENDING:
         return None
     address = address_of(current)
     if geocoder is None:

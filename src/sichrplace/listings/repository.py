@@ -1,69 +1,75 @@
-"""All listing SQL (Core, column projections; no ORM entity loading)."""
+"""All listing SQL (Core, column projections; no ORM entity loading). Rows come back as the
+typed records of `listings.records`."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Sequence
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Row, Table, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from sichrplace.listings.models import Listing, ListingViewFlush
+from sichrplace.listings.records import ADDRESS_FIELDS, ListingRow, PopularRow
 from sichrplace.listings.vocabulary import GeocodeStatus, ListingStatus
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 
 listings: Table = Listing.__table__  # type: ignore[assignment]
 flushes: Table = ListingViewFlush.__table__  # type: ignore[assignment]
 
-_HIDDEN = {"location", "search_tsv", "changed_at"}
-DETAIL_COLUMNS = [c for c in listings.c if c.name not in _HIDDEN]
-POPULAR_COLUMNS = [
-    listings.c[name]
-    for name in (
-        "id", "title", "city", "postal_code", "cold_rent_cents", "warm_rent_cents", "rooms",
-        "size_sqm", "furnished", "pets_allowed", "available_from", "amenities", "latitude",
-        "longitude", "view_count", "created_at",
-    )
-]  # fmt: skip
-ADDRESS_FIELDS = ("street", "house_number", "postal_code", "city")
+# The record names the columns read (the internal ones, location, text and change stamp, not).
+DETAIL_COLUMNS = [listings.c[field.name] for field in dataclasses.fields(ListingRow)]
+POPULAR_COLUMNS = [listings.c[name] for name in PopularRow._fields]
 
 AnySession = PrimarySession | ReplicaSession
+Values = Mapping[str, object]
 
 
-def _plain(row: Row[Any]) -> dict[str, Any]:
-    """A row as a dict of JSON-friendly values (numerics as floats)."""
-    out = dict(row._mapping)
-    for name in ("rooms", "size_sqm"):
-        if isinstance(out.get(name), Decimal):
-            out[name] = float(out[name])
-    return out
+def _listing(row: Row[*tuple[Any, ...]]) -> ListingRow:
+    values = row._asdict()
+    return ListingRow(
+        **{
+            **values,
+            # numeric columns come as Decimal: floats, as the API and the search index use
+            "rooms": float(values["rooms"]),
+            "size_sqm": float(values["size_sqm"]),
+            "amenities": tuple(values["amenities"]),
+            "geocode_status": GeocodeStatus(values["geocode_status"]),
+            "status": ListingStatus(values["status"]),
+        }
+    )
 
 
-async def insert_listing(session: PrimarySession, values: dict[str, Any]) -> dict[str, Any]:
-    row = (
-        await session.execute(insert(listings).values(**values).returning(*DETAIL_COLUMNS))
-    ).one()
-    return _plain(row)
+def _popular(row: Row[*tuple[Any, ...]]) -> PopularRow:
+    card = PopularRow._make(row)
+    return card._replace(
+        rooms=float(card.rooms), size_sqm=float(card.size_sqm), amenities=tuple(card.amenities)
+    )
 
 
-async def get_listing(session: AnySession, listing_id: uuid.UUID) -> dict[str, Any] | None:
+async def insert_listing(session: PrimarySession, values: Values) -> ListingRow:
+    stmt = insert(listings).values(**values).returning(*DETAIL_COLUMNS)
+    return _listing((await session.execute(stmt)).one())
+
+
+async def get_listing(session: AnySession, listing_id: uuid.UUID) -> ListingRow | None:
     stmt = select(*DETAIL_COLUMNS).where(listings.c.id == listing_id)
     row = (await session.execute(stmt)).one_or_none()
-    return None if row is None else _plain(row)
+    return None if row is None else _listing(row)
 
 
-async def lock_listing(session: PrimarySession, listing_id: uuid.UUID) -> dict[str, Any] | None:
+async def lock_listing(session: PrimarySession, listing_id: uuid.UUID) -> ListingRow | None:
     """The listing, row-locked until the transaction ends (PATCH validates merged values)."""
     stmt = select(*DETAIL_COLUMNS).where(listings.c.id == listing_id).with_for_update()
     row = (await session.execute(stmt)).one_or_none()
-    return None if row is None else _plain(row)
+    return None if row is None else _listing(row)
 
 
 async def update_listing(
-    session: PrimarySession, listing_id: uuid.UUID, values: dict[str, Any]
-) -> dict[str, Any]:
+    session: PrimarySession, listing_id: uuid.UUID, values: Values
+) -> ListingRow:
     stmt = (
         update(listings)
         .where(listings.c.id == listing_id)
@@ -71,18 +77,18 @@ async def update_listing(
         .values(**values, updated_at=func.clock_timestamp())
         .returning(*DETAIL_COLUMNS)
     )
-    return _plain((await session.execute(stmt)).one())
+    return _listing((await session.execute(stmt)).one())
 
 
 async def store_geocode(
     session: PrimarySession,
     listing_id: uuid.UUID,
-    address: dict[str, str],
+    address: Mapping[str, str],
     *,
     latitude: float | None,
     longitude: float | None,
     status: GeocodeStatus,
-) -> dict[str, Any] | None:
+) -> ListingRow | None:
     """Apply a geocoder answer if the listing is still pending at the address geocoded;
     the updated listing, or None when it changed meanwhile."""
     stmt = (
@@ -101,18 +107,16 @@ async def store_geocode(
         .returning(*DETAIL_COLUMNS)
     )
     row = (await session.execute(stmt)).one_or_none()
-    return None if row is None else _plain(row)
+    return None if row is None else _listing(row)
 
 
-async def popular(
-    session: ReplicaSession, city_key: str | None, limit: int
-) -> list[dict[str, Any]]:
+async def popular(session: ReplicaSession, city_key: str | None, limit: int) -> list[PopularRow]:
     stmt = select(*POPULAR_COLUMNS).where(listings.c.status == ListingStatus.ACTIVE)
     if city_key:
         stmt = stmt.where(listings.c.city_key == city_key)
     # Matches ix_listings_popular(_city): view_count DESC, id (partial on active).
     stmt = stmt.order_by(listings.c.view_count.desc(), listings.c.id).limit(limit)
-    return [_plain(r) for r in (await session.execute(stmt)).all()]
+    return [_popular(r) for r in (await session.execute(stmt)).all()]
 
 
 async def claim_view_batch(

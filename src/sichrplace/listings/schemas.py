@@ -1,11 +1,12 @@
-"""Listing input and output shapes (Pydantic). Cross-field rules (deposit cap, coordinates)
-live in the service so PATCH checks them against the merged values."""
+"""Listing input and output shapes (Pydantic). Cross-field rules (deposit cap, coordinates,
+null only where a stored listing may hold null) live in `rules` so PATCH checks them against
+the merged values."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -80,7 +81,8 @@ class ListingCreate(BaseModel):
 
 
 class ListingUpdate(BaseModel):
-    """Partial update: only the fields sent change; `null` only where the field is optional."""
+    """Partial update: only the fields sent change; `null` only where the field is optional
+    (`rules.merge`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -103,10 +105,6 @@ class ListingUpdate(BaseModel):
     amenities: Amenities | None = None
     energy_class: EnergyClass | None = None
     status: ListingStatus | None = None
-
-    NULLABLE: ClassVar[frozenset[str]] = frozenset(
-        {"latitude", "longitude", "available_from", "energy_class"}
-    )
 
     def changes(self) -> dict[str, Any]:
         """The fields the client sent (explicit nulls included)."""

@@ -1,4 +1,5 @@
-"""Listing rules: validation against merged values, owner checks, geocoding, cached reads.
+"""Listing use cases: create, update, archive (owner checks, merged validation, geocoding) and
+the cached reads. The decisions are the pure rules of `listings.rules`.
 
 Services never commit: the request boundary does, then runs the after-commit effects
 registered here (cache invalidation, read-your-writes pinning).
@@ -6,72 +7,36 @@ registered here (cache invalidation, read-your-writes pinning).
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import orjson
 
 from sichrplace.integrations.maps.types import Geocoder, GeocodeResult, GeocodingUnavailable
-from sichrplace.kit.errors import Unprocessable
-from sichrplace.listings import geocoding, repository
-from sichrplace.listings.detail import DetailExtras, load_detail
-from sichrplace.listings.errors import (
-    IllegalStatusTransition,
-    ListingNotFound,
-    NotListingOwner,
-    deposit_too_high,
-)
+from sichrplace.listings import geocoding, repository, rules
+from sichrplace.listings.detail import DetailExtras, document, load_detail
+from sichrplace.listings.errors import ListingNotFound
 from sichrplace.listings.invalidation import ReadPath, after_listing_write
+from sichrplace.listings.records import ListingRow
+from sichrplace.listings.rules import Caller
 from sichrplace.listings.schemas import ListingCreate, ListingUpdate
 from sichrplace.listings.tasks import geocode_listing
-from sichrplace.listings.vocabulary import (
-    STATUS_TRANSITIONS,
-    GeocodeStatus,
-    ListingStatus,
-    city_key,
-)
+from sichrplace.listings.vocabulary import GeocodeStatus, ListingStatus, city_key
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 from sichrplace.platform.jobs import enqueue
 
-__all__ = ["GeocodeResult", "Geocoder", "GeocodingUnavailable"]  # the maps interface, re-exported
+# The maps interface and the caller, re-exported for callers of the service.
+__all__ = ["Caller", "GeocodeResult", "Geocoder", "GeocodingUnavailable"]
 
 ReadSource = Literal["cache", "replica", "primary"]
 
 
-class Caller(Protocol):
-    """The authenticated caller (accounts' Principal satisfies this)."""
-
-    @property
-    def id(self) -> uuid.UUID: ...
-
-    @property
-    def role(self) -> str: ...
-
-
-def may_manage(caller: Caller | None, owner_id: uuid.UUID | str) -> bool:
-    return caller is not None and (caller.role == "admin" or str(caller.id) == str(owner_id))
-
-
-def _check_deposit(values: dict[str, Any]) -> None:
-    if values["deposit_cents"] > 3 * values["cold_rent_cents"]:
-        raise deposit_too_high(values["deposit_cents"], values["cold_rent_cents"])
-
-
-def _check_coordinates(latitude: float | None, longitude: float | None) -> None:
-    if (latitude is None) != (longitude is None):
-        missing = "longitude" if longitude is None else "latitude"
-        raise Unprocessable.field(missing, "latitude and longitude go together")
-
-
-async def _locate(geocoder: Geocoder | None, values: dict[str, Any]) -> dict[str, Any]:
-    """Coordinate fields for `values`' address (null and `pending` when the geocoder is down)."""
-    found = await geocoding.geocode(geocoder, geocoding.address_of(values))
-    return {
-        "latitude": found.latitude,
-        "longitude": found.longitude,
-        "geocode_status": found.status,
-    }
+async def _detail(session: PrimarySession, read_path: ReadPath, row: ListingRow) -> dict[str, Any]:
+    """A written row as the full detail document (e.g. with its images)."""
+    extras = None if read_path.extras is None else await read_path.extras(session, row.id)
+    return document(row, extras)
 
 
 async def create_listing(
@@ -82,75 +47,37 @@ async def create_listing(
     geocoder: Geocoder | None,
     read_path: ReadPath,
 ) -> dict[str, Any]:
-    values = data.model_dump()
-    _check_deposit(values)
-    _check_coordinates(data.latitude, data.longitude)
-    values.update(
-        id=uuid.uuid4(),
-        owner_id=caller.id,
-        city_key=city_key(data.city),
-        status=ListingStatus.ACTIVE,
-        geocode_status=GeocodeStatus.OK,
-    )
+    rules.check_deposit(data.deposit_cents, data.cold_rent_cents)
+    rules.check_coordinates(data.latitude, data.longitude)
+    values: dict[str, object] = {
+        **data.model_dump(),
+        "id": uuid.uuid4(),
+        "owner_id": caller.id,
+        "city_key": city_key(data.city),
+        "status": ListingStatus.ACTIVE,
+        "geocode_status": GeocodeStatus.OK,
+    }
     if data.latitude is None:
         # Before the first statement: no database connection is held while the geocoder works.
-        values.update(await _locate(geocoder, values))
+        found = await geocoding.geocode(geocoder, geocoding.address_of(data))
+        values.update(
+            latitude=found.latitude, longitude=found.longitude, geocode_status=found.status
+        )
     row = await repository.insert_listing(session, values)
-    if values["geocode_status"] == GeocodeStatus.PENDING:
-        await enqueue(session, geocode_listing, listing_id=str(row["id"]))
-    after_listing_write(session, read_path, row["id"], caller.id)
-    return await _with_extras(session, read_path, row)
-
-
-async def _with_extras(
-    session: PrimarySession, read_path: ReadPath, row: dict[str, Any]
-) -> dict[str, Any]:
-    """A written row as the full detail document (e.g. with its images)."""
-    row["images"] = []
-    if read_path.extras is not None:
-        row.update(await read_path.extras(session, row["id"]))
-    return row
-
-
-def _check_status(current: str, wanted: str) -> None:
-    if (
-        wanted != current
-        and ListingStatus(wanted) not in STATUS_TRANSITIONS[ListingStatus(current)]
-    ):
-        raise IllegalStatusTransition(current, wanted)
-
-
-def _authorize(caller: Caller, listing: dict[str, Any]) -> None:
-    if may_manage(caller, listing["owner_id"]):
-        return
-    if listing["status"] == ListingStatus.ARCHIVED:
-        raise ListingNotFound()  # archived listings are invisible to others
-    raise NotListingOwner()
+    if row.geocode_status == GeocodeStatus.PENDING:
+        await enqueue(session, geocode_listing, listing_id=str(row.id))
+    after_listing_write(session, read_path, row.id, caller.id)
+    return await _detail(session, read_path, row)
 
 
 async def _load_for_change(
     session: PrimarySession, caller: Caller, listing_id: uuid.UUID
-) -> dict[str, Any]:
+) -> ListingRow:
     current = await repository.lock_listing(session, listing_id)
     if current is None:
         raise ListingNotFound()
-    _authorize(caller, current)
+    rules.check_may_change(caller, current)
     return current
-
-
-def _merged(current: dict[str, Any], patch: ListingUpdate) -> dict[str, Any]:
-    """The listing as it will be after `patch`, validated as a whole."""
-    sent = patch.changes()
-    for name, value in sent.items():
-        if value is None and name not in ListingUpdate.NULLABLE:
-            raise Unprocessable.field(name, "must not be null")
-    merged = {**current, **sent}
-    _check_deposit(merged)
-    _check_coordinates(merged["latitude"], merged["longitude"])
-    if "status" in sent:
-        _check_status(current["status"], merged["status"])
-    merged["city_key"] = city_key(merged["city"])
-    return merged
 
 
 async def update_listing(
@@ -163,24 +90,26 @@ async def update_listing(
     read_path: ReadPath,
 ) -> dict[str, Any]:
     current = await _load_for_change(session, caller, listing_id)
-    merged = _merged(current, patch)
+    merged = rules.merge(current, patch.changes())
     coordinates_sent = bool({"latitude", "longitude"} & patch.model_fields_set)
-    moved = any(merged[name] != current[name] for name in repository.ADDRESS_FIELDS)
     located = False
-    if coordinates_sent and merged["latitude"] is not None:
-        merged["geocode_status"] = GeocodeStatus.OK
-    elif coordinates_sent or moved:
+    if coordinates_sent and merged.latitude is not None:
+        merged = dataclasses.replace(merged, geocode_status=GeocodeStatus.OK)
+    elif coordinates_sent or rules.address_changed(current, merged):
         # Cleared coordinates, or a new address that makes the old ones wrong.
-        merged.update(await _locate(geocoder, merged))
+        found = await geocoding.geocode(geocoder, geocoding.address_of(merged))
+        merged = dataclasses.replace(
+            merged, latitude=found.latitude, longitude=found.longitude, geocode_status=found.status
+        )
         located = True
-    changes = {k: v for k, v in merged.items() if k in current and v != current[k]}
+    changes = rules.changed_columns(current, merged)
     if not changes:
-        return await _with_extras(session, read_path, current)
+        return await _detail(session, read_path, current)
     row = await repository.update_listing(session, listing_id, changes)
-    if located and merged["geocode_status"] == GeocodeStatus.PENDING:
+    if located and row.geocode_status == GeocodeStatus.PENDING:
         await enqueue(session, geocode_listing, listing_id=str(listing_id))
     after_listing_write(session, read_path, listing_id, caller.id)
-    return await _with_extras(session, read_path, row)
+    return await _detail(session, read_path, row)
 
 
 async def archive_listing(
@@ -189,7 +118,7 @@ async def archive_listing(
     """DELETE is a soft delete: the listing is archived (viewings, contracts and messages keep
     pointing at it) and hidden from everyone but its owner and admins."""
     current = await _load_for_change(session, caller, listing_id)
-    if current["status"] == ListingStatus.ARCHIVED:
+    if current.status == ListingStatus.ARCHIVED:
         return
     await repository.update_listing(session, listing_id, {"status": ListingStatus.ARCHIVED})
     after_listing_write(session, read_path, listing_id, caller.id)
@@ -204,8 +133,8 @@ async def get_listing(
     pinned: bool,
     extras: DetailExtras | None = None,
 ) -> tuple[dict[str, Any], bytes, ReadSource]:
-    """The public listing (JSON-native dict), the same as JSON text (what the cache holds, to
-    be written out unchanged) and where it was read from.
+    """The public listing (its JSON-native detail document), the same as JSON text (what the
+    cache holds, to be written out unchanged) and where it was read from.
 
     Cached per listing for everyone alike; visibility is decided after the cache. A caller
     pinned by read-your-writes bypasses the cache and reads the primary.
@@ -214,17 +143,15 @@ async def get_listing(
 
     async def load() -> dict[str, Any] | None:
         nonlocal source
-        row = await load_detail(replica, listing_id, extras)
+        doc = await load_detail(replica, listing_id, extras)
         source = replica.last_target or "replica"
-        return row
+        return doc
 
     body = await cache.get_or_compute_json("listing", str(listing_id), load, bypass=pinned)
-    row = orjson.loads(body)
-    if row is None:
+    doc = orjson.loads(body)
+    if doc is None or not rules.may_see(caller, owner_id=doc["owner_id"], status=doc["status"]):
         raise ListingNotFound()
-    if row["status"] == ListingStatus.ARCHIVED and not may_manage(caller, row["owner_id"]):
-        raise ListingNotFound()
-    return row, body, source
+    return doc, body, source
 
 
 async def popular_listings(
@@ -233,6 +160,6 @@ async def popular_listings(
     key = city_key(city) if city else ""
 
     async def load() -> list[dict[str, Any]]:
-        return await repository.popular(replica, key or None, limit)
+        return [card._asdict() for card in await repository.popular(replica, key or None, limit)]
 
     return await cache.get_or_compute("popular", f"{key}|{limit}", load)

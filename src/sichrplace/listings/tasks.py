@@ -28,7 +28,7 @@ async def run_geocode(
         if row is not None:
             lag = db.replica_state.lag_seconds
             on_commit(session, lambda: invalidate_listing(cache, listing_id, replica_lag=lag))
-    return None if row is None else str(row["geocode_status"])
+    return None if row is None else str(row.geocode_status)
 
 
 @task(name="listings.geocode_listing", queue="listings", max_attempts=8)
