@@ -1,4 +1,5 @@
-"""Atomic content-addressed writes, cleanup when the transaction rolls back, the /media/ route."""
+"""Cleanup of a written original when the transaction rolls back, the /media/ route (atomic
+writes themselves: tests/unit/media/test_storage.py)."""
 
 from __future__ import annotations
 
@@ -67,18 +68,6 @@ async def test_committed_upload_keeps_its_file(
         )
     assert storage.original_path(sha256(data), "png").read_bytes() == data
     assert await jobs_for(db, str(record.id))
-
-
-def test_write_atomic_creates_once_and_leaves_no_temp_files(tmp_path: object) -> None:
-    from pathlib import Path
-
-    assert isinstance(tmp_path, Path)
-    target = tmp_path / "ab" / "abc.webp"
-    assert write_atomic(target, b"one") is True
-    assert write_atomic(target, b"one") is False  # same content already there
-    assert target.read_bytes() == b"one"
-    assert oct(target.stat().st_mode & 0o777) == oct(0o644)  # readable by nginx
-    assert [p.name for p in target.parent.iterdir()] == ["abc.webp"]
 
 
 @pytest.mark.parametrize(

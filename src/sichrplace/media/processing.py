@@ -60,7 +60,7 @@ async def process_image(
         log.info("media_image_gone", image_id=str(image_id))
         return None
     if image.status != ImageStatus.PROCESSING:
-        return ImageStatus(image.status)
+        return image.status
     path = storage.original_path(image.original_sha256, image.original_format)
     try:
         original = await asyncio.to_thread(path.read_bytes)
@@ -85,7 +85,7 @@ async def _finish(
         if current is None:
             return None
         if current.status != ImageStatus.PROCESSING:
-            return ImageStatus(current.status)  # a concurrent run finished first
+            return current.status  # a concurrent run finished first
         if cache is not None:  # cached listing detail / search thumbnails show the images
             listing_id = current.listing_id
             on_commit(session, lambda: invalidate_listing(cache, listing_id))

@@ -1,18 +1,19 @@
-"""All SQL of the media domain (Core with column projections)."""
+"""All SQL of the media domain (Core with column projections); rows come back as the typed
+records of `media.records`."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from sichrplace.listings.models import Listing
 from sichrplace.media.models import ImageStatus, ListingImage
+from sichrplace.media.records import ImageRecord
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 
 AnySession = PrimarySession | ReplicaSession
@@ -31,21 +32,9 @@ _COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ImageRecord:
-    id: uuid.UUID
-    listing_id: uuid.UUID
-    status: str
-    original_sha256: str
-    original_format: str
-    width: int
-    height: int
-    variants: dict[str, Any]
-    created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Row[*tuple[Any, ...]]) -> ImageRecord:
-        return cls(**row._asdict())
+def _image(row: Row[*tuple[Any, ...]]) -> ImageRecord:
+    values = row._asdict()
+    return ImageRecord(**{**values, "status": ImageStatus(values["status"])})
 
 
 async def listing_owner_for_upload(
@@ -66,14 +55,43 @@ async def listing_exists(session: AnySession, listing_id: uuid.UUID) -> bool:
     return found.first() is not None
 
 
-async def add_image(session: PrimarySession, image: ListingImage) -> None:
-    session.add(image)
-    await session.flush()
+async def insert_image(
+    session: PrimarySession,
+    *,
+    listing_id: uuid.UUID,
+    uploaded_by: uuid.UUID,
+    original_sha256: str,
+    original_format: str,
+    original_bytes: int,
+    width: int,
+    height: int,
+    now: datetime,
+) -> ImageRecord:
+    """A new image, `processing` until its variants job has run."""
+    stmt = (
+        insert(ListingImage)
+        .values(
+            id=uuid.uuid4(),
+            listing_id=listing_id,
+            uploaded_by=uploaded_by,
+            status=ImageStatus.PROCESSING.value,
+            original_sha256=original_sha256,
+            original_format=original_format,
+            original_bytes=original_bytes,
+            width=width,
+            height=height,
+            variants={},
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(*_COLUMNS)
+    )
+    return _image((await session.execute(stmt)).one())
 
 
 async def list_images(session: AnySession, listing_id: uuid.UUID) -> list[ImageRecord]:
     stmt = select(*_COLUMNS).where(_t.listing_id == listing_id).order_by(_t.created_at, _t.id)
-    return [ImageRecord.from_row(r) for r in (await session.execute(stmt)).all()]
+    return [_image(r) for r in (await session.execute(stmt)).all()]
 
 
 async def images_for_listings(
@@ -86,7 +104,7 @@ async def images_for_listings(
         .where(_t.listing_id.in_(list(listing_ids)))
         .order_by(_t.listing_id, _t.created_at, _t.id)
     )
-    return [ImageRecord.from_row(r) for r in (await session.execute(stmt)).all()]
+    return [_image(r) for r in (await session.execute(stmt)).all()]
 
 
 async def first_ready_variants(
@@ -110,19 +128,19 @@ async def get_image(
 ) -> ImageRecord | None:
     stmt = select(*_COLUMNS).where(_t.id == image_id, _t.listing_id == listing_id)
     row = (await session.execute(stmt)).first()
-    return ImageRecord.from_row(row) if row is not None else None
+    return _image(row) if row is not None else None
 
 
 async def image_by_id(session: PrimarySession, image_id: uuid.UUID) -> ImageRecord | None:
     row = (await session.execute(select(*_COLUMNS).where(_t.id == image_id))).first()
-    return ImageRecord.from_row(row) if row is not None else None
+    return _image(row) if row is not None else None
 
 
 async def lock_image(session: PrimarySession, image_id: uuid.UUID) -> ImageRecord | None:
     """The image row, locked FOR UPDATE: concurrent runs of its job serialise here."""
     stmt = select(*_COLUMNS).where(_t.id == image_id).with_for_update()
     row = (await session.execute(stmt)).first()
-    return ImageRecord.from_row(row) if row is not None else None
+    return _image(row) if row is not None else None
 
 
 async def mark_ready(

@@ -21,16 +21,16 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sichrplace.accounts.models import Role
 from sichrplace.accounts.security import Principal
 from sichrplace.config import MediaSettings
 from sichrplace.kit.clock import utcnow
-from sichrplace.kit.errors import Forbidden, NotFound, Unprocessable
+from sichrplace.kit.errors import NotFound, Unprocessable
 from sichrplace.listings.detail import DetailExtras
 from sichrplace.listings.invalidation import invalidate_listing
-from sichrplace.media import imaging, repository
-from sichrplace.media.models import ImageStatus, ListingImage
-from sichrplace.media.repository import AnySession, ImageRecord
+from sichrplace.media import imaging, repository, rules
+from sichrplace.media.models import ImageStatus
+from sichrplace.media.records import ImageRecord
+from sichrplace.media.repository import AnySession
 from sichrplace.media.schemas import ImageOut
 from sichrplace.media.storage import MediaStorage, delete_on_rollback, sha256_hex, write_atomic
 from sichrplace.media.tasks import make_variants
@@ -50,10 +50,9 @@ class Upload(Protocol):
 
 async def _read_limited(upload: Upload, limit: int) -> bytes:
     data = await upload.read(limit + 1)
-    if len(data) > limit:
-        raise Unprocessable.field("file", f"larger than {limit // (1024 * 1024)} MB")
-    if not data:
-        raise Unprocessable.field("file", "empty file")
+    problem = rules.upload_size_problem(len(data), limit)
+    if problem is not None:
+        raise Unprocessable.field("file", problem)
     return data
 
 
@@ -68,10 +67,7 @@ async def upload_image(
     cache: Cache | None = None,
 ) -> ImageRecord:
     owner = await repository.listing_owner_for_upload(session, listing_id)
-    if owner is None:
-        raise NotFound("Listing not found.")
-    if owner != user.id and user.role != Role.ADMIN:
-        raise Forbidden("Only the listing's owner can add images.")
+    rules.check_may_add_images(user, owner)
     data = await _read_limited(upload, settings.max_upload_bytes)
     try:
         async with _DECODE_SLOTS:
@@ -79,39 +75,24 @@ async def upload_image(
     except imaging.InvalidImage as exc:
         raise Unprocessable.field("file", str(exc), slug="invalid-image") from exc
     digest = sha256_hex(data)
-    now = utcnow()
-    image = ListingImage(
-        id=uuid.uuid4(),
+    image = await repository.insert_image(
+        session,
         listing_id=listing_id,
         uploaded_by=user.id,
-        status=ImageStatus.PROCESSING.value,
         original_sha256=digest,
         original_format=probed.format,
         original_bytes=len(data),
         width=probed.width,
         height=probed.height,
-        variants={},
-        created_at=now,
-        updated_at=now,
+        now=utcnow(),
     )
-    await repository.add_image(session, image)
     await enqueue(session, make_variants, image_id=str(image.id))
     path = storage.original_path(digest, probed.format)
     if await asyncio.to_thread(write_atomic, path, data):
         delete_on_rollback(session, path)
     if cache is not None:  # the listing's detail (and lists) show its images
         on_commit(session, lambda: invalidate_listing(cache, listing_id))
-    return ImageRecord(
-        id=image.id,
-        listing_id=listing_id,
-        status=image.status,
-        original_sha256=digest,
-        original_format=probed.format,
-        width=probed.width,
-        height=probed.height,
-        variants={},
-        created_at=now,
-    )
+    return image
 
 
 def to_out(record: ImageRecord, storage: MediaStorage, widths: Sequence[int]) -> ImageOut:
@@ -122,7 +103,7 @@ def to_out(record: ImageRecord, storage: MediaStorage, widths: Sequence[int]) ->
     return ImageOut(
         id=record.id,
         listing_id=record.listing_id,
-        status=ImageStatus(record.status).value,
+        status=record.status.value,
         urls=urls,
         width=record.width,
         height=record.height,
