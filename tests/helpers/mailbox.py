@@ -10,7 +10,8 @@ from email.policy import default as default_policy
 from email.utils import getaddresses
 from pathlib import Path
 
-from sichrplace.notifications.sink import default_mail_dir, parse_message
+from sichrplace.config import get_settings
+from sichrplace.notifications.sink import mail_dir, parse_message
 
 # Stored files never change (the sink renames them into place), so headers are parsed once.
 _headers: dict[Path, tuple[frozenset[str], str]] = {}
@@ -31,7 +32,7 @@ def mails_to(
     to: str, *, subject_contains: str | None = None, directory: Path | None = None
 ) -> list[EmailMessage]:
     """Every stored message for `to` (case-insensitive), oldest first."""
-    folder = directory or default_mail_dir()
+    folder = directory or mail_dir(get_settings().stack)
     if not folder.is_dir():
         return []
     found = []
@@ -53,7 +54,7 @@ async def wait_for_mail(
 
     Polls the sink's folder (default: `<stack data dir>/mail`); fails after `timeout` s.
     """
-    folder = directory or default_mail_dir()
+    folder = directory or mail_dir(get_settings().stack)
     deadline = time.monotonic() + timeout
     while True:
         found = await asyncio.to_thread(

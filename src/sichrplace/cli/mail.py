@@ -25,7 +25,7 @@ def run_sink(
     configure_logging(settings.log)
     asyncio.run(
         sink.serve_sink(
-            host, port or settings.stack.smtp_port, directory or sink.default_mail_dir()
+            host, port or settings.stack.smtp_port, directory or sink.mail_dir(settings.stack)
         )
     )
 
@@ -35,5 +35,6 @@ def list_mail(
     directory: Path | None = typer.Option(None, "--dir", help="Default: <data dir>/mail."),
 ) -> None:
     """Print from / to / subject of every stored message, oldest first."""
-    for path, msg in sink.iter_messages(directory or sink.default_mail_dir()):
+    folder = directory or sink.mail_dir(get_settings().stack)
+    for path, msg in sink.iter_messages(folder):
         typer.echo(f"{path.name}  from={msg['From']}  to={msg['To']}  subject={msg['Subject']}")

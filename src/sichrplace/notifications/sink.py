@@ -21,13 +21,14 @@ from typing import Any
 import structlog
 from aiosmtpd.smtp import SMTP
 
-from sichrplace.config import get_settings
+from sichrplace.config import StackSettings
 
 log = structlog.get_logger(__name__)
 
 
-def default_mail_dir() -> Path:
-    return get_settings().stack.data_dir / "mail"
+def mail_dir(stack: StackSettings) -> Path:
+    """Where the stack's sink stores mail: <data dir>/mail."""
+    return stack.data_dir / "mail"
 
 
 def store_message(directory: Path, mail_from: str, rcpt_tos: list[str], content: bytes) -> Path:

@@ -1,0 +1,23 @@
+"""Notification rules as pure functions (no I/O): what a queued email must look like."""
+
+from __future__ import annotations
+
+from sichrplace.kit.errors import Unprocessable
+
+MAX_DEDUPE_KEY = 200  # the key column's width
+
+
+def _check_header(field: str, value: str) -> None:
+    # A line break in a header would let a value add headers of its own (e.g. Bcc).
+    if not value or "\r" in value or "\n" in value:
+        raise Unprocessable.field(field, "must be a non-empty single line")
+
+
+def check_email(*, to: str, subject: str, dedupe_key: str) -> None:
+    """422 naming the first field a mail could not be sent with."""
+    _check_header("to", to)
+    if "@" not in to:
+        raise Unprocessable.field("to", "must be an email address")
+    _check_header("subject", subject)
+    if not dedupe_key or len(dedupe_key) > MAX_DEDUPE_KEY:
+        raise Unprocessable.field("dedupe_key", f"must be 1 to {MAX_DEDUPE_KEY} characters")
