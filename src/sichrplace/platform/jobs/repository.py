@@ -57,8 +57,10 @@ SELECT j.id, j.status, j.task_name, j.priority, j.lock, j.queueing_lock, j.args,
 """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobRow:
+    """A job with its last recorded error (what `sichrplace jobs` lists)."""
+
     id: int
     queue: str
     task: str
