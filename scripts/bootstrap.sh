@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Installs what is missing: Debian packages (when root), a virtualenv in .venv, the package.
-# Idempotent and quiet when everything is already there.
+# Idempotent and quiet when everything is already there. `--python-only` skips the Debian
+# packages (what `test.sh --fast` needs: no services).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+python_only=0
+[ "${1:-}" = "--python-only" ] && python_only=1
 
 APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-postgis-3 pgbouncer redis-server
   nginx-light wrk postgresql-client-15 ca-certificates)
 
 missing=()
+[ "$python_only" = 1 ] && APT_PACKAGES=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
