@@ -47,7 +47,8 @@ def _api_routers() -> list[APIRouter]:
 
 def _tune_gc() -> None:
     """Move what start-up allocated out of the collector's way and collect the young
-    generation less often (full collections showed as a p99 on cached reads: ADR 0003)."""
+    generation less often (full collections showed as a p99 on cached reads:
+    docs/performance-log.md, round 1)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)

@@ -62,9 +62,8 @@ return 1
 async def record_views(redis: aioredis.Redis, counts: Mapping[tuple[str, str], int]) -> None:
     """Add counts keyed by (minute bucket, listing id) to Redis: one script call per minute.
 
-    One call carrying every count rather than a pipeline of one command per listing: with
-    ~1,500 listings viewed per second and process, the pipeline's replies alone took ~18 ms of
-    the event loop every second (the p95 of listing detail under load).
+    One call carrying every count rather than a pipeline of one command per listing, whose
+    replies held the event loop (ADR 0003, docs/performance-log.md round 4).
     """
     by_bucket: dict[str, list[str | int]] = {}
     for (bucket, listing_id), n in counts.items():

@@ -1,13 +1,12 @@
 """Bulkheads: at most N concurrent runs of one kind of heavy work per API process.
 
-Exact facet counts over a big city cost 100-300 ms of one core. Thirty of them at once on a
-two-core machine all slow down together until Postgres cancels some at the statement timeout
-(measured: 60 of ~1,900 uncached facet requests failed that way in `sichrplace bench
-search`). With a bulkhead the work runs a few at a time at full speed and the rest wait their
-turn in the process; a request that would wait longer than `max_wait_seconds` gets a 503 with
-Retry-After straight away instead of holding a connection until the database gives up.
+Heavy work started all at once on a few cores slows down together until the database cancels
+some at its statement timeout; run a few at a time it finishes at full speed while the rest
+wait their turn in the process (facet counts: docs/performance-log.md, round 2). A request
+that would wait longer than `max_wait_seconds` gets a 503 with Retry-After straight away
+instead of holding a connection until the database gives up.
 
-    async with request.app.state.facets_bulkhead.slot():
+    async with bulkhead.slot():  # e.g. SearchParts.facets_bulkhead
         rows = await heavy_query()
 """
 

@@ -9,8 +9,8 @@ from sichrplace.config import RedisSettings
 
 def make_redis(settings: RedisSettings) -> aioredis.Redis:
     """A client whose pool makes a caller wait (up to the socket timeout) for a connection
-    when all `max_connections` are busy, rather than fail at once: a burst of cache fills
-    failing that way opened the cache's circuit and sent reads to Postgres for seconds."""
+    when all `max_connections` are busy, rather than fail at once: failed fills open the
+    cache's circuit (ADR 0003)."""
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.url,
         timeout=settings.socket_timeout_seconds,

@@ -1,5 +1,5 @@
 """Cache-aside on Redis: per-domain TTLs, stampede protection, fail-open, after-commit
-invalidation and write-through refresh (see docs/adr/listings-read-path.md).
+invalidation and write-through refresh (docs/adr/0003-listings-read-path.md).
 
 In front of Redis, each API process keeps a near tier of values it read recently
 (platform/cache/near.py), trusted only while it hears every change announced on pub/sub.

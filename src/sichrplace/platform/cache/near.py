@@ -1,8 +1,8 @@
 """The near tier: a per-process copy of recently read cache values, in front of Redis.
 
-A hit here costs a dictionary lookup instead of a Redis round trip (which was the largest
-single cost of a cached read after the framework itself). It is only trusted while this
-process hears every invalidation:
+A hit here costs a dictionary lookup instead of a Redis round trip (the largest cost of a
+cached read after the framework: ADR 0003). It is only trusted while this process hears every
+invalidation:
 
 - Every change to the cache (a key invalidated, a domain's generation bumped, a value
   refreshed after a write) is announced on one Redis pub/sub channel after Redis holds the
@@ -17,16 +17,14 @@ process hears every invalidation:
   not come due together) still answers, and the caller re-reads the key from Redis in the
   background (refresh-ahead; Redis's own rules then apply: a fresh value replaces the copy, an
   expired one is recomputed under the lease). So a key that is read at all never makes a
-  request wait for Redis: under full load such a request (several turns of a busy event loop)
-  took ~34 ms against ~8 ms for a near hit, and the few percent of requests that waited set
-  the p95 (a plain TTL of 30 s, or of 150-300 s with the benchmark's minutes between rounds).
+  request wait for Redis, which under full load takes several turns of a busy event loop
+  (why plain TTLs were not enough: ADR 0003, docs/performance-log.md round 4).
 - Every copy is dropped after a maximum age whatever happens, a last bound for an
   announcement lost on a connection that failed without an error (the client's health check
   finds a dead connection within 30 s, and the resubscription then empties the tier).
 
-Pub/sub delivery takes well under a millisecond on the same network, so another instance sees
-a change about as soon as Redis does; the instance that made the change drops its own copy
-before it returns.
+Another instance hears of a change about as soon as Redis holds it (pub/sub, ADR 0003); the
+instance that made the change drops its own copy before it returns.
 """
 
 from __future__ import annotations

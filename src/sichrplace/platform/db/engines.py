@@ -34,9 +34,8 @@ def make_engine(url: str, settings: DatabaseSettings, *, autocommit: bool = Fals
     options: dict[str, Any] = {}
     if autocommit:
         # Each lag-tolerant read is its own statement-level transaction: PgBouncer returns the
-        # server connection to the pool as soon as the statement ends. Set on the engine, so
-        # once per new connection (as an execution option it was switched on at every
-        # checkout and off at every return: ~2 % of the API's CPU on uncached search).
+        # server connection to the pool as soon as the statement ends. Set on the engine: once
+        # per connection, not at every checkout (docs/performance-log.md, round 6).
         options["isolation_level"] = "AUTOCOMMIT"
     return create_async_engine(
         url,

@@ -106,7 +106,7 @@ class ReplicaSession:
         timeout_ms: int | None = None,
     ) -> Rows:
         """Hot-path read on the driver's own cursor, skipping SQLAlchemy's result layer
-        (measured: about half the client CPU of `execute` for a 20-row search page);
+        (its client CPU: docs/performance-log.md, round 1);
         `binary` asks for results in binary format (bytea as raw bytes), `timeout_ms`
         replaces the role's statement timeout for this read (a bulk load)."""
         sql = _pyformat(statement, self._db.replica.dialect)

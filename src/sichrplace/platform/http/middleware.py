@@ -137,15 +137,13 @@ class AdmissionMiddleware:
     """At most `bulkhead.limit` requests of this process run at once; the others wait their
     turn in arrival order (up to the bulkhead's max wait, then 503 with Retry-After).
 
-    Under saturation an event loop interleaves every request it has accepted: a request that
-    awaits Postgres comes back behind all of them, so requests that wait on the database
-    take several rounds of the loop while those served from memory take one (nginx's times
-    for the benchmark's uncached search mix: full-text pages at p50 ~100 ms, the rest at
-    ~27 ms; docs/performance.md). With a few requests admitted at a time, the round is a few
-    requests long, and the rest queue before they start rather than in the middle. `exempt`
-    paths (health, metrics) never wait. A slot is held until the response is sent: nginx
-    buffers responses, so a slow client does not hold one, but an endpoint that streams for
-    long (events, long polls) would have to be exempt.
+    Why: under saturation an event loop interleaves every request it has accepted, and one
+    that awaits Postgres comes back behind all of them; admitted a few at a time, that round is
+    a few requests long, and the rest queue before they start rather than in the middle
+    (measured: docs/performance-log.md, round 8). `exempt` paths (health, metrics) never wait.
+    A slot is held until the response is sent: nginx buffers responses, so a slow client does
+    not hold one, but an endpoint that streams for long (events, long polls) would have to be
+    exempt.
     """
 
     def __init__(self, app: ASGIApp, *, bulkhead: Bulkhead, exempt: tuple[str, ...]) -> None:
