@@ -7,10 +7,10 @@ import hashlib
 from collections.abc import Container, Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from sichrplace.accounts.errors import weak_password
 from sichrplace.accounts.records import AccountTokenRow, RefreshTokenRow
-from sichrplace.platform.ratelimit import Decision
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -61,6 +61,16 @@ def throttle_subject(email: str) -> str:
     """The login throttle's key for an email: hashed (Redis holds no addresses), and the same
     for every spelling the login accepts (case, surrounding spaces)."""
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+class Decision(Protocol):
+    """A rate limiter's answer (platform.ratelimit's Decision satisfies this)."""
+
+    @property
+    def allowed(self) -> bool: ...
+
+    @property
+    def retry_after(self) -> int: ...
 
 
 def retry_after(decisions: Iterable[Decision]) -> int | None:
