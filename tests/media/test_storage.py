@@ -14,6 +14,7 @@ from sichrplace.accounts.dependencies import Principal
 from sichrplace.accounts.models import Role
 from sichrplace.config import Settings
 from sichrplace.media import service
+from sichrplace.media.parts import MediaParts
 from sichrplace.media.storage import MediaStorage, write_atomic
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
@@ -33,8 +34,7 @@ async def test_rolled_back_upload_leaves_no_row_no_job_no_file(
         async with transaction(db) as session:
             record = await service.upload_image(
                 session,
-                settings.media,
-                storage,
+                MediaParts(settings.media, storage),
                 user=user,
                 listing_id=listing_id,
                 upload=UploadFile(io.BytesIO(data), filename="x.jpg"),
@@ -60,8 +60,7 @@ async def test_committed_upload_keeps_its_file(
     async with transaction(db) as session:
         record = await service.upload_image(
             session,
-            settings.media,
-            storage,
+            MediaParts(settings.media, storage),
             user=user,
             listing_id=listing_id,
             upload=UploadFile(io.BytesIO(data), filename="x.png"),

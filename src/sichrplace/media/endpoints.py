@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from sichrplace.accounts.dependencies import CurrentUser, RoutedReplicaDB
 from sichrplace.kit.errors import NotFound
 from sichrplace.media import service
-from sichrplace.media.dependencies import MediaSettingsDep, StorageDep
+from sichrplace.media.dependencies import MediaPartsDep, MediaSettingsDep, StorageDep
 from sichrplace.media.schemas import ImageOut
 from sichrplace.media.storage import IMMUTABLE_CACHE_CONTROL
 from sichrplace.platform.http.dependencies import CacheDep, PrimaryDB
@@ -38,18 +38,17 @@ async def upload_listing_image(
     file: Annotated[UploadFile, File(description="JPEG, PNG or WebP; at most 10 MB")],
     user: CurrentUser,
     session: PrimaryDB,
-    settings: MediaSettingsDep,
-    storage: StorageDep,
+    media: MediaPartsDep,
     cache: CacheDep,
     request: Request,
     response: Response,
 ) -> ImageOut:
     """Store an image; its WebP variants are made by a job (`status` is `processing` until then)."""
     record = await service.upload_image(
-        session, settings, storage, user=user, listing_id=listing_id, upload=file, cache=cache
+        session, media, user=user, listing_id=listing_id, upload=file, cache=cache
     )
     response.headers["Location"] = f"{request.url.path}/{record.id}"
-    return service.to_out(record, storage, settings.variant_widths)
+    return service.to_out(record, media.storage, media.settings.variant_widths)
 
 
 @router.get("/listings/{listing_id}/images", response_model=list[ImageOut])

@@ -29,6 +29,7 @@ from sichrplace.listings.detail import DetailExtras
 from sichrplace.listings.invalidation import invalidate_listing
 from sichrplace.media import imaging, repository, rules
 from sichrplace.media.models import ImageStatus
+from sichrplace.media.parts import MediaParts
 from sichrplace.media.records import ImageRecord
 from sichrplace.media.repository import AnySession
 from sichrplace.media.schemas import ImageOut
@@ -37,9 +38,6 @@ from sichrplace.media.tasks import make_variants
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.sessions import PrimarySession, on_commit
 from sichrplace.platform.jobs import enqueue
-
-# A full decode of a large PNG needs a few hundred MB: bound how many run at once per process.
-_DECODE_SLOTS = asyncio.Semaphore(2)
 
 
 class Upload(Protocol):
@@ -58,8 +56,7 @@ async def _read_limited(upload: Upload, limit: int) -> bytes:
 
 async def upload_image(
     session: PrimarySession,
-    settings: MediaSettings,
-    storage: MediaStorage,
+    media: MediaParts,
     *,
     user: Principal,
     listing_id: uuid.UUID,
@@ -68,10 +65,12 @@ async def upload_image(
 ) -> ImageRecord:
     owner = await repository.listing_owner_for_upload(session, listing_id)
     rules.check_may_add_images(user, owner)
-    data = await _read_limited(upload, settings.max_upload_bytes)
+    data = await _read_limited(upload, media.settings.max_upload_bytes)
     try:
-        async with _DECODE_SLOTS:
-            probed = await asyncio.to_thread(imaging.probe, data, max_pixels=settings.max_pixels)
+        async with media.decodes:  # bounds the memory of concurrent decodes
+            probed = await asyncio.to_thread(
+                imaging.probe, data, max_pixels=media.settings.max_pixels
+            )
     except imaging.InvalidImage as exc:
         raise Unprocessable.field("file", str(exc), slug="invalid-image") from exc
     digest = sha256_hex(data)
@@ -87,7 +86,7 @@ async def upload_image(
         now=utcnow(),
     )
     await enqueue(session, make_variants, image_id=str(image.id))
-    path = storage.original_path(digest, probed.format)
+    path = media.storage.original_path(digest, probed.format)
     if await asyncio.to_thread(write_atomic, path, data):
         delete_on_rollback(session, path)
     if cache is not None:  # the listing's detail (and lists) show its images
