@@ -4,12 +4,13 @@ record, since it made the attempts on purpose)."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import socket
 
 import psycopg
 import pytest
 
-from tests.unit.conftest import NetworkGuard
+from tests.unit.conftest import NetworkForbidden, NetworkGuard
 
 
 def test_tcp_is_refused_and_recorded(network_guard: NetworkGuard) -> None:
@@ -43,4 +44,18 @@ def test_unix_sockets_stay_allowed(network_guard: NetworkGuard) -> None:
     with left, right:
         left.sendall(b"x")
         assert right.recv(1) == b"x"
+    assert network_guard.attempts == []
+
+
+async def test_tasks_of_other_contexts_keep_their_connections(network_guard: NetworkGuard) -> None:
+    """In the full suite an application started by earlier tests runs background tasks (cache
+    listener, page views, replica monitor) during these tests: they are not this test's."""
+
+    async def elsewhere() -> None:
+        await asyncio.open_connection("127.0.0.1", 9)  # nothing listens: a real refusal
+
+    task = asyncio.get_running_loop().create_task(elsewhere(), context=contextvars.Context())
+    with pytest.raises(ConnectionRefusedError) as raised:
+        await task
+    assert not isinstance(raised.value, NetworkForbidden)
     assert network_guard.attempts == []
