@@ -1,12 +1,13 @@
 """`sichrplace bench platform`: the hot-path cost per call of the platform's resilience and
 cache pieces next to the maintained libraries for the same job (docs/adr/0007).
 
-Each case runs `calls` sequential calls in one event loop, `runs` times; the figure is the
-median over runs of the mean cost per call. Cases that talk to Redis use the stack's Redis
-over loopback, so a round trip is part of their cost. Candidate libraries the project does
-not depend on come from the optional `compare` extra; a case whose library is missing is
-reported as skipped. `limiter before` and `quota before` issue the Redis commands our own
-code issued before `limits` replaced it (commit 092bb92).
+Each case runs `calls` sequential calls in one event loop, `runs` times (the cases of one
+piece taking turns); the figure is the median over runs of the mean cost per call. Cases
+that talk to Redis use the stack's Redis over loopback, so a round trip is part of their
+cost. Candidate libraries the project does not depend on come from the optional `compare`
+extra; a case whose library is missing is reported as skipped. `limiter before` and `quota
+before` issue the Redis commands our own code issued before `limits` replaced it (commit
+092bb92).
 """
 
 from __future__ import annotations
@@ -57,17 +58,12 @@ def optional(module: str) -> ModuleType:
         ) from None
 
 
-async def measure(op: Op, calls: int, runs: int) -> float:
-    """Median over `runs` of the mean microseconds per call (after one warm-up pass)."""
-    for _ in range(min(calls, 200)):
+async def mean_cost(op: Op, calls: int) -> float:
+    """Mean microseconds per call over `calls` sequential calls."""
+    started = time.perf_counter_ns()
+    for _ in range(calls):
         await op()
-    means = []
-    for _ in range(runs):
-        started = time.perf_counter_ns()
-        for _ in range(calls):
-            await op()
-        means.append((time.perf_counter_ns() - started) / calls / 1000)
-    return statistics.median(means)
+    return (time.perf_counter_ns() - started) / calls / 1000
 
 
 async def noop() -> None:
@@ -295,11 +291,23 @@ async def _run_cases(
     runs: int,
     echo: Echo,
 ) -> None:
+    """Each run times every case of the piece once, in turn, so drift in the machine's load
+    reaches all of them alike; a case's figure is its median over the runs."""
+    ops: list[tuple[str, Op]] = []
     for case, make in cases:
         with _noted(results, piece, case):
-            cost = await measure(make(), calls, runs)
-            results.append(Result(piece, case, cost))
-            echo(f"  {piece:<9} {case:<46} {cost:9.2f} us")
+            op = make()
+            for _ in range(min(calls, 200)):  # warm-up
+                await op()
+            ops.append((case, op))
+    samples: dict[str, list[float]] = {case: [] for case, _ in ops}
+    for _ in range(runs):
+        for case, op in ops:
+            samples[case].append(await mean_cost(op, calls))
+    for case, _ in ops:
+        cost = statistics.median(samples[case])
+        results.append(Result(piece, case, cost))
+        echo(f"  {piece:<9} {case:<46} {cost:9.2f} us")
 
 
 async def run(
