@@ -24,7 +24,7 @@ log = structlog.get_logger(__name__)
 _REDIS_FAILURES = (RedisError, OSError, TimeoutError)
 KEY_PREFIX = "ratelimit"
 
-# A storage costs ~0.6 ms to build (it probes for optional Redis clients), so each of our
+# A storage costs ~0.2 ms to build (it probes for optional Redis clients), so each of our
 # clients gets one, sharing our connection pool; it goes when the client does.
 _storages: weakref.WeakKeyDictionary[aioredis.Redis, RedisStorage] = weakref.WeakKeyDictionary()
 
