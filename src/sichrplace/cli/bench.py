@@ -64,3 +64,24 @@ def explain(
     if replica:
         dsn = dsn.replace(f":{settings.db.direct_port}/", f":{settings.stack.replica_port}/")
     typer.echo(explain_markdown(dsn, search_path or None))
+
+
+@app.command()
+def platform(
+    runs: int = typer.Option(5, min=1, help="Runs per case; the report is the median."),
+    local_calls: int = typer.Option(20_000, min=1, help="Calls per run without I/O."),
+    redis_calls: int = typer.Option(2_000, min=1, help="Calls per run that reach Redis."),
+) -> None:
+    """Per-call cost of the breaker, bulkhead, limiter, quota and cache next to the
+    maintained libraries for the job (needs the stack's Redis; docs/adr/0007)."""
+    import asyncio
+
+    from sichrplace.bench.platform import run, table
+
+    settings = get_settings()
+    results = asyncio.run(
+        run(settings, runs=runs, local_calls=local_calls, redis_calls=redis_calls, echo=typer.echo)
+    )
+    typer.echo("")
+    typer.echo(f"median of {runs} runs, mean per call:")
+    typer.echo(table(results))
