@@ -20,10 +20,10 @@ from sqlalchemy import insert, text
 
 from sichrplace.config import Settings
 from sichrplace.listings.models import Listing
-from sichrplace.listings.vocabulary import AMENITIES, city_key
+from sichrplace.listings.vocabulary import AMENITIES, ENERGY_CLASSES, city_key
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
-from sichrplace.search.facet_index import FacetIndex
+from sichrplace.search.index.keeper import FacetIndex
 from tests.helpers.members import create_member
 
 API = "/api/v1"
@@ -50,6 +50,8 @@ class Flat:
     pets: bool
     available_from: date | None
     amenities: list[str]
+    energy_class: str | None = None
+    wbs_required: bool = False
     status: str = "active"
     title: str = "Wohnung"
     description: str = "Eine Wohnung."
@@ -82,6 +84,8 @@ class Flat:
             "pets_allowed": self.pets,
             "available_from": self.available_from,
             "amenities": self.amenities,
+            "energy_class": self.energy_class,
+            "wbs_required": self.wbs_required,
             "status": self.status,
             "created_at": self.created_at,
             "updated_at": self.created_at,
@@ -134,6 +138,8 @@ def random_flats(
                 pets=rng.random() < 0.4,
                 available_from=date.today() + timedelta(days=rng.randint(-20, 90)),
                 amenities=[a for a in AMENITIES if rng.random() < 0.3],  # as the API stores them
+                energy_class=rng.choice((None, *ENERGY_CLASSES)),
+                wbs_required=rng.random() < 0.2,
                 status="active" if rng.random() < 0.85 else rng.choice(("reserved", "archived")),
                 created_at=created,
             )
