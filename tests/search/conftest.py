@@ -9,8 +9,8 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,7 +23,10 @@ from sichrplace.listings.models import Listing
 from sichrplace.listings.vocabulary import AMENITIES, ENERGY_CLASSES, city_key
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
+from sichrplace.platform.parts import Parts
+from sichrplace.search.backends.postgres import PostgresBackend
 from sichrplace.search.index.keeper import FacetIndex
+from sichrplace.search.parts import SEARCH as SEARCH_PARTS
 from tests.helpers.members import create_member
 
 API = "/api/v1"
@@ -198,6 +201,20 @@ def insert_flats(db: Database, landlord: Landlord) -> Insert:
         await wait_for_replica(db)
 
     return write
+
+
+@pytest.fixture(params=["index", "postgres"])
+async def search_backend(request: pytest.FixtureRequest, parts: Parts) -> AsyncIterator[str]:
+    """The app's search answered by each backend in turn (the same behaviour from both)."""
+    search = parts.get(SEARCH_PARTS)
+    if request.param == "postgres":
+        postgres = PostgresBackend(search.plan_stats, None)
+        parts.swap(SEARCH_PARTS, replace(search, backend=postgres))
+    else:
+        assert search.facet_index is not None
+        await wait_until_loaded(search.facet_index)
+    yield str(request.param)
+    parts.swap(SEARCH_PARTS, search)
 
 
 @pytest.fixture

@@ -13,6 +13,9 @@ import pytest
 from tests.search.conftest import BYPASS, SEARCH, Flat, Insert, random_flats
 from tests.search.helpers import matches, walk
 
+# Every test here runs against both search backends (search/backends/).
+pytestmark = pytest.mark.usefixtures("search_backend")
+
 CENTER = (47.2, 15.3)
 IN_TEN_DAYS = (date.today() + timedelta(days=10)).isoformat()
 

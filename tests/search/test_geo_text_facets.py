@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 from tests.search.conftest import BYPASS, FACETS, SEARCH, Flat, Insert, haversine_m, random_flats
 from tests.search.helpers import matches, walk
 
+# Every test here runs against both search backends (search/backends/).
+pytestmark = pytest.mark.usefixtures("search_backend")
+
 GEO_CENTER = (-33.5, -150.25)  # open ocean: nothing else lives here
 
 

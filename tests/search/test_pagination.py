@@ -13,6 +13,9 @@ import pytest
 from sichrplace.search.repository import pages
 from tests.search.conftest import BYPASS, SEARCH, Insert, random_flats
 
+# Every test here runs against both search backends (search/backends/).
+pytestmark = pytest.mark.usefixtures("search_backend")
+
 CENTER = (-41.3, 174.8)
 WORDS = "Helle Wohnung mit Balkon und Garten nahe dem Park"
 
