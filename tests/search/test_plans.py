@@ -160,7 +160,7 @@ class _Fixed(PlanStats):
 @pytest.fixture
 def fixed_density(parts: Parts, db: Database) -> Iterator[_Fixed]:
     """Plan statistics the test sets; the facet index is out of the way (these tests are about
-    the SQL that Postgres answers with; tests/search/test_facet_index.py checks that the
+    the SQL that Postgres answers with; tests/search/test_index_differential.py checks that the
     index's pages are the same)."""
     fixed = _Fixed(db, None)
     original = parts.get(SEARCH_PARTS)
