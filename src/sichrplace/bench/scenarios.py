@@ -116,11 +116,26 @@ def _varied(rng: random.Random) -> dict[str, Any]:
     return p
 
 
+def _newer_filters(rng: random.Random, p: dict[str, Any]) -> dict[str, Any]:
+    """The filters added after the mix was first measured, drawn from their own generator so
+    the rest of the mix stays the same request for request."""
+    if rng.random() < 0.05:
+        p["max_size"] = rng.choice((50, 70, 90))
+        if float(p.get("min_size", 0)) > p["max_size"]:
+            del p["max_size"]
+    if rng.random() < 0.05:
+        p["energy_class_max"] = rng.choice(("B", "C", "D"))
+    if rng.random() < 0.03:
+        p["wbs_required"] = rng.choice(("true", "false"))
+    return p
+
+
 def uncached_search(n: int, seed: int = 1) -> list[Request]:
     rng = random.Random(seed)
+    newer = random.Random(seed + 1000)
     out = []
     for _ in range(n):
-        p = _varied(rng)
+        p = _newer_filters(newer, _varied(rng))
         if "q" not in p and rng.random() < 0.35:
             p["sort"] = rng.choice(("rent_asc", "rent_desc"))
         out.append(Request(f"{API}/search/listings", p))
@@ -142,9 +157,10 @@ def geo_radius(n: int, seed: int = 2) -> list[Request]:
 
 def uncached_facets(n: int, seed: int = 3) -> list[Request]:
     rng = random.Random(seed)
+    newer = random.Random(seed + 1000)
     out = []
     for _ in range(n):
-        p = _varied(rng)
+        p = _newer_filters(newer, _varied(rng))
         if rng.random() < 0.5:
             p.pop("q", None)
         out.append(Request(f"{API}/search/facets", p))

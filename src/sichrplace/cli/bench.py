@@ -30,6 +30,9 @@ def search(
     concurrency: int = typer.Option(32, min=1, help="Open connections (wrk -c, pgbench -c)."),
     warmup: str = typer.Option("5s", help="Warm-up per scenario before the runs."),
     base_url: str = typer.Option("", help="Default: the stack's nginx."),
+    reseed: bool = typer.Option(
+        False, help="Delete the seeded listings and seed them again first (a cold run)."
+    ),
 ) -> None:
     """Search, facets, detail and /healthz through nginx with wrk, plus the ceilings:
     static JSON from nginx and the uncached SQL with pgbench on the replica."""
@@ -43,6 +46,7 @@ def search(
         concurrency=concurrency,
         warmup_s=parse_duration(warmup),
         base_url=base_url or f"http://127.0.0.1:{settings.stack.nginx_port}",
+        reseed=reseed,
     )
     report, path = run(cfg, settings, typer.echo)
     typer.echo("")
