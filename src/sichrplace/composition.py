@@ -26,9 +26,12 @@ from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.parts import Parts
 from sichrplace.platform.redis import make_redis
-from sichrplace.search.density import PlanStats
-from sichrplace.search.facet_index import FacetIndex
+from sichrplace.search.backends.base import SearchBackend
+from sichrplace.search.backends.index import IndexBackend
+from sichrplace.search.backends.postgres import PostgresBackend
+from sichrplace.search.index.keeper import FacetIndex
 from sichrplace.search.parts import SEARCH, SearchParts
+from sichrplace.search.plans.stats import PlanStats
 
 
 def _core(settings: Settings) -> Parts:
@@ -86,21 +89,26 @@ async def _search(parts: Parts) -> None:
     # Before serving: without them a dense radius search takes the slow plan, and a fresh
     # instance under load sent every one of them that way until its first load finished.
     await plan_stats.warm(settings.cache.plan_stats_warm_seconds)
-    # Loads in the background; facets are counted in Postgres until it is ready.
-    index = FacetIndex(parts.db, settings.facet_index, parts.redis)
-    index.start()
-    parts.on_close("facet_index", index.aclose)
     bulkhead = Bulkhead(
         "facets",
         limit=settings.cache.facets_max_concurrent,
         max_wait_seconds=settings.cache.facets_max_wait_seconds,
     )
+    postgres = PostgresBackend(plan_stats, bulkhead)
+    backend: SearchBackend = postgres
+    index = None
+    if settings.search.backend == "index":
+        # Loads in the background; Postgres answers until it is ready.
+        index = FacetIndex(parts.db, settings.facet_index, parts.redis)
+        index.start()
+        parts.on_close("facet_index", index.aclose)
+        backend = IndexBackend(index, postgres)
     parts.provide(
         SEARCH,
         SearchParts(
-            facet_index=index,
+            backend=backend,
             plan_stats=plan_stats,
-            facets_bulkhead=bulkhead,
+            facet_index=index,
             client_bypass=settings.cache.client_bypass,
         ),
     )

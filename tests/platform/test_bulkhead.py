@@ -13,8 +13,11 @@ import pytest
 
 from sichrplace.platform.bulkhead import Bulkhead
 from sichrplace.platform.parts import Parts
-from sichrplace.search import repository
+from sichrplace.search.backends.postgres import PostgresBackend
 from sichrplace.search.parts import SEARCH
+from sichrplace.search.repository import facets
+from sichrplace.search.repository.where import Statement
+from sichrplace.search.schemas import FacetRow
 
 
 @pytest.fixture
@@ -22,7 +25,7 @@ def one_slot(parts: Parts) -> Iterator[Bulkhead]:
     """One facet slot, and the facet index out of the way (facets are counted in Postgres)."""
     search = parts.get(SEARCH)
     one = Bulkhead("facets", limit=1, max_wait_seconds=0.1)
-    parts.swap(SEARCH, replace(search, facets_bulkhead=one, facet_index=None))
+    parts.swap(SEARCH, replace(search, backend=PostgresBackend(search.plan_stats, one)))
     yield one
     parts.swap(SEARCH, search)
 
@@ -30,13 +33,13 @@ def one_slot(parts: Parts) -> Iterator[Bulkhead]:
 async def test_facets_over_the_bulkhead_answer_503_problem(
     client: httpx.AsyncClient, one_slot: Bulkhead, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = repository.fetch_facets
+    real = facets.fetch_facets
 
-    async def slow(session: Any, statement: repository.Statement) -> list[tuple[Any, ...]]:
+    async def slow(session: Any, statement: Statement) -> list[FacetRow]:
         await asyncio.sleep(0.4)  # holds the only slot longer than the others may wait
         return await real(session, statement)
 
-    monkeypatch.setattr(repository, "fetch_facets", slow)
+    monkeypatch.setattr(facets, "fetch_facets", slow)
     url = "/api/v1/search/facets"
     headers = {"X-Cache-Bypass": "1"}
     first, second = await asyncio.gather(

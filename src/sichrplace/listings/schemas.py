@@ -78,6 +78,9 @@ class ListingCreate(BaseModel):
     available_from: date | None = None
     amenities: Amenities = Field(default_factory=list)
     energy_class: EnergyClass | None = None
+    wbs_required: bool = Field(
+        default=False, description="only for tenants with a Wohnberechtigungsschein (WBS)"
+    )
 
 
 class ListingUpdate(BaseModel):
@@ -104,6 +107,7 @@ class ListingUpdate(BaseModel):
     available_from: date | None = None
     amenities: Amenities | None = None
     energy_class: EnergyClass | None = None
+    wbs_required: bool | None = None
     status: ListingStatus | None = None
 
     def changes(self) -> dict[str, Any]:
@@ -134,6 +138,7 @@ class ListingOut(BaseModel):
     available_from: date | None
     amenities: list[str]
     energy_class: str | None
+    wbs_required: bool
     status: ListingStatus
     view_count: int
     images: list[dict[str, Any]] = Field(

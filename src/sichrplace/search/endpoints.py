@@ -12,7 +12,6 @@ from sichrplace.platform.cache import Cache
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.platform.http.dependencies import parts_of
 from sichrplace.search import service
-from sichrplace.search.density import GeoGrid
 from sichrplace.search.params import (
     FilterParams,
     SearchParams,
@@ -22,7 +21,6 @@ from sichrplace.search.params import (
 )
 from sichrplace.search.parts import SEARCH, SearchParts
 from sichrplace.search.schemas import FacetsOut, SearchFilters, SearchPage, SearchQuery
-from sichrplace.search.words import WordAdvice
 
 router = APIRouter(prefix="/search", tags=["search"])
 
@@ -92,33 +90,15 @@ def _respond(body: bytes, status: str, session: ReplicaSession) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
-def _grid(search: SearchParts, query: SearchQuery) -> GeoGrid | None:
-    """The density grid, for the searches whose plan it picks (only those: asking for it may
-    start the statistics' load, which samples the listings)."""
-    if not service.wants_grid(query):
-        return None
-    return search.plan_stats.current()
-
-
-def _words(search: SearchParts, query: SearchQuery) -> WordAdvice | None:
-    """The word statistics, for full-text searches (the same load as the grid's)."""
-    if query.filters.q is None:
-        return None
-    return search.plan_stats.words()
-
-
 @router.get("/listings", response_model=SearchPage, openapi_extra=openapi_parameters(SearchParams))
 async def search_listings(request: Request, read: ListingsReadDep) -> Response:
     """Active listings matching every given filter, one keyset page at a time."""
-    query = read.query
     body, status = await service.search(
         read.replica,
         read.cache,
-        query,
+        read.search.backend,
+        read.query,
         bypass=wants_bypass(request, read.search),
-        density=_grid(read.search, query),
-        words=_words(read.search, query),
-        index=read.search.facet_index,
     )
     return _respond(body, status, read.replica)
 
@@ -129,9 +109,8 @@ async def search_facets(request: Request, read: FacetsReadDep) -> Response:
     body, status = await service.facets(
         read.replica,
         read.cache,
+        read.search.backend,
         read.filters,
         bypass=wants_bypass(request, read.search),
-        bulkhead=read.search.facets_bulkhead,
-        index=read.search.facet_index,
     )
     return _respond(body, status, read.replica)

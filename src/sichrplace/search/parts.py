@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sichrplace.platform.bulkhead import Bulkhead
 from sichrplace.platform.parts import Key
-from sichrplace.search.density import PlanStats
-from sichrplace.search.facet_index import FacetIndex
+from sichrplace.search.backends.base import SearchBackend
+from sichrplace.search.index.keeper import FacetIndex
+from sichrplace.search.plans.stats import PlanStats
 
 
 @dataclass(frozen=True, slots=True)
 class SearchParts:
-    facet_index: FacetIndex | None  # None: Postgres counts and picks every page
+    # What counts and pages (the setting SICHRPLACE_SEARCH_BACKEND picks it).
+    backend: SearchBackend
     # Statistics that pick Postgres plans (the density grid and word frequencies).
     plan_stats: PlanStats
-    # Facet counts Postgres computes at once in this process (a few at a time).
-    facets_bulkhead: Bulkhead
+    # The in-process index behind the index backend (None with the Postgres backend).
+    facet_index: FacetIndex | None
     # Whether a client may ask to skip the cache (`SICHRPLACE_CACHE_CLIENT_BYPASS`).
     client_bypass: bool
 
