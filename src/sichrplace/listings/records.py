@@ -43,6 +43,7 @@ class ListingRow:
     available_from: date | None
     amenities: tuple[str, ...]
     energy_class: str | None
+    wbs_required: bool
     status: ListingStatus
     view_count: int
     created_at: datetime

@@ -35,6 +35,7 @@ LISTING = ListingRow(
     available_from=date(2027, 1, 1),
     amenities=("balcony", "fitted_kitchen", "cellar"),
     energy_class="B",
+    wbs_required=False,
     status=ListingStatus.ACTIVE,
     view_count=7,
     created_at=datetime(2026, 11, 28, 15, 4, 5, 123456, tzinfo=UTC),

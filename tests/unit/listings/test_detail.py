@@ -16,8 +16,8 @@ EXPECTED = (
     b'"latitude":52.5163,"longitude":13.4376,"geocode_status":"ok","cold_rent_cents":95000,'
     b'"utilities_cents":22000,"warm_rent_cents":117000,"deposit_cents":285000,"rooms":3.0,'
     b'"size_sqm":78.5,"furnished":false,"pets_allowed":true,"available_from":"2027-01-01",'
-    b'"amenities":["balcony","fitted_kitchen","cellar"],"energy_class":"B","status":"active",'
-    b'"view_count":7,"images":[],"created_at":"2026-11-28T15:04:05.123456Z",'
+    b'"amenities":["balcony","fitted_kitchen","cellar"],"energy_class":"B","wbs_required":false,'
+    b'"status":"active","view_count":7,"images":[],"created_at":"2026-11-28T15:04:05.123456Z",'
     b'"updated_at":"2026-11-28T15:04:05Z"}'
 )
 

@@ -146,7 +146,7 @@ def test_only_optional_fields_may_be_set_to_null() -> None:
     )
     assert (merged.latitude, merged.longitude, merged.available_from) == (None, None, None)
     assert merged.energy_class is None
-    for name in ("title", "cold_rent_cents", "amenities", "status", "rooms"):
+    for name in ("title", "cold_rent_cents", "amenities", "status", "rooms", "wbs_required"):
         with pytest.raises(Unprocessable) as raised:
             rules.merge(LISTING, {name: None})
         assert fields_of(raised.value) == [name]
