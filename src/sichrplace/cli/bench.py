@@ -1,4 +1,5 @@
-"""`sichrplace bench`: load benchmarks against the running local stack."""
+"""`sichrplace bench`: load benchmarks against the running local stack, and the in-process
+index on its own (`index`: no stack needed)."""
 
 from __future__ import annotations
 
@@ -89,3 +90,31 @@ def platform(
     typer.echo("")
     typer.echo(f"median of {runs} runs, mean per call:")
     typer.echo(table(results))
+
+
+@app.command()
+def index(
+    listings: int = typer.Option(1_000_000, min=1_000, help="Synthetic active listings."),
+    runs: int = typer.Option(5, min=1, help="Builds and with_changes calls (medians)."),
+    changes: int = typer.Option(50_000, min=0, help="Changed listings since the load."),
+    repeats: int = typer.Option(50, min=1, help="Calls per filter set and operation."),
+    reloads: int = typer.Option(3, min=1, help="Reloads in a row (RSS after each)."),
+    seed: int = typer.Option(1, help="Seed of the synthetic listings."),
+) -> None:
+    """The in-process search index without a database: build time, memory per listing, per
+    changed listing and after a reload, count and page latency and the longest step
+    (docs/adr/0005)."""
+    from sichrplace.bench.index import IndexBenchConfig, run, table
+
+    cfg = IndexBenchConfig(
+        listings=listings,
+        runs=runs,
+        changes=min(changes, listings),
+        repeats=repeats,
+        reloads=reloads,
+        seed=seed,
+    )
+    report, path = run(cfg, typer.echo)
+    typer.echo("")
+    typer.echo(table(report))
+    typer.echo(f"\nresults: {path}")
