@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-postgis-3 pgbouncer redis-server
-  nginx-light wrk postgresql-client-15 ca-certificates)
+  nginx-light wrk postgresql-client-15 ca-certificates wngerman
+  hunspell-de-de)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
