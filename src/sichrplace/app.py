@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from sichrplace import __version__
 from sichrplace.config import Settings, get_settings
 from sichrplace.integrations.maps.google import GoogleGeocoder
+from sichrplace.kit import german
 from sichrplace.kit.errors import install_error_handlers
 from sichrplace.listings.views import ViewBuffer
 from sichrplace.media import endpoints as media_endpoints
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # instance under load sent every one of them that way until its first load finished
         # (statement timeouts in a 20 s run right after a restart).
         await app.state.plan_stats.warm(settings.cache.plan_stats_warm_seconds)
+        # The German dictionary (kit/german.py), off the event loop, before the first search.
+        await asyncio.to_thread(german.lexicon)
         # Loads in the background; facets are counted in Postgres until it is ready.
         app.state.facet_index = FacetIndex(app.state.db, settings.facet_index, app.state.redis)
         app.state.facet_index.start()

@@ -21,6 +21,7 @@ from sichrplace.listings.errors import (
     NotListingOwner,
     deposit_too_high,
 )
+from sichrplace.listings.fulltext import derived_columns
 from sichrplace.listings.invalidation import ReadPath, after_listing_write
 from sichrplace.listings.schemas import ListingCreate, ListingUpdate
 from sichrplace.listings.tasks import geocode_listing
@@ -85,10 +86,10 @@ async def create_listing(
     values = data.model_dump()
     _check_deposit(values)
     _check_coordinates(data.latitude, data.longitude)
+    values.update(derived_columns(values))
     values.update(
         id=uuid.uuid4(),
         owner_id=caller.id,
-        city_key=city_key(data.city),
         status=ListingStatus.ACTIVE,
         geocode_status=GeocodeStatus.OK,
     )
@@ -149,7 +150,7 @@ def _merged(current: dict[str, Any], patch: ListingUpdate) -> dict[str, Any]:
     _check_coordinates(merged["latitude"], merged["longitude"])
     if "status" in sent:
         _check_status(current["status"], merged["status"])
-    merged["city_key"] = city_key(merged["city"])
+    merged.update(derived_columns(merged))
     return merged
 
 
