@@ -1244,6 +1244,8 @@ class FacetIndex:
             raise Unsupported("pinned to the primary")
         if any(name not in AMENITIES for name in f.amenities):
             raise Unsupported("amenity")
+        if f.district_key is not None:
+            raise Unsupported("district")  # not in the records: Postgres answers
         snap = await self.current()
         lexemes: tuple[str, ...] = ()
         postings: list[np.ndarray] = []

@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 from sichrplace.kit.errors import Unprocessable
+from sichrplace.kit.german import expand_query
+from sichrplace.listings.places import district_key
 from sichrplace.listings.vocabulary import AMENITIES, MAX_CENTS, city_key
 from sichrplace.search.cursor import MAX_CURSOR_CHARS
 from sichrplace.search.schemas import BBox, GeoPoint, RentType, SearchFilters, SearchQuery, Sort
@@ -27,6 +29,9 @@ class FilterParams(BaseModel):
     """The filters shared by /search/listings and /search/facets."""
 
     city: str | None = Field(None, min_length=1, max_length=100)
+    district: str | None = Field(
+        None, min_length=1, max_length=100, description="Stadtteil, e.g. Kreuzberg"
+    )
     postal_code: str | None = Field(None, pattern=r"^[0-9]{5}$")
     q: str | None = Field(None, max_length=MAX_Q_CHARS, description="German full text")
     min_rent: int | None = Field(None, ge=0, le=MAX_CENTS, description="cents")
@@ -94,8 +99,10 @@ def to_filters(p: FilterParams) -> SearchFilters:
         raise Unprocessable.field("radius_km", "needs lat and lng")
     if p.bbox is not None and p.radius_km is not None:
         raise Unprocessable.field("bbox", "use either bbox or lat/lng/radius_km, not both")
-    text_query = " ".join(p.q.split()) if p.q is not None else None
+    # German compounds become their parts ("Einbauküche" -> "Einbau Küche", kit/german.py).
+    text_query = expand_query(" ".join(p.q.split())) if p.q is not None else None
     key = city_key(p.city) if p.city is not None else None
+    district = district_key(p.district) if p.district is not None else None
     return SearchFilters(
         city_key=key or None,
         postal_code=p.postal_code,
@@ -113,6 +120,7 @@ def to_filters(p: FilterParams) -> SearchFilters:
         point=GeoPoint(p.lat, p.lng) if p.lat is not None and p.lng is not None else None,
         radius_km=p.radius_km,
         bbox=_bbox(p.bbox) if p.bbox is not None else None,
+        district_key=district or None,
     )
 
 

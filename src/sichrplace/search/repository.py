@@ -120,6 +120,7 @@ def where_clause(
     conds = ["l.status = 'active'"]
     simple = (
         ("city_key", "l.city_key = :city_key"),
+        ("district_key", "l.district_key = :district_key"),
         ("postal_code", "l.postal_code = :postal_code"),
         ("min_rooms", "l.rooms >= :min_rooms"),
         ("max_rooms", "l.rooms <= :max_rooms"),

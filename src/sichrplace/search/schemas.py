@@ -65,6 +65,7 @@ class SearchFilters:
     point: GeoPoint | None = None
     radius_km: float | None = None
     bbox: BBox | None = None
+    district_key: str | None = None  # last: the cache keys of the other filters stay as they were
 
     @property
     def rent_column(self) -> str:
