@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from sichrplace.accounts.dependencies import optional_user
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.cache.dependencies import get_cache_of
-from sichrplace.platform.db import ReplicaSession
+from sichrplace.platform.db import ReplicaSession, get_db
 from sichrplace.platform.db.routing import routed_replica
 from sichrplace.search import service
 from sichrplace.search.density import GeoGrid, PlanStats
@@ -22,6 +22,8 @@ from sichrplace.search.params import (
     parse_query,
 )
 from sichrplace.search.schemas import FacetsOut, SearchFilters, SearchPage, SearchQuery
+from sichrplace.search.suggest import service as suggest_service
+from sichrplace.search.suggest.schemas import SuggestOut
 from sichrplace.search.words import WordAdvice
 
 router = APIRouter(prefix="/search", tags=["search"])
@@ -133,3 +135,33 @@ async def search_facets(request: Request, read: FacetsReadDep) -> Response:
         index=request.app.state.facet_index,
     )
     return _respond(body, status, read.replica)
+
+
+@router.get("/suggest", response_model=SuggestOut, responses=INVALID)
+async def search_suggest(
+    request: Request,
+    q: Annotated[
+        str,
+        Query(
+            min_length=suggest_service.MIN_Q,
+            max_length=suggest_service.MAX_Q,
+            description="what was typed: the start of a city, district or postal code",
+        ),
+    ],
+    limit: Annotated[
+        int, Query(ge=1, le=suggest_service.MAX_LIMIT)
+    ] = suggest_service.DEFAULT_LIMIT,
+) -> Response:
+    """Completions for a search box: cities, districts and postal codes of active listings
+    whose name starts with `q` (case, umlaut spelling and punctuation do not matter), most
+    listings first, each with the /search/listings parameters that select it."""
+    replica = ReplicaSession(get_db(request))
+    body, status = await suggest_service.suggest(
+        replica,
+        get_cache_of(request),
+        get_db(request),
+        q,
+        limit,
+        bypass=wants_bypass(request),
+    )
+    return _respond(body, status, replica)

@@ -14,6 +14,7 @@ from sichrplace.listings import tasks as listings_tasks
 from sichrplace.platform.jobs import maintenance
 from sichrplace.platform.jobs.app import job_app
 from sichrplace.platform.jobs.registry import task
+from sichrplace.search.suggest import tasks as suggest_tasks
 
 _settings = get_settings().jobs
 MAINTENANCE_QUEUE = _settings.maintenance_queue
@@ -54,3 +55,6 @@ async def cleanup(context: JobContext, timestamp: int) -> None:
 job_app.periodic(cron="* * * * * 15", periodic_id=MAINTENANCE_QUEUE)(
     listings_tasks.flush_view_counts
 )
+
+# Every ten minutes: the cities, districts and postal codes the search box suggests.
+job_app.periodic(cron="*/10 * * * *", periodic_id=MAINTENANCE_QUEUE)(suggest_tasks.refresh_places)
