@@ -303,6 +303,26 @@ _TOKEN = re.compile(r"\S+")
 _WORD_IN_TOKEN = re.compile(r"^([^\w\"-]*)([^\W\d_]+)([^\w\"-]*)$")
 
 
+_SPELT_OUT = re.compile(r"([AaOoUu])[Ee]")
+_UMLAUT = {"a": "ä", "o": "ö", "u": "ü", "A": "Ä", "O": "Ö", "U": "Ü"}
+
+
+def with_umlauts(word: str) -> str:
+    """`word` with ae/oe/ue written as ä/ö/ü when only that spelling is a German word or
+    compound ("Kueche" -> "Küche", "Suedbalkon" -> "Südbalkon"; "neue" stays)."""
+    if not _SPELT_OUT.search(word):
+        return word
+    lex = lexicon()
+    low = word.lower()
+    if lex.is_noun(low) or lex.is_other(low) or decompound(word):
+        return word
+    umlauted = _SPELT_OUT.sub(lambda m: _UMLAUT[m.group(1)], word)
+    low = umlauted.lower()
+    if lex.is_noun(low) or lex.is_other(low) or decompound(umlauted):
+        return umlauted
+    return word
+
+
 def _expand_token(token: str) -> str:
     if token.startswith("-") or token.lower() == "or":
         # A negated compound stays whole: "-Einbauküche" excludes listings that name one, not
@@ -311,16 +331,16 @@ def _expand_token(token: str) -> str:
     match = _WORD_IN_TOKEN.match(token)
     if match is None:
         return token  # hyphenated or with digits: Postgres splits those itself
-    parts = decompound(match.group(2))
-    if not parts:
-        return token
-    return match.group(1) + " ".join(parts) + match.group(3)
+    word = with_umlauts(match.group(2))
+    parts = decompound(word)
+    return match.group(1) + (" ".join(parts) if parts else word) + match.group(3)
 
 
 @lru_cache(maxsize=CACHED_QUERIES)
 def expand_query(q: str) -> str:
     """The search text with every compound outside double quotes replaced by its parts
-    ("Einbauküche" -> "Einbau Küche": both must match, websearch_to_tsquery ANDs them);
+    ("Einbauküche" -> "Einbau Küche": both must match, websearch_to_tsquery ANDs them) and
+    umlauts spelt out restored ("Kueche" -> "Küche": the stemmer knows only the umlaut);
     quoted phrases, `or` and negated words stay as written."""
     pieces = unicodedata.normalize("NFC", q).split('"')
     for i in range(0, len(pieces), 2):  # outside quotes (an unclosed quote runs to the end)

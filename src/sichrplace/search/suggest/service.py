@@ -103,7 +103,7 @@ async def refresh_after_load(settings: DatabaseSettings) -> int:
         await db.dispose()
 
 
-def _item(kind: str, label: str, city: str, listings: int) -> dict[str, Any]:
+def suggestion(kind: str, label: str, city: str, listings: int) -> dict[str, Any]:
     params = {"city": label}
     if kind == "district":
         params = {"city": city, "district": label}
@@ -148,7 +148,7 @@ async def suggest(
         nonlocal computed
         computed = True
         rows = await _rows(replica, db, prefix, limit) if prefix else []
-        return {"items": [_item(*row) for row in rows]}
+        return {"items": [suggestion(*row) for row in rows]}
 
     body = await cache.get_or_compute_json(
         SUGGEST_DOMAIN, f"{prefix}|{limit}", compute, bypass=bypass
