@@ -75,16 +75,14 @@ async def test_patch_moves_the_listing_between_districts_and_texts(
         stamp = text("SELECT changed_at FROM listings WHERE id = :id")
         before = (await conn.execute(stamp, {"id": uuid.UUID(listing["id"])})).scalar_one()
 
-    r = await client.patch(
-        url,
-        json={"district": "St. Pauli", "title": "Wohnung mit Dachterrasse"},
-        headers=owner.headers,
-    )
+    r = await client.patch(url, json={"district": "St. Pauli"}, headers=owner.headers)
     assert r.status_code == 200, r.text
     assert r.json()["district"] == "St. Pauli"
     async with db.primary.connect() as conn:
         after = (await conn.execute(stamp, {"id": uuid.UUID(listing["id"])})).scalar_one()
-    assert after > before  # the change stamp (facet index) follows district and text
+    assert after > before  # the change stamp the facet index reads follows the district
+    r = await client.patch(url, json={"title": "Wohnung mit Dachterrasse"}, headers=owner.headers)
+    assert r.status_code == 200, r.text
     ours = {listing["id"]}
     assert await _found(client, db, city=city, district="Sankt Pauli") == ours
     assert await _found(client, db, city=city, district="Altona") == set()
