@@ -11,26 +11,32 @@ with a listing), at query time (the parts of a searched compound) and for place 
 The dictionary is Debian's German word list (package `wngerman`, /usr/share/dict/ngerman:
 every inflected form, nouns capitalised) plus the base words of Debian's German hunspell
 dictionary (`hunspell-de-de`, the same igerman98 source), because the word list lacks the
-base forms of about 18 % of the nouns, common ones among them (Zimmer, Platz, Miete, Zeit).
-It is loaded once per process, on first use, as two sorted arrays of 64-bit string hashes
-(nouns; every word) searched by bisection: ~3.5 MB instead of ~35 MB for sets of strings
-(docs/adr/0008-german-text-search.md has the measurements). Results are cached per word.
+base forms of about 18 % of the nouns, common ones among them (Zimmer, Platz, Miete, Zeit),
+and a few words of the rental market neither knows (EXTRA_NOUNS). It is loaded once per
+process, on first use, as two sorted arrays of 64-bit string hashes (nouns; other words)
+searched by bisection: 2.9 MB (sets of the strings would be ~35 MB). Results are cached per
+word and per query. docs/adr/0008-german-text-search.md has the measurements.
 
 The rules of a split (`decompound`), chosen so that ordinary words stay whole:
-- the last part is a noun of at least 4 letters (an inflected form, or a dictionary noun
-  plus a plural or case ending); the parts before it are words of at least 4 letters (nouns,
-  adjectives, verb stems such as "Wasch" of "waschen") or nouns of 3 ("Süd", "Bad");
+- the last part is a noun of at least 4 letters (a form the lists know, or a noun of theirs
+  plus a plural or case ending), never the suffix -schaft; the parts before it are words of
+  at least 4 letters (nouns, adjectives, verb stems such as "wasch" of "waschen") or nouns of
+  3 that are nothing else ("Süd", "Bad", "Bus"; not "alt" or "neu": Altstadt stays whole);
 - a linking element may follow a part: -s, -es, -n, -en, -er, -e (Wohnung-s-bau);
 - function words and prefixes (ein, aus, unter, ...) never start a part, so derivations such
   as "Einkauf" or "Untergeschoss" stay whole, and neither does "Haus", whose compounds name a
-  thing of the building rather than a house (Haustiere, Hausmeister, Hausflur);
+  thing of the building rather than a house (Haustiere, Hausmeister, Hausflur); a feminine
+  form splits as its noun (Hausmeisterin as Hausmeister, Packerinnen not as "Rinnen");
 - of the possible splits, the one with the fewest parts wins, then the one with the longest
-  parts (the largest sum of squared lengths: "Dach|terrasse" over "Dacht|rasse").
+  last part (the head: "anmelde|Stelle" over "anmeldest|Elle"), then the longest parts (the
+  sum of squared lengths).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import ctypes
 import re
 import threading
 import time
@@ -40,6 +46,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 WORD_LIST = Path("/usr/share/dict/ngerman")  # Debian package wngerman
 HUNSPELL_DIC = Path("/usr/share/hunspell/de_DE.dic")  # Debian package hunspell-de-de
@@ -112,9 +120,11 @@ def _has(hashes: array[int], word: str) -> bool:
     return i < len(hashes) and hashes[i] == h
 
 
-def _read(path: Path) -> str:
+def _lines(path: Path) -> Iterator[str]:
+    """The file's lines one at a time (no copy of the whole list in memory)."""
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as lines:
+            yield from lines
     except FileNotFoundError:
         raise FileNotFoundError(
             f"German dictionary {path} is missing: install the Debian packages {PACKAGES}"
@@ -125,7 +135,7 @@ def _part_only_flags(dic: Path) -> frozenset[str]:
     """The hunspell flags of entries that are no word on their own (ONLYINCOMPOUND, e.g.
     "bad" as in "Freibad"; NEEDAFFIX, e.g. "Abfahrts"), from the dictionary's .aff file."""
     flags = set()
-    for line in _read(dic.with_suffix(".aff")).splitlines():
+    for line in _lines(dic.with_suffix(".aff")):
         name, _, value = line.partition(" ")
         if name in ("ONLYINCOMPOUND", "NEEDAFFIX") and value.strip():
             flags.add(value.strip())
@@ -137,37 +147,49 @@ def _entries(paths: Iterable[Path]) -> Iterator[str]:
     first line a count; entries flagged as parts only are left out)."""
     for path in paths:
         part_only = _part_only_flags(path) if path.suffix == ".dic" else frozenset()
-        for line in _read(path).splitlines():
+        for line in _lines(path):
             word, _, flags = line.strip().partition("/")
             if word.isalpha() and not part_only.intersection(flags):
                 yield unicodedata.normalize("NFC", word)
 
 
+def _sorted(hashes: array[int] | np.ndarray) -> np.ndarray:
+    return np.unique(np.asarray(hashes, dtype=np.int64))
+
+
 def build_lexicon(paths: Iterable[Path] = (WORD_LIST, HUNSPELL_DIC)) -> Lexicon:
+    """The lexicon of the word lists, built from hashes only: no set of ~500,000 strings
+    (that left ~65 MB more in the process after it was freed)."""
     started = time.perf_counter()
-    nouns: set[str] = set()
-    others: set[str] = set()
+    nouns, others = array("q"), array("q")
+    # Candidate verb stems (wasch of waschen) with the hashes of their 2nd person plural.
+    stems, stems_t, stems_et = array("q"), array("q"), array("q")
     for word in _entries(paths):
         if word.islower():
-            others.add(word)
+            others.append(hash(word))
+            if word.endswith("en") and len(word) >= MIN_HEAD + 2:
+                stem = word[:-2]
+                stems.append(hash(stem))
+                stems_t.append(hash(stem + "t"))
+                stems_et.append(hash(stem + "et"))
         elif word[0].isupper() and (len(word) == 1 or word[1:].islower()):
-            nouns.add(word.lower())  # not acronyms or names like "McDonald"
-    # The stem of an infinitive whose 2nd person plural is a word too (wasch-en, wasch-t;
-    # miet-en, miet-et):
-    # a verb, not an adverb such as "hinten" or "zwischen".
-    nouns.update(word.lower() for word in EXTRA_NOUNS)
-    stems = {
-        word[:-2]
-        for word in others
-        if word.endswith("en")
-        and len(word) >= MIN_HEAD + 2
-        and (word[:-2] + "t" in others or word[:-2] + "et" in others)
-    }
+            nouns.append(hash(word.lower()))  # not acronyms or names like "McDonald"
+    nouns.extend(hash(word.lower()) for word in EXTRA_NOUNS)
+    words = _sorted(others)
+    # A stem is a verb's when its 2nd person plural is a word too (wasch-t, miet-et): not an
+    # adverb such as "hinten" or "zwischen".
+    verbs = np.isin(_sorted_view(stems_t), words) | np.isin(_sorted_view(stems_et), words)
+    words = _sorted(np.concatenate([words, _sorted_view(stems)[verbs]]))
     return Lexicon(
-        array("q", sorted({hash(w) for w in nouns})),
-        array("q", sorted({hash(w) for w in others | stems})),
+        array("q", _sorted(nouns).tobytes()),
+        array("q", words.tobytes()),
         time.perf_counter() - started,
     )
+
+
+def _sorted_view(hashes: array[int]) -> np.ndarray:
+    """The array's values as int64, in their order (no copy)."""
+    return np.frombuffer(hashes, dtype=np.int64) if len(hashes) else np.zeros(0, np.int64)
 
 
 _lexicon: Lexicon | None = None
@@ -181,7 +203,15 @@ def lexicon() -> Lexicon:
         with _lexicon_lock:
             if _lexicon is None:
                 _lexicon = build_lexicon()
+                _release_freed_memory()
     return _lexicon
+
+
+def _release_freed_memory() -> None:
+    """Give the build's freed temporaries back to the OS: glibc keeps them in the heap
+    (measured: +19 MB of RSS after a load, +5.6 MB after this). Best effort, glibc only."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 # --- compounds --------------------------------------------------------------------------------
