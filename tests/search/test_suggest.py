@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from sichrplace.platform.db.engines import Database
-from sichrplace.search.suggest import service
+from sichrplace.platform.jobs.app import job_app
+from sichrplace.platform.jobs.periodic import MAINTENANCE_QUEUE
+from sichrplace.search.suggest import service, tasks
 from tests.search.conftest import BYPASS, SEARCH, Insert, random_flats, wait_for_replica
 
 SUGGEST = "/api/v1/search/suggest"
@@ -137,3 +139,22 @@ async def test_bad_input_is_a_422_naming_the_field(
 
 async def test_text_without_letters_or_digits_suggests_nothing(client: httpx.AsyncClient) -> None:
     assert await _suggest(client, " -?! ") == []
+
+
+async def test_the_periodic_job_counts_new_listings(
+    client: httpx.AsyncClient, db: Database, insert_flats: Insert, place: dict[str, str]
+) -> None:
+    assert ("search.refresh_places", MAINTENANCE_QUEUE) in job_app.periodic_registry.periodic_tasks
+    flat = random_flats(place["city"], 1, seed=9)[0]
+    flat.district, flat.status = "Neuviertel", "active"
+    await insert_flats([flat])
+    assert [
+        i for i in await _suggest(client, "neuviertel", limit=20) if i["city"] == place["city"]
+    ] == []
+    written = await tasks.refresh_places.func()  # the job's body, as the worker runs it
+    assert written > 0
+    await wait_for_replica(db)
+    found = [
+        i for i in await _suggest(client, "neuviertel", limit=20) if i["city"] == place["city"]
+    ]
+    assert [(i["label"], i["listings"]) for i in found] == [("Neuviertel", 1)]
