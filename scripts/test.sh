@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 
-echo "== lint and types"
+echo "== lint, types and layering"
 .venv/bin/ruff check src tests migrations
 .venv/bin/ruff format --check src tests migrations
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache
 
 was_up=0
 .venv/bin/sichrplace stack status >/dev/null 2>&1 && was_up=1

@@ -15,9 +15,10 @@ import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from sichrplace.app import create_app
+from sichrplace.app import create_app, parts_of_app
 from sichrplace.config import Settings, get_settings
 from sichrplace.platform.db.engines import Database
+from sichrplace.platform.parts import Parts
 
 
 @pytest.fixture(scope="session")
@@ -57,15 +58,19 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="session")
-def db(app: FastAPI) -> Database:
-    database: Database = app.state.db
-    return database
+def parts(app: FastAPI) -> Parts:
+    """The in-process application's parts (the composition root's container)."""
+    return parts_of_app(app)
 
 
 @pytest.fixture(scope="session")
-def redis(app: FastAPI) -> aioredis.Redis:
-    client: aioredis.Redis = app.state.redis
-    return client
+def db(parts: Parts) -> Database:
+    return parts.db
+
+
+@pytest.fixture(scope="session")
+def redis(parts: Parts) -> aioredis.Redis:
+    return parts.redis
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,11 @@
 """German search: districts, compound parts in the full text, folded place keys, suggestions.
 
 Revision ID: 0013
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-04
+
+Written as 0013 next to main's 0014 (both revising 0012); merged after 0014, so that a
+database already at 0014 still gets it.
 
 - listings.district (the Stadtteil, optional) and district_key (its folded key, the `district`
   filter, with an index for newest-first pages); listings.search_extra: the parts of the
@@ -15,8 +18,9 @@ Create Date: 2026-12-04
   "Frankfurt am Main" = "Frankfurt") and search_extra backfilled, in batches of BATCH rows,
   with the listings' secondary indexes dropped meanwhile and built again after the rewrite
   (the rewrite would rebuild them anyway; updating them row by row first would cost more).
-- The changed_at trigger (0012) also watches district, district_key and search_extra: the
-  backfill stamps the rows whose parts it set, so running API processes reload their index.
+- The changed_at trigger (0012, 0014) also watches district, district_key and search_extra:
+  the backfill stamps the rows whose parts it set, so running API processes reload their
+  index.
 - search_places: the cities, districts and postal codes search suggests (search/suggest/).
 
 The table is locked for the whole upgrade (measured times in docs/adr/0008-german-text-search.md).
@@ -37,17 +41,18 @@ from sichrplace.listings.fulltext import search_extra
 from sichrplace.listings.places import city_key
 
 revision = "0013"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
 BATCH = 20_000
-WATCHED_0012 = (
+# The changed_at trigger's columns as migration 0014 left them, and with this one's.
+WATCHED_0014 = (
     "status", "city_key", "city", "postal_code", "rooms", "size_sqm", "furnished",
     "pets_allowed", "available_from", "amenities", "cold_rent_cents", "utilities_cents",
-    "latitude", "longitude", "title", "description",
+    "latitude", "longitude", "title", "description", "energy_class", "wbs_required",
 )  # fmt: skip
-WATCHED = (*WATCHED_0012, "district", "district_key", "search_extra")
+WATCHED = (*WATCHED_0014, "district", "district_key", "search_extra")
 TSV_0004 = (
     "setweight(to_tsvector('german'::regconfig, coalesce(title, '')), 'A') || "
     "setweight(to_tsvector('german'::regconfig, coalesce(description, '')), 'B')"
@@ -204,7 +209,7 @@ def downgrade() -> None:
     for name in indexes:
         op.execute(f"DROP INDEX {name}")
     op.execute("ALTER TABLE listings DROP COLUMN search_tsv")
-    _trigger(WATCHED_0012)  # first: the trigger names the columns
+    _trigger(WATCHED_0014)  # first: the trigger names the columns
     op.execute(
         "ALTER TABLE listings DROP COLUMN district, DROP COLUMN district_key, "
         "DROP COLUMN search_extra"

@@ -1,8 +1,8 @@
-"""create_app(): lifespan, middleware order, routers."""
+"""create_app(): the application, its middleware order and routers; its parts come from the
+composition root (`sichrplace/composition.py`) for the lifetime of the process."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,28 +10,28 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from sichrplace import __version__
+from sichrplace.composition import api_parts
 from sichrplace.config import Settings, get_settings
-from sichrplace.integrations.maps.google import GoogleGeocoder
-from sichrplace.kit import german
-from sichrplace.kit.errors import install_error_handlers
-from sichrplace.listings.views import ViewBuffer
 from sichrplace.media import endpoints as media_endpoints
 from sichrplace.ops import endpoints as ops
 from sichrplace.platform.bulkhead import Bulkhead
-from sichrplace.platform.cache import Cache
-from sichrplace.platform.db.engines import Database
-from sichrplace.platform.middleware import (
+from sichrplace.platform.http.middleware import (
     AdmissionMiddleware,
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
 )
+from sichrplace.platform.http.problems import install_error_handlers
 from sichrplace.platform.observability import metrics
 from sichrplace.platform.observability.logging import configure_logging
-from sichrplace.platform.redis import make_redis
-from sichrplace.search.density import PlanStats
-from sichrplace.search.facet_index import FacetIndex
+from sichrplace.platform.parts import Parts
 
 API_PREFIX = "/api/v1"
+
+
+class Application(FastAPI):
+    """The API application; `parts` is open between start-up and shutdown."""
+
+    parts: Parts | None = None
 
 
 def _api_routers() -> list[APIRouter]:
@@ -46,65 +46,38 @@ def _api_routers() -> list[APIRouter]:
 
 
 def _tune_gc() -> None:
-    """Move everything allocated at start-up out of the collector's way and collect the young
-    generation less often: with the defaults, full collections over the framework's objects
-    showed up as a 100 ms p99 on cached reads (measured by `sichrplace bench search`)."""
+    """Move what start-up allocated out of the collector's way and collect the young
+    generation less often (full collections showed as a p99 on cached reads: ADR 0003)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def parts_of_app(app: FastAPI) -> Parts:
+    """The parts of a started application (tests, the serve command)."""
+    parts = getattr(app, "parts", None)
+    if parts is None:
+        raise RuntimeError("the application has not started")
+    assert isinstance(parts, Parts)
+    return parts
+
+
+def create_app(settings: Settings | None = None) -> Application:
     settings = settings or get_settings()
     configure_logging(settings.log)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.settings = settings
-        app.state.draining = False
-        app.state.db = Database(settings.db)
-        app.state.redis = make_redis(settings.redis)
-        app.state.cache = Cache(app.state.redis, settings.cache)
-        app.state.cache.start()
-        app.state.geocoder = GoogleGeocoder(settings.maps, redis=app.state.redis)
-        app.state.views = ViewBuffer(app.state.redis, interval=settings.cache.view_buffer_seconds)
-        app.state.views.start()
-        app.state.facets_bulkhead = Bulkhead(
-            "facets",
-            limit=settings.cache.facets_max_concurrent,
-            max_wait_seconds=settings.cache.facets_max_wait_seconds,
-        )
-        app.state.plan_stats = PlanStats(
-            app.state.db, max_age_seconds=settings.cache.plan_stats_refresh_seconds
-        )
-        await app.state.db.check_replica()
-        app.state.db.start_monitor()
-        # Before serving: without them a dense radius search takes the slow plan, and a fresh
-        # instance under load sent every one of them that way until its first load finished
-        # (statement timeouts in a 20 s run right after a restart).
-        await app.state.plan_stats.warm(settings.cache.plan_stats_warm_seconds)
-        # The German dictionary (kit/german.py), off the event loop, before the first search.
-        await asyncio.to_thread(german.lexicon)
-        # Loads in the background; facets are counted in Postgres until it is ready.
-        app.state.facet_index = FacetIndex(app.state.db, settings.facet_index, app.state.redis)
-        app.state.facet_index.start()
-        _tune_gc()
-        try:
-            yield
-        finally:
-            await app.state.views.aclose()
-            await app.state.facet_index.aclose()
-            await app.state.plan_stats.aclose()
-            await app.state.cache.aclose()
-            await app.state.geocoder.aclose()
-            await app.state.db.dispose()
-            await app.state.redis.aclose()
+        assert isinstance(app, Application)
+        async with api_parts(settings) as parts:
+            app.parts = parts
+            _tune_gc()
+            try:
+                yield
+            finally:
+                app.parts = None
 
-    app = FastAPI(
-        title="SichrPlace API",
-        version=__version__,
-        lifespan=lifespan,
-    )
+    app = Application(title="SichrPlace API", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     for router in _api_routers():
         app.include_router(router, prefix=API_PREFIX)

@@ -245,7 +245,7 @@ class CacheSettings(BaseSettings):
     reinvalidate_after_seconds: float = Field(default=0.5, ge=0)
     read_your_writes_seconds: float = Field(default=5.0, ge=0)
     view_flush_batch: int = Field(default=5000, ge=1)
-    # How old the per-process statistics that pick search plans may get (search/density.py:
+    # How old the per-process statistics that pick search plans may get (search/plans/:
     # the grid of listing counts and its 2 % sample for radius searches, word frequencies for
     # full text); loading them reads every active listing's coordinates once.
     plan_stats_refresh_seconds: float = Field(default=600.0, gt=0)
@@ -269,20 +269,32 @@ class CacheSettings(BaseSettings):
         }
 
 
+class SearchSettings(BaseSettings):
+    """Which search backend answers (search/backends/, ADR 0005)."""
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_SEARCH_")
+
+    # index: the in-process index, Postgres for the rest; postgres: Postgres alone.
+    backend: Literal["index", "postgres"] = "index"
+
+
 class FacetIndexSettings(BaseSettings):
-    """The per-process facet index (search/facet_index.py)."""
+    """The in-process index of the index backend (search/index/)."""
 
     model_config = SettingsConfigDict(env_prefix="SICHRPLACE_FACET_INDEX_")
 
     enabled: bool = True
-    # Changes are read from this long before the last look: a change is stamped before its
-    # transaction commits and replays on the replica later (keep it above both).
-    overlap_seconds: float = Field(default=30.0, ge=0)
-    # More changed listings than this since the full load: load everything again.
+    # More changed listings than this since the full load: load everything again. The old
+    # snapshot keeps answering (following the changes) while the new one loads, up to
+    # max_changes_while_reloading changes; each process starts that reload after a random
+    # delay of up to reload_after_changes_spread seconds (a bulk import is seen by all at once).
     max_changes: int = Field(default=50_000, ge=1)
-    # A full load at least this often (catches what no stamp shows: a row changed by hand with
-    # the triggers disabled).
+    max_changes_while_reloading: int = Field(default=250_000, ge=1)
+    reload_after_changes_spread: float = Field(default=5.0, ge=0)
+    # A full load about this often (catches what no stamp shows: a row changed by hand with
+    # the triggers disabled), spread by up to reload_spread of it either way per process.
     reload_seconds: float = Field(default=3600.0, gt=0)
+    reload_spread: float = Field(default=0.2, ge=0, lt=1)
     # Full text counted in the index only for lexemes at least this common (pg_stats); the
     # GIN index answers rarer ones cheaply. Postings (one bool per listing) of at most
     # max_lexemes lexemes per process.
@@ -314,6 +326,7 @@ class Settings:
         self.maps = MapsSettings()
         self.media = MediaSettings()
         self.cache = CacheSettings()
+        self.search = SearchSettings()
         self.facet_index = FacetIndexSettings()
         self._follow_stack_ports()
         self._production_defaults()

@@ -22,7 +22,10 @@ async def test_counts_per_subject_until_the_window_expires(redis: aioredis.Redis
     assert [d.allowed for d in decisions] == [True, True, True, False]
     assert decisions[-1].count == 4
     assert decisions[-1].retry_after == 1
-    assert not (await lim.check("a")).allowed
+    assert {d.retry_after for d in decisions[:-1]} == {0}  # only a refusal says when
+    blocked = await lim.check("a")
+    assert not blocked.allowed
+    assert (blocked.count, blocked.retry_after) == (4, 1)
     assert (await lim.check("b")).allowed  # other subjects have their own counter
     assert await redis.ttl(lim.key("a")) in (0, 1)  # the counter expires with its window
     await asyncio.sleep(1.2)
@@ -56,3 +59,15 @@ async def test_fails_open_when_redis_is_unreachable() -> None:
         await lim.reset("s")  # no exception either
     finally:
         await dead.aclose()
+
+
+async def test_a_changed_limit_counts_afresh(redis: aioredis.Redis) -> None:
+    """The counter's key names the limit and window (the `limits` library's key scheme): a
+    deploy that changes a limit starts every subject's count from zero."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    old = FixedWindowLimiter(redis, name=name, limit=1, window_seconds=30)
+    new = FixedWindowLimiter(redis, name=name, limit=2, window_seconds=30)
+    await old.hit("s")
+    assert not (await old.check("s")).allowed
+    assert (await new.check("s")).count == 0
+    assert old.key("s") == f"ratelimit:{name}/s/1/30/second"

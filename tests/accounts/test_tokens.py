@@ -10,7 +10,8 @@ import httpx
 import jwt
 from fastapi import FastAPI
 
-from sichrplace.accounts.security import AuthRuntime
+from sichrplace.accounts.security import AUTH, AuthRuntime
+from sichrplace.app import parts_of_app
 from sichrplace.kit.clock import utcnow
 from tests.accounts.conftest import API, Account, bearer, login
 
@@ -93,7 +94,7 @@ async def test_logout_without_token_is_401(ip_client: httpx.AsyncClient) -> None
 
 
 def _auth(app: FastAPI) -> AuthRuntime:
-    auth: AuthRuntime = app.state.auth
+    auth: AuthRuntime = parts_of_app(app).get(AUTH)
     return auth
 
 

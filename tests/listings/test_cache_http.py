@@ -10,18 +10,23 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from sichrplace.app import parts_of_app
 from sichrplace.config import FacetIndexSettings, RedisSettings, Settings
 from sichrplace.listings import repository
+from sichrplace.listings.parts import LISTINGS
 from sichrplace.listings.schemas import ListingOut
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
+from sichrplace.platform.parts import Parts
 from sichrplace.platform.redis import make_redis
+from sichrplace.search.parts import SEARCH as SEARCH_PARTS
 from tests.conftest import app_client, running_app
 from tests.listings.conftest import API, MakeUser, listing_body, replica_caught_up
 from tests.search.conftest import wait_until_loaded
@@ -44,7 +49,7 @@ async def test_fifty_concurrent_misses_compute_once(
     owner = await make_user("landlord")
     listing = await _create(client, owner.headers)
     await replica_caught_up(db)
-    await app.state.cache.invalidate("listing", listing["id"])
+    await parts_of_app(app).cache.invalidate("listing", listing["id"])
     calls: list[uuid.UUID] = []
     real = repository.get_listing
 
@@ -100,7 +105,7 @@ async def test_stale_fill_from_lagging_replica_is_gone_within_one_second(
         return stale
 
     monkeypatch.setattr(repository, "get_listing", lagging_replica)
-    await app.state.cache.invalidate("listing", listing["id"])
+    await parts_of_app(app).cache.invalidate("listing", listing["id"])
     first = await client.get(url, headers=visitor.headers)
     assert first.json()["title"] == listing["title"]  # the stale fill happened
     monkeypatch.undo()
@@ -116,8 +121,8 @@ async def other_instance(settings: Settings) -> AsyncIterator[tuple[FastAPI, htt
     own.cache = settings.cache.model_copy(update={"plan_stats_warm_seconds": 0})
     own.facet_index = FacetIndexSettings()
     async with running_app(own) as other, app_client(other) as c:
-        assert await other.state.cache.near.wait_live(5)
-        await wait_until_loaded(other.state.facet_index)
+        assert await parts_of_app(other).cache.near.wait_live(5)
+        await wait_until_loaded(parts_of_app(other).get(SEARCH_PARTS).facet_index)
         yield other, c
 
 
@@ -153,7 +158,7 @@ async def test_edit_visible_through_another_instance_within_one_second(
     # look for changes begun up to 0.25 s before a search).
     await shows((listing["title"], [listing["title"]]), created)
     assert await titles() == (listing["title"], [listing["title"]])
-    assert other.state.cache.near.get("listing", listing["id"]) is not None  # held near
+    assert parts_of_app(other).cache.near.get("listing", listing["id"]) is not None  # held near
     edited = await client.patch(url, json={"title": "Jetzt mit Balkon"}, headers=owner.headers)
     assert edited.status_code == 200
     await shows(("Jetzt mit Balkon", ["Jetzt mit Balkon"]), time.monotonic())
@@ -175,14 +180,19 @@ async def _wait_for_title(
 
 
 @pytest.fixture
-async def redis_down(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+async def redis_down(parts: Parts, settings: Settings) -> AsyncIterator[None]:
     """The app's cache and Redis client pointed at a closed port (the shared Redis keeps
     running for everyone else)."""
     dead = make_redis(RedisSettings(url="redis://127.0.0.1:1/0", socket_timeout_seconds=0.5))
-    saved = app.state.cache, app.state.redis
-    app.state.cache, app.state.redis = Cache(dead, settings.cache), dead
+    cache = Cache(dead, settings.cache)
+    saved = parts.cache, parts.redis
+    listings = parts.get(LISTINGS)
+    read_path = replace(listings.read_path, cache=cache, redis=dead)
+    parts.swap(LISTINGS, replace(listings, read_path=read_path))
+    parts.cache, parts.redis = cache, dead
     yield
-    app.state.cache, app.state.redis = saved
+    parts.cache, parts.redis = saved
+    parts.swap(LISTINGS, listings)
     await dead.aclose()
 
 
@@ -230,7 +240,7 @@ async def test_detail_is_exactly_the_contract_shape_from_db_and_from_cache(
     owner = await make_user("landlord")
     listing = await _create(client, owner.headers)
     await replica_caught_up(db)
-    await app.state.cache.invalidate("listing", listing["id"])
+    await parts_of_app(app).cache.invalidate("listing", listing["id"])
     url = f"{API}/listings/{listing['id']}"
     miss = await client.get(url)
     hit = await client.get(url)

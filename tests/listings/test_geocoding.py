@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from sichrplace.app import parts_of_app
 from sichrplace.integrations.maps.types import GeocodeResult, GeocodingUnavailable
+from sichrplace.listings.parts import LISTINGS
 from sichrplace.listings.tasks import run_geocode
 from sichrplace.platform.db.engines import Database
+from sichrplace.platform.parts import Parts
 from tests.listings.conftest import API, MakeUser, listing_body, replica_caught_up
 
 
@@ -45,12 +49,12 @@ class FakeGeocoder:
 
 
 @pytest.fixture
-def geocoder(app: FastAPI) -> Iterator[FakeGeocoder]:
+def geocoder(parts: Parts) -> Iterator[FakeGeocoder]:
     fake = FakeGeocoder()
-    saved = getattr(app.state, "geocoder", None)
-    app.state.geocoder = fake
+    saved = parts.get(LISTINGS)
+    parts.swap(LISTINGS, replace(saved, geocoder=fake))
     yield fake
-    app.state.geocoder = saved
+    parts.swap(LISTINGS, saved)
 
 
 NO_COORDS = {"latitude": ..., "longitude": ..., "city": "München", "postal_code": "80331"}
@@ -117,13 +121,14 @@ async def test_geocoder_failure_stores_pending_and_enqueues_retry(
     # The job's body, once the geocoder is back: coordinates stored, detail cache refreshed.
     geocoder.mode = "ok"
     listing_id = uuid.UUID(out["id"])
-    status = await run_geocode(db, geocoder, app.state.cache, listing_id)
+    status = await run_geocode(db, geocoder, parts_of_app(app).cache, listing_id)
     assert status == "ok"
     await replica_caught_up(db)  # the job invalidates; the next read refills from the replica
     got = (await client.get(f"{API}/listings/{listing_id}")).json()
     assert (got["latitude"], got["longitude"], got["geocode_status"]) == (48.1372, 11.5756, "ok")
     # A second delivery of the same job changes nothing (handlers are at-least-once).
-    assert await run_geocode(db, geocoder, client._transport.app.state.cache, listing_id) is None  # type: ignore[attr-defined]
+    cache = parts_of_app(client._transport.app).cache  # type: ignore[attr-defined]
+    assert await run_geocode(db, geocoder, cache, listing_id) is None
 
 
 async def test_retry_while_still_down_raises_for_backoff(
@@ -139,7 +144,7 @@ async def test_retry_while_still_down_raises_for_backoff(
         f"{API}/listings", json=listing_body(**NO_COORDS), headers=landlord.headers
     )
     with pytest.raises(GeocodingUnavailable):
-        await run_geocode(db, geocoder, app.state.cache, uuid.UUID(r.json()["id"]))
+        await run_geocode(db, geocoder, parts_of_app(app).cache, uuid.UUID(r.json()["id"]))
     got = (await client.get(f"{API}/listings/{r.json()['id']}")).json()
     assert got["geocode_status"] == "pending"
 
@@ -158,16 +163,15 @@ async def test_unknown_address_is_failed_without_retry(
 
 
 async def test_no_geocoder_configured_means_pending(
-    client: httpx.AsyncClient, make_user: MakeUser, app: FastAPI, db: Database
+    client: httpx.AsyncClient, make_user: MakeUser, parts: Parts, db: Database
 ) -> None:
-    saved = app.state.geocoder
-    del app.state.geocoder
+    saved = parts.swap(LISTINGS, replace(parts.get(LISTINGS), geocoder=None))
     try:
         landlord = await make_user("landlord")
         body = listing_body(**NO_COORDS)
         r = await client.post(f"{API}/listings", json=body, headers=landlord.headers)
     finally:
-        app.state.geocoder = saved
+        parts.swap(LISTINGS, saved)
     assert r.status_code == 201
     assert r.json()["geocode_status"] == "pending"
     assert await _jobs_for(db, r.json()["id"]) == 1

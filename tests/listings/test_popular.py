@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -15,10 +16,13 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from sichrplace.app import parts_of_app
 from sichrplace.kit.clock import utcnow
-from sichrplace.listings import views
+from sichrplace.listings import page_views as views
+from sichrplace.listings.parts import LISTINGS
 from sichrplace.listings.repository import listings
 from sichrplace.platform.db.engines import Database
+from sichrplace.platform.parts import Parts
 from tests.listings.conftest import API, MakeUser, listing_body, replica_caught_up
 
 
@@ -38,26 +42,27 @@ async def _view_count(db: Database, listing_id: str) -> int:
 
 
 async def _flush(db: Database, redis: aioredis.Redis, app: FastAPI) -> views.FlushReport:
-    await app.state.views.flush()  # what the API process buffered so far goes to Redis
+    page_views = parts_of_app(app).get(LISTINGS).views
+    assert page_views is not None
+    await page_views.flush()  # what the API process buffered so far goes to Redis
     # As the job would run two minutes from now: every bucket written so far is closed.
     report = await views.flush_views(
-        db, redis, app.state.cache, now=utcnow() + timedelta(minutes=2), batch_size=2
+        db, redis, parts_of_app(app).cache, now=utcnow() + timedelta(minutes=2), batch_size=2
     )
     await replica_caught_up(db)  # GET /listings/popular reads the replica
     return report
 
 
 @pytest.fixture
-async def held_views(app: FastAPI, redis: aioredis.Redis) -> AsyncIterator[views.ViewBuffer]:
+async def held_views(parts: Parts, redis: aioredis.Redis) -> AsyncIterator[views.PageViewBuffer]:
     """A view buffer that sends only when told: the app's own sends every second, which raced
     the check that nothing has reached Redis yet (a fresh-clone CI run lost that race)."""
-    original = app.state.views
-    held = views.ViewBuffer(redis, interval=3600)
-    app.state.views = held
+    held = views.PageViewBuffer(redis, interval=3600)
+    original = parts.swap(LISTINGS, replace(parts.get(LISTINGS), views=held))
     try:
         yield held
     finally:
-        app.state.views = original
+        parts.swap(LISTINGS, original)
         await held.aclose()
 
 
@@ -68,7 +73,7 @@ async def test_views_counted_in_redis_then_flushed_and_ranked(
     redis: aioredis.Redis,
     app: FastAPI,
     unique: str,
-    held_views: views.ViewBuffer,
+    held_views: views.PageViewBuffer,
 ) -> None:
     owner, visitor = await make_user("landlord"), await make_user("tenant")
     city = f"Aussichtsstadt {unique}"
@@ -173,7 +178,7 @@ async def test_popular_is_not_taken_for_an_id_and_hides_inactive(
 
 async def test_view_buffer_sends_views_by_itself_and_on_close(redis: aioredis.Redis) -> None:
     listing_id, other = uuid.uuid4(), uuid.uuid4()
-    buffer = views.ViewBuffer(redis, interval=0.2)
+    buffer = views.PageViewBuffer(redis, interval=0.2)
     buffer.start()
     for _ in range(3):
         buffer.add(listing_id)
@@ -213,7 +218,7 @@ async def test_record_views_adds_every_count_per_minute_in_chunks(redis: aioredi
 
 
 async def test_view_buffer_flushes_early_when_full(redis: aioredis.Redis) -> None:
-    buffer = views.ViewBuffer(redis, interval=60, max_pending=5)
+    buffer = views.PageViewBuffer(redis, interval=60, max_pending=5)
     buffer.start()
     ids = [uuid.uuid4() for _ in range(5)]
     try:
@@ -231,7 +236,7 @@ async def test_view_buffer_flushes_early_when_full(redis: aioredis.Redis) -> Non
 
 async def test_view_buffer_loses_views_not_pages_when_redis_is_down() -> None:
     dead = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.1)
-    buffer = views.ViewBuffer(dead, interval=60)
+    buffer = views.PageViewBuffer(dead, interval=60)
     buffer.add(uuid.uuid4())
     assert await buffer.flush() == 1  # logged and dropped, nothing raised
     assert buffer.pending == 0

@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from sichrplace.app import parts_of_app
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.routing import mark_recent_write, wrote_recently
 from tests.listings.conftest import API, MakeUser, listing_body, replica_caught_up
@@ -60,10 +61,10 @@ async def test_author_reads_primary_others_read_replica(
     assert await _source(client, url, author.headers) == "primary"
 
     await replica_caught_up(db)
-    await app.state.cache.invalidate("listing", listing["id"])  # force a computation
+    await parts_of_app(app).cache.invalidate("listing", listing["id"])  # force a computation
     assert await _source(client, url, other.headers) == "replica"
     assert await _source(client, url, tenant.headers) == "cache"  # filled by the read above
-    await app.state.cache.invalidate("listing", listing["id"])
+    await parts_of_app(app).cache.invalidate("listing", listing["id"])
     assert await _source(client, url) == "replica"  # anonymous
 
     r = await client.patch(url, json={"title": "Frisch renoviert"}, headers=author.headers)
@@ -90,7 +91,7 @@ async def test_pin_expires_after_the_window(
     await asyncio.sleep(0.4)
     assert not await wrote_recently(redis, author.id)
     await replica_caught_up(db)
-    await app.state.cache.invalidate("listing", listing["id"])
+    await parts_of_app(app).cache.invalidate("listing", listing["id"])
     assert await _source(client, url, author.headers) == "replica"
 
 

@@ -9,6 +9,7 @@ import uuid
 import httpx
 from fastapi import FastAPI
 
+from sichrplace.app import parts_of_app
 from sichrplace.config import Settings
 from sichrplace.media import service
 from sichrplace.media.processing import process_image
@@ -54,7 +55,7 @@ async def test_upload_and_job_invalidate_the_cached_listing(
     landlord: Member,
     listing_id: uuid.UUID,
 ) -> None:
-    cache: Cache = app.state.cache
+    cache: Cache = parts_of_app(app).cache
     await _plant_stale(cache, listing_id)
     r = await upload(client, listing_id, landlord, photo(640, 480, "JPEG"))
     assert r.status_code == 201

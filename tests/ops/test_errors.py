@@ -8,8 +8,8 @@ from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from sichrplace.kit.errors import install_error_handlers
-from sichrplace.platform.middleware import ContainErrorsMiddleware
+from sichrplace.platform.http.middleware import ContainErrorsMiddleware
+from sichrplace.platform.http.problems import install_error_handlers
 
 
 def _app() -> FastAPI:

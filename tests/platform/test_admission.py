@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 from sichrplace.app import create_app
 from sichrplace.config import Settings
 from sichrplace.platform.bulkhead import Bulkhead
-from sichrplace.platform.middleware import AdmissionMiddleware
+from sichrplace.platform.http.middleware import AdmissionMiddleware
 
 
 class Held:

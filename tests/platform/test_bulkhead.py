@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from sichrplace.kit.errors import ServiceUnavailable
 from sichrplace.platform.bulkhead import Bulkhead
-from sichrplace.search import repository
+from sichrplace.platform.parts import Parts
+from sichrplace.search.backends.postgres import PostgresBackend
+from sichrplace.search.parts import SEARCH
+from sichrplace.search.repository import facets
+from sichrplace.search.repository.where import Statement
+from sichrplace.search.schemas import FacetRow
 
 
 async def test_at_most_limit_run_at_once_and_the_rest_wait() -> None:
@@ -49,25 +54,25 @@ def test_a_bulkhead_needs_a_slot() -> None:
 
 
 @pytest.fixture
-def one_slot(app: FastAPI) -> Iterator[Bulkhead]:
+def one_slot(parts: Parts) -> Iterator[Bulkhead]:
     """One facet slot, and the facet index out of the way (facets are counted in Postgres)."""
-    original, index = app.state.facets_bulkhead, app.state.facet_index
-    app.state.facets_bulkhead = Bulkhead("facets", limit=1, max_wait_seconds=0.1)
-    app.state.facet_index = None
-    yield app.state.facets_bulkhead
-    app.state.facets_bulkhead, app.state.facet_index = original, index
+    search = parts.get(SEARCH)
+    one = Bulkhead("facets", limit=1, max_wait_seconds=0.1)
+    parts.swap(SEARCH, replace(search, backend=PostgresBackend(search.plan_stats, one)))
+    yield one
+    parts.swap(SEARCH, search)
 
 
 async def test_facets_over_the_bulkhead_answer_503_problem(
     client: httpx.AsyncClient, one_slot: Bulkhead, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = repository.fetch_facets
+    real = facets.fetch_facets
 
-    async def slow(session: Any, statement: repository.Statement) -> list[tuple[Any, ...]]:
+    async def slow(session: Any, statement: Statement) -> list[FacetRow]:
         await asyncio.sleep(0.4)  # holds the only slot longer than the others may wait
         return await real(session, statement)
 
-    monkeypatch.setattr(repository, "fetch_facets", slow)
+    monkeypatch.setattr(facets, "fetch_facets", slow)
     url = "/api/v1/search/facets"
     headers = {"X-Cache-Bypass": "1"}
     first, second = await asyncio.gather(

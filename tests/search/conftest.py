@@ -9,8 +9,8 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,10 +21,13 @@ from sqlalchemy import insert, text
 from sichrplace.config import Settings
 from sichrplace.listings.fulltext import derived_columns
 from sichrplace.listings.models import Listing
-from sichrplace.listings.vocabulary import AMENITIES
+from sichrplace.listings.vocabulary import AMENITIES, ENERGY_CLASSES
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
-from sichrplace.search.facet_index import FacetIndex
+from sichrplace.platform.parts import Parts
+from sichrplace.search.backends.postgres import PostgresBackend
+from sichrplace.search.index.keeper import FacetIndex
+from sichrplace.search.parts import SEARCH as SEARCH_PARTS
 from tests.helpers.members import create_member
 
 API = "/api/v1"
@@ -51,6 +54,8 @@ class Flat:
     pets: bool
     available_from: date | None
     amenities: list[str]
+    energy_class: str | None = None
+    wbs_required: bool = False
     status: str = "active"
     title: str = "Wohnung"
     description: str = "Eine Wohnung."
@@ -94,6 +99,8 @@ class Flat:
             "pets_allowed": self.pets,
             "available_from": self.available_from,
             "amenities": self.amenities,
+            "energy_class": self.energy_class,
+            "wbs_required": self.wbs_required,
             "status": self.status,
             "created_at": self.created_at,
             "updated_at": self.created_at,
@@ -146,6 +153,8 @@ def random_flats(
                 pets=rng.random() < 0.4,
                 available_from=date.today() + timedelta(days=rng.randint(-20, 90)),
                 amenities=[a for a in AMENITIES if rng.random() < 0.3],  # as the API stores them
+                energy_class=rng.choice((None, *ENERGY_CLASSES)),
+                wbs_required=rng.random() < 0.2,
                 status="active" if rng.random() < 0.85 else rng.choice(("reserved", "archived")),
                 created_at=created,
             )
@@ -204,6 +213,20 @@ def insert_flats(db: Database, landlord: Landlord) -> Insert:
         await wait_for_replica(db)
 
     return write
+
+
+@pytest.fixture(params=["index", "postgres"])
+async def search_backend(request: pytest.FixtureRequest, parts: Parts) -> AsyncIterator[str]:
+    """The app's search answered by each backend in turn (the same behaviour from both)."""
+    search = parts.get(SEARCH_PARTS)
+    if request.param == "postgres":
+        postgres = PostgresBackend(search.plan_stats, None)
+        parts.swap(SEARCH_PARTS, replace(search, backend=postgres))
+    else:
+        assert search.facet_index is not None
+        await wait_until_loaded(search.facet_index)
+    yield str(request.param)
+    parts.swap(SEARCH_PARTS, search)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from sichrplace.listings.vocabulary import ENERGY_CLASSES
 from tests.search.conftest import BYPASS, SEARCH, Flat, haversine_m
 
 
@@ -23,6 +24,10 @@ def matches(f: Flat, p: dict[str, Any]) -> bool:
         ("min_rooms", lambda v: f.rooms >= Decimal(str(v))),
         ("max_rooms", lambda v: f.rooms <= Decimal(str(v))),
         ("min_size", lambda v: f.size >= Decimal(str(v))),
+        ("max_size", lambda v: f.size <= Decimal(str(v))),
+        ("wbs_required", lambda v: f.wbs_required == (v == "true")),
+        ("energy_class_max", lambda v: f.energy_class is not None
+         and ENERGY_CLASSES.index(f.energy_class) <= ENERGY_CLASSES.index(v.upper())),
         ("furnished", lambda v: f.furnished == (v == "true")),
         ("pets_allowed", lambda v: f.pets == (v == "true")),
         ("amenities", lambda v: set(v.split(",")) <= set(f.amenities)),

@@ -13,6 +13,9 @@ import pytest
 from tests.search.conftest import BYPASS, SEARCH, Flat, Insert, random_flats
 from tests.search.helpers import matches, walk
 
+# Every test here runs against both search backends (search/backends/).
+pytestmark = pytest.mark.usefixtures("search_backend")
+
 CENTER = (47.2, 15.3)
 IN_TEN_DAYS = (date.today() + timedelta(days=10)).isoformat()
 
@@ -27,6 +30,12 @@ FILTERS: list[dict[str, Any]] = [
     {"max_rooms": 2.5},
     {"min_rooms": 1.5, "max_rooms": 3},
     {"min_size": 62.25},
+    {"max_size": 62.25},
+    {"min_size": 45, "max_size": 95.5},
+    {"wbs_required": "true"},
+    {"wbs_required": "false"},
+    {"energy_class_max": "C"},
+    {"energy_class_max": "a+"},
     {"furnished": "true"},
     {"furnished": "false"},
     {"pets_allowed": "true"},

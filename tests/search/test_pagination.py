@@ -10,8 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from sichrplace.search import repository
+from sichrplace.search.repository import pages
 from tests.search.conftest import BYPASS, SEARCH, Insert, random_flats
+
+# Every test here runs against both search backends (search/backends/).
+pytestmark = pytest.mark.usefixtures("search_backend")
 
 CENTER = (-41.3, 174.8)
 WORDS = "Helle Wohnung mit Balkon und Garten nahe dem Park"
@@ -64,7 +67,7 @@ SORTS = [
     {"sort": "distance", "lat": CENTER[0], "lng": CENTER[1], "radius_km": 6},
     {"q": "Balkon"},  # relevance
     {"q": "Balkon", "sort": "newest"},
-    # full text checked after the indexed filters (repository.text_via_lookup)
+    # full text checked after the indexed filters (repository/where.py text_via_lookup)
     {"q": "Balkon", "min_rooms": 2},
     {"q": "Balkon", "sort": "rent_asc", "max_rent": 900_000},
     # relevance near a point: the items carry a distance as well as a rank
@@ -112,7 +115,7 @@ async def test_relevance_walk_crosses_the_window_exactly_once(
     extra: dict[str, Any],
 ) -> None:
     # A window of 7 makes the walk go through both tiers (newest 7 by rank, then the rest).
-    monkeypatch.setattr(repository, "RELEVANCE_WINDOW", 7)
+    monkeypatch.setattr(pages, "RELEVANCE_WINDOW", 7)
     flats = random_flats(city, 40, seed=8, center=CENTER)
     for i, flat in enumerate(flats):
         flat.status = "active"

@@ -6,29 +6,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
+import numpy as np
 import pytest
-from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from sichrplace.app import parts_of_app
 from sichrplace.config import Settings
 from sichrplace.listings.vocabulary import city_key
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import ReplicaSession
-from sichrplace.search import repository
-from sichrplace.search.density import (
-    GRID_DEGREES,
-    WALK_COST_RATIO,
-    GeoGrid,
-    PlanStats,
-    sample_percent,
-)
+from sichrplace.platform.parts import Parts
+from sichrplace.search.backends.postgres import PostgresBackend
+from sichrplace.search.index.layout import RECORD
 from sichrplace.search.params import SearchParams, to_query
+from sichrplace.search.parts import SEARCH as SEARCH_PARTS
+from sichrplace.search.plans.grid import GRID_DEGREES, WALK_COST_RATIO, GeoGrid, sample_percent
+from sichrplace.search.plans.stats import PlanStats, WordAdvice
+from sichrplace.search.plans.words import Lexemes, WordStats
+from sichrplace.search.repository import pages, where
 from sichrplace.search.schemas import SearchFilters
-from sichrplace.search.words import Lexemes, WordAdvice, WordStats
 from tests.conftest import running_app
 from tests.search.conftest import BYPASS, SEARCH, Flat, Insert, random_flats, wait_for_replica
 from tests.search.helpers import matches, walk
@@ -74,9 +75,14 @@ def test_dense_circles_walk_and_sparse_ones_collect() -> None:
     assert 21 * dense.total / in_circle <= WALK_COST_RATIO * in_circle * 4 / math.pi
 
 
-def _sample_row(lat: float, lng: float, warm: int, rooms: float = 2.0) -> tuple[object, ...]:
-    # repository.SAMPLE_COLUMNS order
-    return (lat, lng, "berlin", "10115", warm, warm - 20_000, rooms, 60.0, False, True, None, [])
+def _sample_row(lat: float, lng: float, warm: int, rooms: float = 2.0) -> tuple[str, bytes]:
+    """A sampled Berlin listing as the sample statement returns it: city_key, index record."""
+    record = np.zeros(1, dtype=RECORD)
+    record["lat"], record["lng"], record["postal"] = lat, lng, 10115
+    record["warm"], record["cold"] = warm, warm - 20_000
+    record["rooms2"], record["size100"], record["flags"] = int(rooms * 2), 6000, 2
+    record["available"] = 2**31 - 1
+    return "berlin", record.tobytes()
 
 
 def test_filters_that_few_listings_in_the_circle_pass_lengthen_the_walk() -> None:
@@ -111,11 +117,11 @@ def test_filters_that_few_listings_in_the_circle_pass_lengthen_the_walk() -> Non
 def test_the_radius_prefilter_box_holds_the_whole_circle(
     lat: float, lng: float, radius_m: float, bearing: float
 ) -> None:
-    box = repository.radius_box(lat, lng, radius_m)
+    box = where.radius_box(lat, lng, radius_m)
     if box is None:  # near a pole or across the antimeridian: no prefilter at all
         return
     # The point at radius_m in direction `bearing`, on the sphere `<->` measures on.
-    d = radius_m / repository.EARTH_RADIUS_M
+    d = radius_m / where.EARTH_RADIUS_M
     p1, l1 = math.radians(lat), math.radians(lng)
     p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(bearing))
     l2 = l1 + math.atan2(
@@ -129,8 +135,8 @@ def test_the_walk_form_has_no_gist_condition() -> None:
     query = to_query(
         SearchParams.model_validate({"lat": 52.5, "lng": 13.4, "radius_km": 2, "sort": "newest"})
     )
-    collect = repository.keyset_statement(query, None)
-    walk_form = repository.keyset_statement(query, None, radius_via_index=False)
+    collect = pages.keyset_statement(query, None)
+    walk_form = pages.keyset_statement(query, None, radius_via_index=False)
     assert "&&" in collect.sql
     assert "&&" not in walk_form.sql
     assert "<= :radius_m" in walk_form.sql
@@ -152,16 +158,16 @@ class _Fixed(PlanStats):
 
 
 @pytest.fixture
-def fixed_density(app: FastAPI, db: Database) -> Iterator[_Fixed]:
+def fixed_density(parts: Parts, db: Database) -> Iterator[_Fixed]:
     """Plan statistics the test sets; the facet index is out of the way (these tests are about
-    the SQL that Postgres answers with; tests/search/test_facet_index.py checks that the
+    the SQL that Postgres answers with; tests/search/test_index_differential.py checks that the
     index's pages are the same)."""
-    original, index = app.state.plan_stats, app.state.facet_index
     fixed = _Fixed(db, None)
-    app.state.plan_stats = fixed
-    app.state.facet_index = None
+    original = parts.get(SEARCH_PARTS)
+    backend = PostgresBackend(fixed, None)
+    parts.swap(SEARCH_PARTS, replace(original, plan_stats=fixed, backend=backend))
     yield fixed
-    app.state.plan_stats, app.state.facet_index = original, index
+    parts.swap(SEARCH_PARTS, original)
 
 
 @pytest.mark.parametrize("sort", ["newest", "rent_asc"])
@@ -204,14 +210,24 @@ async def test_the_grid_loads_from_the_replica(
     assert grid.expected_in_circle(CENTER[0], CENTER[1], 3_000) >= 30 * 0.5
     # The sample carries each listing's filter columns, in its cell (all of them when the
     # table is small enough to be sampled whole).
-    key = city_key(city)
-    sampled = [r for rows in grid.samples.values() for r in rows if r.city_key == key]
+    assert grid.sample is not None
+    rows = grid.sample.by_city.get(city_key(city), np.zeros(0, dtype=np.int64))
+    cols = grid.sample.cols
+    sampled = {
+        (
+            f"{cols['postal'][i]:05d}",
+            int(cols["warm"][i]),
+            int(cols["cold"][i]),
+            cols["rooms2"][i] / 2,
+        )
+        for i in rows.tolist()
+    }
     written = {(f.postal_code, f.cold + f.utilities, f.cold, float(f.rooms)) for f in flats}
-    assert {(r.postal_code, r.warm, r.cold, r.rooms) for r in sampled} <= written
+    assert sampled <= written
     if sample_percent(grid.total) == 100.0:
-        assert len(sampled) == len(flats)
-    for r in sampled:
-        share = grid.passing_share(_near(*CENTER, 3, city=city, min_rooms=r.rooms), [])
+        assert len(rows) == len(flats)
+    for _, _, _, rooms in sampled:
+        share = grid.passing_share(_near(*CENTER, 3, city=city, min_rooms=rooms), [])
         assert share == pytest.approx(0.5)  # no sample rows given: no evidence either way
     await density.aclose()
 
@@ -219,7 +235,7 @@ async def test_the_grid_loads_from_the_replica(
 def test_full_text_is_checked_after_indexed_filters_only_when_there_are_some() -> None:
     def where(params: dict[str, object]) -> str:
         query = to_query(SearchParams.model_validate(params))
-        return repository.keyset_statement(query, None).sql
+        return pages.keyset_statement(query, None).sql
 
     assert "EXISTS" not in where({"city": "Berlin", "q": "Balkon"})
     assert "EXISTS" in where({"city": "Berlin", "q": "Balkon", "min_rooms": 3})
@@ -289,8 +305,8 @@ async def test_both_text_plans_return_the_same_pages(
     expected = {str(f.id) for f in flats[::3] if f.rooms >= 2}
     assert expected
     statements: list[str] = []
-    clause = repository._clause
-    monkeypatch.setattr(repository, "_clause", lambda sql: statements.append(sql) or clause(sql))
+    clause = where.clause
+    monkeypatch.setattr(where, "clause", lambda sql: statements.append(sql) or clause(sql))
 
     fixed_density.word_stats = None  # no statistics: the text is checked last
     last = await walk(client, params, limit=4)
@@ -359,8 +375,8 @@ async def test_both_newest_plans_return_the_same_pages(
     expected = {str(f.id) for f in flats if matches(f, params)}
     assert expected
     statements: list[str] = []
-    clause = repository._clause
-    monkeypatch.setattr(repository, "_clause", lambda sql: statements.append(sql) or clause(sql))
+    clause = where.clause
+    monkeypatch.setattr(where, "clause", lambda sql: statements.append(sql) or clause(sql))
 
     walked = await walk(client, params, limit=6)
     assert not any("MATERIALIZED" in sql for sql in statements)
@@ -377,6 +393,6 @@ async def test_an_instance_serves_with_its_plan_statistics_loaded(settings: Sett
     """Loaded during start-up: a fresh instance must not send dense radius searches down the
     slow plan while its first load runs."""
     async with running_app(settings) as application:
-        stats: PlanStats = application.state.plan_stats
+        stats: PlanStats = parts_of_app(application).get(SEARCH_PARTS).plan_stats
         assert stats.current() is not None
         assert stats.words() is not None

@@ -4,6 +4,7 @@ the 422 answers for invalid input."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -11,9 +12,11 @@ import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from sichrplace.app import parts_of_app
 from sichrplace.config import Settings
 from sichrplace.platform.db.engines import Database, ReplicaState
 from sichrplace.platform.db.routing import mark_recent_write
+from sichrplace.search.parts import SEARCH as SEARCH_PARTS
 from tests.search.conftest import (
     BYPASS,
     FACETS,
@@ -90,7 +93,7 @@ async def test_author_reads_own_writes_from_the_primary(
     path: str,
 ) -> None:
     # With the facet index loaded: it must not answer the author (it follows the replica).
-    await wait_until_loaded(app.state.facet_index)
+    await wait_until_loaded(parts_of_app(app).get(SEARCH_PARTS).facet_index)
     await insert_flats(random_flats(city, 3, seed=3))
     await mark_recent_write(redis, landlord.id, 5)
 
@@ -144,10 +147,14 @@ async def test_bypass_is_ignored_where_the_settings_forbid_it(
     params = {"city": city}
     await client.get(SEARCH, params=params)
     await _until_hit(client, SEARCH, params)
-    monkeypatch.setattr(app.state.settings.cache, "client_bypass", False)
-    for headers in (BYPASS, {"Cache-Control": "no-cache"}):
-        resp = await client.get(SEARCH, params=params, headers=headers)
-        assert resp.headers["X-Cache"] == "hit", headers
+    parts = parts_of_app(app)
+    search = parts.swap(SEARCH_PARTS, replace(parts.get(SEARCH_PARTS), client_bypass=False))
+    try:
+        for headers in (BYPASS, {"Cache-Control": "no-cache"}):
+            resp = await client.get(SEARCH, params=params, headers=headers)
+            assert resp.headers["X-Cache"] == "hit", headers
+    finally:
+        parts.swap(SEARCH_PARTS, search)
 
 
 def test_production_turns_client_bypass_off_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:

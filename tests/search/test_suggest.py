@@ -8,11 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
+from sichrplace.app import parts_of_app
 from sichrplace.platform.db.engines import Database
+from sichrplace.platform.jobs import MAINTENANCE_QUEUE
 from sichrplace.platform.jobs.app import job_app
-from sichrplace.platform.jobs.periodic import MAINTENANCE_QUEUE
+from sichrplace.platform.jobs.runtime import use_job_parts
 from sichrplace.search.suggest import service, tasks
 from tests.search.conftest import BYPASS, SEARCH, Insert, random_flats, wait_for_replica
 
@@ -142,7 +145,11 @@ async def test_text_without_letters_or_digits_suggests_nothing(client: httpx.Asy
 
 
 async def test_the_periodic_job_counts_new_listings(
-    client: httpx.AsyncClient, db: Database, insert_flats: Insert, place: dict[str, str]
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    db: Database,
+    insert_flats: Insert,
+    place: dict[str, str],
 ) -> None:
     assert ("search.refresh_places", MAINTENANCE_QUEUE) in job_app.periodic_registry.periodic_tasks
     flat = random_flats(place["city"], 1, seed=9)[0]
@@ -151,7 +158,8 @@ async def test_the_periodic_job_counts_new_listings(
     assert [
         i for i in await _suggest(client, "neuviertel", limit=20) if i["city"] == place["city"]
     ] == []
-    written = await tasks.refresh_places.func()  # the job's body, as the worker runs it
+    with use_job_parts(parts_of_app(app)):  # as the worker installs its parts
+        written = await tasks.refresh_places.func()  # the job's body
     assert written > 0
     await wait_for_replica(db)
     found = [

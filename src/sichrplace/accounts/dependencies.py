@@ -1,4 +1,4 @@
-"""Authentication and role checks for every domain's endpoints.
+"""Authentication, role checks and caller-aware read routing for every domain's endpoints.
 
     from sichrplace.accounts.dependencies import CurrentUser, require_role
 
@@ -15,9 +15,7 @@ access tokens are short-lived, so a revoked session stops working within their l
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -26,33 +24,35 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sichrplace.accounts import security
 from sichrplace.accounts.errors import InvalidAccessToken
 from sichrplace.accounts.models import Role
-from sichrplace.accounts.security import AuthRuntime, build_auth_runtime
-from sichrplace.config import get_settings
+from sichrplace.accounts.security import AUTH, AuthRuntime, Principal
 from sichrplace.kit.errors import Forbidden, Unauthorized
+from sichrplace.platform.db.routing import routed_replica
+from sichrplace.platform.db.sessions import ReplicaSession
+from sichrplace.platform.http.dependencies import parts_of
+
+__all__ = [
+    "AdminUser",
+    "AuthDep",
+    "CurrentUser",
+    "LandlordUser",
+    "OptionalUser",
+    "Principal",
+    "RoutedReplicaDB",
+    "TenantUser",
+    "caller_replica",
+    "optional_user",
+    "require_role",
+]
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
 
 
-async def get_auth(request: Request) -> AuthRuntime:
-    """The app's keys and hashers (built at start-up by the accounts router's lifespan)."""
-    auth: AuthRuntime | None = getattr(request.app.state, "auth", None)
-    if auth is None:
-        settings = getattr(request.app.state, "settings", None) or get_settings()
-        auth = request.app.state.auth = build_auth_runtime(settings)
-    return auth
+def get_auth(request: Request) -> AuthRuntime:
+    """The process's keys and hashers (built at start-up by the composition root)."""
+    return parts_of(request).get(AUTH)
 
 
 AuthDep = Annotated[AuthRuntime, Depends(get_auth)]
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller."""
-
-    id: uuid.UUID
-    email: str
-    role: Role
-    session_id: uuid.UUID
 
 
 async def current_user(
@@ -98,16 +98,29 @@ async def optional_user(request: Request) -> Principal | None:
     expired (a stale token must not break a public page; it just reads as anonymous).
 
     Reads the header itself instead of through sub-dependencies: public reads are the hottest
-    requests and each dependency FastAPI resolves costs CPU (measured with py-spy)."""
+    requests and each dependency FastAPI resolves costs CPU."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    auth = await get_auth(request)
     try:
-        claims = auth.access_tokens.decode(token.strip())
+        claims = get_auth(request).access_tokens.decode(token.strip())
     except security.InvalidAccessToken:
         return None
     return Principal(claims.user_id, claims.email, claims.role, claims.session_id)
 
 
 OptionalUser = Annotated[Principal | None, Depends(optional_user)]
+
+
+async def caller_replica(request: Request, caller: Principal | None) -> ReplicaSession:
+    """Lag-tolerant reads for `caller`: the replica, or the primary inside the caller's
+    read-your-writes window (platform/db/routing.py)."""
+    parts = parts_of(request)
+    return await routed_replica(parts.db, parts.redis, caller.id if caller else None)
+
+
+async def _routed_replica(request: Request, user: OptionalUser) -> ReplicaSession:
+    return await caller_replica(request, user)
+
+
+RoutedReplicaDB = Annotated[ReplicaSession, Depends(_routed_replica)]

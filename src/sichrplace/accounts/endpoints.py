@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from sichrplace.accounts.dependencies import AdminUser, AuthDep, CurrentUser
-from sichrplace.accounts.errors import RefreshTokenReused
 from sichrplace.accounts.models import Role
 from sichrplace.accounts.schemas import (
     AcceptedOut,
@@ -23,22 +20,10 @@ from sichrplace.accounts.schemas import (
     UserOut,
     VerifyEmailIn,
 )
-from sichrplace.accounts.security import build_auth_runtime
 from sichrplace.accounts.service import AccountService, TokenPair
-from sichrplace.kit.errors import problem_response
-from sichrplace.platform.db import PrimaryDB
-from sichrplace.platform.redis import RedisDep
+from sichrplace.platform.http.dependencies import PrimaryDB, RedisDep
 
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # Resolving the keys at start-up makes a production process with a default or missing
-    # JWT secret refuse to start (InsecureSecretError) instead of failing on first request.
-    app.state.auth = build_auth_runtime(app.state.settings)
-    yield
-
-
-router = APIRouter(tags=["accounts"], lifespan=lifespan)
+router = APIRouter(tags=["accounts"])
 
 
 async def get_service(session: PrimaryDB, auth: AuthDep, redis: RedisDep) -> AccountService:
@@ -75,19 +60,9 @@ async def login(body: LoginIn, request: Request, service: Service) -> TokenPairO
 
 
 @router.post("/auth/refresh", response_model=TokenPairOut, responses=_401)
-async def refresh(body: RefreshIn, request: Request, service: Service) -> TokenPairOut | Response:
-    try:
-        return _pair(await service.refresh(body.refresh_token))
-    except RefreshTokenReused as exc:
-        # Answer without raising, so the request boundary commits the family revocation.
-        return problem_response(
-            exc.status,
-            slug=exc.slug,
-            title=exc.title,
-            detail=exc.detail,
-            headers=exc.headers,
-            instance=request.url.path,
-        )
+async def refresh(body: RefreshIn, service: Service) -> TokenPairOut:
+    # A replayed token raises RefreshTokenReused, which commits the family's revocation first.
+    return _pair(await service.refresh(body.refresh_token))
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=_401)

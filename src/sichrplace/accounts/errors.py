@@ -29,6 +29,8 @@ class InvalidRefreshToken(Unauthorized):
 class RefreshTokenReused(InvalidRefreshToken):
     """A rotated refresh token came back: its family was revoked, and that must be committed."""
 
+    commits = True
+
     def __init__(self) -> None:
         super().__init__("The refresh token was already used; the session has been revoked.")
 

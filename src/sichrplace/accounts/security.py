@@ -17,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from sichrplace.accounts.models import Role
 from sichrplace.config import AuthSettings, Settings
+from sichrplace.platform.parts import Key
 from sichrplace.platform.secrets import SigningKeySet, load_signing_keys, provider_for
 
 JWT_ALGORITHM = "HS256"
@@ -172,6 +173,16 @@ class AccessTokens:
             raise InvalidAccessToken("invalid token claims") from exc
 
 
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    id: uuid.UUID
+    email: str
+    role: Role
+    session_id: uuid.UUID
+
+
 # --- wiring -----------------------------------------------------------------------------------
 
 
@@ -183,6 +194,9 @@ class AuthRuntime:
     passwords: Passwords
     access_tokens: AccessTokens
     public_base_url: str
+
+
+AUTH = Key[AuthRuntime]("accounts.auth")
 
 
 def load_jwt_keys(settings: Settings) -> SigningKeySet:

@@ -2,8 +2,8 @@
 
 Services never commit: the request boundary does. One exception to "an error rolls back":
 when a rotated refresh token is replayed, the family revocation must persist although the
-answer is 401 — `refresh` raises `RefreshTokenReused` and the endpoint turns it into the
-401 response itself, so the boundary commits the revocation.
+answer is 401 — `refresh` raises `RefreshTokenReused`, a problem that `commits` (the
+boundary commits the revocation, then answers 401).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import statistics
 import subprocess
 import urllib.request
@@ -20,6 +21,8 @@ from sichrplace.bench.load import Measurement, run_pgbench, run_wrk
 from sichrplace.bench.static import static_server
 from sichrplace.config import PROJECT_ROOT, Settings
 from sichrplace.search.suggest.service import refresh_after_load
+from sichrplace.stack import supervisor
+from sichrplace.stack.layout import layout_for
 
 Progress = Callable[[str], None]
 
@@ -51,6 +54,7 @@ class BenchConfig:
     results_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "bench" / "results")
     seed_workers: int = 2
     owners: int = 300
+    reseed: bool = False  # delete the seeded listings and seed them again first (a cold run)
 
 
 @dataclass
@@ -78,8 +82,8 @@ def ensure_dataset(settings: Settings, cfg: BenchConfig, progress: Progress) -> 
                 "SELECT count(*) FROM listings WHERE owner_id = ANY(%s)", [owners]
             ).fetchone()
             have = int(row[0]) if row else 0
-        if have > cfg.listings:
-            progress(f"{have} seeded listings, want {cfg.listings}: deleting them to reseed")
+        if have > cfg.listings or (cfg.reseed and have):
+            progress(f"{have} seeded listings, want {cfg.listings} afresh: deleting them")
             conn.execute("DELETE FROM listings WHERE owner_id = ANY(%s)", [owners])
             conn.commit()
             have = 0
@@ -261,11 +265,33 @@ def code_version(settings: Settings) -> str:
     return sha + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
+_PID = re.compile(r"\bpid (\d+)")
+
+
+def api_rss_mb(settings: Settings) -> dict[str, float]:
+    """Resident memory of each API process of the local stack, in MB (from /proc)."""
+    out: dict[str, float] = {}
+    for program in supervisor.states(layout_for(settings)):
+        found = _PID.search(program.description)
+        if not program.name.startswith("api-") or found is None:
+            continue
+        try:
+            status = Path(f"/proc/{found.group(1)}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                out[program.name] = round(int(line.split()[1]) / 1024, 1)
+    return out
+
+
 def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[str, Any], Path]:
     started = datetime.now(UTC)
     ready = json.loads(_get(cfg.base_url + "/readyz"))
     progress(f"stack: {ready}")
+    memory: dict[str, dict[str, float]] = {"start": api_rss_mb(settings)}
     dataset = ensure_dataset(settings, cfg, progress)
+    memory["seeded"] = api_rss_mb(settings)
     mixes = build_mixes(settings)
     static_body = _get(cfg.base_url + mixes["search_cached"].paths[0])
     progress(f"warm-up ({cfg.warmup_s:g} s per scenario); static ceiling body {len(static_body)} B")
@@ -276,9 +302,12 @@ def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[
         )  # fmt: skip
         progress(f"  warmed {name}")
     runs: list[dict[str, Measurement]] = []
+    memory["warmed"] = api_rss_mb(settings)
     for i in range(cfg.runs):
         progress(f"run {i + 1}/{cfg.runs}")
         runs.append(one_run(cfg, mixes, settings, static_body, progress))
+        memory[f"run {i + 1}"] = api_rss_mb(settings)
+    progress(f"API processes' resident memory (MB): {memory}")
     median = median_of(runs)
     verdict = verdicts(median)
     report: dict[str, Any] = {
@@ -296,6 +325,7 @@ def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[
             "pgbench_target": f"replica :{settings.stack.replica_port} (direct)",
         },
         "dataset": dataset,
+        "api_rss_mb": memory,
         "runs": [{k: v.as_dict() for k, v in r.items()} for r in runs],
         "median": median,
         "verdict": verdict,

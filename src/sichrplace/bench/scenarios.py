@@ -21,11 +21,13 @@ import psycopg
 from psycopg import sql as psql
 
 from sichrplace.listings.seed import CITIES
-from sichrplace.search import repository, service
-from sichrplace.search.density import GeoGrid, sample_percent
-from sichrplace.search.params import FilterParams, SearchParams, to_filters, to_query
+from sichrplace.search.params import filter_params, search_params, to_filters, to_query
+from sichrplace.search.plans import stats as advice
+from sichrplace.search.plans.grid import GeoGrid, sample_percent
+from sichrplace.search.plans.words import WordStats
+from sichrplace.search.repository import facets, pages, stats
+from sichrplace.search.repository.where import Statement, text_via_lookup
 from sichrplace.search.schemas import SearchQuery
-from sichrplace.search.words import WordStats, matches_needed, text_direct
 
 API = "/api/v1"
 _WORDS = ("Balkon", "Einbauküche", "Altbau", "Garten", "Terrasse", "Aufzug", "ruhig",
@@ -114,11 +116,26 @@ def _varied(rng: random.Random) -> dict[str, Any]:
     return p
 
 
+def _newer_filters(rng: random.Random, p: dict[str, Any]) -> dict[str, Any]:
+    """The filters added after the mix was first measured, drawn from their own generator so
+    the rest of the mix stays the same request for request."""
+    if rng.random() < 0.05:
+        p["max_size"] = rng.choice((50, 70, 90))
+        if float(p.get("min_size", 0)) > p["max_size"]:
+            del p["max_size"]
+    if rng.random() < 0.05:
+        p["energy_class_max"] = rng.choice(("B", "C", "D"))
+    if rng.random() < 0.03:
+        p["wbs_required"] = rng.choice(("true", "false"))
+    return p
+
+
 def uncached_search(n: int, seed: int = 1) -> list[Request]:
     rng = random.Random(seed)
+    newer = random.Random(seed + 1000)
     out = []
     for _ in range(n):
-        p = _varied(rng)
+        p = _newer_filters(newer, _varied(rng))
         if "q" not in p and rng.random() < 0.35:
             p["sort"] = rng.choice(("rent_asc", "rent_desc"))
         out.append(Request(f"{API}/search/listings", p))
@@ -140,9 +157,10 @@ def geo_radius(n: int, seed: int = 2) -> list[Request]:
 
 def uncached_facets(n: int, seed: int = 3) -> list[Request]:
     rng = random.Random(seed)
+    newer = random.Random(seed + 1000)
     out = []
     for _ in range(n):
-        p = _varied(rng)
+        p = _newer_filters(newer, _varied(rng))
         if rng.random() < 0.5:
             p.pop("q", None)
         out.append(Request(f"{API}/search/facets", p))
@@ -189,7 +207,7 @@ def paths(requests: Sequence[Request]) -> list[str]:
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
 
 
-def render(statement: repository.Statement) -> str:
+def render(statement: Statement) -> str:
     """The statement with its values inlined as SQL literals (pgbench runs plain SQL)."""
 
     def literal(match: re.Match[str]) -> str:
@@ -207,49 +225,47 @@ class Plans:
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
-        rows = conn.execute(render(repository.density_statement())).fetchall()
+        rows = conn.execute(render(stats.density_statement())).fetchall()
         percent = sample_percent(sum(n for _, _, n in rows))
-        sample = conn.execute(render(repository.density_sample_statement(percent))).fetchall()
-        self.grid = GeoGrid.from_rows(rows, sample)
-        row = conn.execute(render(repository.word_stats_statement())).fetchone()
+        sample = conn.execute(render(stats.density_sample_statement(percent))).fetchall()
+        self.grid = GeoGrid.from_rows(rows, [(key, bytes(record)) for key, record in sample])
+        row = conn.execute(render(stats.word_stats_statement())).fetchone()
         self.words = WordStats.from_row(*row) if row else None
-        self._lexemes: dict[str, list[str]] = {}
+        self._lexemes: dict[str, tuple[str, ...]] = {}
 
     def text_direct(self, query: SearchQuery) -> bool:
         """words.WordAdvice.direct_is_cheaper for a first page, over this connection."""
         f = query.filters
-        if f.q is None or self.words is None or not repository.text_via_lookup(f):
+        if f.q is None or self.words is None or not text_via_lookup(f):
             return False
         if f.q not in self._lexemes:
-            statement = repository.lexemes_statement(f.q)
+            statement = stats.lexemes_statement(f.q)
             row = self.conn.execute(render(statement)).fetchone()
-            self._lexemes[f.q] = list(row[0] or ()) if row else []
-        need = matches_needed(query.sort, True, query.limit)
-        return text_direct(self.words, self._lexemes[f.q], f, need, self.grid)
+            self._lexemes[f.q] = tuple(row[0] or ()) if row else ()
+        need = advice.matches_needed(query.sort, True, query.limit)
+        return advice.text_direct(self.words, self._lexemes[f.q], f, need, self.grid)
 
 
 def search_sql(request: Request, plans: Plans | None) -> list[str]:
     """The SQL the API runs for an uncached /search/listings request (first page)."""
-    query = to_query(SearchParams.model_validate(request.params))
+    query = to_query(search_params(request.params))
     if query.sort == "distance":
-        return [render(repository.distance_statement(query, None))]
+        return [render(pages.distance_statement(query, None))]
     direct = plans is not None and plans.text_direct(query)
     if query.sort != "relevance":
-        grid = plans.grid if plans and service.wants_grid(query) else None
-        statement = repository.keyset_statement(
+        grid = plans.grid if plans and advice.wants_grid(query) else None
+        statement = pages.keyset_statement(
             query,
             None,
-            radius_via_index=not service.walk_radius(query, grid),
+            radius_via_index=not advice.walk_radius(query, grid),
             text_direct=direct,
-            collect=service.collect_rent_range(query, grid),
+            collect=advice.collect_rent_range(query, grid),
         )
         return [render(statement)]
-    statement = repository.relevance_first_statement(
-        query, limit=query.limit + 1, text_direct=direct
-    )
+    statement = pages.relevance_first_statement(query, limit=query.limit + 1, text_direct=direct)
     return [render(statement)]
 
 
 def facets_sql(request: Request) -> list[str]:
-    filters = to_filters(FilterParams.model_validate(request.params))
-    return [render(repository.facets_statement(filters))]
+    filters = to_filters(filter_params(request.params))
+    return [render(facets.facets_statement(filters))]

@@ -30,6 +30,9 @@ def search(
     concurrency: int = typer.Option(32, min=1, help="Open connections (wrk -c, pgbench -c)."),
     warmup: str = typer.Option("5s", help="Warm-up per scenario before the runs."),
     base_url: str = typer.Option("", help="Default: the stack's nginx."),
+    reseed: bool = typer.Option(
+        False, help="Delete the seeded listings and seed them again first (a cold run)."
+    ),
 ) -> None:
     """Search, facets, detail and /healthz through nginx with wrk, plus the ceilings:
     static JSON from nginx and the uncached SQL with pgbench on the replica."""
@@ -43,6 +46,7 @@ def search(
         concurrency=concurrency,
         warmup_s=parse_duration(warmup),
         base_url=base_url or f"http://127.0.0.1:{settings.stack.nginx_port}",
+        reseed=reseed,
     )
     report, path = run(cfg, settings, typer.echo)
     typer.echo("")
@@ -64,3 +68,24 @@ def explain(
     if replica:
         dsn = dsn.replace(f":{settings.db.direct_port}/", f":{settings.stack.replica_port}/")
     typer.echo(explain_markdown(dsn, search_path or None))
+
+
+@app.command()
+def platform(
+    runs: int = typer.Option(5, min=1, help="Runs per case; the report is the median."),
+    local_calls: int = typer.Option(20_000, min=1, help="Calls per run without I/O."),
+    redis_calls: int = typer.Option(2_000, min=1, help="Calls per run that reach Redis."),
+) -> None:
+    """Per-call cost of the breaker, bulkhead, limiter, quota and cache next to the
+    maintained libraries for the job (needs the stack's Redis; docs/adr/0007)."""
+    import asyncio
+
+    from sichrplace.bench.platform import run, table
+
+    settings = get_settings()
+    results = asyncio.run(
+        run(settings, runs=runs, local_calls=local_calls, redis_calls=redis_calls, echo=typer.echo)
+    )
+    typer.echo("")
+    typer.echo(f"median of {runs} runs, mean per call:")
+    typer.echo(table(results))

@@ -86,10 +86,17 @@ def worker(
     concurrency: int | None = typer.Option(None, "--concurrency", "-c", min=1),
 ) -> None:
     """Run a worker (and the periodic jobs) until SIGTERM/SIGINT, then drain gracefully."""
+    from sichrplace.composition import worker_parts
     from sichrplace.platform.jobs.worker import run_worker
 
-    configure_logging(get_settings().log)
-    asyncio.run(run_worker(queues=_split(queues), concurrency=concurrency))
+    settings = get_settings()
+    configure_logging(settings.log)
+
+    async def run() -> None:
+        async with worker_parts(settings) as parts:
+            await run_worker(parts, queues=_split(queues), concurrency=concurrency)
+
+    asyncio.run(run())
 
 
 @app.command()

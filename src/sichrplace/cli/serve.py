@@ -8,9 +8,9 @@ from types import FrameType
 import typer
 import uvicorn
 
-from sichrplace.app import create_app
+from sichrplace.app import Application, create_app
 from sichrplace.config import get_settings
-from sichrplace.platform.middleware import ContainErrorsMiddleware
+from sichrplace.platform.http.middleware import ContainErrorsMiddleware
 
 
 class DrainingServer(uvicorn.Server):
@@ -28,11 +28,11 @@ class DrainingServer(uvicorn.Server):
             super().handle_exit(sig, frame)
             return
         self._draining = True
-        state_app = getattr(app, "app", app)
-        while hasattr(state_app, "app") and not hasattr(state_app, "state"):
-            state_app = state_app.app
-        if hasattr(state_app, "state"):
-            state_app.state.draining = True
+        # The loaded app is the application inside uvicorn's and our own wrappers.
+        while app is not None and not isinstance(app, Application):
+            app = getattr(app, "app", None)
+        if app is not None and app.parts is not None:
+            app.parts.draining = True
         loop = asyncio.get_event_loop()
         loop.call_later(self.drain_seconds, super().handle_exit, sig, frame)
 

@@ -11,91 +11,65 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sichrplace.accounts.dependencies import (
     CurrentUser,
     Principal,
+    RoutedReplicaDB,
+    caller_replica,
     optional_user,
     require_role,
 )
 from sichrplace.accounts.models import Role
-from sichrplace.config import MediaSettings
 from sichrplace.integrations.maps.types import Geocoder
 from sichrplace.listings import service
-from sichrplace.listings.detail import AnySession, DetailExtras
 from sichrplace.listings.errors import ListingNotFound
 from sichrplace.listings.invalidation import ReadPath
+from sichrplace.listings.parts import LISTINGS, ListingsParts
 from sichrplace.listings.schemas import ListingCreate, ListingOut, ListingUpdate, PopularPage
-from sichrplace.media import service as media_service
-from sichrplace.media.storage import MediaStorage
-from sichrplace.platform.cache import Cache, CacheDep
-from sichrplace.platform.cache.dependencies import get_cache_of
-from sichrplace.platform.db import PrimaryDB, ReplicaSession
-from sichrplace.platform.db.routing import RoutedReplicaDB, routed_replica
+from sichrplace.platform.cache import Cache
+from sichrplace.platform.db import ReplicaSession
+from sichrplace.platform.http.dependencies import CacheDep, PrimaryDB, part, parts_of
 
 router = APIRouter(prefix="/listings", tags=["listings"])
 
 Publisher = Annotated[Principal, Depends(require_role(Role.LANDLORD, Role.ADMIN))]
 READ_SOURCE_HEADER = "X-Read-Source"  # debug aid outside production: cache | replica | primary
-
-
-def _images_extra(media: MediaSettings) -> DetailExtras:
-    """What other domains add to a listing's detail: its images."""
-    storage = MediaStorage(media)
-
-    async def images(session: AnySession, listing_id: uuid.UUID) -> dict[str, Any]:
-        found = await media_service.images_for_listings(session, media, storage, [listing_id])
-        return {"images": [image.model_dump(mode="json") for image in found[listing_id]]}
-
-    return images
-
-
-async def _detail_extras(request: Request) -> DetailExtras:
-    # Built once per app: the detail is the hottest read and every dependency FastAPI
-    # resolves costs CPU on each request (measured with py-spy on the detail benchmark).
-    state = request.app.state
-    extras: DetailExtras | None = getattr(state, "detail_extras", None)
-    if extras is None:
-        extras = state.detail_extras = _images_extra(state.settings.media)
-    return extras
-
-
-DetailExtrasDep = Annotated[DetailExtras, Depends(_detail_extras)]
+ListingsPartsDep = Annotated[ListingsParts, Depends(part(LISTINGS))]
 
 
 @dataclass(frozen=True, slots=True)
 class DetailRead:
-    """What reading a listing's detail needs: the caller, where to read, the cache, extras."""
+    """What reading a listing's detail needs: the caller, where to read, the cache, the
+    domain's parts, and whether to say where the detail came from."""
 
     user: Principal | None
     replica: ReplicaSession
     cache: Cache
-    extras: DetailExtras
+    listings: ListingsParts
+    show_source: bool
 
 
 async def _detail_read(request: Request) -> DetailRead:
-    # One dependency instead of four (caller, routed replica, cache, extras): FastAPI's
-    # resolution of each costs CPU on the hottest read (py-spy on the detail benchmark:
-    # ~10 % of the process's time went to resolving them).
+    # One dependency instead of four (caller, routed replica, cache, parts): FastAPI's
+    # resolution of each costs CPU on the hottest read (docs/performance.md).
+    parts = parts_of(request)
     user = await optional_user(request)
     return DetailRead(
         user=user,
-        replica=await routed_replica(request, user),
-        cache=get_cache_of(request),
-        extras=await _detail_extras(request),
+        replica=await caller_replica(request, user),
+        cache=parts.cache,
+        listings=parts.get(LISTINGS),
+        show_source=parts.settings.app.environment != "production",
     )
 
 
 DetailReadDep = Annotated[DetailRead, Depends(_detail_read)]
 
 
-async def _read_path(request: Request, cache: CacheDep, extras: DetailExtrasDep) -> ReadPath:
-    state = request.app.state
-    return ReadPath(
-        cache=cache, redis=state.redis, settings=state.settings.cache, db=state.db, extras=extras
-    )
+def _read_path(listings: ListingsPartsDep) -> ReadPath:
+    return listings.read_path
 
 
-async def _geocoder(request: Request) -> Geocoder | None:
-    """The app's geocoder; none configured means "unavailable" (listings are stored pending)."""
-    geocoder: Geocoder | None = getattr(request.app.state, "geocoder", None)
-    return geocoder
+def _geocoder(listings: ListingsPartsDep) -> Geocoder | None:
+    """The process's geocoder; none configured means "unavailable" (stored pending)."""
+    return listings.geocoder
 
 
 ReadPathDep = Annotated[ReadPath, Depends(_read_path)]
@@ -141,19 +115,22 @@ async def popular_listings(
 
 
 @router.get("/{listing_id}", response_model=ListingOut)
-async def get_listing(listing_id: str, read: DetailReadDep, request: Request) -> Response:
+async def get_listing(listing_id: str, read: DetailReadDep) -> Response:
     # The id is parsed here rather than by a dependency (one less to resolve on the hot path).
     listing = await _listing_id(listing_id)
     user, replica = read.user, read.replica
     row, body, source = await service.get_listing(
-        replica, read.cache, listing, user, pinned=replica.force_primary, extras=read.extras
+        replica,
+        read.cache,
+        listing,
+        user,
+        pinned=replica.force_primary,
+        extras=read.listings.read_path.extras,
     )
-    if not service.may_manage(user, row["owner_id"]):
-        # An owner looking at their own listing is not a view.
-        request.app.state.views.add(listing)
-    headers = None
-    if request.app.state.settings.app.environment != "production":
-        headers = {READ_SOURCE_HEADER: source}
+    views = read.listings.views
+    if views is not None and not service.may_manage(user, row["owner_id"]):
+        views.add(listing)  # an owner looking at their own listing is not a view
+    headers = {READ_SOURCE_HEADER: source} if read.show_source else None
     # The detail is ListingOut-shaped JSON text already (as the cache holds it): written out
     # as is rather than validated through the response model again (the hottest read).
     return Response(body, media_type="application/json", headers=headers)

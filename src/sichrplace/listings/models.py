@@ -139,6 +139,7 @@ class Listing(Base):
         ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")
     )
     energy_class: Mapped[str | None] = mapped_column(Text, nullable=True)
+    wbs_required: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     status: Mapped[str] = mapped_column(Text, nullable=False, server_default="active")
     search_tsv: Mapped[Any] = mapped_column(
         TSVECTOR, Computed(SEARCH_TSV_SQL, persisted=True), nullable=False, deferred=True
@@ -150,8 +151,9 @@ class Listing(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )
-    # Set by Postgres (default and trigger, migration 0012, which also indexes it): read by
-    # the facet index.
+    # Set by Postgres (default and trigger, migrations 0012 and 0014): the listing's version
+    # for the in-process search index, which finds changes by `changed_xid` (an xid8 column
+    # only raw SQL reads, search/repository/index_feed.py).
     changed_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True, server_default=func.clock_timestamp()
     )

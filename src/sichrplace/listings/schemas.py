@@ -92,6 +92,9 @@ class ListingCreate(BaseModel):
     available_from: date | None = None
     amenities: Amenities = Field(default_factory=list)
     energy_class: EnergyClass | None = None
+    wbs_required: bool = Field(
+        default=False, description="only for tenants with a Wohnberechtigungsschein (WBS)"
+    )
 
 
 class ListingUpdate(BaseModel):
@@ -118,6 +121,7 @@ class ListingUpdate(BaseModel):
     available_from: date | None = None
     amenities: Amenities | None = None
     energy_class: EnergyClass | None = None
+    wbs_required: bool | None = None
     status: ListingStatus | None = None
 
     NULLABLE: ClassVar[frozenset[str]] = frozenset(
@@ -153,6 +157,7 @@ class ListingOut(BaseModel):
     available_from: date | None
     amenities: list[str]
     energy_class: str | None
+    wbs_required: bool
     status: ListingStatus
     view_count: int
     images: list[dict[str, Any]] = Field(

@@ -8,15 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
-from sichrplace.accounts.dependencies import CurrentUser
+from sichrplace.accounts.dependencies import CurrentUser, RoutedReplicaDB
 from sichrplace.kit.errors import NotFound
 from sichrplace.media import service
 from sichrplace.media.dependencies import MediaSettingsDep, StorageDep
 from sichrplace.media.schemas import ImageOut
 from sichrplace.media.storage import IMMUTABLE_CACHE_CONTROL
-from sichrplace.platform.cache import CacheDep
-from sichrplace.platform.db import PrimaryDB
-from sichrplace.platform.db.routing import RoutedReplicaDB
+from sichrplace.platform.http.dependencies import CacheDep, PrimaryDB
 
 router = APIRouter(tags=["media"])
 files_router = APIRouter(tags=["media"])

@@ -19,9 +19,9 @@ from sichrplace.media import imaging, repository
 from sichrplace.media.models import ImageStatus
 from sichrplace.media.storage import MediaStorage, sha256_hex, write_atomic
 from sichrplace.platform.cache import Cache
-from sichrplace.platform.db.dependencies import transaction
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import on_commit
+from sichrplace.platform.db.unit import transaction
 
 log = structlog.get_logger(__name__)
 

@@ -19,14 +19,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from typing import Any, Protocol
 
-from fastapi import UploadFile
-
-from sichrplace.accounts.dependencies import Principal
 from sichrplace.accounts.models import Role
+from sichrplace.accounts.security import Principal
 from sichrplace.config import MediaSettings
 from sichrplace.kit.clock import utcnow
 from sichrplace.kit.errors import Forbidden, NotFound, Unprocessable
+from sichrplace.listings.detail import DetailExtras
 from sichrplace.listings.invalidation import invalidate_listing
 from sichrplace.media import imaging, repository
 from sichrplace.media.models import ImageStatus, ListingImage
@@ -42,7 +42,13 @@ from sichrplace.platform.jobs import enqueue
 _DECODE_SLOTS = asyncio.Semaphore(2)
 
 
-async def _read_limited(upload: UploadFile, limit: int) -> bytes:
+class Upload(Protocol):
+    """An uploaded file being received (the web framework's upload satisfies it)."""
+
+    async def read(self, size: int = -1) -> bytes: ...
+
+
+async def _read_limited(upload: Upload, limit: int) -> bytes:
     data = await upload.read(limit + 1)
     if len(data) > limit:
         raise Unprocessable.field("file", f"larger than {limit // (1024 * 1024)} MB")
@@ -58,7 +64,7 @@ async def upload_image(
     *,
     user: Principal,
     listing_id: uuid.UUID,
-    upload: UploadFile,
+    upload: Upload,
     cache: Cache | None = None,
 ) -> ImageRecord:
     owner = await repository.listing_owner_for_upload(session, listing_id)
@@ -169,3 +175,13 @@ async def thumbnail_urls(
     """The smallest variant of each listing's first ready image (search result thumbnails)."""
     found = await repository.first_ready_variants(session, listing_ids, width)
     return {listing_id: storage.variant_url(digest) for listing_id, digest in found.items()}
+
+
+def detail_images(settings: MediaSettings, storage: MediaStorage) -> DetailExtras:
+    """What media adds to a listing's detail: its images (wired by the composition root)."""
+
+    async def images(session: AnySession, listing_id: uuid.UUID) -> dict[str, Any]:
+        found = await images_for_listings(session, settings, storage, [listing_id])
+        return {"images": [image.model_dump(mode="json") for image in found[listing_id]]}
+
+    return images

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import structlog
 
-from sichrplace.config import get_settings
 from sichrplace.notifications import mailer, repository
 from sichrplace.platform.db import transaction
-from sichrplace.platform.jobs import job_db, task
+from sichrplace.platform.jobs import job_parts, task
 
 log = structlog.get_logger(__name__)
 
@@ -23,11 +22,12 @@ async def send_email(to: str, subject: str, body: str, dedupe_key: str) -> str:
     row lock and then skips. Only a crash between the server's 250 and our COMMIT can send
     twice (at-least-once wins over losing mail); the stable Message-ID marks such a twin.
     """
-    settings = get_settings()
+    parts = job_parts()
+    settings = parts.settings
     msg = mailer.build_message(
         sender=settings.smtp.sender, to=to, subject=subject, body=body, dedupe_key=dedupe_key
     )
-    async with transaction(job_db()) as session:
+    async with transaction(parts.db) as session:
         claimed = await repository.claim_dedupe_key(
             session,
             dedupe_key=dedupe_key,

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from sichrplace import __version__
-from sichrplace.config import get_settings
 from sichrplace.ops.schemas import HealthOut, ReadinessOut, VersionOut
-from sichrplace.platform.db.engines import Database
+from sichrplace.platform.http.dependencies import parts_of
 
 router = APIRouter(tags=["operations"])
 api_router = APIRouter(tags=["operations"])
@@ -33,13 +32,14 @@ async def _check(coro: Any, limit: float) -> str:
 
 @router.get("/readyz", response_model=ReadinessOut, responses={503: {"model": ReadinessOut}})
 async def readyz(request: Request) -> JSONResponse:
-    db: Database = request.app.state.db
-    if getattr(request.app.state, "draining", False):
+    parts = parts_of(request)
+    db = parts.db
+    if parts.draining:
         body = ReadinessOut(status="draining", checks={"shutdown": "draining"})
         return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
     timeout = db.settings.connect_timeout_seconds
     primary, redis = await asyncio.gather(
-        _check(db.check_primary(), timeout), _check(request.app.state.redis.ping(), timeout)
+        _check(db.check_primary(), timeout), _check(parts.redis.ping(), timeout)
     )
     replica_state = db.replica_state
     replica = (
@@ -60,5 +60,5 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @api_router.get("/version", response_model=VersionOut)
-async def version() -> VersionOut:
-    return VersionOut(version=__version__, git_sha=get_settings().app.git_sha)
+async def version(request: Request) -> VersionOut:
+    return VersionOut(version=__version__, git_sha=parts_of(request).settings.app.git_sha)

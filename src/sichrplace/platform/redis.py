@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import redis.asyncio as aioredis
-from fastapi import Depends, Request
 
 from sichrplace.config import RedisSettings
 
@@ -24,11 +21,3 @@ def make_redis(settings: RedisSettings) -> aioredis.Redis:
         decode_responses=False,
     )
     return aioredis.Redis.from_pool(pool)
-
-
-async def get_redis(request: Request) -> aioredis.Redis:
-    client: aioredis.Redis = request.app.state.redis
-    return client
-
-
-RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]

@@ -7,13 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from sichrplace.accounts.dependencies import optional_user
+from sichrplace.accounts.dependencies import caller_replica, optional_user
 from sichrplace.platform.cache import Cache
-from sichrplace.platform.cache.dependencies import get_cache_of
-from sichrplace.platform.db import ReplicaSession, get_db
-from sichrplace.platform.db.routing import routed_replica
+from sichrplace.platform.db import ReplicaSession
+from sichrplace.platform.http.dependencies import parts_of
 from sichrplace.search import service
-from sichrplace.search.density import GeoGrid, PlanStats
 from sichrplace.search.params import (
     FilterParams,
     SearchParams,
@@ -21,10 +19,10 @@ from sichrplace.search.params import (
     parse_filters,
     parse_query,
 )
+from sichrplace.search.parts import SEARCH, SearchParts
 from sichrplace.search.schemas import FacetsOut, SearchFilters, SearchPage, SearchQuery
 from sichrplace.search.suggest import service as suggest_service
 from sichrplace.search.suggest.schemas import SuggestOut
-from sichrplace.search.words import WordAdvice
 
 router = APIRouter(prefix="/search", tags=["search"])
 
@@ -44,6 +42,7 @@ class ListingsRead:
     query: SearchQuery
     replica: ReplicaSession
     cache: Cache
+    search: SearchParts
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +52,7 @@ class FacetsRead:
     filters: SearchFilters
     replica: ReplicaSession
     cache: Cache
+    search: SearchParts
 
 
 # One dependency per route instead of four (filters, caller, routed replica, cache): FastAPI's
@@ -60,24 +60,26 @@ class FacetsRead:
 # are parsed first: a bad one is a 422 before anything is read.
 async def _listings_read(request: Request) -> ListingsRead:
     query = parse_query(request)
-    replica = await routed_replica(request, await optional_user(request))
-    return ListingsRead(query, replica, get_cache_of(request))
+    replica = await caller_replica(request, await optional_user(request))
+    parts = parts_of(request)
+    return ListingsRead(query, replica, parts.cache, parts.get(SEARCH))
 
 
 async def _facets_read(request: Request) -> FacetsRead:
     filters = parse_filters(request)
-    replica = await routed_replica(request, await optional_user(request))
-    return FacetsRead(filters, replica, get_cache_of(request))
+    replica = await caller_replica(request, await optional_user(request))
+    parts = parts_of(request)
+    return FacetsRead(filters, replica, parts.cache, parts.get(SEARCH))
 
 
 ListingsReadDep = Annotated[ListingsRead, Depends(_listings_read)]
 FacetsReadDep = Annotated[FacetsRead, Depends(_facets_read)]
 
 
-def wants_bypass(request: Request) -> bool:
+def wants_bypass(request: Request, search: SearchParts) -> bool:
     """`Cache-Control: no-cache` or `X-Cache-Bypass: 1` skips the cache (uncached benchmark),
     where the settings allow it (`SICHRPLACE_CACHE_CLIENT_BYPASS`; off in production)."""
-    if not request.app.state.settings.cache.client_bypass:
+    if not search.client_bypass:
         return False
     cache_control = request.headers.get("cache-control", "").lower()
     return "no-cache" in cache_control or request.headers.get("x-cache-bypass", "") in ("1", "true")
@@ -90,35 +92,15 @@ def _respond(body: bytes, status: str, session: ReplicaSession) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
-def _grid(request: Request, query: SearchQuery) -> GeoGrid | None:
-    """The density grid, for the searches whose plan it picks (only those: asking for it may
-    start the statistics' load, which samples the listings)."""
-    if not service.wants_grid(query):
-        return None
-    stats: PlanStats = request.app.state.plan_stats
-    return stats.current()
-
-
-def _words(request: Request, query: SearchQuery) -> WordAdvice | None:
-    """The word statistics, for full-text searches (the same load as the grid's)."""
-    if query.filters.q is None:
-        return None
-    stats: PlanStats = request.app.state.plan_stats
-    return stats.words()
-
-
 @router.get("/listings", response_model=SearchPage, openapi_extra=openapi_parameters(SearchParams))
 async def search_listings(request: Request, read: ListingsReadDep) -> Response:
     """Active listings matching every given filter, one keyset page at a time."""
-    query = read.query
     body, status = await service.search(
         read.replica,
         read.cache,
-        query,
-        bypass=wants_bypass(request),
-        density=_grid(request, query),
-        words=_words(request, query),
-        index=request.app.state.facet_index,
+        read.search.backend,
+        read.query,
+        bypass=wants_bypass(request, read.search),
     )
     return _respond(body, status, read.replica)
 
@@ -129,10 +111,9 @@ async def search_facets(request: Request, read: FacetsReadDep) -> Response:
     body, status = await service.facets(
         read.replica,
         read.cache,
+        read.search.backend,
         read.filters,
-        bypass=wants_bypass(request),
-        bulkhead=request.app.state.facets_bulkhead,
-        index=request.app.state.facet_index,
+        bypass=wants_bypass(request, read.search),
     )
     return _respond(body, status, read.replica)
 
@@ -155,13 +136,14 @@ async def search_suggest(
     """Completions for a search box: cities, districts and postal codes of active listings
     whose name starts with `q` (case, umlaut spelling and punctuation do not matter), most
     listings first, each with the /search/listings parameters that select it."""
-    replica = ReplicaSession(get_db(request))
+    parts = parts_of(request)
+    replica = ReplicaSession(parts.db)
     body, status = await suggest_service.suggest(
         replica,
-        get_cache_of(request),
-        get_db(request),
+        parts.cache,
+        parts.db,
         q,
         limit,
-        bypass=wants_bypass(request),
+        bypass=wants_bypass(request, parts.get(SEARCH)),
     )
     return _respond(body, status, replica)

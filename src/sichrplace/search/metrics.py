@@ -28,3 +28,12 @@ SEARCH_PAGES = Counter(
     "their listings were picked: index (the facet index) or postgres.",
     ["source"],
 )
+FACET_INDEX_BYTES = Gauge(
+    "sichrplace_facet_index_bytes",
+    "Bytes of arrays (postings included) of the snapshot this process's index answers from.",
+)
+FACET_INDEX_FALLBACKS = Counter(
+    "sichrplace_facet_index_fallbacks_total",
+    "Counts and pages the index left to Postgres, by reason.",
+    ["reason"],
+)

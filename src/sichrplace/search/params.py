@@ -1,23 +1,23 @@
-"""Query-string parsing for /search/*: one Pydantic model checks the types (a single
-validation call, cheaper than a FastAPI parameter per filter on this hot path), then the
-rules that involve several fields, each failure a 422 naming its field."""
+"""Query-string parsing for /search/*: one Pydantic model, made from the filter registry
+(search/filters.py) and the structural parameters, checks the types in a single validation
+call (cheaper than a FastAPI parameter per filter on this hot path); then the rules across
+parameters, each failure a 422 naming its field."""
 
 from __future__ import annotations
 
 import math
-from datetime import date
-from decimal import Decimal
 from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from sichrplace.kit.errors import Unprocessable
 from sichrplace.kit.german import expand_query
 from sichrplace.listings.places import district_key
-from sichrplace.listings.vocabulary import AMENITIES, MAX_CENTS, city_key
+from sichrplace.listings.vocabulary import city_key
 from sichrplace.search.cursor import MAX_CURSOR_CHARS
+from sichrplace.search.filters import FILTERS
 from sichrplace.search.schemas import BBox, GeoPoint, RentType, SearchFilters, SearchQuery, Sort
 
 MAX_RADIUS_KM = 200.0
@@ -25,29 +25,28 @@ M = TypeVar("M", bound=BaseModel)
 MAX_Q_CHARS = 200
 
 
-class FilterParams(BaseModel):
-    """The filters shared by /search/listings and /search/facets."""
+class StructuralParams(BaseModel):
+    """The parameters that shape the plans themselves (the rest come from the registry)."""
 
     city: str | None = Field(None, min_length=1, max_length=100)
     district: str | None = Field(
         None, min_length=1, max_length=100, description="Stadtteil, e.g. Kreuzberg"
     )
-    postal_code: str | None = Field(None, pattern=r"^[0-9]{5}$")
     q: str | None = Field(None, max_length=MAX_Q_CHARS, description="German full text")
-    min_rent: int | None = Field(None, ge=0, le=MAX_CENTS, description="cents")
-    max_rent: int | None = Field(None, ge=0, le=MAX_CENTS, description="cents")
-    rent_type: RentType = "warm"
-    min_rooms: float | None = Field(None, ge=0, le=100)
-    max_rooms: float | None = Field(None, ge=0, le=100)
-    min_size: float | None = Field(None, ge=0, le=100_000, description="m²")
-    furnished: bool | None = None
-    pets_allowed: bool | None = None
-    amenities: str | None = Field(None, description="comma list; all must match")
-    available_from: date | None = Field(None, description="available on or before this day")
+    rent_type: RentType = Field("warm", description="which rent min_rent/max_rent bound")
     lat: float | None = Field(None, ge=-90, le=90)
     lng: float | None = Field(None, ge=-180, le=180)
     radius_km: float | None = Field(None, gt=0, le=MAX_RADIUS_KM)
     bbox: str | None = Field(None, description="minLng,minLat,maxLng,maxLat")
+
+
+# The filters shared by /search/listings and /search/facets: the structural parameters and
+# one field per registered filter, in registry order.
+FilterParams: type[StructuralParams] = create_model(  # type: ignore[call-overload]
+    "FilterParams",
+    __base__=StructuralParams,
+    **{flt.name: flt.param() for flt in FILTERS},
+)
 
 
 class SearchParams(FilterParams):
@@ -73,26 +72,23 @@ def _bbox(raw: str) -> BBox:
     return BBox(w, s, e, n)
 
 
-def _amenities(raw: str | None) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    names = {a.strip().lower() for a in raw.split(",") if a.strip()}
-    unknown = sorted(names - set(AMENITIES))
-    if unknown:
-        raise Unprocessable.field("amenities", f"unknown amenity: {', '.join(unknown)}")
-    return tuple(sorted(names))
+def _values(p: StructuralParams) -> dict[str, Any]:
+    """The registered filters' normalised values, checked across parameters."""
+    values: dict[str, Any] = {}
+    for flt in FILTERS:
+        value = flt.normalise(getattr(p, flt.name))
+        if value is not None:
+            values[flt.name] = value
+    for flt in FILTERS:
+        broken = flt.check(values)
+        if broken is not None:
+            raise Unprocessable.field(*broken)
+    return values
 
 
-def _decimal(value: float | None) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
-def to_filters(p: FilterParams) -> SearchFilters:
+def to_filters(p: StructuralParams) -> SearchFilters:
     """Check the rules across fields and normalise (equal filters -> equal cache keys)."""
-    if p.min_rent is not None and p.max_rent is not None and p.min_rent > p.max_rent:
-        raise Unprocessable.field("min_rent", "must not be greater than max_rent")
-    if p.min_rooms is not None and p.max_rooms is not None and p.min_rooms > p.max_rooms:
-        raise Unprocessable.field("min_rooms", "must not be greater than max_rooms")
+    values = _values(p)
     if (p.lat is None) != (p.lng is None):
         raise Unprocessable.field("lng" if p.lng is None else "lat", "lat and lng go together")
     if p.radius_km is not None and p.lat is None:
@@ -105,33 +101,36 @@ def to_filters(p: FilterParams) -> SearchFilters:
     district = district_key(p.district) if p.district is not None else None
     return SearchFilters(
         city_key=key or None,
-        postal_code=p.postal_code,
         q=text_query or None,
-        min_rent=p.min_rent,
-        max_rent=p.max_rent,
         rent_type=p.rent_type,
-        min_rooms=_decimal(p.min_rooms),
-        max_rooms=_decimal(p.max_rooms),
-        min_size=_decimal(p.min_size),
-        furnished=p.furnished,
-        pets_allowed=p.pets_allowed,
-        amenities=_amenities(p.amenities),
-        available_from=p.available_from,
         point=GeoPoint(p.lat, p.lng) if p.lat is not None and p.lng is not None else None,
         radius_km=p.radius_km,
         bbox=_bbox(p.bbox) if p.bbox is not None else None,
+        values=values,
         district_key=district or None,
     )
 
 
-def to_query(p: SearchParams) -> SearchQuery:
+def to_query(p: StructuralParams) -> SearchQuery:
     filters = to_filters(p)
-    if p.sort == "distance" and filters.point is None:
+    sort, limit = getattr(p, "sort", None), getattr(p, "limit", 20)
+    cursor = getattr(p, "cursor", None)
+    if sort == "distance" and filters.point is None:
         raise Unprocessable.field("sort", "distance sort needs lat and lng")
-    if p.sort == "relevance" and filters.q is None:
+    if sort == "relevance" and filters.q is None:
         raise Unprocessable.field("sort", "relevance sort needs q")
-    chosen: Sort = p.sort or ("relevance" if filters.q is not None else "newest")
-    return SearchQuery(filters=filters, sort=chosen, limit=p.limit, cursor=p.cursor or None)
+    chosen: Sort = sort or ("relevance" if filters.q is not None else "newest")
+    return SearchQuery(filters=filters, sort=chosen, limit=limit, cursor=cursor or None)
+
+
+def filter_params(params: dict[str, Any]) -> StructuralParams:
+    """The filter parameters of a dict (as a client would send them; tests, the benchmark)."""
+    return FilterParams.model_validate(params)
+
+
+def search_params(params: dict[str, Any]) -> StructuralParams:
+    """The search parameters of a dict (as a client would send them)."""
+    return SearchParams.model_validate(params)
 
 
 def _validate(model: type[M], request: Request) -> M:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass, field, fields
-from datetime import date
-from decimal import Decimal
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
 from sichrplace.listings.schemas import ListingSummary
+from sichrplace.search.filters import FILTERS, Filter, RentType
 
 Sort = Literal["newest", "rent_asc", "rent_desc", "distance", "relevance"]
-RentType = Literal["cold", "warm"]
+V = TypeVar("V")
+__all__ = ["RentType", "SearchFilters", "SearchQuery"]
 
 # Upper bounds (exclusive) of the rent buckets in cents; the last bucket is open-ended.
 RENT_BUCKET_BOUNDS: tuple[int, ...] = (50_000, 75_000, 100_000, 150_000, 200_000)
@@ -47,25 +48,29 @@ class BBox:
 
 @dataclass(frozen=True, slots=True)
 class SearchFilters:
-    """A validated, normalised filter set: equal filters give equal cache keys."""
+    """A validated, normalised filter set: equal filters give equal cache keys.
+
+    The structural filters (city, district, full text, rent type, radius, box) are fields; the
+    others, declared in search/filters.py, are in `values` by name (`get(FILTER)` gives one)."""
 
     city_key: str | None = None
-    postal_code: str | None = None
     q: str | None = None
-    min_rent: int | None = None
-    max_rent: int | None = None
     rent_type: RentType = "warm"
-    min_rooms: Decimal | None = None
-    max_rooms: Decimal | None = None
-    min_size: Decimal | None = None
-    furnished: bool | None = None
-    pets_allowed: bool | None = None
-    amenities: tuple[str, ...] = ()
-    available_from: date | None = None
     point: GeoPoint | None = None
     radius_km: float | None = None
     bbox: BBox | None = None
-    district_key: str | None = None  # last: the cache keys of the other filters stay as they were
+    values: Mapping[str, Any] = field(default_factory=dict)
+    # The `district` filter (ADR 0008), structural until the registry and the index hold it:
+    # Postgres answers it (the index declines).
+    district_key: str | None = None
+
+    def get(self, flt: Filter[V]) -> V | None:
+        value: V | None = self.values.get(flt.name)
+        return value
+
+    def given(self) -> list[tuple[Filter[Any], Any]]:
+        """The registry's filters this set uses, with their values, in registry order."""
+        return [(f, self.values[f.name]) for f in FILTERS if f.name in self.values]
 
     @property
     def rent_column(self) -> str:
@@ -73,17 +78,22 @@ class SearchFilters:
 
     def canonical(self) -> str:
         parts: list[str] = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None or value == ():
-                continue
-            if isinstance(value, GeoPoint):
-                value = f"{value.lat!r},{value.lng!r}"
-            elif isinstance(value, BBox):
-                value = f"{value.min_lng!r},{value.min_lat!r},{value.max_lng!r},{value.max_lat!r}"
-            elif isinstance(value, tuple):
-                value = ",".join(value)
-            parts.append(f"{f.name}={value}")
+        if self.city_key is not None:
+            parts.append(f"city_key={self.city_key}")
+        if self.district_key is not None:
+            parts.append(f"district_key={self.district_key}")
+        for flt, value in self.given():
+            parts.append(f"{flt.name}={flt.canonical(value)}")
+        if self.q is not None:
+            parts.append(f"q={self.q}")
+        parts.append(f"rent_type={self.rent_type}")
+        if self.point is not None:
+            parts.append(f"point={self.point.lat!r},{self.point.lng!r}")
+        if self.radius_km is not None:
+            parts.append(f"radius_km={self.radius_km!r}")
+        if self.bbox is not None:
+            b = self.bbox
+            parts.append(f"bbox={b.min_lng!r},{b.min_lat!r},{b.max_lng!r},{b.max_lat!r}")
         return "&".join(parts)
 
 
@@ -101,6 +111,16 @@ class SearchQuery:
 
     def cache_key(self) -> str:
         return f"{self.filters.canonical()}|sort={self.sort}|limit={self.limit}|c={self.cursor}"
+
+
+class FacetRow(NamedTuple):
+    """One count of the facets: ("city", city_key, label, n), ("rooms", "2.5", None, n),
+    ("rent_bucket", "3", None, n) or ("amenity", "balcony", None, n)."""
+
+    facet: str
+    value: str
+    label: str | None
+    n: int
 
 
 class SearchItem(ListingSummary):

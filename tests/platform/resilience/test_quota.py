@@ -23,8 +23,10 @@ async def test_quota_counts_in_redis_and_refuses_above_limit(
         await quota.acquire()
     assert info.value.retry_after is not None
     assert 0 < info.value.retry_after <= 60
-    key = f"quota:q{unique}:{int(time.time() // 60)}"
-    assert 0 < await real_redis.ttl(key) <= 120  # the window's key expires by itself
+    assert quota.key == f"ratelimit:quota/q{unique}/3/60/second"
+    # The window (and its key) starts at the first request and expires with it.
+    assert 0 < await real_redis.ttl(quota.key) <= 60
+    assert info.value.retry_after == pytest.approx(await real_redis.ttl(quota.key), abs=1)
 
 
 async def test_quota_is_shared_between_clients(real_redis: aioredis.Redis, unique: str) -> None:

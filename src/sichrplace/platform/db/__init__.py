@@ -1,15 +1,7 @@
-"""Database platform: engines, typed sessions, the request/job transaction boundary."""
+"""Database platform: engines, typed sessions, the unit of work (no web framework here)."""
 
 from sichrplace.platform.db.base import Base
-from sichrplace.platform.db.dependencies import PrimaryDB, get_db, transaction
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession, on_commit
+from sichrplace.platform.db.unit import transaction
 
-__all__ = [
-    "Base",
-    "PrimaryDB",
-    "PrimarySession",
-    "ReplicaSession",
-    "get_db",
-    "on_commit",
-    "transaction",
-]
+__all__ = ["Base", "PrimarySession", "ReplicaSession", "on_commit", "transaction"]

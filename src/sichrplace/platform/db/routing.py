@@ -7,22 +7,20 @@ has not replayed it yet; everyone else keeps reading from the replica. The marke
 all API instances (unlike a per-process flag). Redis trouble fails open: the read goes to the
 replica (which is at most `replica_max_lag_seconds` behind, else the primary anyway).
 
-    @router.get("/things/{id}")
-    async def thing(replica: RoutedReplicaDB) -> ...  # replica.force_primary: pinned
+    replica = await routed_replica(db, redis, caller_id)  # replica.force_primary: pinned
+
+(`accounts.dependencies.RoutedReplicaDB` is the request dependency: it knows the caller.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated
 
 import redis.asyncio as aioredis
 import structlog
-from fastapi import Depends, Request
 
-from sichrplace.accounts.dependencies import OptionalUser
-from sichrplace.platform.db.dependencies import get_db
+from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import ReplicaSession
 
 log = structlog.get_logger(__name__)
@@ -54,11 +52,10 @@ async def wrote_recently(redis: aioredis.Redis, user_id: uuid.UUID) -> bool:
         return False
 
 
-async def routed_replica(request: Request, user: OptionalUser) -> ReplicaSession:
+async def routed_replica(
+    db: Database, redis: aioredis.Redis, caller_id: uuid.UUID | None
+) -> ReplicaSession:
     """The replica session, pinned to the primary for a caller inside the read-your-writes
-    window (one dependency: each one FastAPI resolves costs CPU on the hottest reads)."""
-    pinned = user is not None and await wrote_recently(request.app.state.redis, user.id)
-    return ReplicaSession(get_db(request), force_primary=pinned)
-
-
-RoutedReplicaDB = Annotated[ReplicaSession, Depends(routed_replica)]
+    window."""
+    pinned = caller_id is not None and await wrote_recently(redis, caller_id)
+    return ReplicaSession(db, force_primary=pinned)

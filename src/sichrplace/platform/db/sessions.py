@@ -10,16 +10,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import psycopg
 import structlog
 from sqlalchemy import Dialect, Executable, Result, TextClause, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-
-if TYPE_CHECKING:
-    from sichrplace.platform.db.engines import Database
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 log = structlog.get_logger(__name__)
 
@@ -64,10 +61,24 @@ T = TypeVar("T")
 READ_ONLY = text("SET TRANSACTION READ ONLY")
 
 
+class Engines(Protocol):
+    """What a ReplicaSession reads through (engines.Database is one)."""
+
+    @property
+    def primary(self) -> AsyncEngine: ...
+
+    @property
+    def replica(self) -> AsyncEngine: ...
+
+    def replica_usable(self) -> bool: ...
+
+    def mark_replica_down(self, error: BaseException) -> None: ...
+
+
 class ReplicaSession:
     """Lag-tolerant reads: the replica when healthy, else the primary, read-only either way."""
 
-    def __init__(self, db: Database, *, force_primary: bool = False) -> None:
+    def __init__(self, db: Engines, *, force_primary: bool = False) -> None:
         self._db = db
         self._force_primary = force_primary
         self.last_target: Literal["replica", "primary"] | None = None

@@ -7,27 +7,34 @@
 
     job_id = await enqueue(session, send_email, to="a@b.de", ...)  # commits with session
 
-Handlers run at least once: make them idempotent. Periodic jobs live in
-`sichrplace.platform.jobs.periodic`; a handler's own unit of work is
-`transaction(job_db())`.
+    @periodic(cron="* * * * * 15")   # registered by the domain's tasks module
+    @task(name="listings.flush_view_counts", queue=MAINTENANCE_QUEUE)
+    async def flush_view_counts(timestamp: int) -> int: ...
+
+Handlers run at least once: make them idempotent. A handler's own unit of work is
+`transaction(job_parts().db)`; the process's other parts come from `job_parts()` too.
 """
 
 from sichrplace.platform.jobs.app import job_app
 from sichrplace.platform.jobs.enqueue import enqueue
 from sichrplace.platform.jobs.registry import (
     DEFAULT_QUEUE,
+    MAINTENANCE_QUEUE,
     ExponentialBackoff,
     PermanentJobError,
+    periodic,
     task,
 )
-from sichrplace.platform.jobs.runtime import job_db
+from sichrplace.platform.jobs.runtime import job_parts
 
 __all__ = [
     "DEFAULT_QUEUE",
+    "MAINTENANCE_QUEUE",
     "ExponentialBackoff",
     "PermanentJobError",
     "enqueue",
     "job_app",
-    "job_db",
+    "job_parts",
+    "periodic",
     "task",
 ]

@@ -20,6 +20,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_QUEUE = "default"
+# Periodic and housekeeping jobs run here; the queue name is also the periodic id, so workers
+# with different maintenance queues (e.g. a test worker on its own) schedule independently,
+# while workers sharing one queue defer each tick only once.
+MAINTENANCE_QUEUE = get_settings().jobs.maintenance_queue
 
 
 class PermanentJobError(Exception):
@@ -136,6 +140,17 @@ def task(
     if pass_context:
         return job_app.task(pass_context=True, **options)
     return job_app.task(pass_context=False, **options)
+
+
+def periodic(*, cron: str) -> Callable[[Task[P, R, Any]], Task[P, R, Any]]:
+    """Schedule a task (declared with `@task`, taking a `timestamp` argument) by `cron`
+    (5 fields, or 6 with seconds last): how a domain registers its periodic jobs."""
+
+    def register(task_fn: Task[P, R, Any]) -> Task[P, R, Any]:
+        job_app.periodic(cron=cron, periodic_id=MAINTENANCE_QUEUE)(task_fn)
+        return task_fn
+
+    return register
 
 
 def retry_strategy_of(task_name: str) -> BaseRetryStrategy:

@@ -21,7 +21,8 @@ from sichrplace.config import get_settings
 from sichrplace.platform.jobs import repository
 from sichrplace.platform.jobs.app import job_app, open_job_app
 from sichrplace.platform.jobs.maintenance import PRUNE_WORKERS_AFTER_SECONDS
-from sichrplace.platform.jobs.runtime import close_job_db
+from sichrplace.platform.jobs.runtime import use_job_parts
+from sichrplace.platform.parts import Parts
 
 log = structlog.get_logger(__name__)
 
@@ -84,8 +85,11 @@ async def record_errors(call_next: AsyncCallNext, context: JobContext, worker: W
         raise
 
 
-async def run_worker(*, queues: list[str] | None = None, concurrency: int | None = None) -> None:
-    """Run until SIGTERM/SIGINT, then let running jobs finish within the shutdown timeout.
+async def run_worker(
+    parts: Parts, *, queues: list[str] | None = None, concurrency: int | None = None
+) -> None:
+    """Run until SIGTERM/SIGINT, then let running jobs finish within the shutdown timeout;
+    handlers use `parts` (the composition root's worker parts).
 
     Jobs still running at the timeout are cancelled and go back to the queue; jobs of a
     worker that dies without a word are recovered by the periodic stalled-job check.
@@ -96,8 +100,8 @@ async def run_worker(*, queues: list[str] | None = None, concurrency: int | None
     workers = concurrency or settings.concurrency
     name = f"{socket.gethostname()}:{os.getpid()}"
     log.info("job_worker_starting", queues=chosen, concurrency=workers, name=name)
-    try:
-        # Per running job one connection at most, plus the listener, heartbeat and fetcher.
+    # Per running job one connection at most, plus the listener, heartbeat and fetcher.
+    with use_job_parts(parts):
         async with open_job_app(max_size=workers + 3) as app:
             await app.run_worker_async(
                 queues=chosen,
@@ -114,6 +118,4 @@ async def run_worker(*, queues: list[str] | None = None, concurrency: int | None
                 stalled_worker_timeout=PRUNE_WORKERS_AFTER_SECONDS,
                 worker_middleware=[record_errors],
             )
-    finally:
-        await close_job_db()
     log.info("job_worker_stopped", name=name)

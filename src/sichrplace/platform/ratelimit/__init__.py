@@ -1,4 +1,5 @@
-"""Redis-backed rate limiting (fixed-window counters), failing open when Redis is down."""
+"""Redis-backed rate limiting (fixed-window counters kept by the `limits` library), failing
+open when Redis is down."""
 
 from sichrplace.platform.ratelimit.limiter import Decision, FixedWindowLimiter
 

@@ -1,26 +1,55 @@
-"""Fixed-window counters in Redis: one key per (limiter, subject), expiring with its window.
+"""Fixed-window counters in Redis, kept by the `limits` library (docs/adr/0007).
 
-Every instance of the API shares the counters, so a limit holds across the load balancer.
-Redis trouble never turns into an error for the caller: the limiter fails open (allows) and
-logs, because refusing every login while Redis restarts is worse than a short unthrottled gap.
+A window starts at a subject's first hit and its key expires with it. Every instance of the
+API shares the counters, so a limit holds across the load balancer. Redis trouble never
+turns into an error for the caller: the limiter fails open (allows) and logs, because
+refusing every login while Redis restarts is worse than a short unthrottled gap.
 """
 
 from __future__ import annotations
 
+import time
+import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import RedisStorage
 from redis.exceptions import RedisError
 
 log = structlog.get_logger(__name__)
 
 _REDIS_FAILURES = (RedisError, OSError, TimeoutError)
+KEY_PREFIX = "ratelimit"
+
+# A storage costs ~0.2 ms to build (it probes for optional Redis clients), so each of our
+# clients gets one, sharing our connection pool; it goes when the client does.
+_storages: weakref.WeakKeyDictionary[aioredis.Redis, RedisStorage] = weakref.WeakKeyDictionary()
+
+
+def limits_storage(redis: aioredis.Redis) -> RedisStorage:
+    """The `limits` storage that counts in this client's Redis (through its pool)."""
+    storage = _storages.get(redis)
+    if storage is None:
+        options: dict[str, Any] = {"connection_pool": redis.connection_pool}
+        storage = RedisStorage(
+            "async+redis://", implementation="redispy", key_prefix=KEY_PREFIX, **options
+        )
+        _storages[redis] = storage
+    return storage
+
+
+async def seconds_left(storage: RedisStorage, key: str) -> int:
+    """Whole seconds until the counter `key` expires (0 if it has gone)."""
+    return max(0, round(await storage.get_expiry(key) - time.time()))
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The outcome of a check or hit: `retry_after` is seconds until the window ends."""
+    """The outcome of a check or hit: `retry_after` is seconds until a refused subject may
+    try again (0 when allowed)."""
 
     allowed: bool
     count: int
@@ -38,47 +67,48 @@ class FixedWindowLimiter:
         self.name = name
         self.limit = limit
         self.window = window_seconds
+        self.item: RateLimitItem = RateLimitItemPerSecond(limit, window_seconds, namespace=name)
+        self._storage = limits_storage(redis)
 
     def key(self, subject: str) -> str:
-        return f"ratelimit:{self.name}:{subject}"
+        """The Redis key of the subject's counter."""
+        return self._storage.bridge.prefixed_key(self.item.key_for(subject))
 
     def _open(self, exc: BaseException) -> Decision:
         log.warning("ratelimit_unavailable", limiter=self.name, error=repr(exc)[:200])
         return Decision(allowed=True, count=0, limit=self.limit, retry_after=0)
 
-    def _ttl(self, ttl: int) -> int:
-        return ttl if ttl > 0 else self.window
+    async def _refused(self, key: str, count: int) -> Decision:
+        # One more round trip, only for a refusal; a key that just expired: a whole window.
+        left = await seconds_left(self._storage, key)
+        return Decision(False, count, self.limit, left or self.window)
 
     async def hit(self, subject: str, amount: int = 1) -> Decision:
         """Count `amount` hits; allowed while the window's total stays within the limit."""
-        key = self.key(subject)
+        key = self.item.key_for(subject)
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.set(key, 0, ex=self.window, nx=True)
-                pipe.incrby(key, amount)
-                pipe.ttl(key)
-                _, count, ttl = await pipe.execute()
+            # The storage's atomic increment (what the library's own `hit` compares): the
+            # count itself is part of the decision.
+            count = await self._storage.incr(key, self.item.get_expiry(), amount)
+            if count <= self.limit:
+                return Decision(True, count, self.limit, 0)
+            return await self._refused(key, count)
         except _REDIS_FAILURES as exc:
             return self._open(exc)
-        count = int(count)
-        return Decision(count <= self.limit, count, self.limit, self._ttl(int(ttl)))
 
     async def check(self, subject: str) -> Decision:
         """Would one more hit be allowed? (Does not count.)"""
-        key = self.key(subject)
+        key = self.item.key_for(subject)
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.get(key)
-                pipe.ttl(key)
-                raw, ttl = await pipe.execute()
+            count = await self._storage.get(key)
+            if count < self.limit:
+                return Decision(True, count, self.limit, 0)
+            return await self._refused(key, count)
         except _REDIS_FAILURES as exc:
             return self._open(exc)
-        count = int(raw or 0)
-        allowed = count < self.limit
-        return Decision(allowed, count, self.limit, 0 if allowed else self._ttl(int(ttl)))
 
     async def reset(self, subject: str) -> None:
         try:
-            await self.redis.delete(self.key(subject))
+            await self._storage.clear(self.item.key_for(subject))
         except _REDIS_FAILURES as exc:
             self._open(exc)

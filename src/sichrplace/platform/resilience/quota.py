@@ -1,4 +1,5 @@
-"""Redis-backed request budget per dependency: at most `limit` requests per fixed window.
+"""Redis-backed request budget per dependency: at most `limit` requests per fixed window,
+counted by the `limits` library (docs/adr/0007); a window starts at its first request.
 
 Shared by every process (the budget is the provider's, not ours per instance). Fails open:
 if Redis is unreachable the call is allowed, because losing our own bookkeeping must not
@@ -9,11 +10,13 @@ call while it is down.
 from __future__ import annotations
 
 import asyncio
-import time
 
 import redis.asyncio as aioredis
 import structlog
+from limits import RateLimitItemPerSecond
+from limits.aio.strategies import FixedWindowRateLimiter
 
+from sichrplace.platform.ratelimit.limiter import limits_storage, seconds_left
 from sichrplace.platform.resilience.breaker import CircuitBreaker
 from sichrplace.platform.resilience.errors import CircuitOpen, QuotaExceeded
 from sichrplace.platform.resilience.metrics import QUOTA_STORE_ERRORS
@@ -37,28 +40,30 @@ class RedisQuota:
         self.limit = limit
         self.window_seconds = max(1, window_seconds)
         self.op_timeout = op_timeout
-        self.key_prefix = key_prefix
+        self._item = RateLimitItemPerSecond(
+            max(1, limit or 1), self.window_seconds, namespace=key_prefix
+        )
+        self._storage = limits_storage(redis) if redis is not None else None
+        self._limiter = FixedWindowRateLimiter(self._storage) if self._storage is not None else None
         self._store_breaker = CircuitBreaker(
             f"redis_quota:{dependency}", failure_threshold=3, reset_timeout=5.0
         )
 
     @property
     def enabled(self) -> bool:
-        return self.redis is not None and self.limit is not None and self.limit > 0
+        return self._limiter is not None and self.limit is not None and self.limit > 0
 
-    def _key(self, now: float) -> tuple[str, float]:
-        window = int(now // self.window_seconds)
-        window_end = (window + 1) * self.window_seconds
-        return f"{self.key_prefix}:{self.dependency}:{window}", window_end
+    @property
+    def key(self) -> str:
+        """The Redis key of the current window's counter."""
+        assert self._storage is not None
+        return self._storage.bridge.prefixed_key(self._item.key_for(self.dependency))
 
     async def acquire(self) -> None:
         """Spend one request of the budget, or raise QuotaExceeded (never for a Redis failure)."""
         if not self.enabled:
             return
-        assert self.redis is not None
-        assert self.limit is not None
-        now = time.time()
-        key, window_end = self._key(now)
+        assert self._limiter is not None
         try:
             self._store_breaker.acquire()
         except CircuitOpen:
@@ -66,27 +71,28 @@ class RedisQuota:
             return
         try:
             async with asyncio.timeout(self.op_timeout):
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    pipe.incr(key)
-                    pipe.expire(key, self.window_seconds * 2, nx=True)
-                    count, _ = await pipe.execute()
+                allowed = await self._limiter.hit(self._item, self.dependency)
+                # One more round trip, only when refused.
+                left = 0 if allowed else await self._seconds_left()
         except Exception as exc:  # fail open: Redis down, slow, or erroring
             self._store_breaker.record_failure()
             QUOTA_STORE_ERRORS.labels(self.dependency).inc()
             log.warning("quota_store_unavailable", dependency=self.dependency, error=repr(exc))
             return
         self._store_breaker.record_success()
-        if int(count) > self.limit:
+        if not allowed:
             raise QuotaExceeded(
                 self.dependency,
                 f"{self.limit} requests per {self.window_seconds}s spent",
-                retry_after=max(0.0, window_end - now),
+                retry_after=float(left or self.window_seconds),
             )
+
+    async def _seconds_left(self) -> int:
+        assert self._storage is not None
+        return await seconds_left(self._storage, self._item.key_for(self.dependency))
 
     async def used(self) -> int:
         """Requests counted in the current window (for tests and diagnostics)."""
-        if self.redis is None:
+        if self._storage is None:
             return 0
-        key, _ = self._key(time.time())
-        value = await self.redis.get(key)
-        return int(value or 0)
+        return await self._storage.get(self._item.key_for(self.dependency))

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from sichrplace.config import DatabaseSettings
 from sichrplace.listings.places import name_key
 from sichrplace.platform.cache import Cache
-from sichrplace.platform.db.dependencies import transaction
+from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.search.suggest import repository

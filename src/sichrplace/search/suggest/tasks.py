@@ -1,18 +1,16 @@
-"""The periodic refresh of search_places (scheduled by sichrplace.platform.jobs.periodic)."""
+"""The periodic refresh of search_places (every ten minutes)."""
 
 from __future__ import annotations
 
 import structlog
 
-from sichrplace.config import get_settings
-from sichrplace.platform.jobs import job_db, task
+from sichrplace.platform.jobs import MAINTENANCE_QUEUE, job_parts, periodic, task
 from sichrplace.search.suggest import service
 
 log = structlog.get_logger(__name__)
 
-MAINTENANCE_QUEUE = get_settings().jobs.maintenance_queue
 
-
+@periodic(cron="*/10 * * * *")
 @task(
     name="search.refresh_places",
     queue=MAINTENANCE_QUEUE,
@@ -21,6 +19,6 @@ MAINTENANCE_QUEUE = get_settings().jobs.maintenance_queue
 )
 async def refresh_places(timestamp: int | None = None) -> int:
     """Rewrite the cities, districts and postal codes search suggests, with their counts."""
-    written = await service.refresh_places(job_db())
+    written = await service.refresh_places(job_parts().db)
     log.info("search_places_refreshed", places=written)
     return written or 0

@@ -1,22 +1,34 @@
-"""The facet index's cell order (no database): the rows a lat/lng box names are every row in
-it, and a radius page computed lazily is the page of a full pass."""
+"""The in-process index's cell order (no database): the rows a lat/lng box names are every row
+in it, a radius page computed lazily is the page of a full pass, a city's walk is the page of
+every match, and items show each row's own values."""
 
 from __future__ import annotations
 
 import math
 import random
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pytest
 
-from sichrplace.search import facet_index, repository
-from sichrplace.search.facet_index import RECORD, STRIP_DEG, Hit, Snapshot, build_base, page
+from sichrplace.search.backends.index import index_items
+from sichrplace.search.index import layout
+from sichrplace.search.index import query as index_query
+from sichrplace.search.index.geometry import STRIP_DEG, cell_rows
+from sichrplace.search.index.layout import RECORD
+from sichrplace.search.index.query import Hit
+from sichrplace.search.index.snapshot import Change, Snapshot, build_base, with_changes
 from sichrplace.search.params import SearchParams, to_query
-from sichrplace.search.repository import EARTH_RADIUS_M
-from sichrplace.search.schemas import BBox
+from sichrplace.search.repository.where import EARTH_RADIUS_M
+from sichrplace.search.schemas import BBox, SearchFilters
+
+
+def page(snap: Snapshot, f: SearchFilters, sort: str, after: Any, want: int) -> list[Hit]:
+    return index_query.run(index_query.page(snap, f, sort, after, want))
+
 
 # Three "cities" around (50, 8), one of them straddling the others, and listings without
 # coordinates in each.
@@ -52,7 +64,7 @@ def _title(city: str, listing_id: bytes) -> str:
 
 
 def _in_box(snap: Snapshot, box: BBox) -> np.ndarray:
-    lat, lng = snap.base.lat, snap.base.lng
+    lat, lng = snap.base["lat"], snap.base["lng"]
     return np.flatnonzero(
         (lat >= box.min_lat) & (lat <= box.max_lat) & (lng >= box.min_lng) & (lng <= box.max_lng)
     )
@@ -68,7 +80,7 @@ def test_a_box_names_every_row_in_it_and_little_else(seed: int) -> None:
         box = BBox(lng - half_lng, lat - half_lat, lng + half_lng, lat + half_lat)
         key = rng.choice((None, "a", "b", "c"))
         lo, hi = snap.key_slices[key] if key else (0, len(snap.base))
-        rows = facet_index._cell_rows(snap, box, lo, hi)
+        rows = cell_rows(snap.cells, snap.base.pair, snap.pair_extent, box, lo, hi)
         expected = _in_box(snap, box)
         expected = expected[(expected >= lo) & (expected < hi)]
         assert np.all(np.diff(rows) > 0)  # ascending, each row once
@@ -82,7 +94,7 @@ def test_a_box_names_every_row_in_it_and_little_else(seed: int) -> None:
 
 
 def _distance_m(snap: Snapshot, lat0: float, lng0: float) -> np.ndarray:
-    lat, lng = np.radians(snap.base.lat), np.radians(snap.base.lng)
+    lat, lng = np.radians(snap.base["lat"]), np.radians(snap.base["lng"])
     p0, l0 = math.radians(lat0), math.radians(lng0)
     h = np.sin((lat - p0) / 2) ** 2 + math.cos(p0) * np.cos(lat) * np.sin((lng - l0) / 2) ** 2
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(h, 1.0)))
@@ -114,7 +126,7 @@ def test_a_radius_page_is_the_page_of_every_row_in_the_circle(seed: int) -> None
             lo, hi = snap.key_slices[f.city_key]
             inside = inside[(inside >= lo) & (inside < hi)]
         cols = snap.base
-        key = cols.created if query.sort == "newest" else cols.warm
+        key = cols["created"] if query.sort == "newest" else cols["warm"]
         ids = cols.ids.tobytes()  # whole 16 bytes (an S16 item drops trailing zero bytes)
         rows = sorted(
             ((int(key[i]), ids[16 * i : 16 * i + 16]) for i in inside),
@@ -156,7 +168,7 @@ def test_a_city_page_walked_in_order_is_the_page_of_every_match(
         query = to_query(SearchParams.model_validate(params))
         walked = _pages(snap, query)
         with monkeypatch.context() as patched:
-            patched.setattr(facet_index, "_walk", lambda *args: None)
+            patched.setattr(index_query, "_walk", lambda *args: iter(()))
             assert walked == _pages(snap, query), params
 
 
@@ -178,7 +190,7 @@ def _pages(snap: Snapshot, query: Any) -> list[list[Hit]]:
             key = created
         else:
             rows = snap.base_position(np.asarray([last_id], dtype="S16"))
-            rent = snap.base.warm if query.filters.rent_type == "warm" else snap.base.cold
+            rent = snap.base["warm" if query.filters.rent_type == "warm" else "cold"]
             key = int(rent[rows[0]])
         after = (key, last_id)
 
@@ -191,17 +203,18 @@ def test_items_show_each_rows_own_values() -> None:
     moved = snap.base.ids[snap.key_slices["a"][0] + 3].ljust(16, b"\0")
     record = np.zeros(1, dtype=RECORD)
     record["id"], record["postal"], record["rooms2"], record["size100"] = moved, 1067, 5, 6225
-    record["flags"], record["warm"], record["cold"] = facet_index.PETS, 91_000, 80_000
-    record["amenities"], record["available"] = 0b101, repository.NEVER_AVAILABLE
+    record["flags"], record["warm"], record["cold"] = layout.PETS, 91_000, 80_000
+    record["amenities"], record["available"] = 0b101, layout.NEVER_AVAILABLE
+    record["energy"] = layout.NO_ENERGY_CLASS
     record["lat"], record["lng"], record["created"] = np.nan, np.nan, 1_700_000_000_123_456
-    change = facet_index.Change(
+    change = Change(
         "active", ("a", "A"), record.tobytes(), frozenset(), 5, title="Neu: Dachgeschoss"
     )
-    snap = facet_index.with_changes(snap, {moved: change})
+    snap = with_changes(snap, {moved: change})
     for params in ({"city": "A", "limit": 100}, {"sort": "rent_asc", "limit": 100}):
         query = to_query(SearchParams.model_validate(params))
         hits = page(snap, query.filters, query.sort, None, query.limit)
-        listed = facet_index.items(snap, hits)
+        listed = [asdict(item) for item in index_items(snap, hits)]
         assert [item["id"] for item in listed] == [str(uuid.UUID(bytes=h.id)) for h in hits]
         for hit, item in zip(hits, listed, strict=True):
             if hit.id == moved:
@@ -223,10 +236,10 @@ def test_items_show_each_rows_own_values() -> None:
             city = snap.pairs[int(cols.pair[row])][1]
             assert item["title"] == _title(city, hit.id)
             assert item["city"] == city
-            assert item["warm_rent_cents"] == int(cols.warm[row])
-            assert item["rooms"] == int(cols.rooms2[row]) / 2
+            assert item["warm_rent_cents"] == int(cols["warm"][row])
+            assert item["rooms"] == int(cols["rooms2"][row]) / 2
             assert item["created_at"] == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
-                microseconds=int(cols.created[row])
+                microseconds=int(cols["created"][row])
             )
         if params.get("city"):
             assert moved in {h.id for h in hits}

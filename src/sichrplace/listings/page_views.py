@@ -28,8 +28,8 @@ from sichrplace.kit.clock import utcnow
 from sichrplace.kit.tasks import stop_task
 from sichrplace.listings import repository
 from sichrplace.platform.cache import Cache
-from sichrplace.platform.db.dependencies import transaction
 from sichrplace.platform.db.engines import Database
+from sichrplace.platform.db.unit import transaction
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +80,7 @@ async def record_views(redis: aioredis.Redis, counts: Mapping[tuple[str, str], i
             )
 
 
-class ViewBuffer:
+class PageViewBuffer:
     """Page views counted in process and added to Redis once per `interval` seconds.
 
     A detail page view costs a dict increment on the hot path; one pipelined round trip per

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from sichrplace.kit.jsonbody import dumps
-from sichrplace.search.repository import item as make_item
+from sichrplace.search.items import from_row
 
 
 def _row(created_at: datetime) -> tuple[object, ...]:
@@ -28,7 +28,7 @@ def test_created_at_is_written_in_utc_with_z_from_any_zone() -> None:
         (berlin, "2026-11-28T15:04:05.123456Z"),
         (whole_second, "2026-11-28T15:04:05Z"),
     ):
-        item = orjson.loads(dumps(make_item(_row(moment), ())))
+        item = orjson.loads(dumps(from_row(_row(moment))))
         assert item["created_at"] == text, moment
         assert item["rooms"] == 2.5
         assert item["size_sqm"] == 61.25

@@ -1,40 +1,24 @@
 """Where a full-text search with other filters starts: the text or the filters.
 
 With indexed filters as well, the text is by default checked last, for the rows that passed
-them (repository.text_via_lookup): an index-only walk of the scope (the city's listings, or
-all) in the page's order, and one primary-key lookup per row that passed the filters, until
-enough match. Checked directly instead (`search_tsv @@ q` among the filters), Postgres picks
-between reading the word's listings from the GIN index (search_tsv with city_key, migration
-0009) and walking the scope with a heap visit per row. Which is cheaper depends on how
-common the word is and how selective the other filters are:
-
-- "Berlin, 3+ rooms, Stellplatz" (1.6 % of listings): checked last, 25,000 lookups, 193 ms;
-  directly, 2,924 listings from the index, 10 ms.
-- "Berlin, 3+ rooms, <= 600 EUR cold, Einbauküche" (55 %, 20 rows pass the filters): checked
-  last, an index-only walk of Berlin, 61 ms; directly, 300 ms.
-
-The costs (per row, measured on 1M listings, docs/performance.md "Text first or last"): a
-bitmap heap visit ~2.5 us, a heap visit while walking ~2.3 us, an index-only tuple ~0.3 us,
-a primary-key lookup ~6 us. The word and city shares are Postgres' own statistics
-(pg_stats.most_common_elems of `search_tsv`, most_common_vals of `city_key`, refreshed by
-ANALYZE; a lexeme or city missing from them is rarer than the rarest listed one), the other
-filters' share comes from the density grid's sample of the listings (search/density.py). The
-query's lexemes come from Postgres (`to_tsvector('german', q)`, the same stemming as the
-column), remembered per process.
+them (repository.where.text_via_lookup): an index-only walk of the scope (the city's
+listings, or all) in the page's order, and one primary-key lookup per row that passed the
+filters, until enough match. Checked directly instead (`search_tsv @@ q` among the filters),
+Postgres picks between reading the word's listings from the GIN index and walking the scope
+with a heap visit per row. Which is cheaper depends on how common the word is and how
+selective the other filters are; the per-row costs below were measured on 1M listings
+(docs/performance.md "Plan choices"). The word and city shares are Postgres's own statistics
+(pg_stats, refreshed by ANALYZE); the other filters' share comes from the plan sample
+(grid.py). The query's lexemes come from Postgres (the same stemming as the column).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from sichrplace.platform.db.sessions import ReplicaSession
-from sichrplace.search import repository
-from sichrplace.search.schemas import SearchFilters
-
-if TYPE_CHECKING:
-    from sichrplace.search.density import GeoGrid
+from sichrplace.search.repository import stats
 
 MAX_REMEMBERED_QUERIES = 10_000
 BITMAP_VISIT_US = 2.5
@@ -100,36 +84,8 @@ class Lexemes:
     async def of(self, session: ReplicaSession, q: str) -> tuple[str, ...]:
         known = self._known.get(q)
         if known is None:
-            known = tuple(await repository.fetch_lexemes(session, q))
+            known = tuple(await stats.fetch_lexemes(session, q))
             if len(self._known) >= self._max:
                 self._known.clear()
             self._known[q] = known
         return known
-
-
-@dataclass(frozen=True, slots=True)
-class WordAdvice:
-    stats: WordStats
-    lexemes: Lexemes
-    grid: GeoGrid | None = None  # its sample gives the other filters' share
-
-    async def direct_is_cheaper(self, session: ReplicaSession, f: SearchFilters, need: int) -> bool:
-        if f.q is None or not repository.text_via_lookup(f):
-            return False  # the text is already checked directly: no choice to make
-        words = await self.lexemes.of(session, f.q)
-        return text_direct(self.stats, words, f, need, self.grid)
-
-
-def text_direct(
-    stats: WordStats, lexemes: Sequence[str], f: SearchFilters, need: int, grid: GeoGrid | None
-) -> bool:
-    """The choice for filters `f` whose text has `lexemes` (the other filters' share from the
-    grid's sample when there is one)."""
-    others = 1.0 if grid is None else grid.filter_share(f)
-    return stats.direct_is_cheaper(lexemes, f.city_key, need, others)
-
-
-def matches_needed(sort: str, first_page: bool, limit: int) -> int:
-    """How many matches a page's statement walks for: the relevance window on a first
-    relevance page, one more than the page otherwise."""
-    return repository.RELEVANCE_WINDOW + 1 if sort == "relevance" and first_page else limit + 1

@@ -8,8 +8,9 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sichrplace.kit.errors import ServiceUnavailable, problem_response
+from sichrplace.kit.errors import ServiceUnavailable
 from sichrplace.platform.bulkhead import Bulkhead
+from sichrplace.platform.http.problems import problem_response
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 

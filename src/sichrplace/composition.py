@@ -1,0 +1,130 @@
+"""The composition root: every long-lived part of a process, built in one place.
+
+`api_parts` builds what an API process holds for its lifetime (started in order, closed in
+reverse), `worker_parts` what a job worker holds. Domains define their parts' types and keys
+(`<domain>/parts.py`) and read them through `platform/http/dependencies.py` (requests) or
+`platform/jobs/runtime.py` (jobs); only this module decides which implementation each one is
+and how they are wired to each other (e.g. the listing detail's images from media).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sichrplace.accounts.security import AUTH, build_auth_runtime
+from sichrplace.config import Settings
+from sichrplace.integrations.maps.google import GoogleGeocoder
+from sichrplace.kit import german
+from sichrplace.listings.invalidation import ReadPath
+from sichrplace.listings.page_views import PageViewBuffer
+from sichrplace.listings.parts import LISTINGS, ListingsParts
+from sichrplace.media import service as media_service
+from sichrplace.media.parts import MEDIA, MediaParts
+from sichrplace.media.storage import MediaStorage
+from sichrplace.platform.bulkhead import Bulkhead
+from sichrplace.platform.cache import Cache
+from sichrplace.platform.db.engines import Database
+from sichrplace.platform.parts import Parts
+from sichrplace.platform.redis import make_redis
+from sichrplace.search.backends.base import SearchBackend
+from sichrplace.search.backends.index import IndexBackend
+from sichrplace.search.backends.postgres import PostgresBackend
+from sichrplace.search.index.keeper import FacetIndex
+from sichrplace.search.parts import SEARCH, SearchParts
+from sichrplace.search.plans.stats import PlanStats
+
+
+def _core(settings: Settings) -> Parts:
+    db = Database(settings.db)
+    redis = make_redis(settings.redis)
+    parts = Parts(settings, db, redis, Cache(redis, settings.cache))
+    # Closed last, in this order: the cache's tasks use Redis and the database.
+    parts.on_close("redis", redis.aclose)
+    parts.on_close("db", db.dispose)
+    parts.on_close("cache", parts.cache.aclose)
+    return parts
+
+
+def _domains(parts: Parts, *, views: PageViewBuffer | None) -> None:
+    """The parts both kinds of process have."""
+    settings = parts.settings
+    geocoder = GoogleGeocoder(settings.maps, redis=parts.redis)
+    parts.on_close("geocoder", geocoder.aclose)
+    media = parts.provide(MEDIA, MediaParts(settings.media, MediaStorage(settings.media)))
+    read_path = ReadPath(
+        cache=parts.cache,
+        redis=parts.redis,
+        settings=settings.cache,
+        db=parts.db,
+        extras=media_service.detail_images(media.settings, media.storage),
+    )
+    parts.provide(LISTINGS, ListingsParts(geocoder=geocoder, read_path=read_path, views=views))
+
+
+@asynccontextmanager
+async def api_parts(settings: Settings) -> AsyncIterator[Parts]:
+    """An API process's parts, started and warmed; closed when the block ends."""
+    parts = _core(settings)
+    try:
+        # Resolving the keys first makes a production process with a default or missing JWT
+        # secret refuse to start (InsecureSecretError) instead of failing on first request.
+        parts.provide(AUTH, build_auth_runtime(settings))
+        parts.cache.start()
+        views = PageViewBuffer(parts.redis, interval=settings.cache.view_buffer_seconds)
+        views.start()
+        parts.on_close("views", views.aclose)
+        _domains(parts, views=views)
+        await _search(parts)
+        yield parts
+    finally:
+        await parts.aclose()
+
+
+async def _search(parts: Parts) -> None:
+    settings = parts.settings
+    plan_stats = PlanStats(parts.db, max_age_seconds=settings.cache.plan_stats_refresh_seconds)
+    parts.on_close("plan_stats", plan_stats.aclose)
+    await parts.db.check_replica()
+    parts.db.start_monitor()
+    # Before serving: without them a dense radius search takes the slow plan, and a fresh
+    # instance under load sent every one of them that way until its first load finished.
+    await plan_stats.warm(settings.cache.plan_stats_warm_seconds)
+    # The German dictionary (kit/german.py, ADR 0008), off the event loop, before the first
+    # search with words.
+    await asyncio.to_thread(german.lexicon)
+    bulkhead = Bulkhead(
+        "facets",
+        limit=settings.cache.facets_max_concurrent,
+        max_wait_seconds=settings.cache.facets_max_wait_seconds,
+    )
+    postgres = PostgresBackend(plan_stats, bulkhead)
+    backend: SearchBackend = postgres
+    index = None
+    if settings.search.backend == "index":
+        # Loads in the background; Postgres answers until it is ready.
+        index = FacetIndex(parts.db, settings.facet_index, parts.redis)
+        index.start()
+        parts.on_close("facet_index", index.aclose)
+        backend = IndexBackend(index, postgres)
+    parts.provide(
+        SEARCH,
+        SearchParts(
+            backend=backend,
+            plan_stats=plan_stats,
+            facet_index=index,
+            client_bypass=settings.cache.client_bypass,
+        ),
+    )
+
+
+@asynccontextmanager
+async def worker_parts(settings: Settings) -> AsyncIterator[Parts]:
+    """A job worker's parts (no near cache listening, no page views, no search index)."""
+    parts = _core(settings)
+    try:
+        _domains(parts, views=None)
+        yield parts
+    finally:
+        await parts.aclose()
