@@ -9,12 +9,14 @@ and how they are wired to each other (e.g. the listing detail's images from medi
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sichrplace.accounts.security import AUTH, build_auth_runtime
 from sichrplace.config import Settings
 from sichrplace.integrations.maps.google import GoogleGeocoder
+from sichrplace.kit import german
 from sichrplace.listings.invalidation import ReadPath
 from sichrplace.listings.page_views import PageViewBuffer
 from sichrplace.listings.parts import LISTINGS, ListingsParts
@@ -89,6 +91,9 @@ async def _search(parts: Parts) -> None:
     # Before serving: without them a dense radius search takes the slow plan, and a fresh
     # instance under load sent every one of them that way until its first load finished.
     await plan_stats.warm(settings.cache.plan_stats_warm_seconds)
+    # The German dictionary (kit/german.py, ADR 0008), off the event loop, before the first
+    # search with words.
+    await asyncio.to_thread(german.lexicon)
     bulkhead = Bulkhead(
         "facets",
         limit=settings.cache.facets_max_concurrent,

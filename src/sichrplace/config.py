@@ -222,6 +222,8 @@ class CacheSettings(BaseSettings):
     ttl_search_seconds: float = Field(default=30.0, gt=0)
     ttl_facets_seconds: float = Field(default=60.0, gt=0)
     ttl_popular_seconds: float = Field(default=60.0, gt=0)
+    # Search-box completions: their counts change only when search_places is refreshed.
+    ttl_suggest_seconds: float = Field(default=300.0, gt=0)
     # After its TTL a value is served stale for this long while one caller refreshes it. Every
     # listing change removes the listing's key and bumps search/facets/popular, so an expired
     # value that is still there has seen no write since: the window can be long.
@@ -263,6 +265,7 @@ class CacheSettings(BaseSettings):
             "search": self.ttl_search_seconds,
             "facets": self.ttl_facets_seconds,
             "popular": self.ttl_popular_seconds,
+            "suggest": self.ttl_suggest_seconds,
         }
 
 

@@ -5,6 +5,7 @@ from sichrplace.listings import models as listings_models  # noqa: F401
 from sichrplace.media import models as media_models  # noqa: F401
 from sichrplace.notifications import models as notifications_models  # noqa: F401
 from sichrplace.platform.db.base import Base
+from sichrplace.search.suggest import models as suggest_models  # noqa: F401
 
 metadata = Base.metadata
 

@@ -19,8 +19,9 @@ import pytest
 from sqlalchemy import insert, text
 
 from sichrplace.config import Settings
+from sichrplace.listings.fulltext import derived_columns
 from sichrplace.listings.models import Listing
-from sichrplace.listings.vocabulary import AMENITIES, ENERGY_CLASSES, city_key
+from sichrplace.listings.vocabulary import AMENITIES, ENERGY_CLASSES
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.parts import Parts
@@ -59,12 +60,22 @@ class Flat:
     title: str = "Wohnung"
     description: str = "Eine Wohnung."
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    district: str | None = None
 
     @property
     def warm(self) -> int:
         return self.cold + self.utilities
 
     def row(self, owner_id: uuid.UUID) -> dict[str, Any]:
+        """The row as the API writes it (keys and compound parts derived as it derives them)."""
+        derived = derived_columns(
+            {
+                "title": self.title,
+                "description": self.description,
+                "city": self.city,
+                "district": self.district,
+            }
+        )
         return {
             "id": self.id,
             "owner_id": owner_id,
@@ -74,7 +85,8 @@ class Flat:
             "house_number": "1",
             "postal_code": self.postal_code,
             "city": self.city,
-            "city_key": city_key(self.city),
+            "district": self.district,
+            **derived,
             "latitude": self.lat,
             "longitude": self.lng,
             "geocode_status": "ok" if self.lat is not None else "pending",

@@ -66,6 +66,7 @@ MIXES = {
     "uncached_search": scenarios.uncached_search(60, seed=5),
     "geo_radius": scenarios.geo_radius(40, seed=6),
     "uncached_facets": scenarios.uncached_facets(30, seed=7),
+    "suggest": scenarios.suggest(30, seed=8),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import statistics
@@ -19,6 +20,7 @@ from sichrplace.bench import loader, scenarios
 from sichrplace.bench.load import Measurement, run_pgbench, run_wrk
 from sichrplace.bench.static import static_server
 from sichrplace.config import PROJECT_ROOT, Settings
+from sichrplace.search.suggest.service import refresh_after_load
 from sichrplace.stack import supervisor
 from sichrplace.stack.layout import layout_for
 
@@ -33,6 +35,7 @@ SCENARIOS: dict[str, tuple[str, dict[str, float]]] = {
     "search_uncached": ("pgbench_search", {"p95_ms": 100}),
     "geo_radius": ("pgbench_geo", {"p95_ms": 100}),
     "facets_uncached": ("pgbench_facets", {"p95_ms": 250}),
+    "suggest": ("static_json", {"p95_ms": 20}),
 }
 CEILINGS = ("static_json", "pgbench_search", "pgbench_geo", "pgbench_facets")
 UNCACHED_MIX = 2000
@@ -97,6 +100,8 @@ def ensure_dataset(settings: Settings, cfg: BenchConfig, progress: Progress) -> 
         progress=progress,
     )
     progress(f"seeded in {sum(report.timings.values()):.0f} s: {report.timings}")
+    places = asyncio.run(refresh_after_load(settings.db))
+    progress(f"{places} places for the search box's suggestions")
     return {"seeded": report.listings, "listings": cfg.listings, "seed_timings": report.timings}
 
 
@@ -133,6 +138,7 @@ def build_mixes(settings: Settings) -> dict[str, Mix]:
                 True,
                 [scenarios.facets_sql(r) for r in facets[:: max(1, step // 2)]],
             ),
+            "suggest": Mix(paths(scenarios.suggest(UNCACHED_MIX)), False),
         }
     return mixes
 

@@ -167,6 +167,29 @@ def uncached_facets(n: int, seed: int = 3) -> list[Request]:
     return out
 
 
+def suggest(n: int, seed: int = 4) -> list[Request]:
+    """What people type into the search box: the first 1-6 characters of a seeded city,
+    district or postal code (cities drawn by their weight), sometimes in lower case or with
+    the umlaut spelt out."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        city = _city(rng)
+        name, districts, low, high = city[0], city[8], city[6], city[7]
+        shape = rng.random()
+        if shape < 0.5 or not districts:
+            text = name
+        elif shape < 0.8:
+            text = rng.choice(districts)
+        else:
+            text = f"{rng.randint(low, high):05d}"
+        if rng.random() < 0.3:
+            text = text.lower().replace("ü", "ue").replace("ö", "oe").replace("ä", "ae")
+        prefix = text[: rng.randint(1, min(6, len(text)))]
+        out.append(Request(f"{API}/search/suggest", {"q": prefix}))
+    return out
+
+
 def listing_detail(ids: Sequence[str]) -> list[Request]:
     return [Request(f"{API}/listings/{i}", {}) for i in ids]
 

@@ -13,14 +13,17 @@ app = typer.Typer(no_args_is_help=True, help="Seed data (COPY straight into the 
 
 
 async def _bump_search_caches(settings: Settings) -> None:
-    """Rows written behind the API's back: drop cached search results so they show up now."""
+    """Rows written behind the API's back: drop cached search results so they show up now,
+    and count the places the search box suggests again."""
     from sichrplace.platform.cache import Cache
     from sichrplace.platform.redis import make_redis
+    from sichrplace.search.suggest.service import refresh_after_load
 
+    await refresh_after_load(settings.db)
     redis = make_redis(settings.redis)
     try:
         cache = Cache(redis, settings.cache)
-        for domain in ("search", "facets", "popular"):
+        for domain in ("search", "facets", "popular", "suggest"):
             await cache.bump(domain)
         await cache.aclose()
     finally:

@@ -50,9 +50,13 @@ LOCATION_SQL = (
     "CASE WHEN latitude IS NOT NULL AND longitude IS NOT NULL THEN "
     "ST_SetSRID(ST_MakePoint(longitude, latitude), 4326)::geography END"
 )
+# Title A, description B, district C, the parts of compound words D (listings/fulltext.py;
+# migration 0015): a word the listing writes ranks above a part of one of its compounds.
 SEARCH_TSV_SQL = (
     "setweight(to_tsvector('german'::regconfig, coalesce(title, '')), 'A') || "
-    "setweight(to_tsvector('german'::regconfig, coalesce(description, '')), 'B')"
+    "setweight(to_tsvector('german'::regconfig, coalesce(description, '')), 'B') || "
+    "setweight(to_tsvector('german'::regconfig, coalesce(district, '')), 'C') || "
+    "setweight(to_tsvector('german'::regconfig, coalesce(search_extra, '')), 'D')"
 )
 CHECKS: dict[str, str] = {
     "postal_code": "postal_code ~ '^[0-9]{5}$'",
@@ -88,6 +92,14 @@ class Listing(Base):
             "id",
             postgresql_where=text("status = 'active'"),
         ),
+        # The `district` filter, newest first (migration 0015).
+        Index(
+            "ix_listings_search_district_newest",
+            "district_key",
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("status = 'active' AND district_key IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -101,6 +113,11 @@ class Listing(Base):
     postal_code: Mapped[str] = mapped_column(CHAR(5), nullable=False)
     city: Mapped[str] = mapped_column(Text, nullable=False)
     city_key: Mapped[str] = mapped_column(Text, nullable=False)
+    # The Stadtteil (optional) and its key; search_extra: the parts of the compound words of
+    # title, description and district (listings/fulltext.py), indexed in search_tsv.
+    district: Mapped[str | None] = mapped_column(Text, nullable=True)
+    district_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    search_extra: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     latitude: Mapped[float | None] = mapped_column(Double, nullable=True)
     longitude: Mapped[float | None] = mapped_column(Double, nullable=True)
     location: Mapped[Any] = mapped_column(

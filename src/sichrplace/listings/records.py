@@ -44,6 +44,9 @@ class ListingRow:
     amenities: tuple[str, ...]
     energy_class: str | None
     wbs_required: bool
+    district: str | None
+    district_key: str | None
+    search_extra: str  # compound parts of the text (listings/fulltext.py), for search_tsv
     status: ListingStatus
     view_count: int
     created_at: datetime

@@ -18,8 +18,9 @@ from sichrplace.listings.errors import (
     NotListingOwner,
     deposit_too_high,
 )
+from sichrplace.listings.fulltext import derived_columns
 from sichrplace.listings.records import ADDRESS_FIELDS, ListingRow
-from sichrplace.listings.vocabulary import STATUS_TRANSITIONS, ListingStatus, city_key
+from sichrplace.listings.vocabulary import STATUS_TRANSITIONS, ListingStatus
 
 # §551 BGB: a rental deposit is at most three months' cold rent.
 MAX_DEPOSIT_COLD_RENTS = 3
@@ -121,7 +122,15 @@ def merge(current: ListingRow, sent: Mapping[str, object]) -> ListingRow:
     check_coordinates(merged.latitude, merged.longitude)
     if "status" in sent:
         check_transition(current.status, ListingStatus(merged.status))
-    return dataclasses.replace(merged, city_key=city_key(merged.city))
+    derived = derived_columns(
+        {
+            "city": merged.city,
+            "district": merged.district,
+            "title": merged.title,
+            "description": merged.description,
+        }
+    )
+    return dataclasses.replace(merged, **derived)
 
 
 def address_changed(current: ListingRow, merged: ListingRow) -> bool:

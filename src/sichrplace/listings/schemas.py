@@ -4,6 +4,7 @@ the merged values."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -34,6 +35,11 @@ def _unique_sorted(values: list[str]) -> list[str]:
     return in_vocabulary_order(set(values))
 
 
+def _nfc(value: str) -> str:
+    """One Unicode form for text search indexes ("Küche" typed as u + combining diaeresis)."""
+    return unicodedata.normalize("NFC", value)
+
+
 def _not_blank(value: str) -> str:
     value = value.strip()
     if not value:
@@ -41,12 +47,20 @@ def _not_blank(value: str) -> str:
     return value
 
 
-Title = Annotated[str, Field(min_length=3, max_length=200), AfterValidator(_not_blank)]
-Description = Annotated[str, Field(max_length=10_000)]
+Title = Annotated[
+    str, Field(min_length=3, max_length=200), AfterValidator(_not_blank), AfterValidator(_nfc)
+]
+Description = Annotated[str, Field(max_length=10_000), AfterValidator(_nfc)]
 Street = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
 HouseNumber = Annotated[str, Field(min_length=1, max_length=20), AfterValidator(_not_blank)]
 PostalCode = Annotated[str, Field(pattern=r"^[0-9]{5}$", description="5-digit German PLZ")]
 City = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_not_blank)]
+District = Annotated[
+    str,
+    Field(min_length=1, max_length=100, description="Stadtteil, e.g. Kreuzberg"),
+    AfterValidator(_not_blank),
+    AfterValidator(_nfc),
+]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 Cents = Annotated[int, Field(ge=0, le=MAX_CENTS)]
@@ -66,6 +80,7 @@ class ListingCreate(BaseModel):
     house_number: HouseNumber
     postal_code: PostalCode
     city: City
+    district: District | None = None
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     cold_rent_cents: Cents
@@ -95,6 +110,7 @@ class ListingUpdate(BaseModel):
     house_number: HouseNumber | None = None
     postal_code: PostalCode | None = None
     city: City | None = None
+    district: District | None = None
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     cold_rent_cents: Cents | None = None
@@ -124,6 +140,7 @@ class ListingOut(BaseModel):
     house_number: str
     postal_code: str
     city: str
+    district: str | None
     latitude: float | None
     longitude: float | None
     geocode_status: str

@@ -23,20 +23,22 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
 from typing import Any, TypeVar
 
-from sichrplace.listings.vocabulary import AMENITIES, ENERGY_CLASSES, city_key
+from sichrplace.listings.fulltext import derived_columns
+from sichrplace.listings.vocabulary import AMENITIES, ENERGY_CLASSES
 
 SEED_COLUMNS: tuple[str, ...] = (
     "id", "owner_id", "title", "description", "street", "house_number", "postal_code", "city",
     "city_key", "latitude", "longitude", "geocode_status", "cold_rent_cents", "utilities_cents",
     "deposit_cents", "rooms", "size_sqm", "furnished", "pets_allowed", "available_from",
     "amenities", "energy_class", "status", "view_count", "created_at", "updated_at",
+    "district", "district_key", "search_extra",
 )  # fmt: skip
 # Types to dump SEED_COLUMNS with, in order (psycopg `copy.set_types`, text COPY: the server
 # parses them into the columns' own types, e.g. float8 text into numeric rooms).
 SEED_PG_TYPES: tuple[str, ...] = (
     "uuid", "uuid", "text", "text", "text", "text", "text", "text", "text", "float8",
     "float8", "text", "int4", "int4", "int4", "float8", "float8", "bool", "bool", "date",
-    "text[]", "text", "text", "int8", "timestamptz", "timestamptz",
+    "text[]", "text", "text", "int8", "timestamptz", "timestamptz", "text", "text", "text",
 )  # fmt: skip
 
 # (city, weight, lat, lng, radius km, cold rent EUR/m², lowest PLZ, highest PLZ, districts)
@@ -238,9 +240,10 @@ def generate_listings(
         if r() >= 0.1:
             energy = ENERGY_CLASSES[bisect(_ENERGY_CUM, r() * _ENERGY_CUM[-1])]
         available = None if r() < 0.15 else today + timedelta(days=int(r() * 120))
-        place = name
+        place, district = name, None
         if districts and r() < 0.7:
-            place = f"{name.split(' ')[0]}-{_pick(r, districts)}"  # "Frankfurt-Bornheim"
+            district = _pick(r, districts)
+            place = f"{name.split(' ')[0]}-{district}"  # "Frankfurt-Bornheim"
         # Clamped normal jitter around the centre (km -> degrees).
         spread = radius / 2 / 111.32
         dlat = max(-2.5, min(2.5, gauss(0, 1))) * spread
@@ -248,16 +251,24 @@ def generate_listings(
         created = now - timedelta(seconds=r() * year)
         updated = min(now, created + timedelta(seconds=r() * 30 * 86400))
         number = str(1 + int(r() * 149)) + (_pick(r, "abc") if r() < 0.08 else "")
+        # In the order the tuple drew them before: equal seeds give the rows they gave.
+        listing_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+        owner_id = owner_ids[int(r() * n_owners)]
+        title = _title(r, rooms, amenities, furnished, place)
+        description = _description(r, rooms, size, place, amenities, furnished, pets, available)
+        derived = derived_columns(
+            {"title": title, "description": description, "city": name, "district": district}
+        )
         yield (
-            uuid.UUID(int=rng.getrandbits(128), version=4),
-            owner_ids[int(r() * n_owners)],
-            _title(r, rooms, amenities, furnished, place),
-            _description(r, rooms, size, place, amenities, furnished, pets, available),
+            listing_id,
+            owner_id,
+            title,
+            description,
             _pick(r, STREETS),
             number,
             f"{plz_lo + int(r() * (plz_hi - plz_lo + 1)):05d}",
             name,
-            city_key(name),
+            derived["city_key"],
             round(lat0 + dlat, 6),
             round(lng0 + dlng, 6),
             "ok",
@@ -275,4 +286,7 @@ def generate_listings(
             min(100_000, int(5 * (rng.paretovariate(1.3) - 1))),  # a few listings get most views
             created,
             updated,
+            district,
+            derived["district_key"],
+            derived["search_extra"],
         )

@@ -17,6 +17,7 @@ from sichrplace.integrations.maps.types import Geocoder, GeocodeResult, Geocodin
 from sichrplace.listings import geocoding, repository, rules
 from sichrplace.listings.detail import DetailExtras, document, load_detail
 from sichrplace.listings.errors import ListingNotFound
+from sichrplace.listings.fulltext import derived_columns
 from sichrplace.listings.invalidation import ReadPath, after_listing_write
 from sichrplace.listings.records import ListingRow
 from sichrplace.listings.rules import Caller
@@ -49,11 +50,12 @@ async def create_listing(
 ) -> dict[str, Any]:
     rules.check_deposit(data.deposit_cents, data.cold_rent_cents)
     rules.check_coordinates(data.latitude, data.longitude)
+    sent = data.model_dump()
     values: dict[str, object] = {
-        **data.model_dump(),
+        **sent,
+        **derived_columns(sent),
         "id": uuid.uuid4(),
         "owner_id": caller.id,
-        "city_key": city_key(data.city),
         "status": ListingStatus.ACTIVE,
         "geocode_status": GeocodeStatus.OK,
     }

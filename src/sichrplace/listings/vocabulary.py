@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from enum import StrEnum
+
+from sichrplace.listings import places
 
 AMENITIES: tuple[str, ...] = (
     "balcony",
@@ -67,9 +67,8 @@ MIN_ROOMS = 1
 MAX_ROOMS = 20
 MAX_CENTS = 100_000_000  # 1 000 000 EUR: far above any rent, far below int32
 
-_SPACES = re.compile(r"\s+")
-
 
 def city_key(city: str) -> str:
-    """The normalised city used by the `city` filter and facets ("  MÜNCHEN " -> "münchen")."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", city)).strip().lower()
+    """The normalised city used by the `city` filter and facets ("  MÜNCHEN ", "Muenchen"
+    -> "munchen"; "Frankfurt am Main" -> "frankfurt"): listings/places.py has the rules."""
+    return places.city_key(city)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from sichrplace.accounts.dependencies import caller_replica, optional_user
 from sichrplace.platform.cache import Cache
@@ -21,6 +21,8 @@ from sichrplace.search.params import (
 )
 from sichrplace.search.parts import SEARCH, SearchParts
 from sichrplace.search.schemas import FacetsOut, SearchFilters, SearchPage, SearchQuery
+from sichrplace.search.suggest import service as suggest_service
+from sichrplace.search.suggest.schemas import SuggestOut
 
 router = APIRouter(prefix="/search", tags=["search"])
 
@@ -114,3 +116,34 @@ async def search_facets(request: Request, read: FacetsReadDep) -> Response:
         bypass=wants_bypass(request, read.search),
     )
     return _respond(body, status, read.replica)
+
+
+@router.get("/suggest", response_model=SuggestOut, responses=INVALID)
+async def search_suggest(
+    request: Request,
+    q: Annotated[
+        str,
+        Query(
+            min_length=suggest_service.MIN_Q,
+            max_length=suggest_service.MAX_Q,
+            description="what was typed: the start of a city, district or postal code",
+        ),
+    ],
+    limit: Annotated[
+        int, Query(ge=1, le=suggest_service.MAX_LIMIT)
+    ] = suggest_service.DEFAULT_LIMIT,
+) -> Response:
+    """Completions for a search box: cities, districts and postal codes of active listings
+    whose name starts with `q` (case, umlaut spelling and punctuation do not matter), most
+    listings first, each with the /search/listings parameters that select it."""
+    parts = parts_of(request)
+    replica = ReplicaSession(parts.db)
+    body, status = await suggest_service.suggest(
+        replica,
+        parts.cache,
+        parts.db,
+        q,
+        limit,
+        bypass=wants_bypass(request, parts.get(SEARCH)),
+    )
+    return _respond(body, status, replica)

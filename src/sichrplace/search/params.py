@@ -13,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from sichrplace.kit.errors import Unprocessable
+from sichrplace.kit.german import expand_query
+from sichrplace.listings.places import district_key
 from sichrplace.listings.vocabulary import city_key
 from sichrplace.search.cursor import MAX_CURSOR_CHARS
 from sichrplace.search.filters import FILTERS
@@ -27,6 +29,9 @@ class StructuralParams(BaseModel):
     """The parameters that shape the plans themselves (the rest come from the registry)."""
 
     city: str | None = Field(None, min_length=1, max_length=100)
+    district: str | None = Field(
+        None, min_length=1, max_length=100, description="Stadtteil, e.g. Kreuzberg"
+    )
     q: str | None = Field(None, max_length=MAX_Q_CHARS, description="German full text")
     rent_type: RentType = Field("warm", description="which rent min_rent/max_rent bound")
     lat: float | None = Field(None, ge=-90, le=90)
@@ -90,8 +95,10 @@ def to_filters(p: StructuralParams) -> SearchFilters:
         raise Unprocessable.field("radius_km", "needs lat and lng")
     if p.bbox is not None and p.radius_km is not None:
         raise Unprocessable.field("bbox", "use either bbox or lat/lng/radius_km, not both")
-    text_query = " ".join(p.q.split()) if p.q is not None else None
+    # German compounds become their parts ("Einbauküche" -> "Einbau Küche", kit/german.py).
+    text_query = expand_query(" ".join(p.q.split())) if p.q is not None else None
     key = city_key(p.city) if p.city is not None else None
+    district = district_key(p.district) if p.district is not None else None
     return SearchFilters(
         city_key=key or None,
         q=text_query or None,
@@ -100,6 +107,7 @@ def to_filters(p: StructuralParams) -> SearchFilters:
         radius_km=p.radius_km,
         bbox=_bbox(p.bbox) if p.bbox is not None else None,
         values=values,
+        district_key=district or None,
     )
 
 

@@ -50,8 +50,8 @@ class BBox:
 class SearchFilters:
     """A validated, normalised filter set: equal filters give equal cache keys.
 
-    The structural filters (city, full text, rent type, radius, box) are fields; the others,
-    declared in search/filters.py, are in `values` by name (`get(FILTER)` gives one)."""
+    The structural filters (city, district, full text, rent type, radius, box) are fields; the
+    others, declared in search/filters.py, are in `values` by name (`get(FILTER)` gives one)."""
 
     city_key: str | None = None
     q: str | None = None
@@ -60,6 +60,9 @@ class SearchFilters:
     radius_km: float | None = None
     bbox: BBox | None = None
     values: Mapping[str, Any] = field(default_factory=dict)
+    # The `district` filter (ADR 0008), structural until the registry and the index hold it:
+    # Postgres answers it (the index declines).
+    district_key: str | None = None
 
     def get(self, flt: Filter[V]) -> V | None:
         value: V | None = self.values.get(flt.name)
@@ -77,6 +80,8 @@ class SearchFilters:
         parts: list[str] = []
         if self.city_key is not None:
             parts.append(f"city_key={self.city_key}")
+        if self.district_key is not None:
+            parts.append(f"district_key={self.district_key}")
         for flt, value in self.given():
             parts.append(f"{flt.name}={flt.canonical(value)}")
         if self.q is not None:

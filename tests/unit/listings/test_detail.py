@@ -13,7 +13,7 @@ EXPECTED = (
     b'"title":"Helle 3-Zimmer-Wohnung mit Balkon",'
     b'"description":"Ruhige Lage, Einbauk\xc3\xbcche, Keller und Fahrradkeller.",'
     b'"street":"Karl-Marx-Allee","house_number":"12a","postal_code":"10243","city":"Berlin",'
-    b'"latitude":52.5163,"longitude":13.4376,"geocode_status":"ok","cold_rent_cents":95000,'
+    b'"district":"Friedrichshain","latitude":52.5163,"longitude":13.4376,"geocode_status":"ok","cold_rent_cents":95000,'
     b'"utilities_cents":22000,"warm_rent_cents":117000,"deposit_cents":285000,"rooms":3.0,'
     b'"size_sqm":78.5,"furnished":false,"pets_allowed":true,"available_from":"2027-01-01",'
     b'"amenities":["balcony","fitted_kitchen","cellar"],"energy_class":"B","wbs_required":false,'

@@ -140,7 +140,8 @@ def test_someone_else_may_not_change_a_listing_nor_learn_of_an_archived_one() ->
 
 
 def test_only_optional_fields_may_be_set_to_null() -> None:
-    assert {"latitude", "longitude", "available_from", "energy_class"} == rules.NULLABLE
+    optional = {"latitude", "longitude", "available_from", "energy_class", "district"}
+    assert optional | {"district_key"} == rules.NULLABLE  # district_key follows district
     merged = rules.merge(
         LISTING, {"latitude": None, "longitude": None, "available_from": None, "energy_class": None}
     )
@@ -153,14 +154,17 @@ def test_only_optional_fields_may_be_set_to_null() -> None:
 
 
 def test_a_merge_keeps_what_was_not_sent_and_derives_the_city_key() -> None:
-    merged = rules.merge(LISTING, {"title": "Altbau am Park", "city": "  MÜNCHEN "})
-    assert merged.title == "Altbau am Park"
-    assert merged.city_key == "münchen"
+    merged = rules.merge(LISTING, {"title": "Altbauwohnung am Park", "city": "  MÜNCHEN "})
+    assert merged.title == "Altbauwohnung am Park"
+    assert merged.city_key == "munchen"
     assert merged.description == LISTING.description
+    # The compound parts of the new title join the text's (listings/fulltext.py).
+    assert merged.search_extra.split()[:2] == ["Altbau", "Wohnung"]
     assert rules.changed_columns(LISTING, merged) == {
-        "title": "Altbau am Park",
+        "title": "Altbauwohnung am Park",
         "city": "  MÜNCHEN ",
-        "city_key": "münchen",
+        "city_key": "munchen",
+        "search_extra": merged.search_extra,
     }
 
 

@@ -385,6 +385,8 @@ class FacetIndex:
             # Read-your-writes: the author's own change may not have replayed on the replica
             # the index looks at; Postgres answers on the primary.
             raise Unsupported("pinned to the primary")
+        if f.district_key is not None:
+            raise Unsupported("district")  # not in the records (ADR 0008): Postgres answers
         snap = await self.current()
         if f.q is None:
             return snap, (), []

@@ -87,6 +87,8 @@ def where_clause(
     bound = SqlParams(params)
     if f.city_key is not None:
         conds.append(f"l.city_key = {bound.bind('city_key', f.city_key)}")
+    if f.district_key is not None:
+        conds.append(f"l.district_key = {bound.bind('district_key', f.district_key)}")
     for flt, value in f.given():
         conds.append(flt.sql(value, bound, f.rent_type))
     if f.q is not None:
