@@ -12,10 +12,11 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from sichrplace.bench import loader, scenarios
+from sichrplace.bench import scenarios
 from sichrplace.bench.load import _percentile
 from sichrplace.config import Settings
 from sichrplace.platform.db.engines import Database
+from sichrplace.seeding import loader
 from tests.search.conftest import BYPASS, Landlord, wait_for_replica
 
 

@@ -3,7 +3,7 @@ database: build time, memory per listing, per changed listing and after a reload
 latency of counts and pages with the longest step each holds the event loop (ADR 0005).
 
 The listings are synthetic records of layout.RECORD drawn with the seed's distributions
-(listings/seed.py: cities, rooms, sizes, rents, amenities, energy classes), vectorised, and
+(seeding/listings.py: cities, rooms, sizes, rents, amenities, energy classes), vectorised, and
 grouped as the full load reads them (index_feed.load_statement): one group per chunk of ids
 and (city_key, city), records, titles and big-endian title lengths.
 """
@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 
 from sichrplace.config import PROJECT_ROOT
-from sichrplace.listings import seed
 from sichrplace.listings.vocabulary import AMENITIES, ENERGY_CLASSES, city_key
 from sichrplace.search.index import layout, query
 from sichrplace.search.index.errors import Unsupported
@@ -40,6 +39,7 @@ from sichrplace.search.index.snapshot import Change, Group, Snapshot, build_base
 from sichrplace.search.params import filter_params, to_filters
 from sichrplace.search.repository.index_feed import chunk_bounds
 from sichrplace.search.schemas import SearchFilters
+from sichrplace.seeding import listings as seed
 
 Echo = Callable[[str], None]
 NOW = datetime(2026, 11, 1, tzinfo=UTC)  # the seed's default "now"
@@ -303,9 +303,11 @@ def generate(n: int, seed_value: int, pool: TextPool) -> list[Group]:
     return groups
 
 
-def lexemes_of(text: str) -> frozenset[str]:
-    """About tsvector_to_array(search_tsv): the distinct words less stop words (unstemmed)."""
-    return frozenset(w for w in _TOKEN.findall(text.lower()) if len(w) > 1 and w not in _STOP)
+def lexemes_of(text: str) -> tuple[str, ...]:
+    """About tsvector_to_array(search_tsv): the distinct words less stop words (unstemmed),
+    interned as the keeper holds them."""
+    words = _TOKEN.findall(text.lower())
+    return tuple(dict.fromkeys(sys.intern(w) for w in words if len(w) > 1 and w not in _STOP))
 
 
 def change_bytes(ident: bytes, c: Change) -> int:

@@ -16,11 +16,12 @@ from typing import Any
 
 import psycopg
 
-from sichrplace.bench import loader, scenarios
+from sichrplace.bench import scenarios
 from sichrplace.bench.load import Measurement, run_pgbench, run_wrk
 from sichrplace.bench.static import static_server
 from sichrplace.config import PROJECT_ROOT, Settings
 from sichrplace.search.suggest.service import refresh_after_load
+from sichrplace.seeding import loader
 from sichrplace.stack import supervisor
 from sichrplace.stack.layout import layout_for
 

@@ -20,7 +20,6 @@ from urllib.parse import urlencode
 import psycopg
 from psycopg import sql as psql
 
-from sichrplace.listings.seed import CITIES
 from sichrplace.search.params import filter_params, search_params, to_filters, to_query
 from sichrplace.search.plans import stats as advice
 from sichrplace.search.plans.grid import GeoGrid, sample_percent
@@ -28,6 +27,7 @@ from sichrplace.search.plans.words import WordStats
 from sichrplace.search.repository import facets, pages, stats
 from sichrplace.search.repository.where import Statement, text_via_lookup
 from sichrplace.search.schemas import SearchQuery
+from sichrplace.seeding.listings import CITIES
 
 API = "/api/v1"
 _WORDS = ("Balkon", "Einbauküche", "Altbau", "Garten", "Terrasse", "Aufzug", "ruhig",

@@ -42,7 +42,7 @@ def demo(
     listings: int = typer.Option(3000, min=0, help="Listings owned by the demo landlords."),
 ) -> None:
     """Demo landlords and tenants with known passwords, and listings across German cities."""
-    from sichrplace.bench.demo import DEMO_USERS, seed_demo
+    from sichrplace.seeding.demo import DEMO_USERS, seed_demo
 
     settings = get_settings()
     started = time.perf_counter()
@@ -65,7 +65,7 @@ def listings_command(
     seed: int | None = typer.Option(None, help="Random seed (default: random)."),
 ) -> None:
     """Add COUNT generated listings with COPY (indexes rebuilt around big loads, then ANALYZE)."""
-    from sichrplace.bench import loader
+    from sichrplace.seeding import loader
 
     settings = get_settings()
     started = time.perf_counter()

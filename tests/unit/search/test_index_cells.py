@@ -207,9 +207,7 @@ def test_items_show_each_rows_own_values() -> None:
     record["amenities"], record["available"] = 0b101, layout.NEVER_AVAILABLE
     record["energy"] = layout.NO_ENERGY_CLASS
     record["lat"], record["lng"], record["created"] = np.nan, np.nan, 1_700_000_000_123_456
-    change = Change(
-        "active", ("a", "A"), record.tobytes(), frozenset(), 5, title="Neu: Dachgeschoss"
-    )
+    change = Change("active", ("a", "A"), record.tobytes(), (), 5, title="Neu: Dachgeschoss")
     snap = with_changes(snap, {moved: change})
     for params in ({"city": "A", "limit": 100}, {"sort": "rent_asc", "limit": 100}):
         query = to_query(SearchParams.model_validate(params))

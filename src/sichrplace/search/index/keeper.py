@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -33,6 +34,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from sichrplace.config import FacetIndexSettings
+from sichrplace.kit.memory import release_free_memory
 from sichrplace.kit.tasks import stop_task
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import ReplicaSession
@@ -55,7 +57,7 @@ from sichrplace.search.schemas import FacetRow, SearchFilters, SearchQuery
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-GONE = Change("deleted", ("", ""), b"", frozenset(), index_feed.DELETED_STAMP)
+GONE = Change("deleted", ("", ""), b"", (), index_feed.DELETED_STAMP)
 CATCH_UP_LOOKS = 3  # looks a new snapshot takes before it answers, while changes keep coming
 
 
@@ -215,6 +217,8 @@ class FacetIndex:
         self.generation += 1
         if overrun:
             self._start_load_after(self._load_task)
+        del previous  # the old snapshot's arrays go once in-flight requests are done with it
+        await asyncio.to_thread(release_free_memory)
         FACET_INDEX_LOADS.labels("ok").inc()
         FACET_INDEX_ROWS.set(len(snap.base))
         FACET_INDEX_BYTES.set(snap.nbytes())
@@ -274,10 +278,10 @@ class FacetIndex:
             raw = bytes(record)
             stamp = int(np.frombuffer(raw, dtype=RECORD)["stamp"][0])
             fresh[listing_id.bytes] = Change(
-                status, (key, city), raw, frozenset(lexemes), stamp, title
+                status, (key, city), raw, tuple(sys.intern(w) for w in lexemes), stamp, title
             )
         merged = {**state.changes, **fresh}
-        snap = await asyncio.to_thread(with_changes, snap, merged)
+        snap = await asyncio.to_thread(with_changes, snap, fresh)
         FACET_INDEX_CHANGES.inc(len(fresh))
         return _State(snap, merged, xmin, state.loaded_at, state.reload_after), len(fresh)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import NamedTuple, TypeVar
 
 import numpy as np
@@ -97,11 +97,11 @@ def segments(
     *,
     radius: bool = True,
     base: bool = True,
-) -> Steps[list[Segment]]:
-    """The matching rows of each segment, in steps. Without `radius`, a radius filter only
-    limits the rows to the circle's box (the caller checks the distance); without `base`,
-    only the changed listings' segment."""
-    out: list[Segment] = []
+) -> Iterator[Segment]:
+    """The matching rows, a segment at a time (base rows in chunks of STEP_ROWS, then the
+    changed listings): the caller works on each and yields before asking for the next.
+    Without `radius`, a radius filter only limits the rows to the circle's box (the caller
+    checks the distance); without `base`, only the changed listings' segment."""
     lo, hi = 0, len(snap.base)
     if f.city_key is not None:
         lo, hi = snap.key_slices.get(f.city_key, (0, 0))
@@ -122,21 +122,19 @@ def segments(
                 m &= posting[chunk]
             if radius:
                 geometry.within(snap.base, chunk, f, m)
-            out.append(Segment(snap.base, chunk, m))
-            yield
+            yield Segment(snap.base, chunk, m)
     # The changed listings: a city's only, when the filters name one (a per-request cost in
     # the city's changes, not in every change since the load).
     changed: Rows = slice(0, len(snap.changed))
     if f.city_key is not None:
         changed = snap.changed_in.get(f.city_key, _NO_ROWS)
     if geometry.size(changed):
-        m = _match(snap.changed, changed, tests_of(snap.changed, f), None)
+        m = _match(snap.changed, changed, tests_of(snap.changed, f), snap.changed_live[changed])
         for lexeme in wanted:
             m &= snap.changed_posting(lexeme)[changed]
         if radius:
             geometry.within(snap.changed, changed, f, m)
-        out.append(Segment(snap.changed, changed, m))
-    return out
+        yield Segment(snap.changed, changed, m)
 
 
 class _Tally:
@@ -190,9 +188,9 @@ def count(
     AND of `lexemes`, whose base `postings` are given. Raises Unsupported for what it does
     not count."""
     tally = _Tally(len(snap.pairs))
-    found = yield from segments(snap, f, postings, set(lexemes))
-    for segment in found:
+    for segment in segments(snap, f, postings, set(lexemes)):
         tally.add(segment, f.rent_type)
+        yield
     return tally.rows(snap.pairs)
 
 
@@ -234,11 +232,8 @@ def page(
     walked = yield from _walk(snap, f, sort, after, want, postings)
     if walked is not None:
         found.append((snap.base, *walked))
-    matched = yield from segments(
-        snap, f, postings, set(lexemes), radius=False, base=walked is None
-    )
     field = sort_field(sort, f)
-    for segment in matched:
+    for segment in segments(snap, f, postings, set(lexemes), radius=False, base=walked is None):
         cols = segment.cols
         at = segment.at()
         key = cols[field][at]
@@ -259,6 +254,7 @@ def page(
             near = np.flatnonzero(signed <= cut)
             at, key = at[near], key[near]
         found.append((cols, at, key))
+        yield
     return _ordered(snap, found, ascending, want)
 
 

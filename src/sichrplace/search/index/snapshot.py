@@ -38,7 +38,7 @@ class Change:
     status: str
     pair: tuple[str, str]
     record: bytes
-    lexemes: frozenset[str]
+    lexemes: tuple[str, ...]  # interned: the same word is one string across changes
     stamp: int
     title: str = ""
 
@@ -59,9 +59,11 @@ class Snapshot:
     orders: dict[str, np.ndarray]
     pair_extent: np.ndarray  # per pair: min lat, max lat, min lng, max lng (NaN if none)
     live: np.ndarray  # base rows not superseded by a change
-    changed: Columns  # active versions of changed listings
+    changed: Columns  # active versions of changed listings, in the order they were applied
+    changed_live: np.ndarray  # rows of `changed` not superseded by a later change
+    changed_rows: dict[bytes, int]  # id -> its row in `changed` (the latest version)
     changed_in: dict[str, np.ndarray]  # city_key -> its rows of `changed` (positions)
-    changed_lexemes: tuple[frozenset[str], ...]
+    changed_lexemes: tuple[tuple[str, ...], ...]
     changed_titles: tuple[str, ...]
     words: dict[str, float]  # lexeme -> share of listings (pg_stats), which postings may load
     postings: dict[str, np.ndarray] = field(default_factory=dict)  # lexeme -> base rows (bool)
@@ -71,11 +73,7 @@ class Snapshot:
     def changed_posting(self, lexeme: str) -> np.ndarray:
         posting = self.changed_postings.get(lexeme)
         if posting is None:
-            posting = np.fromiter(
-                (lexeme in ls for ls in self.changed_lexemes),
-                dtype=bool,
-                count=len(self.changed_lexemes),
-            )
+            posting = _has(lexeme, self.changed_lexemes)
             self.changed_postings[lexeme] = posting
         return posting
 
@@ -150,6 +148,8 @@ def build_base(groups: Iterable[Group], words: dict[str, float]) -> Snapshot:
         pair_extent=geometry.extents(pair, base[layout.LAT], base[layout.LNG], len(pairs)),
         live=np.ones(len(base), dtype=bool),
         changed=Columns.empty(),
+        changed_live=np.zeros(0, dtype=bool),
+        changed_rows={},
         changed_in={},
         changed_lexemes=(),
         changed_titles=(),
@@ -173,45 +173,69 @@ def _sort_orders(
     }
 
 
-def with_changes(snap: Snapshot, changes: dict[bytes, Change]) -> Snapshot:
-    """`snap` with its base rows of changed listings retired and their active versions added."""
-    ids = np.asarray(list(changes), dtype="S16")
-    live = np.ones(len(snap.base), dtype=bool)
+def with_changes(snap: Snapshot, fresh: dict[bytes, Change]) -> Snapshot:
+    """`snap` with the `fresh` changes applied: the base rows and earlier changed rows of
+    those listings retired, their active versions appended. The cost is in the fresh changes
+    (and array copies in C), not in every change since the load."""
+    ids = np.asarray(list(fresh), dtype="S16")
+    live = snap.live.copy()
     if len(ids):
         at = snap.base_position(ids)
         live[at[at >= 0]] = False
+    changed_rows = dict(snap.changed_rows)
+    n = len(snap.changed)
+    active = [(listing_id, c) for listing_id, c in fresh.items() if c.status == "active"]
+    changed_live = np.concatenate([snap.changed_live, np.ones(len(active), dtype=bool)])
+    for listing_id in fresh:
+        earlier = changed_rows.pop(listing_id, None)
+        if earlier is not None:
+            changed_live[earlier] = False
     pairs = list(snap.pairs)
     codes = {p: i for i, p in enumerate(pairs)}
-    active = [c for c in changes.values() if c.status == "active"]
     pair = np.empty(len(active), dtype=np.int32)
-    for i, c in enumerate(active):
+    by_key: dict[str, list[int]] = {}
+    for i, (listing_id, c) in enumerate(active):
         if c.pair not in codes:
             codes[c.pair] = len(pairs)
             pairs.append(c.pair)
         pair[i] = codes[c.pair]
+        changed_rows[listing_id] = n + i
+        by_key.setdefault(c.pair[0], []).append(n + i)
     records = (
-        np.frombuffer(b"".join(c.record for c in active), dtype=RECORD)
+        np.frombuffer(b"".join(c.record for _, c in active), dtype=RECORD)
         if active
         else empty_records()
     )
+    added = Columns.from_records(records, pair)
+    changed = Columns(
+        {name: np.concatenate([snap.changed[name], added[name]]) for name in added},
+        np.concatenate([snap.changed.pair, added.pair]),
+    )
+    changed_in = dict(snap.changed_in)
+    for key, rows in by_key.items():
+        new_rows = np.asarray(rows, dtype=np.int64)
+        old = changed_in.get(key)
+        changed_in[key] = new_rows if old is None else np.concatenate([old, new_rows])
+    lexemes = tuple(c.lexemes for _, c in active)
     return replace(
         snap,
         pairs=tuple(pairs),
         live=live,
-        changed=Columns.from_records(records, pair),
-        changed_in=_rows_by_key([c.pair[0] for c in active]),
-        changed_lexemes=tuple(c.lexemes for c in active),
-        changed_titles=tuple(c.title for c in active),
-        changed_postings={},
+        changed=changed,
+        changed_live=changed_live,
+        changed_rows=changed_rows,
+        changed_in=changed_in,
+        changed_lexemes=snap.changed_lexemes + lexemes,
+        changed_titles=snap.changed_titles + tuple(c.title for _, c in active),
+        changed_postings={
+            word: np.concatenate([posting, _has(word, lexemes)])
+            for word, posting in snap.changed_postings.items()
+        },
     )
 
 
-def _rows_by_key(keys: Sequence[str]) -> dict[str, np.ndarray]:
-    """For each key, the positions where it occurs in `keys` (ascending)."""
-    rows: dict[str, list[int]] = {}
-    for i, key in enumerate(keys):
-        rows.setdefault(key, []).append(i)
-    return {key: np.asarray(at, dtype=np.int64) for key, at in rows.items()}
+def _has(word: str, lexemes: Sequence[tuple[str, ...]]) -> np.ndarray:
+    return np.fromiter((word in ls for ls in lexemes), dtype=bool, count=len(lexemes))
 
 
 def postings_of(snap: Snapshot, blobs: Sequence[bytes]) -> list[np.ndarray]:

@@ -1,6 +1,6 @@
 """Realistic demo listings for seeding and benchmarks: a fast, deterministic row generator.
 
-    from sichrplace.listings.seed import SEED_COLUMNS, generate_listings
+    from sichrplace.seeding.listings import SEED_COLUMNS, generate_listings
     rows = generate_listings(1_000_000, owner_ids=landlords, seed=42, now=fixed_now)
     # COPY listings (SEED_COLUMNS) FROM STDIN ... write each tuple
 
@@ -31,7 +31,7 @@ SEED_COLUMNS: tuple[str, ...] = (
     "city_key", "latitude", "longitude", "geocode_status", "cold_rent_cents", "utilities_cents",
     "deposit_cents", "rooms", "size_sqm", "furnished", "pets_allowed", "available_from",
     "amenities", "energy_class", "status", "view_count", "created_at", "updated_at",
-    "district", "district_key", "search_extra",
+    "district", "district_key", "search_extra", "wbs_required",
 )  # fmt: skip
 # Types to dump SEED_COLUMNS with, in order (psycopg `copy.set_types`, text COPY: the server
 # parses them into the columns' own types, e.g. float8 text into numeric rooms).
@@ -39,6 +39,7 @@ SEED_PG_TYPES: tuple[str, ...] = (
     "uuid", "uuid", "text", "text", "text", "text", "text", "text", "text", "float8",
     "float8", "text", "int4", "int4", "int4", "float8", "float8", "bool", "bool", "date",
     "text[]", "text", "text", "int8", "timestamptz", "timestamptz", "text", "text", "text",
+    "bool",
 )  # fmt: skip
 
 # (city, weight, lat, lng, radius km, cold rent EUR/m², lowest PLZ, highest PLZ, districts)
@@ -289,4 +290,7 @@ def generate_listings(
             district,
             derived["district_key"],
             derived["search_extra"],
+            # About one flat in 25 needs a Wohnberechtigungsschein; decided by the id, so the
+            # random stream (and every other column of every row) stays as it was.
+            listing_id.int % 25 == 0,
         )

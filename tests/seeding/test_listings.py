@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import psycopg
 
 from sichrplace.config import Settings
-from sichrplace.listings.seed import CITIES, SEED_COLUMNS, SEED_PG_TYPES, generate_listings
 from sichrplace.listings.vocabulary import AMENITIES, ENERGY_CLASSES
+from sichrplace.seeding.listings import CITIES, SEED_COLUMNS, SEED_PG_TYPES, generate_listings
 from tests.listings.conftest import MakeUser
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

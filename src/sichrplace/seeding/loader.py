@@ -23,7 +23,7 @@ from psycopg import sql
 
 from sichrplace.accounts.security import Passwords
 from sichrplace.config import Settings
-from sichrplace.listings.seed import SEED_COLUMNS, SEED_PG_TYPES, generate_listings
+from sichrplace.seeding.listings import SEED_COLUMNS, SEED_PG_TYPES, generate_listings
 
 SEED_OWNER_DOMAIN = "seed.sichrplace.invalid"
 # Rows per COPY transaction: big enough to amortise, small enough to report progress.

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import psycopg
 
 from sichrplace.accounts.security import Passwords
-from sichrplace.bench import loader
 from sichrplace.config import Settings
+from sichrplace.seeding import loader
 
 
 @dataclass(frozen=True)
