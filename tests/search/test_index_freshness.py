@@ -6,6 +6,7 @@ cannot vouch for goes to Postgres."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 import time
@@ -27,6 +28,7 @@ from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.search.backends.index import IndexBackend
 from sichrplace.search.backends.postgres import PostgresBackend
+from sichrplace.search.index import keeper
 from sichrplace.search.index.errors import Unsupported
 from sichrplace.search.index.keeper import FacetIndex
 from sichrplace.search.index.words import plain_lexemes
@@ -460,3 +462,49 @@ async def test_a_listing_on_the_circle_is_left_to_postgis(
     wider = {**on_circle, "radius_km": 2.01}
     got = await _index_rows(own_index, ReplicaSession(db), wider)
     assert got == await _postgres_rows(ReplicaSession(db), wider)
+
+
+async def test_a_failed_reload_is_tried_again_until_the_index_answers(
+    db: Database, insert_flats: Insert, city: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past max_changes_while_reloading the index stops answering until a new snapshot is in
+    place; when that load fails (a statement timeout while a bulk import keeps the replica
+    busy), it is tried again a little later rather than at the next hourly reload."""
+    settings = FacetIndexSettings(
+        max_changes=50,
+        max_changes_while_reloading=100,
+        reload_after_changes_spread=0,
+        max_staleness_seconds=0,
+    )
+    monkeypatch.setattr(keeper, "RETRY_LOAD_SECONDS", 0.2)
+    index = FacetIndex(db, settings)
+    index.start()
+    try:
+        await wait_until_loaded(index)
+        session = ReplicaSession(db)
+        filters = to_filters(filter_params({"city": city}))
+        real = index_feed.fetch_load_chunk
+        failures = [1]
+
+        async def flaky(*args: Any) -> Any:
+            if failures:
+                failures.pop()
+                raise TimeoutError("canceling statement due to statement timeout")
+            return await real(*args)
+
+        monkeypatch.setattr(index_feed, "fetch_load_chunk", flaky)
+        generation = index.generation
+        await insert_flats(random_flats(city, 300, seed=20))  # more than the index follows
+        with pytest.raises(Unsupported, match="reloading"):
+            await index.count(session, filters)
+        deadline = time.monotonic() + 60
+        while index.generation == generation:
+            assert time.monotonic() < deadline, "the index was not loaded again"
+            with contextlib.suppress(Unsupported):
+                await index.count(session, filters)
+            await asyncio.sleep(0.1)
+        assert not failures  # the first load failed, a later one succeeded
+        got = await index.count(session, filters)
+        assert sorted(got) == sorted(await PostgresBackend(None, None).count(session, filters))
+    finally:
+        await index.aclose()

@@ -59,6 +59,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 GONE = Change("deleted", ("", ""), b"", (), index_feed.DELETED_STAMP)
 CATCH_UP_LOOKS = 3  # looks a new snapshot takes before it answers, while changes keep coming
+RETRY_LOAD_SECONDS = 10.0  # after a failed load that was needed (none yet, or too many changes)
 
 
 class _Overrun(Exception):
@@ -144,6 +145,7 @@ class FacetIndex:
         # Too many changes to follow since the answering snapshot's load: Postgres answers
         # until the next load is in place.
         self._overrun = False
+        self._load_failed_at: float | None = None  # monotonic, the last failed load
 
     @property
     def enabled(self) -> bool:
@@ -210,7 +212,9 @@ class FacetIndex:
         except Exception as exc:
             FACET_INDEX_LOADS.labels("failed").inc()
             log.warning("facet_index_load_failed", error=repr(exc)[:200])
+            self._load_failed_at = self._clock()
             return
+        self._load_failed_at = None
         self._state = state
         self._fresh_as_of = fresh_as_of
         self._overrun = overrun
@@ -239,7 +243,7 @@ class FacetIndex:
         words = WordStats.from_row(*await stats.fetch_word_stats(session)).words
         groups: list[Group] = []
         bounds = index_feed.chunk_bounds(estimate)
-        timeout = index_feed.load_timeout_ms(max(estimate // len(bounds), 1))
+        timeout = index_feed.load_timeout_ms(estimate)
         for low, high in bounds:
             rows = await index_feed.fetch_load_chunk(session, low, high, timeout)
             groups += [
@@ -320,11 +324,12 @@ class FacetIndex:
         that arrive together share it. Raises Unsupported when not loaded."""
         arrived = self._clock()
         state = self._state
-        if state.snap is None:
-            self._start_load()
-            raise Unsupported("not loaded")
-        if self._overrun:
-            raise Unsupported("reloading")
+        if state.snap is None or self._overrun:
+            # The load it waits for; again after a failed one, a while later.
+            failed = self._load_failed_at
+            if failed is None or arrived - failed >= RETRY_LOAD_SECONDS:
+                self._start_load()
+            raise Unsupported("not loaded" if state.snap is None else "reloading")
         if arrived - state.loaded_at > state.reload_after:
             self._start_load()  # the current snapshot serves until the new one is ready
         if max_staleness is None:

@@ -23,9 +23,11 @@ from sichrplace.search.repository.where import Statement, fetch_binary, rows
 
 # The stamp of a listing deleted outright (listing_tombstones).
 DELETED_STAMP = -1
-# How long a full load may take per listing before the statement is cancelled, with room for
-# a busy replica (a load reads ~150,000 listings a second: docs/performance.md).
-LOAD_SECONDS_PER_LISTING = 100e-6
+# How long one chunk of a full load may take per listing in the table before it is cancelled:
+# a chunk may scan the whole table (its ids are spread over it), and a replica busy with a bulk
+# import's index builds reads several times slower than an idle one (~150,000 listings a
+# second, docs/performance.md).
+LOAD_SECONDS_PER_LISTING = 60e-6
 LOAD_MIN_TIMEOUT_MS = 15_000
 LISTINGS_PER_CHUNK = 250_000
 
@@ -76,6 +78,7 @@ def load_statement(low: uuid.UUID | None, high: uuid.UUID | None) -> Statement:
 
 
 def load_timeout_ms(listings: int) -> int:
+    """The statement timeout of a read over a table of `listings` rows."""
     return max(LOAD_MIN_TIMEOUT_MS, int(listings * LOAD_SECONDS_PER_LISTING * 1000))
 
 
