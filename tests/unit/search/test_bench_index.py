@@ -16,14 +16,11 @@ from sichrplace.bench.index import (
     OPERATIONS,
     FilterSet,
     IndexBenchConfig,
-    TextPool,
     filters_of,
-    generate,
     run,
-    synthetic_changes,
     table,
-    text_pool,
 )
+from sichrplace.bench.synthetic import TextPool, generate, synthetic_changes, text_pool
 from sichrplace.search.index import query
 from sichrplace.search.index.layout import RECORD
 from sichrplace.search.index.snapshot import Change, Group, build_base, with_changes
