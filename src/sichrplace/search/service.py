@@ -86,10 +86,11 @@ def assemble_facets(filters: SearchFilters, rows: list[FacetRow]) -> dict[str, A
     amenity_counts: dict[str, int] = {}
     for facet, value, label, n in rows:
         if facet == "city":
-            # One key may be spelt in several ways ("München", "MÜNCHEN"): show the commonest.
+            # One key may be spelt in several ways ("München", "MÜNCHEN"): show the commonest
+            # (of equally common ones the first in code point order, whatever the row order).
             entry = cities.setdefault(value, {"value": value, "label": label, "count": 0, "_n": 0})
             entry["count"] += n
-            if n > entry["_n"]:
+            if n > entry["_n"] or (n == entry["_n"] and str(label) < str(entry["label"])):
                 entry["label"], entry["_n"] = label, n
         elif facet == "rooms":
             rooms.append({"value": _rooms_label(value), "count": n})

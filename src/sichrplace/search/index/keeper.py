@@ -267,8 +267,11 @@ class FacetIndex:
         assert snap is not None
         assert state.seen_xmin is not None
         session = ReplicaSession(self._db)
-        rows = await index_feed.fetch_changed(session, state.seen_xmin)
+        cap = self._settings.max_changes_while_reloading
+        rows = await index_feed.fetch_changed(session, state.seen_xmin, cap + 1)
         self.last_target = session.last_target
+        if len(rows) > cap:
+            raise _Overrun()  # a bulk import: not worth reading each of them
         xmin = int(rows[0][0])
         new = unknown(snap, state.changes, [(r[1], r[2]) for r in rows if r[1] is not None])
         if not new:

@@ -82,17 +82,18 @@ def load_timeout_ms(listings: int) -> int:
     return max(LOAD_MIN_TIMEOUT_MS, int(listings * LOAD_SECONDS_PER_LISTING * 1000))
 
 
-def changed_statement(since: int) -> Statement:
+def changed_statement(since: int, limit: int) -> Statement:
     """The horizon, then the id and version stamp of every listing changed by a transaction
     at or after `since` (any status: a listing that left 'active' must leave the counts;
-    deleted ones with DELETED_STAMP). Always one row at least."""
+    deleted ones with DELETED_STAMP), at most `limit` of them (more than the index follows is
+    as good as any number: it must reload). Always one row at least."""
     sql = (
         f"SELECT {_XMIN}, c.* FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
         f"SELECT l.id, {STAMP_SQL} FROM listings l WHERE l.changed_xid >= CAST(:since AS xid8) "
         f"UNION ALL SELECT t.listing_id, {DELETED_STAMP} FROM listing_tombstones t "
-        "WHERE t.deleted_xid >= CAST(:since AS xid8)) AS c ON true"
+        "WHERE t.deleted_xid >= CAST(:since AS xid8) LIMIT :limit) AS c ON true"
     )
-    return Statement(sql, {"since": str(since)})
+    return Statement(sql, {"since": str(since), "limit": limit})
 
 
 def changed_rows_statement(ids: Sequence[uuid.UUID]) -> Statement:
@@ -132,8 +133,8 @@ async def fetch_load_chunk(
     return await fetch_binary(session, load_statement(low, high), timeout_ms=timeout_ms)
 
 
-async def fetch_changed(session: ReplicaSession, since: int) -> list[tuple[Any, ...]]:
-    return await fetch_binary(session, changed_statement(since))
+async def fetch_changed(session: ReplicaSession, since: int, limit: int) -> list[tuple[Any, ...]]:
+    return await fetch_binary(session, changed_statement(since, limit))
 
 
 async def fetch_changed_rows(
