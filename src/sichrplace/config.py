@@ -289,7 +289,7 @@ class FacetIndexSettings(BaseSettings):
     # max_changes_while_reloading changes; each process starts that reload after a random
     # delay of up to reload_after_changes_spread seconds (a bulk import is seen by all at once).
     max_changes: int = Field(default=50_000, ge=1)
-    max_changes_while_reloading: int = Field(default=250_000, ge=1)
+    max_changes_while_reloading: int = Field(default=100_000, ge=1)
     reload_after_changes_spread: float = Field(default=5.0, ge=0)
     # A full load about this often (catches what no stamp shows: a row changed by hand with
     # the triggers disabled), spread by up to reload_spread of it either way per process.

@@ -67,7 +67,7 @@ class _Overrun(Exception):
 
 
 def unknown(
-    snap: Snapshot, changes: dict[bytes, Change], seen: list[tuple[uuid.UUID, int]]
+    snap: Snapshot, changes: dict[bytes, int], seen: list[tuple[uuid.UUID, int]]
 ) -> list[uuid.UUID]:
     """The listings among `seen` (id, version) whose version the index does not hold: not the
     base row's (the full load may have read it already) nor the last change applied."""
@@ -80,7 +80,7 @@ def unknown(
         known = changes.get(listing_id.bytes)
         if known is None:
             unchanged.append((listing_id, stamp))
-        elif known.stamp != stamp:
+        elif known != stamp:
             out.append(listing_id)
     if unchanged:
         ids = np.asarray([i.bytes for i, _ in unchanged], dtype="S16")
@@ -98,7 +98,8 @@ def unknown(
 @dataclass
 class _State:
     snap: Snapshot | None = None
-    changes: dict[bytes, Change] = field(default_factory=dict)
+    # id -> version of each listing changed since the load (their data is in the snapshot)
+    changes: dict[bytes, int] = field(default_factory=dict)
     seen_xmin: int | None = None  # the horizon of the last look (index_feed)
     loaded_at: float = 0.0  # monotonic
     reload_after: float = 0.0  # seconds after loaded_at (spread over the processes)
@@ -287,7 +288,7 @@ class FacetIndex:
             fresh[listing_id.bytes] = Change(
                 status, (key, city), raw, tuple(sys.intern(w) for w in lexemes), stamp, title
             )
-        merged = {**state.changes, **fresh}
+        merged = {**state.changes, **{i: c.stamp for i, c in fresh.items()}}
         snap = await asyncio.to_thread(with_changes, snap, fresh)
         FACET_INDEX_CHANGES.inc(len(fresh))
         return _State(snap, merged, xmin, state.loaded_at, state.reload_after), len(fresh)
@@ -304,6 +305,7 @@ class FacetIndex:
             if self._state is state:
                 self._overrun = True
                 self._reload_after_changes(self._settings.max_changes_while_reloading + 1)
+                await asyncio.to_thread(release_free_memory)  # what reading them held
             raise Unsupported("reloading") from None
         if self._state is not state:  # a full load finished meanwhile: it is newer
             return
