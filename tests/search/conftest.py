@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, text
 
-from sichrplace.config import Settings
+from sichrplace.config import FacetIndexSettings, Settings
 from sichrplace.listings.fulltext import derived_columns
 from sichrplace.listings.models import Listing
 from sichrplace.listings.vocabulary import AMENITIES, ENERGY_CLASSES
@@ -198,6 +198,18 @@ async def wait_until_loaded(index: FacetIndex, timeout_s: float = 90.0) -> None:
     while not index.ready:
         assert time.monotonic() < deadline, "the facet index did not load"
         await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def own_index(db: Database) -> AsyncIterator[FacetIndex]:
+    """An index of its own that counts every word (the app's counts only common ones), looks
+    for changes after each count begins and reloads after 1,000 changes."""
+    settings = FacetIndexSettings(min_word_share=0.0, max_changes=1000, max_staleness_seconds=0)
+    index = FacetIndex(db, settings)
+    index.start()
+    await wait_until_loaded(index)
+    yield index
+    await index.aclose()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +16,6 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from sichrplace.app import parts_of_app
-from sichrplace.config import FacetIndexSettings
 from sichrplace.kit.errors import Unprocessable
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import ReplicaSession
@@ -31,21 +29,9 @@ from sichrplace.search.index.keeper import FacetIndex
 from sichrplace.search.params import filter_params, search_params, to_filters, to_query
 from sichrplace.search.repository import pages
 from sichrplace.search.schemas import SearchQuery
-from tests.search.conftest import Flat, Insert, random_flats, wait_until_loaded
+from tests.search.conftest import Flat, Insert, random_flats
 
 WORDS = ("Balkon", "Altbau", "hell", "ruhig", "Garten", "Dachterrasse", "Stuck")
-
-
-@pytest.fixture
-async def own_index(db: Database) -> AsyncIterator[FacetIndex]:
-    """An index of its own that counts every word (the app's counts only common ones) and
-    looks for changes after each count begins."""
-    settings = FacetIndexSettings(min_word_share=0.0, max_changes=1000, max_staleness_seconds=0)
-    index = FacetIndex(db, settings)
-    index.start()
-    await wait_until_loaded(index)
-    yield index
-    await index.aclose()
 
 
 def worded(flats: list[Flat], seed: int) -> list[Flat]:

@@ -11,7 +11,6 @@ import itertools
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -48,18 +47,6 @@ from tests.search.conftest import (
 from tests.search.test_index_differential import _index_rows, _postgres_rows, worded
 
 API = "/api/v1"
-
-
-@pytest.fixture
-async def own_index(db: Database) -> AsyncIterator[FacetIndex]:
-    """An index of its own that counts every word and looks for changes after each count
-    begins."""
-    settings = FacetIndexSettings(min_word_share=0.0, max_changes=1000, max_staleness_seconds=0)
-    index = FacetIndex(db, settings)
-    index.start()
-    await wait_until_loaded(index)
-    yield index
-    await index.aclose()
 
 
 async def test_full_text_needs_a_plain_and_of_lexemes(
