@@ -56,6 +56,10 @@ class BenchConfig:
     seed_workers: int = 2
     owners: int = 300
     reseed: bool = False  # delete the seeded listings and seed them again first (a cold run)
+    only: tuple[str, ...] = ()  # scenarios to run (their ceilings come along); empty: all
+
+    def scenarios(self) -> list[str]:
+        return [name for name in SCENARIOS if not self.only or name in self.only]
 
 
 @dataclass
@@ -159,7 +163,8 @@ def one_run(
     cfg: BenchConfig, mixes: dict[str, Mix], settings: Settings, static_body: bytes, log: Progress
 ) -> dict[str, Measurement]:
     out: dict[str, Measurement] = {}
-    for name in SCENARIOS:
+    selected = cfg.scenarios()
+    for name in selected:
         mix = mixes[name]
         out[name] = run_wrk(
             cfg.base_url,
@@ -169,17 +174,20 @@ def one_run(
             bypass_cache=mix.bypass,
         )
         log(f"  {name:16s} {_fmt(out[name])}")
-    with static_server(static_body) as url:
-        out["static_json"] = run_wrk(
-            url, [STATIC_PATH], concurrency=cfg.concurrency, duration_s=cfg.duration_s
-        )
-    log(f"  {'static_json':16s} {_fmt(out['static_json'])}")
+    if any(SCENARIOS[name][0] == "static_json" for name in selected):
+        with static_server(static_body) as url:
+            out["static_json"] = run_wrk(
+                url, [STATIC_PATH], concurrency=cfg.concurrency, duration_s=cfg.duration_s
+            )
+        log(f"  {'static_json':16s} {_fmt(out['static_json'])}")
     dsn = _replica_dsn_parts(settings)
     for ceiling, source in (
         ("pgbench_search", "search_uncached"),
         ("pgbench_geo", "geo_radius"),
         ("pgbench_facets", "facets_uncached"),
     ):
+        if source not in selected:
+            continue
         out[ceiling] = run_pgbench(
             dsn, mixes[source].sql, concurrency=cfg.concurrency, duration_s=cfg.duration_s
         )
@@ -211,6 +219,8 @@ def median_of(runs: list[dict[str, Measurement]]) -> dict[str, dict[str, float]]
 def verdicts(median: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, (ceiling, targets) in SCENARIOS.items():
+        if name not in median:
+            continue
         m, c = median[name], median[ceiling]
         entry: dict[str, Any] = {
             "ceiling": ceiling,
@@ -296,7 +306,8 @@ def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[
     mixes = build_mixes(settings)
     static_body = _get(cfg.base_url + mixes["search_cached"].paths[0])
     progress(f"warm-up ({cfg.warmup_s:g} s per scenario); static ceiling body {len(static_body)} B")
-    for name, mix in mixes.items():
+    for name in cfg.scenarios():
+        mix = mixes[name]
         run_wrk(
             cfg.base_url, mix.paths, concurrency=cfg.concurrency, duration_s=cfg.warmup_s,
             bypass_cache=mix.bypass,
@@ -321,6 +332,7 @@ def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[
             "duration_s": cfg.duration_s,
             "concurrency": cfg.concurrency,
             "base_url": cfg.base_url,
+            "scenarios": cfg.scenarios(),
             "api_instances": settings.stack.api_instances,
             "static_body_bytes": len(static_body),
             "pgbench_target": f"replica :{settings.stack.replica_port} (direct)",

@@ -34,11 +34,18 @@ def search(
     reseed: bool = typer.Option(
         False, help="Delete the seeded listings and seed them again first (a cold run)."
     ),
+    only: str = typer.Option(
+        "", help="Comma list of scenarios to run (with their ceilings); default: all."
+    ),
 ) -> None:
     """Search, facets, detail and /healthz through nginx with wrk, plus the ceilings:
     static JSON from nginx and the uncached SQL with pgbench on the replica."""
-    from sichrplace.bench.runner import BenchConfig, run, table
+    from sichrplace.bench.runner import SCENARIOS, BenchConfig, run, table
 
+    chosen = tuple(name.strip() for name in only.split(",") if name.strip())
+    unknown = sorted(set(chosen) - set(SCENARIOS))
+    if unknown:
+        raise typer.BadParameter(f"unknown scenarios {unknown}; known: {list(SCENARIOS)}")
     settings = get_settings()
     cfg = BenchConfig(
         listings=listings,
@@ -48,6 +55,7 @@ def search(
         warmup_s=parse_duration(warmup),
         base_url=base_url or f"http://127.0.0.1:{settings.stack.nginx_port}",
         reseed=reseed,
+        only=chosen,
     )
     report, path = run(cfg, settings, typer.echo)
     typer.echo("")
