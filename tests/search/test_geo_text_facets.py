@@ -24,7 +24,9 @@ GEO_CENTER = (-33.5, -150.25)  # open ocean: nothing else lives here
 async def geo_flats(insert_flats: Insert, city: str) -> list[Flat]:
     flats = random_flats(city, 150, seed=123, center=GEO_CENTER, spread_km=40)
     for flat in flats:
-        flat.status = "active"
+        # Exact coordinates in the items, to check distances against (tests/search/
+        # test_address_privacy.py has the rounded ones).
+        flat.status, flat.show_exact_address = "active", True
     await insert_flats(flats)
     return flats
 

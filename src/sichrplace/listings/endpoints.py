@@ -18,7 +18,7 @@ from sichrplace.accounts.dependencies import (
 )
 from sichrplace.accounts.models import Role
 from sichrplace.integrations.maps.types import Geocoder
-from sichrplace.listings import rules, service
+from sichrplace.listings import service
 from sichrplace.listings.errors import ListingNotFound
 from sichrplace.listings.invalidation import ReadPath
 from sichrplace.listings.parts import LISTINGS, ListingsParts
@@ -109,17 +109,22 @@ async def popular_listings(
     cache: CacheDep,
     city: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
-) -> dict[str, Any]:
-    """The most viewed active listings, optionally in one city (counts lag by ~1 minute)."""
-    return {"items": await service.popular_listings(replica, cache, city, limit)}
+) -> Response:
+    """The most viewed active listings, optionally in one city (counts lag by ~1 minute).
+    Public cards: coordinates rounded to ~500 m unless the landlord shows the exact address."""
+    body = await service.popular_listings(replica, cache, city, limit)
+    # PopularPage-shaped JSON text already (as the cache holds it): written out as is.
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{listing_id}", response_model=ListingOut)
 async def get_listing(listing_id: str, read: DetailReadDep) -> Response:
+    """The listing as the caller may see it: its owner and administrators see everything,
+    others no owner id and the exact address only if the landlord shows it."""
     # The id is parsed here rather than by a dependency (one less to resolve on the hot path).
     listing = await _listing_id(listing_id)
     user, replica = read.user, read.replica
-    row, body, source = await service.get_listing(
+    detail = await service.get_listing(
         replica,
         read.cache,
         listing,
@@ -128,12 +133,12 @@ async def get_listing(listing_id: str, read: DetailReadDep) -> Response:
         extras=read.listings.read_path.extras,
     )
     views = read.listings.views
-    if views is not None and not rules.may_manage(user, row["owner_id"]):
-        views.add(listing)  # an owner looking at their own listing is not a view
-    headers = {READ_SOURCE_HEADER: source} if read.show_source else None
+    if views is not None and not detail.managed:
+        views.add(listing)  # an owner (or admin) looking at the listing is not a view
+    headers = {READ_SOURCE_HEADER: detail.source} if read.show_source else None
     # The detail is ListingOut-shaped JSON text already (as the cache holds it): written out
     # as is rather than validated through the response model again (the hottest read).
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(detail.body, media_type="application/json", headers=headers)
 
 
 @router.patch("/{listing_id}", response_model=ListingOut)
