@@ -25,6 +25,7 @@ from sichrplace.listings.parts import LISTINGS, ListingsParts
 from sichrplace.listings.schemas import ListingCreate, ListingOut, ListingUpdate, PopularPage
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db import ReplicaSession
+from sichrplace.platform.http import conditional
 from sichrplace.platform.http.dependencies import CacheDep, PrimaryDB, part, parts_of
 
 router = APIRouter(prefix="/listings", tags=["listings"])
@@ -44,6 +45,7 @@ class DetailRead:
     cache: Cache
     listings: ListingsParts
     show_source: bool
+    max_age: int  # of the anonymous public view (Cache-Control)
 
 
 async def _detail_read(request: Request) -> DetailRead:
@@ -57,6 +59,7 @@ async def _detail_read(request: Request) -> DetailRead:
         cache=parts.cache,
         listings=parts.get(LISTINGS),
         show_source=parts.settings.app.environment != "production",
+        max_age=parts.settings.cache.http_max_age_seconds,
     )
 
 
@@ -105,6 +108,7 @@ async def create_listing(
 # Declared before /{listing_id} so "popular" is never taken for an id.
 @router.get("/popular", response_model=PopularPage)
 async def popular_listings(
+    request: Request,
     replica: RoutedReplicaDB,
     cache: CacheDep,
     city: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
@@ -113,14 +117,18 @@ async def popular_listings(
     """The most viewed active listings, optionally in one city (counts lag by ~1 minute).
     Public cards: coordinates rounded to ~500 m unless the landlord shows the exact address."""
     body = await service.popular_listings(replica, cache, city, limit)
+    max_age = parts_of(request).settings.cache.http_max_age_seconds
     # PopularPage-shaped JSON text already (as the cache holds it): written out as is.
-    return Response(body, media_type="application/json")
+    return conditional.json_response(
+        request, body, cache_control=conditional.cache_control_for(request, max_age)
+    )
 
 
 @router.get("/{listing_id}", response_model=ListingOut)
-async def get_listing(listing_id: str, read: DetailReadDep) -> Response:
+async def get_listing(listing_id: str, request: Request, read: DetailReadDep) -> Response:
     """The listing as the caller may see it: its owner and administrators see everything,
-    others no owner id and the exact address only if the landlord shows it."""
+    others no owner id and the exact address only if the landlord shows it. `ETag` with
+    304 on `If-None-Match`; the anonymous view may be cached publicly for a few seconds."""
     # The id is parsed here rather than by a dependency (one less to resolve on the hot path).
     listing = await _listing_id(listing_id)
     user, replica = read.user, read.replica
@@ -138,7 +146,12 @@ async def get_listing(listing_id: str, read: DetailReadDep) -> Response:
     headers = {READ_SOURCE_HEADER: detail.source} if read.show_source else None
     # The detail is ListingOut-shaped JSON text already (as the cache holds it): written out
     # as is rather than validated through the response model again (the hottest read).
-    return Response(detail.body, media_type="application/json", headers=headers)
+    cache_control = conditional.cache_control_for(
+        request, read.max_age, private_body=detail.managed
+    )
+    return conditional.json_response(
+        request, detail.body, cache_control=cache_control, headers=headers
+    )
 
 
 @router.patch("/{listing_id}", response_model=ListingOut)
