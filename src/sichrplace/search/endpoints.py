@@ -114,7 +114,7 @@ async def search_listings(request: Request, read: ListingsReadDep) -> Response:
         bypass=wants_bypass(request, read.search),
     )
     # No ETag: hashing a page (up to ~50 KB) on every request would cost the cached search
-    # more than a conditional request saves; Cache-Control only (docs/api.md).
+    # more than a conditional request saves; Cache-Control only (README.md, HTTP caching).
     return _respond(request, body, status, read.replica, etag=False)
 
 

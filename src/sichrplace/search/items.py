@@ -8,7 +8,7 @@ Items are public: their coordinates are the exact ones only where the landlord c
 the exact address, else the centre of the listing's ~500 m cell (`listings.rules`), rounded
 when the item is made (once per cached page, nothing per request). `distance_km` is then
 rounded to half kilometres (in step with the distance order, which it must not contradict);
-the radius filter and the nearest-first order still use the exact position (docs/api.md
+the radius filter and the nearest-first order still use the exact position (README.md
 says what that leaks).
 """
 
