@@ -131,3 +131,21 @@ async def test_lists_for_a_signed_in_caller_are_revalidated(
         # Read-your-writes: a browser must not reuse a list across the caller's own edit.
         assert r.headers["cache-control"] == "private, no-cache"
         assert r.headers["vary"] == "Authorization"
+
+
+async def test_conditional_get_through_nginx(
+    client: httpx.AsyncClient, make_user: MakeUser, db: Database, stack_url: str
+) -> None:
+    """The public entry point passes the validator and the 304 on (whatever it compresses:
+    a tag nginx weakens on the way still matches, by weak comparison)."""
+    url, _ = await _listing(client, make_user, db)
+    async with httpx.AsyncClient(base_url=stack_url, timeout=10) as edge:
+        first = await edge.get(url, headers={"Accept-Encoding": "gzip"})
+        assert first.status_code == 200
+        assert first.headers["cache-control"].startswith("public, max-age=")
+        again = await edge.get(
+            url, headers={"Accept-Encoding": "gzip", "If-None-Match": first.headers["etag"]}
+        )
+        assert again.status_code == 304
+        # nginx weakens the tag of a body it compresses, not of a 304: compared weakly.
+        assert again.headers["etag"].removeprefix("W/") == first.headers["etag"].removeprefix("W/")
