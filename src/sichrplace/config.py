@@ -236,6 +236,10 @@ class CacheSettings(BaseSettings):
     near_max_age_seconds: float = Field(default=3600.0, ge=0)
     near_max_mb: int = Field(default=32, ge=1)
     near_refresh_concurrency: int = Field(default=8, ge=1)
+    # Cache-Control max-age of the anonymous answers of public reads (listing detail, search,
+    # facets, popular, suggest): how long a browser or shared cache may reuse one without
+    # asking. Short: an edit reaches our own cache at once but not those.
+    http_max_age_seconds: int = Field(default=10, ge=0)
     ttl_jitter: float = Field(default=0.1, ge=0, le=0.5)  # spreads expiries of keys filled together
     op_timeout_seconds: float = Field(default=0.2, gt=0)  # every Redis call; then fail open
     circuit_open_seconds: float = Field(default=5.0, ge=0)  # skip a failed Redis this long

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from sichrplace.app import parts_of_app
 from sichrplace.config import FacetIndexSettings, RedisSettings, Settings
 from sichrplace.listings import repository
+from sichrplace.listings.detail import cache_key
 from sichrplace.listings.parts import LISTINGS
 from sichrplace.listings.records import ListingRow
 from sichrplace.listings.schemas import ListingOut
@@ -50,7 +51,7 @@ async def test_fifty_concurrent_misses_compute_once(
     owner = await make_user("landlord")
     listing = await _create(client, owner.headers)
     await replica_caught_up(db)
-    await parts_of_app(app).cache.invalidate("listing", listing["id"])
+    await parts_of_app(app).cache.invalidate("listing", cache_key(listing["id"]))
     calls: list[uuid.UUID] = []
     real = repository.get_listing
 
@@ -107,7 +108,7 @@ async def test_stale_fill_from_lagging_replica_is_gone_within_one_second(
         return None if row is None else replace(row, title=listing["title"])
 
     monkeypatch.setattr(repository, "get_listing", lagging_replica)
-    await parts_of_app(app).cache.invalidate("listing", listing["id"])
+    await parts_of_app(app).cache.invalidate("listing", cache_key(listing["id"]))
     first = await client.get(url, headers=visitor.headers)
     assert first.json()["title"] == listing["title"]  # the stale fill happened
     monkeypatch.undo()
@@ -160,7 +161,9 @@ async def test_edit_visible_through_another_instance_within_one_second(
     # look for changes begun up to 0.25 s before a search).
     await shows((listing["title"], [listing["title"]]), created)
     assert await titles() == (listing["title"], [listing["title"]])
-    assert parts_of_app(other).cache.near.get("listing", listing["id"]) is not None  # held near
+    assert (
+        parts_of_app(other).cache.near.get("listing", cache_key(listing["id"])) is not None
+    )  # held near
     edited = await client.patch(url, json={"title": "Jetzt mit Balkon"}, headers=owner.headers)
     assert edited.status_code == 200
     await shows(("Jetzt mit Balkon", ["Jetzt mit Balkon"]), time.monotonic())
@@ -242,7 +245,7 @@ async def test_detail_is_exactly_the_contract_shape_from_db_and_from_cache(
     owner = await make_user("landlord")
     listing = await _create(client, owner.headers)
     await replica_caught_up(db)
-    await parts_of_app(app).cache.invalidate("listing", listing["id"])
+    await parts_of_app(app).cache.invalidate("listing", cache_key(listing["id"]))
     url = f"{API}/listings/{listing['id']}"
     miss = await client.get(url)
     hit = await client.get(url)
@@ -250,6 +253,11 @@ async def test_detail_is_exactly_the_contract_shape_from_db_and_from_cache(
     assert miss.headers["content-type"] == "application/json"
     assert miss.json() == hit.json()
     body = hit.json()
-    assert ListingOut.model_validate(body).model_dump(mode="json") == body
+    # The public view: no owner id (the one field it leaves out).
+    public = ListingOut.model_validate(body).model_dump(mode="json", exclude={"owner_id"})
+    assert public == body
     assert body["created_at"].endswith("Z")  # RFC 3339, UTC, the way every response says it
-    assert list(body) == list(ListingOut.model_fields)
+    assert list(body) == [name for name in ListingOut.model_fields if name != "owner_id"]
+    mine = (await client.get(url, headers=owner.headers)).json()
+    assert ListingOut.model_validate(mine).model_dump(mode="json") == mine
+    assert list(mine) == list(ListingOut.model_fields)

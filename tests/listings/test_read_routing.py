@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from sichrplace.app import parts_of_app
+from sichrplace.listings.detail import cache_key
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.routing import mark_recent_write, wrote_recently
 from tests.listings.conftest import API, MakeUser, listing_body, replica_caught_up
@@ -61,10 +62,11 @@ async def test_author_reads_primary_others_read_replica(
     assert await _source(client, url, author.headers) == "primary"
 
     await replica_caught_up(db)
-    await parts_of_app(app).cache.invalidate("listing", listing["id"])  # force a computation
+    # Force a computation.
+    await parts_of_app(app).cache.invalidate("listing", cache_key(listing["id"]))
     assert await _source(client, url, other.headers) == "replica"
     assert await _source(client, url, tenant.headers) == "cache"  # filled by the read above
-    await parts_of_app(app).cache.invalidate("listing", listing["id"])
+    await parts_of_app(app).cache.invalidate("listing", cache_key(listing["id"]))
     assert await _source(client, url) == "replica"  # anonymous
 
     r = await client.patch(url, json={"title": "Frisch renoviert"}, headers=author.headers)
@@ -91,7 +93,7 @@ async def test_pin_expires_after_the_window(
     await asyncio.sleep(0.4)
     assert not await wrote_recently(redis, author.id)
     await replica_caught_up(db)
-    await parts_of_app(app).cache.invalidate("listing", listing["id"])
+    await parts_of_app(app).cache.invalidate("listing", cache_key(listing["id"]))
     assert await _source(client, url, author.headers) == "replica"
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from sichrplace.app import parts_of_app
 from sichrplace.config import Settings
+from sichrplace.listings.detail import cache_key
 from sichrplace.media import service
 from sichrplace.media.processing import process_image
 from sichrplace.media.storage import MediaStorage
@@ -27,7 +28,7 @@ async def _cached_is_stale(cache: Cache, listing_id: uuid.UUID) -> bool:
     async def fresh() -> dict[str, bool]:
         return {"stale": False}
 
-    value = await cache.get_or_compute("listing", str(listing_id), fresh)
+    value = await cache.get_or_compute("listing", cache_key(listing_id), fresh)
     return bool(value["stale"])
 
 
@@ -40,7 +41,7 @@ async def _plant_stale(cache: Cache, listing_id: uuid.UUID) -> None:
     cache fails open (its circuit stays open for a few seconds) until Redis answers again."""
     deadline = time.monotonic() + 15
     while True:
-        await cache.refresh("listing", str(listing_id), _stale)
+        await cache.refresh("listing", cache_key(listing_id), _stale)
         if await _cached_is_stale(cache, listing_id):
             return
         assert time.monotonic() < deadline, "the cache never held the planted value"

@@ -61,6 +61,7 @@ class Flat:
     description: str = "Eine Wohnung."
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     district: str | None = None
+    show_exact_address: bool = False
 
     @property
     def warm(self) -> int:
@@ -101,6 +102,7 @@ class Flat:
             "amenities": self.amenities,
             "energy_class": self.energy_class,
             "wbs_required": self.wbs_required,
+            "show_exact_address": self.show_exact_address,
             "status": self.status,
             "created_at": self.created_at,
             "updated_at": self.created_at,

@@ -139,6 +139,8 @@ async def test_distance_sort_reports_distances_in_order(
     client: httpx.AsyncClient, insert_flats: Insert, city: str
 ) -> None:
     flats = random_flats(city, 40, seed=11, center=CENTER)
+    for flat in flats:
+        flat.show_exact_address = True  # distances to the metre (else to the half km)
     await insert_flats(flats)
     lat, lng = CENTER[0] + 0.01, CENTER[1] - 0.02
 

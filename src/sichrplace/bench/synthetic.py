@@ -24,6 +24,7 @@ from sichrplace.seeding import listings as seed
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)  # the seed's default "now"
 WBS_SHARE = 0.04  # as the seed (one flat in 25 needs a Wohnberechtigungsschein)
+EXACT_ADDRESS_SHARE = 0.3  # as the seed (three landlords in ten show the exact address)
 _TOKEN = re.compile(r"\w+")
 # Frequent German stop words (a subset of Postgres's `german` list): what to_tsvector drops.
 _STOP = frozenset((
@@ -114,6 +115,8 @@ def synthetic_records(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.
     )
     out["created"] = created
     out["stamp"] = np.minimum(now_us, created + (rng.random(n) * 30 * 86400e6).astype(np.int64))
+    # Drawn last: every other column is what the same generator state gave before.
+    out["flags"] += (rng.random(n) < EXACT_ADDRESS_SHARE) * layout.EXACT_ADDRESS
     return out, city
 
 

@@ -18,13 +18,14 @@ from sichrplace.accounts.dependencies import (
 )
 from sichrplace.accounts.models import Role
 from sichrplace.integrations.maps.types import Geocoder
-from sichrplace.listings import rules, service
+from sichrplace.listings import service
 from sichrplace.listings.errors import ListingNotFound
 from sichrplace.listings.invalidation import ReadPath
 from sichrplace.listings.parts import LISTINGS, ListingsParts
 from sichrplace.listings.schemas import ListingCreate, ListingOut, ListingUpdate, PopularPage
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db import ReplicaSession
+from sichrplace.platform.http import conditional
 from sichrplace.platform.http.dependencies import CacheDep, PrimaryDB, part, parts_of
 
 router = APIRouter(prefix="/listings", tags=["listings"])
@@ -44,6 +45,7 @@ class DetailRead:
     cache: Cache
     listings: ListingsParts
     show_source: bool
+    max_age: int  # of the anonymous public view (Cache-Control)
 
 
 async def _detail_read(request: Request) -> DetailRead:
@@ -57,6 +59,7 @@ async def _detail_read(request: Request) -> DetailRead:
         cache=parts.cache,
         listings=parts.get(LISTINGS),
         show_source=parts.settings.app.environment != "production",
+        max_age=parts.settings.cache.http_max_age_seconds,
     )
 
 
@@ -105,21 +108,31 @@ async def create_listing(
 # Declared before /{listing_id} so "popular" is never taken for an id.
 @router.get("/popular", response_model=PopularPage)
 async def popular_listings(
+    request: Request,
     replica: RoutedReplicaDB,
     cache: CacheDep,
     city: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
-) -> dict[str, Any]:
-    """The most viewed active listings, optionally in one city (counts lag by ~1 minute)."""
-    return {"items": await service.popular_listings(replica, cache, city, limit)}
+) -> Response:
+    """The most viewed active listings, optionally in one city (counts lag by ~1 minute).
+    Public cards: coordinates rounded to ~500 m unless the landlord shows the exact address."""
+    body = await service.popular_listings(replica, cache, city, limit)
+    max_age = parts_of(request).settings.cache.http_max_age_seconds
+    # PopularPage-shaped JSON text already (as the cache holds it): written out as is.
+    return conditional.json_response(
+        request, body, cache_control=conditional.cache_control_for(request, max_age)
+    )
 
 
 @router.get("/{listing_id}", response_model=ListingOut)
-async def get_listing(listing_id: str, read: DetailReadDep) -> Response:
+async def get_listing(listing_id: str, request: Request, read: DetailReadDep) -> Response:
+    """The listing as the caller may see it: its owner and administrators see everything,
+    others no owner id and the exact address only if the landlord shows it. `ETag` with
+    304 on `If-None-Match`; the anonymous view may be cached publicly for a few seconds."""
     # The id is parsed here rather than by a dependency (one less to resolve on the hot path).
     listing = await _listing_id(listing_id)
     user, replica = read.user, read.replica
-    row, body, source = await service.get_listing(
+    detail = await service.get_listing(
         replica,
         read.cache,
         listing,
@@ -128,12 +141,17 @@ async def get_listing(listing_id: str, read: DetailReadDep) -> Response:
         extras=read.listings.read_path.extras,
     )
     views = read.listings.views
-    if views is not None and not rules.may_manage(user, row["owner_id"]):
-        views.add(listing)  # an owner looking at their own listing is not a view
-    headers = {READ_SOURCE_HEADER: source} if read.show_source else None
+    if views is not None and not detail.managed:
+        views.add(listing)  # an owner (or admin) looking at the listing is not a view
+    headers = {READ_SOURCE_HEADER: detail.source} if read.show_source else None
     # The detail is ListingOut-shaped JSON text already (as the cache holds it): written out
     # as is rather than validated through the response model again (the hottest read).
-    return Response(body, media_type="application/json", headers=headers)
+    cache_control = conditional.cache_control_for(
+        request, read.max_age, private_body=detail.managed
+    )
+    return conditional.json_response(
+        request, detail.body, cache_control=cache_control, headers=headers
+    )
 
 
 @router.patch("/{listing_id}", response_model=ListingOut)

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from sichrplace.config import CacheSettings
-from sichrplace.listings.detail import DetailExtras, load_detail
+from sichrplace.listings.detail import CACHE_DOMAIN, DetailExtras, cache_key, load_public
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.routing import mark_recent_write
@@ -60,15 +60,15 @@ async def invalidate_listing(
     For writers that do not refresh the detail from the primary (jobs, other domains)."""
     again = _again_after(replica_lag)
     await asyncio.gather(
-        cache.invalidate("listing", str(listing_id), again_after=again),
+        cache.invalidate(CACHE_DOMAIN, cache_key(listing_id), again_after=again),
         _bump_lists(cache, replica_lag),
     )
 
 
 async def refresh_listing(read_path: ReadPath, listing_id: uuid.UUID) -> None:
-    """After a listing write commits: store the committed detail, read back from the primary,
-    in the cache (so the next reader cannot fill it from a replica that has not replayed the
-    write yet), and invalidate the cached lists."""
+    """After a listing write commits: store the committed public detail, read back from the
+    primary, in the cache (so the next reader cannot fill it from a replica that has not
+    replayed the write yet), and invalidate the cached lists."""
     db = read_path.db
     if db is None:
         await invalidate_listing(read_path.cache, listing_id)
@@ -76,10 +76,10 @@ async def refresh_listing(read_path: ReadPath, listing_id: uuid.UUID) -> None:
     primary = ReplicaSession(db, force_primary=True)
 
     async def committed() -> dict[str, Any] | None:
-        return await load_detail(primary, listing_id, read_path.extras)
+        return await load_public(primary, listing_id, read_path.extras)
 
     await asyncio.gather(
-        read_path.cache.refresh("listing", str(listing_id), committed),
+        read_path.cache.refresh(CACHE_DOMAIN, cache_key(listing_id), committed),
         _bump_lists(read_path.cache, db.replica_state.lag_seconds),
     )
 

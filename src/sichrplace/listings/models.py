@@ -140,6 +140,11 @@ class Listing(Base):
     )
     energy_class: Mapped[str | None] = mapped_column(Text, nullable=True)
     wbs_required: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    # The landlord's choice: the public sees street, house number and exact coordinates
+    # (else postal code, district, city and a ~500 m cell; listings/rules.py).
+    show_exact_address: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default="false"
+    )
     status: Mapped[str] = mapped_column(Text, nullable=False, server_default="active")
     search_tsv: Mapped[Any] = mapped_column(
         TSVECTOR, Computed(SEARCH_TSV_SQL, persisted=True), nullable=False, deferred=True

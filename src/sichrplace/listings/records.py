@@ -44,6 +44,7 @@ class ListingRow:
     amenities: tuple[str, ...]
     energy_class: str | None
     wbs_required: bool
+    show_exact_address: bool
     district: str | None
     district_key: str | None
     search_extra: str  # compound parts of the text (listings/fulltext.py), for search_tsv
@@ -72,3 +73,4 @@ class PopularRow(NamedTuple):
     longitude: float | None
     view_count: int
     created_at: datetime
+    show_exact_address: bool  # decides the coordinates shown (not itself shown)

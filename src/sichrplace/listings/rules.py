@@ -1,5 +1,6 @@
 """Listing rules as pure functions (no I/O): the deposit cap, coordinates that go together,
-status transitions, who may manage or see a listing, and the partial-update merge.
+status transitions, who may manage or see a listing (and its exact address), the
+approximate location the public sees, and the partial-update merge.
 
 The service reads and writes; these decide, on typed rows, and raise the domain's problems.
 """
@@ -7,6 +8,7 @@ The service reads and writes; these decide, on typed rows, and raise the domain'
 from __future__ import annotations
 
 import dataclasses
+import math
 import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol, get_args, get_type_hints
@@ -83,6 +85,30 @@ def may_see(caller: Caller | None, *, owner_id: uuid.UUID | str, status: str) ->
     return status != ListingStatus.ARCHIVED or may_manage(caller, owner_id)
 
 
+def may_manage_some(caller: Caller | None) -> bool:
+    """Whether the caller could manage any listing at all (landlords and admins): only for
+    them is the detail read past the public cache to find out whether it is theirs."""
+    return caller is not None and caller.role in ("landlord", "admin")
+
+
+def may_see_exact_address(
+    *,
+    show_exact_address: bool,
+    owner_id: uuid.UUID | str | None,
+    viewer: Caller | None,
+    has_confirmed_viewing: bool = False,
+) -> bool:
+    """Whether `viewer` sees the street, house number and exact coordinates of a listing.
+
+    The one place this is decided (every shaping path asks it: the detail, search items,
+    popular): everyone if the landlord chose to show the exact address, else only its owner
+    and admins, and a tenant with a confirmed viewing (the booking journey passes
+    `has_confirmed_viewing`). Public lists pass no viewer."""
+    if show_exact_address or has_confirmed_viewing:
+        return True
+    return viewer is not None and owner_id is not None and may_manage(viewer, owner_id)
+
+
 def check_may_change(caller: Caller, listing: ListingRow) -> None:
     """403 for someone else's listing; 404 if it is archived (others may not learn it exists)."""
     if may_manage(caller, listing.owner_id):
@@ -90,6 +116,37 @@ def check_may_change(caller: Caller, listing: ListingRow) -> None:
     if not may_see(caller, owner_id=listing.owner_id, status=listing.status):
         raise ListingNotFound()
     raise NotListingOwner()
+
+
+# --- the approximate location ---------------------------------------------------------------
+
+# The public sees a listing's coordinates snapped to the centre of a grid cell of about
+# 500 m x 500 m: deterministic (equal inputs, equal outputs; random jitter would average out
+# over repeated reads), and two listings in one cell show the same point. Rows of the grid
+# are CELL_DEGREES of latitude high (~500 m); each row is cut into a whole number of cells
+# about as wide, so cells stay ~500 m wide at any latitude.
+CELL_DEGREES = 0.0045  # of latitude: 0.0045 x 111.2 km = ~500 m
+_DECIMALS = 6  # decimals of a snapped coordinate (as JSON carries it)
+
+
+def approximate_point(latitude: float, longitude: float) -> tuple[float, float]:
+    """The centre of the ~500 m grid cell that holds (latitude, longitude)."""
+    row = math.floor(latitude / CELL_DEGREES)
+    lat = min(90.0, max(-90.0, (row + 0.5) * CELL_DEGREES))
+    columns = max(1, math.floor(360.0 / (CELL_DEGREES / max(math.cos(math.radians(lat)), 1e-6))))
+    width = 360.0 / columns
+    column = min(columns - 1, math.floor((longitude + 180.0) / width))
+    lng = -180.0 + (column + 0.5) * width
+    return round(lat, _DECIMALS), round(lng, _DECIMALS)
+
+
+def shown_point(
+    latitude: float | None, longitude: float | None, *, exact: bool
+) -> tuple[float | None, float | None]:
+    """The coordinates to show: as stored if `exact`, else the cell's centre (none: none)."""
+    if exact or latitude is None or longitude is None:
+        return latitude, longitude
+    return approximate_point(latitude, longitude)
 
 
 # --- the partial update -----------------------------------------------------------------------

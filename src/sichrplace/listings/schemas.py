@@ -96,6 +96,13 @@ class ListingCreate(BaseModel):
     wbs_required: bool = Field(
         default=False, description="only for tenants with a Wohnberechtigungsschein (WBS)"
     )
+    show_exact_address: bool = Field(
+        default=False,
+        description=(
+            "show street, house number and exact coordinates to everyone; by default the "
+            "public sees postal code, district, city and coordinates rounded to ~500 m"
+        ),
+    )
 
 
 class ListingUpdate(BaseModel):
@@ -124,6 +131,7 @@ class ListingUpdate(BaseModel):
     amenities: Amenities | None = None
     energy_class: EnergyClass | None = None
     wbs_required: bool | None = None
+    show_exact_address: bool | None = None
     status: ListingStatus | None = None
 
     def changes(self) -> dict[str, Any]:
@@ -132,17 +140,29 @@ class ListingUpdate(BaseModel):
 
 
 class ListingOut(BaseModel):
+    """A listing as its reader may see it: its owner and administrators see everything; others
+    see no `owner_id`, and street, house number and exact coordinates only if
+    `show_exact_address` (else `street` and `house_number` are null and the coordinates are
+    the centre of the ~500 m grid cell that holds the listing)."""
+
     id: uuid.UUID
-    owner_id: uuid.UUID
+    owner_id: uuid.UUID | None = Field(
+        default=None, description="only in the owner's and administrators' view"
+    )
     title: str
     description: str
-    street: str
-    house_number: str
+    street: str | None = Field(description="null unless the reader may see the exact address")
+    house_number: str | None = Field(description="null unless the reader may see the exact address")
     postal_code: str
     city: str
     district: str | None
-    latitude: float | None
-    longitude: float | None
+    latitude: float | None = Field(
+        description="exact, or rounded to ~500 m unless the reader may see the exact address"
+    )
+    longitude: float | None = Field(
+        description="exact, or rounded to ~500 m unless the reader may see the exact address"
+    )
+    show_exact_address: bool
     geocode_status: str
     cold_rent_cents: int
     utilities_cents: int
@@ -180,8 +200,12 @@ class ListingSummary(BaseModel):
     pets_allowed: bool
     available_from: date | None
     amenities: list[str]
-    latitude: float | None
-    longitude: float | None
+    latitude: float | None = Field(
+        description="exact if the landlord shows the exact address, else rounded to ~500 m"
+    )
+    longitude: float | None = Field(
+        description="exact if the landlord shows the exact address, else rounded to ~500 m"
+    )
     created_at: datetime
 
 

@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 
 from sichrplace.integrations.maps.types import Geocoder, GeocodeResult, GeocodingUnavailable
+from sichrplace.kit import jsonbody
 from sichrplace.listings import geocoding, repository, rules
-from sichrplace.listings.detail import DetailExtras, document, load_detail
+from sichrplace.listings.detail import (
+    CACHE_DOMAIN,
+    DetailExtras,
+    cache_key,
+    document,
+    load_full,
+    load_public,
+    shaped,
+)
 from sichrplace.listings.errors import ListingNotFound
 from sichrplace.listings.fulltext import derived_columns
 from sichrplace.listings.invalidation import ReadPath, after_listing_write
-from sichrplace.listings.records import ListingRow
+from sichrplace.listings.records import ListingRow, PopularRow
 from sichrplace.listings.rules import Caller
 from sichrplace.listings.schemas import ListingCreate, ListingUpdate
 from sichrplace.listings.tasks import geocode_listing
@@ -34,10 +44,12 @@ __all__ = ["Caller", "GeocodeResult", "Geocoder", "GeocodingUnavailable"]
 ReadSource = Literal["cache", "replica", "primary"]
 
 
-async def _detail(session: PrimarySession, read_path: ReadPath, row: ListingRow) -> dict[str, Any]:
-    """A written row as the full detail document (e.g. with its images)."""
+async def _detail(
+    session: PrimarySession, read_path: ReadPath, row: ListingRow, caller: Caller
+) -> dict[str, Any]:
+    """A written row as the detail document (e.g. with its images) as its writer sees it."""
     extras = None if read_path.extras is None else await read_path.extras(session, row.id)
-    return document(row, extras)
+    return shaped(document(row, extras), caller)
 
 
 async def create_listing(
@@ -69,7 +81,7 @@ async def create_listing(
     if row.geocode_status == GeocodeStatus.PENDING:
         await enqueue(session, geocode_listing, listing_id=str(row.id))
     after_listing_write(session, read_path, row.id, caller.id)
-    return await _detail(session, read_path, row)
+    return await _detail(session, read_path, row, caller)
 
 
 async def _load_for_change(
@@ -106,12 +118,12 @@ async def update_listing(
         located = True
     changes = rules.changed_columns(current, merged)
     if not changes:
-        return await _detail(session, read_path, current)
+        return await _detail(session, read_path, current, caller)
     row = await repository.update_listing(session, listing_id, changes)
     if located and row.geocode_status == GeocodeStatus.PENDING:
         await enqueue(session, geocode_listing, listing_id=str(listing_id))
     after_listing_write(session, read_path, listing_id, caller.id)
-    return await _detail(session, read_path, row)
+    return await _detail(session, read_path, row, caller)
 
 
 async def archive_listing(
@@ -126,6 +138,16 @@ async def archive_listing(
     after_listing_write(session, read_path, listing_id, caller.id)
 
 
+@dataclass(frozen=True, slots=True)
+class DetailView:
+    """A listing's detail for one caller: the JSON text to send, whether it is the full view
+    of one who manages the listing (never cached, never to be shared), where it came from."""
+
+    body: bytes
+    managed: bool
+    source: ReadSource
+
+
 async def get_listing(
     replica: ReplicaSession,
     cache: Cache,
@@ -134,34 +156,60 @@ async def get_listing(
     *,
     pinned: bool,
     extras: DetailExtras | None = None,
-) -> tuple[dict[str, Any], bytes, ReadSource]:
-    """The public listing (its JSON-native detail document), the same as JSON text (what the
-    cache holds, to be written out unchanged) and where it was read from.
+) -> DetailView:
+    """The listing's detail as `caller` may see it.
 
-    Cached per listing for everyone alike; visibility is decided after the cache. A caller
-    pinned by read-your-writes bypasses the cache and reads the primary.
+    The public view is cached per listing for everyone alike (the hot path: the cached text
+    is handed on unchanged) and visibility is decided after the cache. Landlords and admins,
+    who may manage it, are read past the cache first: their own listing (or any, for an
+    admin) is the full view. A caller pinned by read-your-writes bypasses the cache and
+    reads the primary. (The booking journey adds the tenant with a confirmed viewing here,
+    through `has_confirmed_viewing` of `detail.shaped`.)
     """
+    if rules.may_manage_some(caller):
+        full = await load_full(replica, listing_id, extras)
+        if full is None:
+            raise ListingNotFound()
+        if rules.may_manage(caller, full["owner_id"]):
+            body = jsonbody.dumps(shaped(full, caller))
+            return DetailView(body, True, replica.last_target or "replica")
     source: ReadSource = "cache"
 
     async def load() -> dict[str, Any] | None:
         nonlocal source
-        doc = await load_detail(replica, listing_id, extras)
+        doc = await load_public(replica, listing_id, extras)
         source = replica.last_target or "replica"
         return doc
 
-    body = await cache.get_or_compute_json("listing", str(listing_id), load, bypass=pinned)
+    body = await cache.get_or_compute_json(CACHE_DOMAIN, cache_key(listing_id), load, bypass=pinned)
     doc = orjson.loads(body)
-    if doc is None or not rules.may_see(caller, owner_id=doc["owner_id"], status=doc["status"]):
+    # Not one who manages it (they were answered above): an archived listing is not found.
+    if doc is None or not rules.may_see(None, owner_id="", status=doc["status"]):
         raise ListingNotFound()
-    return doc, body, source
+    return DetailView(body, False, source)
 
 
 async def popular_listings(
     replica: ReplicaSession, cache: Cache, city: str | None, limit: int
-) -> list[dict[str, Any]]:
+) -> bytes:
+    """The most viewed active listings as JSON text ({"items": [...]}, public cards: the
+    coordinates as the public may see them)."""
     key = city_key(city) if city else ""
 
-    async def load() -> list[dict[str, Any]]:
-        return [card._asdict() for card in await repository.popular(replica, key or None, limit)]
+    async def load() -> dict[str, Any]:
+        cards = await repository.popular(replica, key or None, limit)
+        return {"items": [_public_card(card) for card in cards]}
 
-    return await cache.get_or_compute("popular", f"{key}|{limit}", load)
+    # "p|": cards as the public may see them (cards cached before held exact coordinates).
+    return await cache.get_or_compute_json("popular", f"p|{key}|{limit}", load)
+
+
+def _public_card(card: PopularRow) -> dict[str, Any]:
+    out = card._asdict()
+    exact = out.pop("show_exact_address")
+    out["latitude"], out["longitude"] = rules.shown_point(
+        card.latitude,
+        card.longitude,
+        exact=rules.may_see_exact_address(show_exact_address=exact, owner_id=None, viewer=None),
+    )
+    return out

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sichrplace.accounts.dependencies import caller_replica, optional_user
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db import ReplicaSession
+from sichrplace.platform.http import conditional
 from sichrplace.platform.http.dependencies import parts_of
 from sichrplace.search import service
 from sichrplace.search.params import (
@@ -85,11 +86,21 @@ def wants_bypass(request: Request, search: SearchParts) -> bool:
     return "no-cache" in cache_control or request.headers.get("x-cache-bypass", "") in ("1", "true")
 
 
-def _respond(body: bytes, status: str, session: ReplicaSession) -> Response:
+def _respond(
+    request: Request, body: bytes, status: str, session: ReplicaSession, *, etag: bool = True
+) -> Response:
     # The body is JSON text already (a hit is the cached text itself): written out as is
-    # instead of being validated through the response model again.
+    # instead of being validated through the response model again. The same for every
+    # caller; `Vary: Authorization` only because anonymous answers may be cached publicly.
     headers = {CACHE_HEADER: status, DB_TARGET_HEADER: session.last_target or "none"}
-    return Response(body, media_type="application/json", headers=headers)
+    max_age = parts_of(request).settings.cache.http_max_age_seconds
+    return conditional.json_response(
+        request,
+        body,
+        cache_control=conditional.cache_control_for(request, max_age),
+        etag=etag,
+        headers=headers,
+    )
 
 
 @router.get("/listings", response_model=SearchPage, openapi_extra=openapi_parameters(SearchParams))
@@ -102,7 +113,9 @@ async def search_listings(request: Request, read: ListingsReadDep) -> Response:
         read.query,
         bypass=wants_bypass(request, read.search),
     )
-    return _respond(body, status, read.replica)
+    # No ETag: hashing a page (up to ~50 KB) on every request would cost the cached search
+    # more than a conditional request saves; Cache-Control only (README.md, HTTP caching).
+    return _respond(request, body, status, read.replica, etag=False)
 
 
 @router.get("/facets", response_model=FacetsOut, openapi_extra=openapi_parameters(FilterParams))
@@ -115,7 +128,7 @@ async def search_facets(request: Request, read: FacetsReadDep) -> Response:
         read.filters,
         bypass=wants_bypass(request, read.search),
     )
-    return _respond(body, status, read.replica)
+    return _respond(request, body, status, read.replica)
 
 
 @router.get("/suggest", response_model=SuggestOut, responses=INVALID)
@@ -146,4 +159,4 @@ async def search_suggest(
         limit,
         bypass=wants_bypass(request, parts.get(SEARCH)),
     )
-    return _respond(body, status, replica)
+    return _respond(request, body, status, replica)

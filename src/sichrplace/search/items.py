@@ -3,6 +3,13 @@ from a row of Postgres (`from_row`) or from the in-process index's columns (`fro
 
 The JSON of an item is the record's fields in order (orjson writes dataclasses directly);
 `distance_km` is there only when the search has a point, `rank` only with full text.
+
+Items are public: their coordinates are the exact ones only where the landlord chose to show
+the exact address, else the centre of the listing's ~500 m cell (`listings.rules`), rounded
+when the item is made (once per cached page, nothing per request). `distance_km` is then
+rounded to half kilometres (in step with the distance order, which it must not contradict);
+the radius filter and the nearest-first order still use the exact position (README.md
+says what that leaks).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sichrplace.kit.jsonbody import utc_timestamp
+from sichrplace.listings.rules import may_see_exact_address, shown_point
 from sichrplace.listings.vocabulary import AMENITIES, in_vocabulary_order
 from sichrplace.search.index import layout
 from sichrplace.search.index.layout import Columns
@@ -24,8 +32,12 @@ from sichrplace.search.index.layout import Columns
 ITEM_COLUMNS = (
     "l.id, l.title, l.city, l.postal_code, l.cold_rent_cents, l.warm_rent_cents, "
     "l.rooms::float8 AS rooms, l.size_sqm::float8 AS size_sqm, l.furnished, l.pets_allowed, "
-    "l.available_from, l.amenities, l.latitude, l.longitude, l.created_at"
+    "l.available_from, l.amenities, l.latitude, l.longitude, l.created_at, "
+    "l.show_exact_address"
 )
+# Where a row of ITEM_COLUMNS ends (the distance and rank follow).
+ITEM_WIDTH = 16
+_HALF_KM = 500.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +81,33 @@ def _created(moment: datetime) -> datetime | str:
     return moment if moment.tzinfo is UTC else utc_timestamp(moment)
 
 
-def from_row(row: Sequence[Any], *, distance: bool = False, rank: bool = False) -> Item:
+def _public_exact(show_exact_address: bool) -> bool:
+    """Whether the public sees the exact position (a search page is alike for every caller)."""
+    return may_see_exact_address(show_exact_address=show_exact_address, owner_id=None, viewer=None)
+
+
+def _km(metres: float, exact: bool) -> float:
+    """The distance shown: to the metre for an exact position, else to the half kilometre
+    (rounding keeps the order of a nearest-first page)."""
+    if exact:
+        return round(metres / 1000.0, 3)
+    return round(metres / _HALF_KM) * 0.5
+
+
+def from_row(
+    row: Sequence[Any],
+    *,
+    distance: bool = False,
+    rank: bool = False,
+) -> Item:
     """An item from a row of ITEM_COLUMNS, then the distance in metres (`distance`), then the
     rank (`rank`), read by position (Row key lookups cost more here)."""
     (
         listing_id, title, city, postal_code, cold, warm, rooms, size, furnished, pets,
-        available, amenities, latitude, longitude, created_at, *rest,
+        available, amenities, exact_lat, exact_lng, created_at, show_exact, *rest,
     ) = row  # fmt: skip
+    exact = _public_exact(show_exact)
+    latitude, longitude = shown_point(exact_lat, exact_lng, exact=exact)
     base = (
         str(listing_id),
         title,
@@ -98,7 +130,7 @@ def from_row(row: Sequence[Any], *, distance: bool = False, rank: bool = False) 
     )
     if distance:
         metres = rest[0]
-        km = None if metres is None else round(metres / 1000.0, 3)
+        km = None if metres is None else _km(metres, exact)
         if rank:
             return RankedItemWithDistance(*base, km, float(rest[1]))
         return ItemWithDistance(*base, km)
@@ -113,7 +145,11 @@ def from_index(cols: Columns, row: int, listing_id: bytes, title: str, city: str
     flags, bits = int(cols[layout.FLAGS][row]), int(cols[layout.AMENITY_BITS][row])
     available = int(cols[layout.AVAILABLE][row])
     lat, lng = float(cols[layout.LAT][row]), float(cols[layout.LNG][row])
-    located = not (math.isnan(lat) or math.isnan(lng))
+    latitude, longitude = (
+        (None, None)
+        if math.isnan(lat) or math.isnan(lng)
+        else shown_point(lat, lng, exact=_public_exact(flags & layout.EXACT_ADDRESS != 0))
+    )
     return Item(
         str(uuid.UUID(bytes=listing_id)),
         title,
@@ -129,8 +165,8 @@ def from_index(cols: Columns, row: int, listing_id: bytes, title: str, city: str
         if available == layout.NEVER_AVAILABLE
         else layout.DATE_ZERO + timedelta(days=available),
         [name for i, name in enumerate(AMENITIES) if bits >> i & 1],
-        lat if located else None,
-        lng if located else None,
+        latitude,
+        longitude,
         None,
         layout.EPOCH + timedelta(microseconds=int(cols[layout.CREATED][row])),
     )

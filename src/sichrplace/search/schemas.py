@@ -110,7 +110,9 @@ class SearchQuery:
         return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
     def cache_key(self) -> str:
-        return f"{self.filters.canonical()}|sort={self.sort}|limit={self.limit}|c={self.cursor}"
+        # "p|": pages whose coordinates are shown as the public may see them (migration 0016);
+        # pages cached before, with exact coordinates, are never read again.
+        return f"p|{self.filters.canonical()}|sort={self.sort}|limit={self.limit}|c={self.cursor}"
 
 
 class FacetRow(NamedTuple):

@@ -31,7 +31,7 @@ SEED_COLUMNS: tuple[str, ...] = (
     "city_key", "latitude", "longitude", "geocode_status", "cold_rent_cents", "utilities_cents",
     "deposit_cents", "rooms", "size_sqm", "furnished", "pets_allowed", "available_from",
     "amenities", "energy_class", "status", "view_count", "created_at", "updated_at",
-    "district", "district_key", "search_extra", "wbs_required",
+    "district", "district_key", "search_extra", "wbs_required", "show_exact_address",
 )  # fmt: skip
 # Types to dump SEED_COLUMNS with, in order (psycopg `copy.set_types`, text COPY: the server
 # parses them into the columns' own types, e.g. float8 text into numeric rooms).
@@ -39,7 +39,7 @@ SEED_PG_TYPES: tuple[str, ...] = (
     "uuid", "uuid", "text", "text", "text", "text", "text", "text", "text", "float8",
     "float8", "text", "int4", "int4", "int4", "float8", "float8", "bool", "bool", "date",
     "text[]", "text", "text", "int8", "timestamptz", "timestamptz", "text", "text", "text",
-    "bool",
+    "bool", "bool",
 )  # fmt: skip
 
 # (city, weight, lat, lng, radius km, cold rent EUR/m², lowest PLZ, highest PLZ, districts)
@@ -293,4 +293,7 @@ def generate_listings(
             # About one flat in 25 needs a Wohnberechtigungsschein; decided by the id, so the
             # random stream (and every other column of every row) stays as it was.
             listing_id.int % 25 == 0,
+            # About three landlords in ten show the exact address (from the id's upper half,
+            # independent of the WBS flag): the rest show a ~500 m cell.
+            (listing_id.int >> 64) % 10 < 3,
         )

@@ -36,6 +36,7 @@ LISTING = ListingRow(
     amenities=("balcony", "fitted_kitchen", "cellar"),
     energy_class="B",
     wbs_required=False,
+    show_exact_address=False,
     district="Friedrichshain",
     district_key="friedrichshain",
     search_extra="Einbau Küche Fahrrad Keller Friedrichs Hain",

@@ -26,6 +26,7 @@ STAMP_SQL = "coalesce((extract(epoch FROM l.changed_at) * 1000000)::int8, 0)"
 CREATED_SQL = "(extract(epoch FROM l.created_at) * 1000000)::int8"
 # Bits of the `flags` field.
 FURNISHED, PETS, WBS = 1, 2, 4
+EXACT_ADDRESS = 8  # the landlord shows the exact address: items carry exact coordinates
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,8 @@ ROOMS2 = Field("rooms2", "int2send((l.rooms * 2)::int2)", ">i2", "i2")
 SIZE100 = Field("size100", "int4send((l.size_sqm * 100)::int4)", ">i4", "i4")
 FLAGS = Field(
     "flags",
-    "int2send((l.furnished::int + 2 * l.pets_allowed::int + 4 * l.wbs_required::int)::int2)",
+    "int2send((l.furnished::int + 2 * l.pets_allowed::int + 4 * l.wbs_required::int"
+    " + 8 * l.show_exact_address::int)::int2)",
     ">i2",
     "i2",
 )

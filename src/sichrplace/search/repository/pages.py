@@ -12,7 +12,7 @@ from typing import Any
 
 from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.search.index.layout import STAMP_SQL
-from sichrplace.search.items import ITEM_COLUMNS, Item, from_row
+from sichrplace.search.items import ITEM_COLUMNS, ITEM_WIDTH, Item, from_row
 from sichrplace.search.repository.where import (
     DISTANCE,
     RANK,
@@ -174,7 +174,7 @@ def relevance_statement(
 def _shape(rows: Sequence[Sequence[Any]], f: SearchFilters, rank: bool) -> PageRows:
     distance = f.point is not None
     items = [from_row(row, distance=distance, rank=rank) for row in rows]
-    distances: list[float | None] = [row[15] for row in rows] if distance else []
+    distances: list[float | None] = [row[ITEM_WIDTH] for row in rows] if distance else []
     return PageRows(items, distances)
 
 
