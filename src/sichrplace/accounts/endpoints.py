@@ -28,7 +28,12 @@ from sichrplace.platform.http.dependencies import PrimaryDB, RedisDep
 router = APIRouter(tags=["accounts"])
 
 _401: dict[int | str, dict[str, Any]] = {401: {"description": "Missing or invalid credentials"}}
-_403: dict[int | str, dict[str, Any]] = {403: {"description": "Not an administrator"}}
+_403: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Not allowed: not an administrator, or the account is suspended"}
+}
+_429: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many failed logins; wait Retry-After seconds"}
+}
 _404: dict[int | str, dict[str, Any]] = {404: {"description": "No such user"}}
 _422: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid input"}}
 
@@ -59,7 +64,7 @@ async def register(body: RegisterIn, session: PrimaryDB, auth: AuthDep) -> UserO
     return UserOut.of(user)
 
 
-@router.post("/auth/login", response_model=TokenPairOut, responses=_401)
+@router.post("/auth/login", response_model=TokenPairOut, responses={**_401, **_403, **_429})
 async def login(
     body: LoginIn,
     request: Request,
@@ -102,7 +107,7 @@ async def login(
     return out
 
 
-@router.post("/auth/refresh", response_model=TokenPairOut, responses=_401)
+@router.post("/auth/refresh", response_model=TokenPairOut, responses={**_401, **_403})
 async def refresh(body: RefreshIn, session: PrimaryDB, auth: AuthDep) -> TokenPairOut:
     # A replayed token raises RefreshTokenReused, which commits the family's revocation first.
     return _pair(await service.refresh(session, auth, body.refresh_token))
