@@ -297,3 +297,19 @@ async def test_without_redis_the_database_answers_and_nothing_fails_open(
 def _claims(token: str) -> dict[str, str]:
     claims: dict[str, str] = jwt.decode(token, options={"verify_signature": False})
     return claims
+
+
+async def test_wrong_current_passwords_get_growing_delays(
+    ip_client: httpx.AsyncClient, tenant: Account, settings: Settings
+) -> None:
+    """A stolen access token is no way around the login throttle's per-address delays."""
+    headers = bearer((await login(ip_client, tenant))["access_token"])
+    body = {"current_password": "not-it-at-all", "new_password": strong_password()}
+    for _ in range(settings.auth.login_free_failures_per_account_ip + 1):
+        r = await ip_client.post(f"{API}/me/password", json=body, headers=headers)
+        assert r.status_code == 422
+    right = {**body, "current_password": tenant.password}
+    r = await ip_client.post(f"{API}/me/password", json=right, headers=headers)
+    assert r.status_code == 429
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert int(r.headers["retry-after"]) >= 1

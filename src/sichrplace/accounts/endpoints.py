@@ -131,12 +131,20 @@ async def logout_all(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT, responses={**_401, **_422})
+@router.post(
+    "/me/password", status_code=status.HTTP_204_NO_CONTENT, responses={**_401, **_422, **_429}
+)
 async def change_password(
-    body: PasswordChangeIn, user: CurrentUser, session: PrimaryDB, auth: AuthDep, redis: RedisDep
+    body: PasswordChangeIn,
+    request: Request,
+    user: CurrentUser,
+    session: PrimaryDB,
+    auth: AuthDep,
+    redis: RedisDep,
 ) -> Response:
     """Change the password (the current one is required: 422 naming `current_password` if
-    wrong). Every other session of the caller ends; this one goes on."""
+    wrong, 429 after repeated wrong ones). Every other session of the caller ends; this one
+    goes on."""
     await service.change_password(
         session,
         auth,
@@ -145,6 +153,7 @@ async def change_password(
         session_id=user.session_id,
         current_password=body.current_password,
         new_password=body.new_password,
+        client_ip=request.client.host if request.client else "unknown",
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -235,11 +235,21 @@ async def change_password(
     session_id: uuid.UUID,
     current_password: str,
     new_password: str,
+    client_ip: str,
 ) -> None:
     """A new password for a signed-in user who knows the current one; every other session
-    ends, the caller's goes on."""
+    ends, the caller's goes on. Wrong current passwords get the login's growing delays per
+    (account, address): a stolen access token is no way around the login throttle."""
     user = await repo.get_user(session, user_id)
-    if user is None or not await auth.passwords.verify(user.password_hash, current_password):
+    if user is None:
+        raise wrong_current_password()
+    delays = login_throttle(redis, auth.settings).per_account_ip
+    pair = f"{rules.throttle_subject(user.email)}:{client_ip}"
+    wait = (await delays.check(pair)).retry_after
+    if wait:
+        raise TooManyRequests(wait, "Too many wrong passwords; try again later.")
+    if not await auth.passwords.verify(user.password_hash, current_password):
+        await delays.fail(pair)
         raise wrong_current_password()
     rules.check_password(new_password, security.common_passwords())
     password_hash = await auth.passwords.hash(new_password)
