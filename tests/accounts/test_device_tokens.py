@@ -81,6 +81,22 @@ async def test_an_attacker_locks_out_strangers_but_not_the_owners_known_device(
         assert (await attempt(browser, owner.email, owner.password)).status_code == 200
 
 
+async def test_concurrent_guesses_cannot_slip_past_the_lockout(
+    make_client: MakeClient, ip_client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """30 wrong passwords at once, each from its own address: the lockout counts each attempt
+    before its password is checked, so exactly the limit of them is checked."""
+    owner = await register(ip_client)
+    limit = settings.auth.login_max_untrusted_failures_per_account
+
+    async def one() -> int:
+        async with make_client(random_ip()) as c:
+            return (await attempt(c, owner.email, f"guess-{uuid.uuid4().hex[:8]}")).status_code
+
+    codes = await asyncio.gather(*(one() for _ in range(3 * limit)))
+    assert sorted(codes) == [401] * limit + [429] * (2 * limit), codes
+
+
 async def test_a_device_token_with_too_many_failures_is_locked_out_itself(
     make_client: MakeClient, ip_client: httpx.AsyncClient, settings: Settings
 ) -> None:

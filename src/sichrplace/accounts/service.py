@@ -112,7 +112,7 @@ async def login(
         user = await repo.get_user_by_email(session, email.strip())
         if user is not None:
             device_id = _device_id(auth, device_tokens, user.id)
-    wait = await throttle.retry_after(subject=subject, ip=client_ip, device_id=device_id)
+    wait = await throttle.admit(subject=subject, ip=client_ip, device_id=device_id)
     if wait is not None:
         raise TooManyRequests(wait, "Too many failed login attempts; try again later.")
     if not device_tokens:

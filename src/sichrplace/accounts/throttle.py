@@ -3,13 +3,13 @@
 Following OWASP's "Slow Down Online Guessing Attacks with Device Cookies":
 
 - A login that presents a valid device token of the account (a device that logged in to it
-  before) is throttled by that token alone: after `login_max_failures_per_device` failures
-  in a window the token is locked out until the window ends.
+  before) is throttled by that token alone: after `login_max_failures_per_device` attempts
+  without a success in a window the token is locked out until the window ends.
 - Every other login ("untrusted client") is throttled three ways: growing delays per client
   address and per (account, address), and an account-wide lockout after
-  `login_max_untrusted_failures_per_account` failures in a window, which applies to
-  untrusted clients only. So an attacker spraying from many addresses locks out untrusted
-  clients, never the owner's known devices.
+  `login_max_untrusted_failures_per_account` attempts without a success in a window, which
+  applies to untrusted clients only. So an attacker spraying from many addresses locks out
+  untrusted clients, never the owner's known devices.
 - All failures of an account are counted once more for the burst notification: exactly
   one failure per `login_burst_window_seconds` reaches `login_burst_failures`.
 
@@ -38,40 +38,41 @@ class LoginThrottle:
     burst: FixedWindowLimiter  # per account: every failure, for the owner's notification
     burst_threshold: int
 
-    async def retry_after(self, *, subject: str, ip: str, device_id: str | None) -> int | None:
-        """Seconds until this attempt may be made, or None if it may be made now."""
+    async def admit(self, *, subject: str, ip: str, device_id: str | None) -> int | None:
+        """Seconds until this attempt may be made, or None if its password may be checked.
+
+        The lockouts count the attempt itself (one atomic increment) before the password is
+        checked, so concurrent attempts cannot all slip past a check-then-count: at most
+        their limit of passwords is checked per window. A success clears its count again."""
         decisions: list[Decision]
         if device_id is not None:
-            decisions = [await self.device.check(device_id)]
+            decisions = [await self.device.hit(device_id)]
         else:
             decisions = list(
                 await asyncio.gather(
                     self.per_ip.check(ip),
                     self.per_account_ip.check(_pair(subject, ip)),
-                    self.untrusted.check(subject),
+                    self.untrusted.hit(subject),
                 )
             )
         return rules.retry_after(decisions)
 
     async def failed(self, *, subject: str, ip: str, device_id: str | None) -> bool:
         """Count a wrong password; True for the one failure that starts a burst."""
-        if device_id is not None:
-            await self.device.hit(device_id)
-        else:
-            await asyncio.gather(
-                self.per_ip.fail(ip),
-                self.per_account_ip.fail(_pair(subject, ip)),
-                self.untrusted.hit(subject),
-            )
+        if device_id is None:
+            await asyncio.gather(self.per_ip.fail(ip), self.per_account_ip.fail(_pair(subject, ip)))
         burst = await self.burst.hit(subject)
         return burst.count == self.burst_threshold
 
     async def succeeded(self, *, subject: str, ip: str, device_id: str | None) -> None:
         """Only the password's holder gets here, so clearing counts helps no attacker; a known
         device's success leaves the untrusted clients' lockout as it is."""
-        await self.per_account_ip.reset(_pair(subject, ip))
-        if device_id is None:
-            await self.untrusted.reset(subject)
+        if device_id is not None:
+            await self.device.reset(device_id)
+            return
+        await asyncio.gather(
+            self.per_account_ip.reset(_pair(subject, ip)), self.untrusted.reset(subject)
+        )
 
     async def lift_account_lockout(self, subject: str) -> None:
         """After a password reset (proof of the mailbox): untrusted clients may try again."""
