@@ -35,6 +35,10 @@ class AppSettings(BaseSettings):
     # rest wait their turn, up to admission_max_wait_seconds, then 503. 0: no limit.
     max_active_requests: int = Field(default=4, ge=0)
     admission_max_wait_seconds: float = Field(default=10.0, gt=0)
+    # Peers whose X-Forwarded-For/-Proto `sichrplace serve` believes (comma list, "*" = all):
+    # the load balancer only. Anyone else's headers are ignored, so a client cannot choose
+    # the address its login failures are counted against.
+    forwarded_allow_ips: str = "127.0.0.1"
 
 
 class StackSettings(BaseSettings):
@@ -140,9 +144,22 @@ class AuthSettings(BaseSettings):
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
-    login_max_failures_per_account: int = 5
-    login_max_failures_per_ip: int = 20
-    login_failure_window_seconds: int = 900
+    # Login throttling (docs/adr/0009): growing delays per client address and per (account,
+    # address) for clients without a device token; an account-wide lockout that applies to
+    # untrusted clients only; a lockout per device token; an email to the owner on a burst.
+    login_free_failures_per_ip: int = Field(default=20, ge=0)
+    login_free_failures_per_account_ip: int = Field(default=5, ge=0)
+    login_delay_base_seconds: float = Field(default=1.0, gt=0)
+    login_delay_max_seconds: int = Field(default=900, ge=1)
+    login_max_untrusted_failures_per_account: int = Field(default=10, ge=1)
+    login_max_failures_per_device: int = Field(default=10, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+    login_burst_failures: int = Field(default=10, ge=1)
+    login_burst_window_seconds: int = Field(default=3600, ge=1)
+    device_token_ttl_seconds: int = Field(default=180 * 86400, ge=60)
+    # Session liveness in Redis (the database decides on a miss): how long a "live" answer
+    # may be reused; a revocation overwrites it at once, this bounds a lost overwrite.
+    session_cache_seconds: int = Field(default=60, ge=1)
     password_reset_mails_per_hour: int = 3
 
 

@@ -58,8 +58,11 @@ async def ip_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+MakeClient = Callable[[str], AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
 @pytest.fixture
-def make_client(app: FastAPI) -> Callable[[str], AbstractAsyncContextManager[httpx.AsyncClient]]:
+def make_client(app: FastAPI) -> MakeClient:
     return lambda ip: client_for(app, ip)
 
 

@@ -15,7 +15,16 @@ from sichrplace.accounts.models import AccountToken, User
 from sichrplace.config import Settings
 from sichrplace.kit.clock import utcnow
 from sichrplace.platform.db.engines import Database
-from tests.accounts.conftest import API, Account, bearer, login, register, strong_password
+from tests.accounts.conftest import (
+    API,
+    Account,
+    MakeClient,
+    bearer,
+    login,
+    random_ip,
+    register,
+    strong_password,
+)
 from tests.helpers.mailbox import mails_to, wait_for_mail
 
 VERIFY_SUBJECT = "Confirm your SichrPlace email"
@@ -150,14 +159,22 @@ async def test_reset_mails_are_capped_per_hour(
 
 
 async def test_reset_lifts_the_login_lock(
-    ip_client: httpx.AsyncClient, db: Database, settings: Settings
+    ip_client: httpx.AsyncClient, make_client: MakeClient, db: Database, settings: Settings
 ) -> None:
+    """The account-wide lockout of untrusted clients (failures from many addresses) ends
+    with a password reset."""
     account = await register(ip_client)
-    for _ in range(settings.auth.login_max_failures_per_account):
-        r = await ip_client.post(
-            f"{API}/auth/login", json={"email": account.email, "password": "wrong-password"}
-        )
+    for _ in range(settings.auth.login_max_untrusted_failures_per_account):
+        async with make_client(random_ip()) as c:
+            r = await c.post(
+                f"{API}/auth/login", json={"email": account.email, "password": "wrong-password"}
+            )
         assert r.status_code == 401
+    async with make_client(random_ip()) as c:
+        locked = await c.post(
+            f"{API}/auth/login", json={"email": account.email, "password": account.password}
+        )
+    assert locked.status_code == 429
     await request_reset(ip_client, account.email)
     token = link_token(
         await wait_for_mail(account.email, subject_contains=RESET_SUBJECT), "reset-password"

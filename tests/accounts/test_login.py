@@ -6,8 +6,6 @@ import asyncio
 import statistics
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 
 import httpx
 from argon2 import PasswordHasher
@@ -19,14 +17,13 @@ from sichrplace.platform.db.engines import Database
 from tests.accounts.conftest import (
     API,
     Account,
+    MakeClient,
     bearer,
     login,
     random_ip,
     register,
     running_app,
 )
-
-MakeClient = Callable[[str], AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 async def attempt(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
@@ -107,55 +104,86 @@ async def test_login_rehashes_a_password_hashed_with_old_parameters(
     await login(ip_client, tenant)  # the new hash verifies
 
 
-async def test_repeated_failures_lock_the_account_with_429_and_retry_after(
+async def test_failures_from_many_addresses_lock_untrusted_clients_with_429(
     make_client: MakeClient, tenant: Account, settings: Settings
 ) -> None:
-    limit = settings.auth.login_max_failures_per_account
-    async with make_client(random_ip()) as c:
-        for _ in range(limit):
+    """The account-wide lockout: failures from many addresses, then any client without a
+    device token of the account is refused (429, problem+json, Retry-After)."""
+    limit = settings.auth.login_max_untrusted_failures_per_account
+    for _ in range(limit):
+        async with make_client(random_ip()) as c:
             assert (await attempt(c, tenant.email, "not-the-password")).status_code == 401
-        locked = await attempt(c, tenant.email, tenant.password)
+    async with make_client(random_ip()) as other:
+        locked = await attempt(other, tenant.email, tenant.password)
     assert locked.status_code == 429, locked.text
     assert locked.headers["content-type"].startswith("application/problem+json")
     retry_after = int(locked.headers["retry-after"])
     assert 0 < retry_after <= settings.auth.login_failure_window_seconds
-    # Per account: another address is refused too, even with the right password.
-    async with make_client(random_ip()) as other:
-        assert (await attempt(other, tenant.email, tenant.password)).status_code == 429
 
 
-async def test_repeated_failures_from_one_ip_give_429_for_any_account(
+async def _blocked_for(client: httpx.AsyncClient, email: str, password: str) -> int:
+    r = await attempt(client, email, password)
+    assert r.status_code == 429, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    return int(r.headers["retry-after"])
+
+
+async def test_failures_from_one_address_get_growing_delays_for_any_account(
     make_client: MakeClient, ip_client: httpx.AsyncClient, settings: Settings
 ) -> None:
     victim = await register(ip_client)
-    limit = settings.auth.login_max_failures_per_ip
+    free = settings.auth.login_free_failures_per_ip
+    base = settings.auth.login_delay_base_seconds
     ip = random_ip()
     async with make_client(ip) as c:
         results = await asyncio.gather(
             *(
                 attempt(c, f"spray-{i}-{uuid.uuid4().hex}@example.com", "x" * 12)
-                for i in range(limit)
+                for i in range(free)
             )
         )
-        assert [r.status_code for r in results] == [401] * limit
-        blocked = await attempt(c, victim.email, victim.password)
-        assert blocked.status_code == 429
-        assert int(blocked.headers["retry-after"]) > 0
+        assert [r.status_code for r in results] == [401] * free
+        waits = []
+        for _ in range(3):  # each failure past the free ones doubles the wait
+            spray = f"spray-{uuid.uuid4().hex}@example.com"
+            assert (await attempt(c, spray, "x" * 12)).status_code == 401
+            waits.append(await _blocked_for(c, victim.email, victim.password))
+            await asyncio.sleep(waits[-1] + 0.05)
+        assert waits == [round(base), round(2 * base), round(4 * base)]
     # The account itself is not locked: from another address it logs in.
     async with make_client(random_ip()) as other:
         assert (await attempt(other, victim.email, victim.password)).status_code == 200
 
 
+async def test_failures_for_one_account_from_one_address_get_growing_delays(
+    make_client: MakeClient, tenant: Account, settings: Settings
+) -> None:
+    free = settings.auth.login_free_failures_per_account_ip
+    base = settings.auth.login_delay_base_seconds
+    async with make_client(random_ip()) as c:
+        for _ in range(free):
+            assert (await attempt(c, tenant.email, "not-the-password")).status_code == 401
+        waits = []
+        for _ in range(2):
+            assert (await attempt(c, tenant.email, "not-the-password")).status_code == 401
+            waits.append(await _blocked_for(c, tenant.email, tenant.password))
+            await asyncio.sleep(waits[-1] + 0.05)
+        assert waits == [round(base), round(2 * base)]
+        # This pair only: the same address may try another account, ...
+        assert (await attempt(c, f"x-{uuid.uuid4().hex}@example.com", "y" * 12)).status_code == 401
+    # ... and another address this account.
+    async with make_client(random_ip()) as other:
+        assert (await attempt(other, tenant.email, tenant.password)).status_code == 200
+
+
 async def test_success_resets_the_account_failure_count(
     ip_client: httpx.AsyncClient, tenant: Account, settings: Settings
 ) -> None:
-    limit = settings.auth.login_max_failures_per_account
-    for _ in range(limit - 1):
-        assert (await attempt(ip_client, tenant.email, "nope-nope-nope")).status_code == 401
-    await login(ip_client, tenant)
-    for _ in range(limit - 1):
-        assert (await attempt(ip_client, tenant.email, "nope-nope-nope")).status_code == 401
-    await login(ip_client, tenant)
+    free = settings.auth.login_free_failures_per_account_ip
+    for _ in range(2):
+        for _ in range(free):
+            assert (await attempt(ip_client, tenant.email, "nope-nope-nope")).status_code == 401
+        await login(ip_client, tenant)
 
 
 async def test_login_fails_open_when_redis_is_down(ip_client: httpx.AsyncClient) -> None:
@@ -163,6 +191,6 @@ async def test_login_fails_open_when_redis_is_down(ip_client: httpx.AsyncClient)
     settings = Settings()
     settings.redis.url = "redis://127.0.0.1:9/0"  # nothing listens on the discard port
     async with running_app(settings) as c:
-        for _ in range(settings.auth.login_max_failures_per_account + 2):
+        for _ in range(settings.auth.login_max_untrusted_failures_per_account + 2):
             assert (await attempt(c, account.email, "not-the-password")).status_code == 401
         assert (await attempt(c, account.email, account.password)).status_code == 200

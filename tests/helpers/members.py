@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import insert
 
-from sichrplace.accounts.models import User
+from sichrplace.accounts.models import RefreshTokenFamily, User
 from sichrplace.accounts.security import build_auth_runtime
 from sichrplace.config import Settings
 from sichrplace.platform.db import transaction
@@ -26,7 +26,7 @@ class Member:
 
 async def create_member(db: Database, settings: Settings, role: str, *, label: str) -> Member:
     """A user with `role`, its email tagged with `label`, and Bearer headers for it."""
-    user_id = uuid.uuid4()
+    user_id, session_id = uuid.uuid4(), uuid.uuid4()
     email = f"{label}-{user_id.hex[:12]}@example.com"
     async with transaction(db) as session:
         await session.execute(
@@ -38,7 +38,9 @@ async def create_member(db: Database, settings: Settings, role: str, *, label: s
                 role=role,
             )
         )
+        # Access tokens are refused unless their session (a refresh-token family) is live.
+        await session.execute(insert(RefreshTokenFamily).values(id=session_id, user_id=user_id))
     token = build_auth_runtime(settings).access_tokens.issue(
-        user_id=user_id, email=email, role=role, session_id=uuid.uuid4(), now=datetime.now(UTC)
+        user_id=user_id, email=email, role=role, session_id=session_id, now=datetime.now(UTC)
     )
     return Member(user_id, role, email, {"Authorization": f"Bearer {token}"})

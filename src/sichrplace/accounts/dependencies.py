@@ -9,8 +9,10 @@
     async def create(user: Annotated[Principal, Depends(require_role("landlord"))]) -> ...
 
 Missing or invalid bearer token → 401, wrong role → 403; both problem+json with
-WWW-Authenticate. The principal comes from the access token alone (no database round trip);
-access tokens are short-lived, so a revoked session stops working within their lifetime.
+WWW-Authenticate. The principal comes from the access token; one Redis round trip (the
+database on a miss or when Redis is down) checks that its session has not ended (logout,
+password change or reset, "log out everywhere", suspension: accounts/sessions.py).
+Anonymous requests pay nothing for it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from sichrplace.accounts import security
+from sichrplace.accounts import security, sessions
 from sichrplace.accounts.errors import InvalidAccessToken
 from sichrplace.accounts.models import Role
 from sichrplace.accounts.security import AUTH, AuthRuntime, Principal
@@ -38,6 +40,7 @@ __all__ = [
     "OptionalUser",
     "Principal",
     "RoutedReplicaDB",
+    "SignedUser",
     "TenantUser",
     "caller_replica",
     "optional_user",
@@ -55,9 +58,8 @@ def get_auth(request: Request) -> AuthRuntime:
 AuthDep = Annotated[AuthRuntime, Depends(get_auth)]
 
 
-async def current_user(
-    auth: AuthDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+def _signed_principal(
+    auth: AuthRuntime, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         raise Unauthorized("Missing bearer token.")
@@ -68,7 +70,31 @@ async def current_user(
     return Principal(claims.user_id, claims.email, claims.role, claims.session_id)
 
 
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def _live(request: Request, principal: Principal) -> bool:
+    parts = parts_of(request)
+    auth = parts.get(AUTH)
+    return await sessions.session_live(
+        parts.redis, parts.db, auth.settings, principal.id, principal.session_id
+    )
+
+
+async def current_user(request: Request, credentials: Bearer) -> Principal:
+    principal = _signed_principal(get_auth(request), credentials)
+    if not await _live(request, principal):
+        raise InvalidAccessToken("session ended")
+    return principal
+
+
+async def signed_user(request: Request, credentials: Bearer) -> Principal:
+    """The token's caller, whether or not the session has ended (for an idempotent logout)."""
+    return _signed_principal(get_auth(request), credentials)
+
+
 CurrentUser = Annotated[Principal, Depends(current_user)]
+SignedUser = Annotated[Principal, Depends(signed_user)]
 
 
 def require_role(*roles: Role | str) -> Callable[[Principal], Awaitable[Principal]]:
@@ -94,8 +120,9 @@ AdminUser = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 
 
 async def optional_user(request: Request) -> Principal | None:
-    """The caller on a public endpoint: None when anonymous, or when the token is invalid or
-    expired (a stale token must not break a public page; it just reads as anonymous).
+    """The caller on a public endpoint: None when anonymous, or when the token is invalid,
+    expired or its session ended (a stale token must not break a public page; it just reads
+    as anonymous).
 
     Reads the header itself instead of through sub-dependencies: public reads are the hottest
     requests and each dependency FastAPI resolves costs CPU."""
@@ -106,7 +133,8 @@ async def optional_user(request: Request) -> Principal | None:
         claims = get_auth(request).access_tokens.decode(token.strip())
     except security.InvalidAccessToken:
         return None
-    return Principal(claims.user_id, claims.email, claims.role, claims.session_id)
+    principal = Principal(claims.user_id, claims.email, claims.role, claims.session_id)
+    return principal if await _live(request, principal) else None
 
 
 OptionalUser = Annotated[Principal | None, Depends(optional_user)]

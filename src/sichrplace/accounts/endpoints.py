@@ -1,4 +1,4 @@
-"""Accounts routes: /auth/*, /me, /admin/users/{id}."""
+"""Accounts routes: /auth/*, /me, /me/password, /admin/users/{id}[/suspend|/unsuspend]."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from sichrplace.accounts import service
-from sichrplace.accounts.dependencies import AdminUser, AuthDep, CurrentUser
+from sichrplace.accounts.dependencies import AdminUser, AuthDep, CurrentUser, SignedUser
 from sichrplace.accounts.models import Role
 from sichrplace.accounts.schemas import (
     AcceptedOut,
     LoginIn,
+    PasswordChangeIn,
     PasswordResetConfirmIn,
     PasswordResetRequestIn,
     RefreshIn,
@@ -27,6 +28,18 @@ from sichrplace.platform.http.dependencies import PrimaryDB, RedisDep
 router = APIRouter(tags=["accounts"])
 
 _401: dict[int | str, dict[str, Any]] = {401: {"description": "Missing or invalid credentials"}}
+_403: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Not allowed: not an administrator, or the account is suspended"}
+}
+_429: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many failed logins; wait Retry-After seconds"}
+}
+_404: dict[int | str, dict[str, Any]] = {404: {"description": "No such user"}}
+_422: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid input"}}
+
+# The device token of accounts/throttle.py: a cookie for browsers, a header for API clients.
+DEVICE_COOKIE = "sp_device"
+DEVICE_HEADER = "X-Device-Token"
 
 
 def _pair(pair: TokenPair) -> TokenPairOut:
@@ -51,32 +64,97 @@ async def register(body: RegisterIn, session: PrimaryDB, auth: AuthDep) -> UserO
     return UserOut.of(user)
 
 
-@router.post("/auth/login", response_model=TokenPairOut, responses=_401)
+@router.post("/auth/login", response_model=TokenPairOut, responses={**_401, **_403, **_429})
 async def login(
-    body: LoginIn, request: Request, session: PrimaryDB, auth: AuthDep, redis: RedisDep
+    body: LoginIn,
+    request: Request,
+    response: Response,
+    session: PrimaryDB,
+    auth: AuthDep,
+    redis: RedisDep,
 ) -> TokenPairOut:
-    # uvicorn runs with proxy headers from nginx, so this is the real client address.
+    """Sign in. Failed attempts are throttled (429 with Retry-After); a device that signed
+    in to this account before (its device token in the X-Device-Token header or the
+    sp_device cookie) is throttled on its own, never by other people's failures."""
+    # `sichrplace serve` believes X-Forwarded-For from the load balancer only
+    # (SICHRPLACE_APP_FORWARDED_ALLOW_IPS), so this is the real client address.
     client_ip = request.client.host if request.client else "unknown"
-    pair = await service.login(
-        session, auth, redis, email=body.email, password=body.password, client_ip=client_ip
+    presented = [
+        t
+        for t in (request.headers.get(DEVICE_HEADER), request.cookies.get(DEVICE_COOKIE))
+        if t and len(t) <= 2048
+    ]
+    result = await service.login(
+        session,
+        auth,
+        redis,
+        email=body.email,
+        password=body.password,
+        client_ip=client_ip,
+        device_tokens=presented,
     )
-    return _pair(pair)
+    response.set_cookie(
+        DEVICE_COOKIE,
+        result.device_token,
+        max_age=auth.settings.device_token_ttl_seconds,
+        path="/api/v1/auth",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    out = _pair(result.tokens)
+    out.device_token = result.device_token
+    return out
 
 
-@router.post("/auth/refresh", response_model=TokenPairOut, responses=_401)
+@router.post("/auth/refresh", response_model=TokenPairOut, responses={**_401, **_403})
 async def refresh(body: RefreshIn, session: PrimaryDB, auth: AuthDep) -> TokenPairOut:
     # A replayed token raises RefreshTokenReused, which commits the family's revocation first.
     return _pair(await service.refresh(session, auth, body.refresh_token))
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=_401)
-async def logout(user: CurrentUser, session: PrimaryDB) -> Response:
-    """Revoke the caller's session: the refresh-token family the access token was issued for.
+async def logout(user: SignedUser, session: PrimaryDB, auth: AuthDep, redis: RedisDep) -> Response:
+    """End the caller's session (the login the access token belongs to): its refresh tokens
+    at once, its access tokens within seconds on every instance. Idempotent: a token whose
+    session already ended gets 204 too. No body is needed."""
+    await service.logout(session, redis, auth.settings, user_id=user.id, session_id=user.session_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    Every refresh token of that login is dead afterwards; the access token itself expires on
-    its own (short lifetime). No body is needed.
-    """
-    await service.logout(session, user_id=user.id, session_id=user.session_id)
+
+@router.post("/auth/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=_401)
+async def logout_all(
+    user: CurrentUser, session: PrimaryDB, auth: AuthDep, redis: RedisDep
+) -> Response:
+    """Log out everywhere: every session of the caller ends, this one included."""
+    await service.end_sessions(session, redis, auth.settings, user.id, "logout_all")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/me/password", status_code=status.HTTP_204_NO_CONTENT, responses={**_401, **_422, **_429}
+)
+async def change_password(
+    body: PasswordChangeIn,
+    request: Request,
+    user: CurrentUser,
+    session: PrimaryDB,
+    auth: AuthDep,
+    redis: RedisDep,
+) -> Response:
+    """Change the password (the current one is required: 422 naming `current_password` if
+    wrong, 429 after repeated wrong ones). Every other session of the caller ends; this one
+    goes on."""
+    await service.change_password(
+        session,
+        auth,
+        redis,
+        user_id=user.id,
+        session_id=user.session_id,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        client_ip=request.client.host if request.client else "unknown",
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -113,3 +191,30 @@ async def confirm_password_reset(
 @router.get("/admin/users/{user_id}", response_model=UserOut, responses=_401)
 async def admin_get_user(user_id: uuid.UUID, admin: AdminUser, session: PrimaryDB) -> UserOut:
     return UserOut.of(await service.profile(session, user_id))
+
+
+@router.post(
+    "/admin/users/{user_id}/suspend", response_model=UserOut, responses={**_401, **_403, **_404}
+)
+async def admin_suspend_user(
+    user_id: uuid.UUID, admin: AdminUser, session: PrimaryDB, auth: AuthDep, redis: RedisDep
+) -> UserOut:
+    """Suspend an account (admins only): every session ends within seconds; login and
+    refresh answer 403 `account-suspended` until it is lifted."""
+    return UserOut.of(
+        await service.set_suspended(session, redis, auth.settings, user_id, suspended=True)
+    )
+
+
+@router.post(
+    "/admin/users/{user_id}/unsuspend",
+    response_model=UserOut,
+    responses={**_401, **_403, **_404},
+)
+async def admin_unsuspend_user(
+    user_id: uuid.UUID, admin: AdminUser, session: PrimaryDB, auth: AuthDep, redis: RedisDep
+) -> UserOut:
+    """Lift a suspension (admins only): the user can log in again."""
+    return UserOut.of(
+        await service.set_suspended(session, redis, auth.settings, user_id, suspended=False)
+    )

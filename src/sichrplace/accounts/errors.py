@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sichrplace.kit.errors import Conflict, Unauthorized, Unprocessable
+from sichrplace.kit.errors import Conflict, Forbidden, Unauthorized, Unprocessable
 
 
 class EmailTaken(Conflict):
@@ -14,9 +14,22 @@ class EmailTaken(Conflict):
 
 class InvalidCredentials(Unauthorized):
     slug = "invalid-credentials"
+    # A failed login may have queued the owner's burst notice (accounts/throttle.py): the
+    # unit of work commits it; a failed login writes nothing else.
+    commits = True
 
     def __init__(self) -> None:
         super().__init__("Invalid email or password.")
+
+
+class AccountSuspended(Forbidden):
+    """Right credentials, but an administrator suspended the account: 403 (authenticated,
+    not allowed), only after the password or refresh token proved who is asking."""
+
+    slug = "account-suspended"
+
+    def __init__(self) -> None:
+        super().__init__("This account is suspended. Please contact SichrPlace support.")
 
 
 class InvalidRefreshToken(Unauthorized):
@@ -55,3 +68,7 @@ def invalid_email_token() -> Unprocessable:
 
 def weak_password(reason: str) -> Unprocessable:
     return Unprocessable.field("password", reason, slug="weak-password")
+
+
+def wrong_current_password() -> Unprocessable:
+    return Unprocessable.field("current_password", "is not correct", slug="wrong-password")

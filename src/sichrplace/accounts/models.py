@@ -54,6 +54,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(Text, nullable=False)
     email_verified_at: Mapped[datetime | None] = _ts(nullable=True)
     password_changed_at: Mapped[datetime] = _ts(default_now=True)
+    # Set by an administrator: no login, no refresh, and every access token refused.
+    suspended_at: Mapped[datetime | None] = _ts(nullable=True)
     created_at: Mapped[datetime] = _ts(default_now=True)
     updated_at: Mapped[datetime] = _ts(default_now=True)
 

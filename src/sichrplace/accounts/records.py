@@ -18,6 +18,7 @@ class UserRow:
     role: Role
     email_verified_at: datetime | None
     password_changed_at: datetime
+    suspended_at: datetime | None
     created_at: datetime
     updated_at: datetime
 
@@ -44,3 +45,11 @@ class AccountTokenRow:
     purpose: TokenPurpose
     expires_at: datetime
     used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStateRow:
+    """What the database says about an access token's session and user (None: no such user)."""
+
+    session_live: bool  # the session (refresh family) exists, is the user's and is not revoked
+    suspended: bool

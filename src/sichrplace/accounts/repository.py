@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from sichrplace.accounts.models import (
@@ -17,7 +17,12 @@ from sichrplace.accounts.models import (
     TokenPurpose,
     User,
 )
-from sichrplace.accounts.records import AccountTokenRow, RefreshTokenRow, UserRow
+from sichrplace.accounts.records import (
+    AccountTokenRow,
+    RefreshTokenRow,
+    SessionStateRow,
+    UserRow,
+)
 from sichrplace.platform.db import PrimarySession
 
 # --- users ------------------------------------------------------------------------------------
@@ -30,6 +35,7 @@ _USER_COLUMNS = (
     User.role,
     User.email_verified_at,
     User.password_changed_at,
+    User.suspended_at,
     User.created_at,
     User.updated_at,
 )
@@ -100,6 +106,35 @@ async def set_role(session: PrimarySession, user_id: uuid.UUID, role: str) -> No
     )
 
 
+async def set_suspended(session: PrimarySession, user_id: uuid.UUID, *, suspended: bool) -> bool:
+    """Suspend or lift a suspension; False if the user does not exist."""
+    stmt = (
+        update(User)
+        .where(User.id == user_id)
+        .values(suspended_at=func.now() if suspended else None, updated_at=func.now())
+        .returning(User.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def session_state(
+    session: PrimarySession, user_id: uuid.UUID, session_id: uuid.UUID
+) -> SessionStateRow | None:
+    """Is the access token's session live and its user not suspended? None: no such user."""
+    f = RefreshTokenFamily
+    stmt = (
+        select(
+            and_(f.id.is_not(None), f.revoked_at.is_(None)).label("session_live"),
+            User.suspended_at.is_not(None).label("suspended"),
+        )
+        .select_from(User)
+        .outerjoin(f, and_(f.id == session_id, f.user_id == User.id))
+        .where(User.id == user_id)
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else SessionStateRow(bool(row.session_live), bool(row.suspended))
+
+
 # --- refresh-token families -------------------------------------------------------------------
 
 
@@ -154,13 +189,16 @@ async def revoke_family(
     await session.execute(stmt.values(revoked_at=func.now(), revoked_reason=reason))
 
 
-async def revoke_all_families(session: PrimarySession, user_id: uuid.UUID, reason: str) -> None:
+async def revoke_all_families(
+    session: PrimarySession, user_id: uuid.UUID, reason: str, *, keep: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    """Revoke every live session of the user (but `keep`); the ids of those revoked."""
     f = RefreshTokenFamily
-    await session.execute(
-        update(f)
-        .where(f.user_id == user_id, f.revoked_at.is_(None))
-        .values(revoked_at=func.now(), revoked_reason=reason)
-    )
+    stmt = update(f).where(f.user_id == user_id, f.revoked_at.is_(None))
+    if keep is not None:
+        stmt = stmt.where(f.id != keep)
+    stmt = stmt.values(revoked_at=func.now(), revoked_reason=reason).returning(f.id)
+    return list((await session.execute(stmt)).scalars())
 
 
 # --- single-use emailed tokens ----------------------------------------------------------------

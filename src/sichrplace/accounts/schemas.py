@@ -30,6 +30,7 @@ class UserOut(BaseModel):
     full_name: str
     role: Role
     email_verified: bool
+    suspended: bool = False
     created_at: datetime
 
     @classmethod
@@ -40,6 +41,7 @@ class UserOut(BaseModel):
             full_name=user.full_name,
             role=user.role,
             email_verified=user.email_verified_at is not None,
+            suspended=user.suspended_at is not None,
             created_at=user.created_at,
         )
 
@@ -56,6 +58,14 @@ class TokenPairOut(BaseModel):
     token_type: Literal["bearer"] = "bearer"  # noqa: S105
     expires_in: int = Field(description="Access token lifetime in seconds")
     refresh_expires_in: int = Field(description="Refresh token lifetime in seconds")
+    device_token: str | None = Field(
+        default=None,
+        description=(
+            "Login only: this device's token (also set as the httpOnly cookie sp_device). "
+            "Send it back with later logins of this account (header X-Device-Token, or the "
+            "cookie): a known device is not locked out by other people's failed attempts."
+        ),
+    )
 
 
 class RefreshIn(BaseModel):
@@ -78,3 +88,8 @@ class PasswordResetConfirmIn(BaseModel):
 class AcceptedOut(BaseModel):
     status: Literal["accepted"] = "accepted"
     detail: str
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: Annotated[str, Field(max_length=1024)]
+    new_password: Password

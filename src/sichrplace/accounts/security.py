@@ -164,6 +164,61 @@ class AccessTokens:
             raise InvalidAccessToken("invalid token claims") from exc
 
 
+# --- device tokens (OWASP "Slow Down Online Guessing Attacks with Device Cookies") ----------
+
+
+class DeviceTokens:
+    """A signed token a device gets on a successful login, bound to that account.
+
+    Presented with a later login of the same account it makes the device "known": it is then
+    throttled on its own and not by the account-wide lockout strangers can cause. Signed with
+    the JWT keys but with its own audience, so it is never accepted as an access token.
+    """
+
+    def __init__(self, keys: SigningKeySet, settings: AuthSettings) -> None:
+        self.keys = keys
+        self.issuer = settings.jwt_issuer
+        self.audience = f"{settings.jwt_audience}/device"
+        self.ttl = timedelta(seconds=settings.device_token_ttl_seconds)
+
+    def issue(self, *, user_id: uuid.UUID, now: datetime) -> str:
+        claims = {
+            "sub": str(user_id),
+            "did": uuid.uuid4().hex,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": now,
+            "exp": now + self.ttl,
+        }
+        return jwt.encode(
+            claims,
+            self.keys.signing_key,
+            algorithm=JWT_ALGORITHM,
+            headers={"kid": self.keys.active_kid},
+        )
+
+    def device_id(self, token: str, user_id: uuid.UUID) -> str | None:
+        """The device's id if `token` is a valid device token of `user_id`, else None."""
+        try:
+            key = self.keys.verification_key(jwt.get_unverified_header(token).get("kid"))
+            if key is None:
+                return None
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[JWT_ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "did", "iss", "aud"]},
+            )
+        except jwt.InvalidTokenError:
+            return None
+        if claims.get("sub") != str(user_id):
+            return None
+        did = claims.get("did")
+        return did if isinstance(did, str) and did else None
+
+
 @dataclass(frozen=True)
 class Principal:
     """The authenticated caller."""
@@ -184,6 +239,7 @@ class AuthRuntime:
     settings: AuthSettings
     passwords: Passwords
     access_tokens: AccessTokens
+    device_tokens: DeviceTokens
     public_base_url: str
 
 
@@ -204,9 +260,11 @@ def load_jwt_keys(settings: Settings) -> SigningKeySet:
 
 
 def build_auth_runtime(settings: Settings) -> AuthRuntime:
+    keys = load_jwt_keys(settings)
     return AuthRuntime(
         settings=settings.auth,
         passwords=Passwords(settings.auth),
-        access_tokens=AccessTokens(load_jwt_keys(settings), settings.auth),
+        access_tokens=AccessTokens(keys, settings.auth),
+        device_tokens=DeviceTokens(keys, settings.auth),
         public_base_url=settings.app.public_base_url.rstrip("/"),
     )

@@ -1,4 +1,5 @@
-"""Accounts use cases: registration, login with throttling, token rotation, emailed tokens.
+"""Accounts use cases: registration, login with throttling, token rotation, sessions that end
+(logout, everywhere, password change, suspension), emailed tokens.
 
 Module functions with explicit parameters (docs/adr/0006-domain-shape.md); the decisions are
 the pure rules of `accounts.rules`. Services never commit: the request boundary does. One
@@ -9,28 +10,31 @@ a problem that `commits` (the boundary commits the revocation, then answers 401)
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 import redis.asyncio as aioredis
 import structlog
 
+from sichrplace.accounts import mails, rules, security, sessions
 from sichrplace.accounts import repository as repo
-from sichrplace.accounts import rules, security
 from sichrplace.accounts.errors import (
+    AccountSuspended,
     EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
     RefreshTokenReused,
     invalid_email_token,
+    wrong_current_password,
 )
 from sichrplace.accounts.models import Role, TokenPurpose
 from sichrplace.accounts.records import UserRow
 from sichrplace.accounts.rules import RefreshVerdict
 from sichrplace.accounts.security import AuthRuntime
+from sichrplace.accounts.throttle import login_throttle
 from sichrplace.config import AuthSettings
 from sichrplace.kit.clock import utcnow
 from sichrplace.kit.errors import NotFound, TooManyRequests
@@ -47,6 +51,12 @@ class TokenPair:
     refresh_token: str
     expires_in: int
     refresh_expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    tokens: TokenPair
+    device_token: str  # for the device's next logins (accounts/throttle.py)
 
 
 # --- registration and profile -----------------------------------------------------------------
@@ -82,27 +92,6 @@ async def profile(session: PrimarySession, user_id: uuid.UUID) -> UserRow:
 # --- login, refresh, logout -------------------------------------------------------------------
 
 
-def _login_limiters(
-    redis: aioredis.Redis, settings: AuthSettings
-) -> tuple[FixedWindowLimiter, FixedWindowLimiter]:
-    """Failed logins counted per account and per client address."""
-    window = settings.login_failure_window_seconds
-    return (
-        FixedWindowLimiter(
-            redis,
-            name="login-fail-account",
-            limit=settings.login_max_failures_per_account,
-            window_seconds=window,
-        ),
-        FixedWindowLimiter(
-            redis,
-            name="login-fail-ip",
-            limit=settings.login_max_failures_per_ip,
-            window_seconds=window,
-        ),
-    )
-
-
 async def login(
     session: PrimarySession,
     auth: AuthRuntime,
@@ -111,26 +100,66 @@ async def login(
     email: str,
     password: str,
     client_ip: str,
-) -> TokenPair:
-    by_account, by_ip = _login_limiters(redis, auth.settings)
+    device_tokens: Sequence[str] = (),
+) -> LoginResult:
+    """Check the throttle (accounts/throttle.py), then the password; a success gets a token
+    pair and a new device token. `device_tokens`: what the client presented (header, cookie)."""
+    throttle = login_throttle(redis, auth.settings)
     subject = rules.throttle_subject(email)
-    wait = rules.retry_after(
-        await asyncio.gather(by_account.check(subject), by_ip.check(client_ip))
-    )
+    user: UserRow | None = None
+    device_id = None
+    if device_tokens:  # only a known device needs the account before the throttle
+        user = await repo.get_user_by_email(session, email.strip())
+        if user is not None:
+            device_id = _device_id(auth, device_tokens, user.id)
+    wait = await throttle.admit(subject=subject, ip=client_ip, device_id=device_id)
     if wait is not None:
         raise TooManyRequests(wait, "Too many failed login attempts; try again later.")
-    user = await repo.get_user_by_email(session, email.strip())
+    if not device_tokens:
+        user = await repo.get_user_by_email(session, email.strip())
     if user is None:
         await auth.passwords.verify_dummy(password)
     if user is None or not await auth.passwords.verify(user.password_hash, password):
-        await asyncio.gather(by_account.hit(subject), by_ip.hit(client_ip))
-        raise InvalidCredentials()
-    await by_account.reset(subject)
+        if await throttle.failed(subject=subject, ip=client_ip, device_id=device_id) and user:
+            await _notify_burst(session, auth, user)
+        raise InvalidCredentials()  # commits: the burst notice, if any, is sent
+    if user.suspended_at is not None:
+        raise AccountSuspended()
+    await throttle.succeeded(subject=subject, ip=client_ip, device_id=device_id)
     if auth.passwords.needs_rehash(user.password_hash):
         new_hash = await auth.passwords.hash(password)
         await repo.set_password_hash(session, user.id, new_hash, changed=False)
     family_id = await repo.insert_family(session, user.id)
-    return await _issue_pair(session, auth, user, family_id)
+    sessions.after_commit(session, redis, auth.settings, live=[family_id])
+    pair = await _issue_pair(session, auth, user, family_id)
+    device_token = auth.device_tokens.issue(user_id=user.id, now=utcnow())
+    return LoginResult(pair, device_token)
+
+
+def _device_id(auth: AuthRuntime, tokens: Sequence[str], user_id: uuid.UUID) -> str | None:
+    for token in tokens:
+        device_id = auth.device_tokens.device_id(token, user_id)
+        if device_id is not None:
+            return device_id
+    return None
+
+
+async def _notify_burst(session: PrimarySession, auth: AuthRuntime, user: UserRow) -> None:
+    """Once per burst window (the throttle picks the one failure), through the mail queue."""
+    settings = auth.settings
+    window = settings.login_burst_window_seconds
+    await queue_email(
+        session,
+        to=user.email,
+        subject=mails.SIGN_IN_BURST_SUBJECT,
+        body=mails.sign_in_burst(
+            full_name=user.full_name,
+            failures=settings.login_burst_failures,
+            window_minutes=max(1, window // 60),
+            reset_url=f"{auth.public_base_url}/reset-password",
+        ),
+        dedupe_key=f"accounts:login-burst:{user.id}:{uuid.uuid4().hex}",
+    )
 
 
 async def _issue_pair(
@@ -164,12 +193,86 @@ async def refresh(session: PrimarySession, auth: AuthRuntime, refresh_token: str
     user = await repo.get_user(session, token.user_id)
     if user is None:
         raise InvalidRefreshToken()
+    if user.suspended_at is not None:
+        raise AccountSuspended()
     await repo.mark_refresh_token_used(session, token.token_id, now)
     return await _issue_pair(session, auth, user, token.family_id)
 
 
-async def logout(session: PrimarySession, *, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+async def logout(
+    session: PrimarySession,
+    redis: aioredis.Redis,
+    settings: AuthSettings,
+    *,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+) -> None:
+    """End one session: its refresh tokens at once, its access tokens once Redis is told."""
     await repo.revoke_family(session, session_id, "logout", user_id=user_id)
+    sessions.after_commit(session, redis, settings, revoked=[session_id])
+
+
+async def end_sessions(
+    session: PrimarySession,
+    redis: aioredis.Redis,
+    settings: AuthSettings,
+    user_id: uuid.UUID,
+    reason: str,
+    *,
+    keep: uuid.UUID | None = None,
+) -> None:
+    """End every session of the user but `keep` ("log out everywhere", password changes)."""
+    revoked = await repo.revoke_all_families(session, user_id, reason, keep=keep)
+    sessions.after_commit(session, redis, settings, revoked=revoked)
+
+
+async def change_password(
+    session: PrimarySession,
+    auth: AuthRuntime,
+    redis: aioredis.Redis,
+    *,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    current_password: str,
+    new_password: str,
+    client_ip: str,
+) -> None:
+    """A new password for a signed-in user who knows the current one; every other session
+    ends, the caller's goes on. Wrong current passwords get the login's growing delays per
+    (account, address): a stolen access token is no way around the login throttle."""
+    user = await repo.get_user(session, user_id)
+    if user is None:
+        raise wrong_current_password()
+    delays = login_throttle(redis, auth.settings).per_account_ip
+    pair = f"{rules.throttle_subject(user.email)}:{client_ip}"
+    wait = (await delays.check(pair)).retry_after
+    if wait:
+        raise TooManyRequests(wait, "Too many wrong passwords; try again later.")
+    if not await auth.passwords.verify(user.password_hash, current_password):
+        await delays.fail(pair)
+        raise wrong_current_password()
+    rules.check_password(new_password, security.common_passwords())
+    password_hash = await auth.passwords.hash(new_password)
+    await repo.set_password_hash(session, user.id, password_hash, changed=True)
+    await end_sessions(session, redis, auth.settings, user.id, "password_change", keep=session_id)
+
+
+async def set_suspended(
+    session: PrimarySession,
+    redis: aioredis.Redis,
+    settings: AuthSettings,
+    user_id: uuid.UUID,
+    *,
+    suspended: bool,
+) -> UserRow:
+    """Suspend (every session ends, no login or refresh until lifted) or lift a suspension
+    (the user logs in again: ended sessions stay ended)."""
+    if not await repo.set_suspended(session, user_id, suspended=suspended):
+        raise NotFound("user not found")
+    if suspended:
+        await end_sessions(session, redis, settings, user_id, "suspended")
+    sessions.after_commit(session, redis, settings, user=(user_id, suspended))
+    return await profile(session, user_id)
 
 
 # --- emailed tokens: verification and password reset ------------------------------------------
@@ -271,7 +374,8 @@ async def confirm_password_reset(
     password_hash = await auth.passwords.hash(password)
     user = await _spend_token(session, token, TokenPurpose.PASSWORD_RESET)
     await repo.set_password_hash(session, user.id, password_hash, changed=True)
-    await repo.revoke_all_families(session, user.id, "password_reset")
+    await end_sessions(session, redis, auth.settings, user.id, "password_reset")
     # A reset proves control of the mailbox: lift the account's login lock once committed.
-    by_account, _ = _login_limiters(redis, auth.settings)
-    on_commit(session, functools.partial(by_account.reset, rules.throttle_subject(user.email)))
+    throttle = login_throttle(redis, auth.settings)
+    subject = rules.throttle_subject(user.email)
+    on_commit(session, functools.partial(throttle.lift_account_lockout, subject))

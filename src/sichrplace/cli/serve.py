@@ -56,8 +56,10 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=30,
         timeout_keep_alive=75,
-        # nginx on loopback is the only trusted proxy: X-Forwarded-For from it is the client.
+        # Only the load balancer (default: nginx on loopback) is believed: uvicorn takes the
+        # right-most address in X-Forwarded-For that is not a trusted proxy (nginx appends
+        # the peer it saw), and ignores the header from anyone else.
         proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        forwarded_allow_ips=get_settings().app.forwarded_allow_ips,
     )
     DrainingServer(config, drain_seconds=drain).run()
