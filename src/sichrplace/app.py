@@ -86,8 +86,8 @@ def create_app(settings: Settings | None = None) -> Application:
     app.include_router(ops.router)
     app.include_router(metrics.router)
     app.include_router(media_endpoints.files_router)  # /media/ without nginx (tests, serve)
-    # Added last = outermost: ids, then metrics, then the size guard, then the text rule, then admission, then
-    # everything else.
+    # Added last = outermost: ids, then metrics, then the size guard, then the text rule, then
+    # admission, then everything else.
     if settings.app.max_active_requests:
         app.add_middleware(
             AdmissionMiddleware,
