@@ -74,6 +74,12 @@ async def test_lone_surrogate(client: httpx.AsyncClient) -> None:
     refused(r, "full_name")
 
 
+async def test_body_without_content_type(client: httpx.AsyncClient) -> None:
+    raw = b'{"email": "a\\u0000b@example.com", "password": "whatever-it-is"}'
+    r = await client.post(f"{API}/auth/login", content=raw, headers={"content-type": ""})
+    refused(r, "email")
+
+
 async def test_login_email(client: httpx.AsyncClient) -> None:
     body = {"email": "a\u0000b@example.com", "password": "whatever-it-is"}
     refused(await client.post(f"{API}/auth/login", json=body), "email")
