@@ -19,6 +19,7 @@ from sichrplace.platform.http.middleware import (
     AdmissionMiddleware,
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
+    TextInputMiddleware,
 )
 from sichrplace.platform.http.problems import install_error_handlers
 from sichrplace.platform.observability import metrics
@@ -85,8 +86,8 @@ def create_app(settings: Settings | None = None) -> Application:
     app.include_router(ops.router)
     app.include_router(metrics.router)
     app.include_router(media_endpoints.files_router)  # /media/ without nginx (tests, serve)
-    # Added last = outermost: ids, then metrics, then the size guard, then admission, then
-    # everything else.
+    # Added last = outermost: ids, then metrics, then the size guard, then the text rule, then
+    # admission, then everything else.
     if settings.app.max_active_requests:
         app.add_middleware(
             AdmissionMiddleware,
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Application:
             ),
             exempt=("/healthz", "/readyz", "/metrics"),
         )
+    app.add_middleware(TextInputMiddleware)  # inside the size guard: the body is buffered
     app.add_middleware(
         BodySizeLimitMiddleware,
         json_limit=settings.app.max_json_body_bytes,

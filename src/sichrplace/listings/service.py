@@ -138,6 +138,18 @@ async def archive_listing(
     after_listing_write(session, read_path, listing_id, caller.id)
 
 
+async def visible_listing(
+    session: PrimarySession | ReplicaSession, listing_id: uuid.UUID, viewer: Caller | None
+) -> ListingRow:
+    """The listing if `viewer` may see it (rules.may_see), else ListingNotFound: everything
+    hanging off a listing (images, later slots and viewings) asks here, so an archived
+    listing's parts are as invisible as the listing itself."""
+    row = await repository.get_listing(session, listing_id)
+    if row is None or not rules.may_see(viewer, owner_id=row.owner_id, status=row.status):
+        raise ListingNotFound()
+    return row
+
+
 @dataclass(frozen=True, slots=True)
 class DetailView:
     """A listing's detail for one caller: the JSON text to send, whether it is the full view

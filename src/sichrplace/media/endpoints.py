@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
-from sichrplace.accounts.dependencies import CurrentUser, RoutedReplicaDB
+from sichrplace.accounts.dependencies import CurrentUser, OptionalUser, RoutedReplicaDB
 from sichrplace.kit.errors import NotFound
 from sichrplace.media import service
 from sichrplace.media.dependencies import MediaPartsDep, MediaSettingsDep, StorageDep
@@ -53,9 +53,13 @@ async def upload_listing_image(
 
 @router.get("/listings/{listing_id}/images", response_model=list[ImageOut])
 async def list_listing_images(
-    listing_id: uuid.UUID, session: RoutedReplicaDB, settings: MediaSettingsDep, storage: StorageDep
+    listing_id: uuid.UUID,
+    session: RoutedReplicaDB,
+    settings: MediaSettingsDep,
+    storage: StorageDep,
+    user: OptionalUser,
 ) -> list[ImageOut]:
-    return await service.list_images(session, settings, storage, listing_id)
+    return await service.list_images(session, settings, storage, listing_id, user)
 
 
 @router.get("/listings/{listing_id}/images/{image_id}", response_model=ImageOut)
@@ -65,8 +69,9 @@ async def get_listing_image(
     session: RoutedReplicaDB,
     settings: MediaSettingsDep,
     storage: StorageDep,
+    user: OptionalUser,
 ) -> ImageOut:
-    return await service.get_image(session, settings, storage, listing_id, image_id)
+    return await service.get_image(session, settings, storage, listing_id, image_id, user)
 
 
 @files_router.api_route(

@@ -39,20 +39,16 @@ def _image(row: Row[*tuple[Any, ...]]) -> ImageRecord:
 
 async def listing_owner_for_upload(
     session: PrimarySession, listing_id: uuid.UUID
-) -> uuid.UUID | None:
-    """The owner, with the listing row key-share locked so it cannot vanish before commit."""
+) -> tuple[uuid.UUID | None, str]:
+    """The owner and status (owner None: no listing), with the listing row key-share locked so
+    it cannot vanish before commit."""
     stmt = (
-        select(Listing.owner_id)
+        select(Listing.owner_id, Listing.status)
         .where(Listing.id == listing_id)
         .with_for_update(read=True, key_share=True)
     )
-    owner: uuid.UUID | None = (await session.execute(stmt)).scalar_one_or_none()
-    return owner
-
-
-async def listing_exists(session: AnySession, listing_id: uuid.UUID) -> bool:
-    found = await session.execute(select(Listing.id).where(Listing.id == listing_id))
-    return found.first() is not None
+    row = (await session.execute(stmt)).first()
+    return (None, "") if row is None else (row[0], str(row[1]))
 
 
 async def insert_image(

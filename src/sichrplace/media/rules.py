@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import uuid
 
-from sichrplace.kit.errors import Forbidden, NotFound
-from sichrplace.listings.rules import Caller, may_manage
+from sichrplace.kit.errors import Forbidden
+from sichrplace.listings.errors import ListingNotFound
+from sichrplace.listings.rules import Caller, may_manage, may_see
 
 _MB = 1024 * 1024
 
 
-def check_may_add_images(caller: Caller, owner_id: uuid.UUID | None) -> None:
-    """404 without a listing (`owner_id` None); 403 unless the caller manages it (its owner or
-    an admin)."""
-    if owner_id is None:
-        raise NotFound("Listing not found.")
+def check_may_add_images(caller: Caller, owner_id: uuid.UUID | None, status: str) -> None:
+    """404 without a listing (`owner_id` None) or one the caller may not see (archived: others
+    may not learn it exists); 403 unless the caller manages it (its owner or an admin)."""
+    if owner_id is None or not may_see(caller, owner_id=owner_id, status=status):
+        raise ListingNotFound()
     if not may_manage(caller, owner_id):
         raise Forbidden("Only the listing's owner can add images.")
 

@@ -27,6 +27,7 @@ from sichrplace.kit.clock import utcnow
 from sichrplace.kit.errors import NotFound, Unprocessable
 from sichrplace.listings.detail import DetailExtras
 from sichrplace.listings.invalidation import invalidate_listing
+from sichrplace.listings.service import visible_listing
 from sichrplace.media import imaging, repository, rules
 from sichrplace.media.models import ImageStatus
 from sichrplace.media.parts import MediaParts
@@ -63,8 +64,8 @@ async def upload_image(
     upload: Upload,
     cache: Cache | None = None,
 ) -> ImageRecord:
-    owner = await repository.listing_owner_for_upload(session, listing_id)
-    rules.check_may_add_images(user, owner)
+    owner, status = await repository.listing_owner_for_upload(session, listing_id)
+    rules.check_may_add_images(user, owner, status)
     data = await _read_limited(upload, media.settings.max_upload_bytes)
     try:
         async with media.decodes:  # bounds the memory of concurrent decodes
@@ -111,11 +112,14 @@ def to_out(record: ImageRecord, storage: MediaStorage, widths: Sequence[int]) ->
 
 
 async def list_images(
-    session: AnySession, settings: MediaSettings, storage: MediaStorage, listing_id: uuid.UUID
+    session: AnySession,
+    settings: MediaSettings,
+    storage: MediaStorage,
+    listing_id: uuid.UUID,
+    viewer: Principal | None,
 ) -> list[ImageOut]:
+    await visible_listing(session, listing_id, viewer)  # 404 like the listing itself
     records = await repository.list_images(session, listing_id)
-    if not records and not await repository.listing_exists(session, listing_id):
-        raise NotFound("Listing not found.")
     return [to_out(r, storage, settings.variant_widths) for r in records]
 
 
@@ -125,7 +129,9 @@ async def get_image(
     storage: MediaStorage,
     listing_id: uuid.UUID,
     image_id: uuid.UUID,
+    viewer: Principal | None,
 ) -> ImageOut:
+    await visible_listing(session, listing_id, viewer)  # 404 like the listing itself
     record = await repository.get_image(session, listing_id, image_id)
     if record is None:
         raise NotFound("Image not found.")

@@ -27,16 +27,23 @@ def caller(role: Role, user_id: uuid.UUID | None = None) -> Principal:
 
 
 def test_the_owner_and_admins_may_add_images() -> None:
-    rules.check_may_add_images(caller(Role.LANDLORD, OWNER), OWNER)
-    rules.check_may_add_images(caller(Role.ADMIN), OWNER)
+    for status in ("active", "archived"):
+        rules.check_may_add_images(caller(Role.LANDLORD, OWNER), OWNER, status)
+        rules.check_may_add_images(caller(Role.ADMIN), OWNER, status)
     for role in (Role.LANDLORD, Role.TENANT):
         with pytest.raises(Forbidden):
-            rules.check_may_add_images(caller(role), OWNER)
+            rules.check_may_add_images(caller(role), OWNER, "active")
+
+
+def test_others_get_404_for_an_archived_listing() -> None:
+    for role in (Role.LANDLORD, Role.TENANT):
+        with pytest.raises(NotFound):
+            rules.check_may_add_images(caller(role), OWNER, "archived")
 
 
 def test_no_listing_is_404_before_any_role_check() -> None:
     with pytest.raises(NotFound):
-        rules.check_may_add_images(caller(Role.ADMIN), None)
+        rules.check_may_add_images(caller(Role.ADMIN), None, "")
 
 
 def test_an_upload_is_neither_empty_nor_over_the_limit() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -9,6 +10,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sichrplace.kit.errors import ServiceUnavailable
+from sichrplace.kit.text import json_problem, path_problem, query_problem
 from sichrplace.platform.bulkhead import Bulkhead
 from sichrplace.platform.http.problems import problem_response
 
@@ -97,6 +99,80 @@ async def _reject(scope: Scope, receive: Receive, send: Send, limit: int) -> Non
         slug="payload-too-large",
         detail=f"request body exceeds {limit} bytes",
         errors=[{"field": "body", "message": f"larger than {limit} bytes"}],
+    )
+    await response(scope, receive, send)
+
+
+class TextInputMiddleware:
+    """Refuse text that Postgres or our documents cannot hold (kit/text.py), wherever it
+    enters: the query string, the path and JSON bodies, with 422 naming the field, before any
+    endpoint sees it (one rule instead of a check per endpoint).
+
+    Cheap on the hot path: a query or path without '%' or NUL and a JSON body without a
+    `\\u` escape are passed after one byte scan (raw NUL and invalid UTF-8 are not JSON).
+    Sits inside BodySizeLimitMiddleware, which has already buffered the body.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        found = query_problem(scope.get("query_string", b""))
+        if found is None:
+            path_message = path_problem(scope.get("raw_path") or scope["path"].encode())
+            if path_message is not None:
+                found = ("path", path_message)
+        if found is not None:
+            await _reject_text(scope, receive, send, *found)
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        ctype = dict(scope["headers"]).get(b"content-type", b"").lower()
+        if ctype and b"json" not in ctype:  # FastAPI reads a body without a type as JSON
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # client went away
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if b"\\u" in body:
+            try:
+                # stdlib json keeps lone surrogates (orjson refuses them as malformed)
+                found = json_problem(json.loads(body))
+            except ValueError:
+                found = None  # malformed: the app answers 400 as before
+            if found is not None:
+                await _reject_text(scope, receive, send, *found)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _reject_text(scope: Scope, receive: Receive, send: Send, field: str, msg: str) -> None:
+    response = problem_response(
+        422,
+        slug="validation-error",
+        title="Invalid input",
+        detail=f"{field}: {msg}",
+        errors=[{"field": field, "message": msg}],
+        instance=scope["path"],
     )
     await response(scope, receive, send)
 
