@@ -1,0 +1,55 @@
+"""The public entry point (nginx) hides the internal endpoints; the instances still serve them."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from sichrplace.config import Settings
+from sichrplace.stack.layout import Layout
+from tests.stack.conftest import ctl
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/api/v1/admin/users", "/api/v1/admin/"])
+async def test_internal_endpoints_are_not_found_through_nginx(stack_url: str, path: str) -> None:
+    async with httpx.AsyncClient(base_url=stack_url, timeout=10) as client:
+        response = await client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    body = response.json()
+    assert body["type"] == "https://sichrplace.de/problems/not-found"
+    assert body["status"] == 404
+    assert body["title"] == "Not Found"
+    assert body["detail"]
+
+
+async def test_metrics_stay_on_the_instances_own_port(settings: Settings) -> None:
+    port = settings.stack.api_base_port
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.get(f"http://127.0.0.1:{port}/metrics")
+    assert response.status_code == 200
+
+
+async def test_a_body_above_nginx_limit_is_413_problem_json(stack_url: str) -> None:
+    async with httpx.AsyncClient(base_url=stack_url, timeout=30) as client:
+        response = await client.post("/api/v1/auth/login", content=b"0" * (12 * 1024 * 1024))
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    assert response.json()["type"] == "https://sichrplace.de/problems/payload-too-large"
+
+
+def test_no_api_instance_is_503_problem_json(stack_url: str, layout: Layout) -> None:
+    try:
+        ctl(layout, "stop", "api-1", "api-2")
+        response = httpx.get(f"{stack_url}/api/v1/search/listings", timeout=10)
+    finally:
+        # Restore the stack even when the assertions below would fail.
+        ctl(layout, "start", "api-1", "api-2")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    assert response.headers["retry-after"] == "5"
+    body = response.json()
+    assert body["type"] == "https://sichrplace.de/problems/service-unavailable"
+    assert body["status"] == 503
