@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
@@ -23,10 +22,9 @@ from sichrplace.accounts.schemas import (
 )
 from sichrplace.accounts.service import TokenPair
 from sichrplace.platform.http.dependencies import PrimaryDB, RedisDep
+from sichrplace.platform.http.openapi import problems
 
 router = APIRouter(tags=["accounts"])
-
-_401: dict[int | str, dict[str, Any]] = {401: {"description": "Missing or invalid credentials"}}
 
 
 def _pair(pair: TokenPair) -> TokenPairOut:
@@ -38,7 +36,14 @@ def _pair(pair: TokenPair) -> TokenPairOut:
     )
 
 
-@router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+@router.post(
+    "/auth/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses=problems(
+        409, 422, s409="An account with this email exists", s422="Invalid input or a weak password"
+    ),
+)
 async def register(body: RegisterIn, session: PrimaryDB, auth: AuthDep) -> UserOut:
     user = await service.register(
         session,
@@ -51,7 +56,7 @@ async def register(body: RegisterIn, session: PrimaryDB, auth: AuthDep) -> UserO
     return UserOut.of(user)
 
 
-@router.post("/auth/login", response_model=TokenPairOut, responses=_401)
+@router.post("/auth/login", response_model=TokenPairOut, responses=problems(401, 422, 429))
 async def login(
     body: LoginIn, request: Request, session: PrimaryDB, auth: AuthDep, redis: RedisDep
 ) -> TokenPairOut:
@@ -63,13 +68,13 @@ async def login(
     return _pair(pair)
 
 
-@router.post("/auth/refresh", response_model=TokenPairOut, responses=_401)
+@router.post("/auth/refresh", response_model=TokenPairOut, responses=problems(401, 422))
 async def refresh(body: RefreshIn, session: PrimaryDB, auth: AuthDep) -> TokenPairOut:
     # A replayed token raises RefreshTokenReused, which commits the family's revocation first.
     return _pair(await service.refresh(session, auth, body.refresh_token))
 
 
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=_401)
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
 async def logout(user: CurrentUser, session: PrimaryDB) -> Response:
     """Revoke the caller's session: the refresh-token family the access token was issued for.
 
@@ -80,12 +85,12 @@ async def logout(user: CurrentUser, session: PrimaryDB) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/me", response_model=UserOut, responses=_401)
+@router.get("/me", response_model=UserOut, responses=problems(401, 404))
 async def me(user: CurrentUser, session: PrimaryDB) -> UserOut:
     return UserOut.of(await service.profile(session, user.id))
 
 
-@router.post("/auth/verify-email", response_model=UserOut)
+@router.post("/auth/verify-email", response_model=UserOut, responses=problems(422))
 async def verify_email(body: VerifyEmailIn, session: PrimaryDB) -> UserOut:
     return UserOut.of(await service.verify_email(session, body.token))
 
@@ -94,6 +99,7 @@ async def verify_email(body: VerifyEmailIn, session: PrimaryDB) -> UserOut:
     "/auth/password-reset/request",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AcceptedOut,
+    responses=problems(422),
 )
 async def request_password_reset(
     body: PasswordResetRequestIn, session: PrimaryDB, auth: AuthDep, redis: RedisDep
@@ -102,7 +108,11 @@ async def request_password_reset(
     return AcceptedOut(detail="If an account exists for this address, a reset link is on its way.")
 
 
-@router.post("/auth/password-reset/confirm", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/auth/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(422, s422="Invalid, expired or used token, or a weak password"),
+)
 async def confirm_password_reset(
     body: PasswordResetConfirmIn, session: PrimaryDB, auth: AuthDep, redis: RedisDep
 ) -> Response:
@@ -110,6 +120,8 @@ async def confirm_password_reset(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/admin/users/{user_id}", response_model=UserOut, responses=_401)
+@router.get(
+    "/admin/users/{user_id}", response_model=UserOut, responses=problems(401, 403, 404, 422)
+)
 async def admin_get_user(user_id: uuid.UUID, admin: AdminUser, session: PrimaryDB) -> UserOut:
     return UserOut.of(await service.profile(session, user_id))

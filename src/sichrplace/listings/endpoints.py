@@ -26,6 +26,7 @@ from sichrplace.listings.schemas import ListingCreate, ListingOut, ListingUpdate
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.platform.http.dependencies import CacheDep, PrimaryDB, part, parts_of
+from sichrplace.platform.http.openapi import problems
 
 router = APIRouter(prefix="/listings", tags=["listings"])
 
@@ -87,7 +88,12 @@ async def _listing_id(listing_id: str) -> uuid.UUID:
 ListingId = Annotated[uuid.UUID, Depends(_listing_id)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ListingOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ListingOut,
+    responses=problems(401, 403, 422, s403="Only landlords and admins publish listings"),
+)
 async def create_listing(
     body: ListingCreate,
     user: Publisher,
@@ -103,7 +109,7 @@ async def create_listing(
 
 
 # Declared before /{listing_id} so "popular" is never taken for an id.
-@router.get("/popular", response_model=PopularPage)
+@router.get("/popular", response_model=PopularPage, responses=problems(422))
 async def popular_listings(
     replica: RoutedReplicaDB,
     cache: CacheDep,
@@ -114,7 +120,7 @@ async def popular_listings(
     return {"items": await service.popular_listings(replica, cache, city, limit)}
 
 
-@router.get("/{listing_id}", response_model=ListingOut)
+@router.get("/{listing_id}", response_model=ListingOut, responses=problems(404))
 async def get_listing(listing_id: str, read: DetailReadDep) -> Response:
     # The id is parsed here rather than by a dependency (one less to resolve on the hot path).
     listing = await _listing_id(listing_id)
@@ -136,7 +142,11 @@ async def get_listing(listing_id: str, read: DetailReadDep) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
-@router.patch("/{listing_id}", response_model=ListingOut)
+@router.patch(
+    "/{listing_id}",
+    response_model=ListingOut,
+    responses=problems(401, 403, 404, 409, 422, s409="The status change is not allowed"),
+)
 async def update_listing(
     listing_id: ListingId,
     body: ListingUpdate,
@@ -150,7 +160,11 @@ async def update_listing(
     )
 
 
-@router.delete("/{listing_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{listing_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 403, 404, 409),
+)
 async def delete_listing(
     listing_id: ListingId, user: CurrentUser, session: PrimaryDB, read_path: ReadPathDep
 ) -> Response:

@@ -64,7 +64,12 @@ District = Annotated[
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 Cents = Annotated[int, Field(ge=0, le=MAX_CENTS)]
-Rooms = Annotated[float, Field(ge=MIN_ROOMS, le=MAX_ROOMS), AfterValidator(_half_steps)]
+# Half steps are checked by _half_steps (its own message); multipleOf states it for clients.
+Rooms = Annotated[
+    float,
+    Field(ge=MIN_ROOMS, le=MAX_ROOMS, json_schema_extra={"multipleOf": 0.5}),
+    AfterValidator(_half_steps),
+]
 SizeSqm = Annotated[float, Field(ge=1, le=10_000), AfterValidator(lambda v: round(v, 2))]
 Amenities = Annotated[
     list[Amenity], Field(max_length=len(AMENITIES)), AfterValidator(_unique_sorted)

@@ -283,7 +283,11 @@ class EnergyClassMax(Filter[str]):
 
     def param(self) -> tuple[Any, FieldInfo]:
         classes = ", ".join(ENERGY_CLASSES)
-        return str | None, _param(description=f"worst class accepted: one of {classes}")
+        # Case and surrounding blanks do not matter (normalise); the schema says as much.
+        return str | None, _param(
+            description=f"worst class accepted: one of {classes}",
+            json_schema_extra={"pattern": r"^\s*(?:[Aa]\+|[A-Ha-h])\s*$"},
+        )
 
     def normalise(self, value: Any) -> str | None:
         return None if value is None else str(value).strip().upper()
