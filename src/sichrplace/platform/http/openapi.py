@@ -66,7 +66,8 @@ DESCRIPTIONS: dict[int, str] = {
     404: "No such resource (or not visible to the caller)",
     409: "Conflicts with the resource's current state",
     413: "Request body too large",
-    415: "Unsupported media type",
+    414: "Request line too long (nginx: query strings over its header buffer)",
+    415: "The body is not sent as application/json",
     422: "Invalid input: `errors` names each field at fault",
     429: "Too many requests: retry after `Retry-After` seconds",
     503: "A dependency (database, capacity) is unavailable: retry after `Retry-After` seconds",
@@ -95,6 +96,10 @@ def _has_body(operation: dict[str, Any]) -> bool:
     return "requestBody" in operation
 
 
+def _takes_json(operation: dict[str, Any]) -> bool:
+    return "application/json" in operation.get("requestBody", {}).get("content", {})
+
+
 def finish_document(document: dict[str, Any], api_prefix: str) -> dict[str, Any]:
     """Problem everywhere a problem is answered: the default 422 body replaced, the statuses
     the middleware answers on every route added, the Problem schema in the components."""
@@ -113,6 +118,11 @@ def finish_document(document: dict[str, Any], api_prefix: str) -> dict[str, Any]
                 # BodySizeLimitMiddleware and the JSON decoder answer these on any body.
                 responses.setdefault("400", {})
                 responses.setdefault("413", {})
+            if _takes_json(operation):
+                responses.setdefault("415", {})  # a JSON body sent as another media type
+            if any(p.get("in") == "query" for p in operation.get("parameters", [])):
+                # nginx refuses a request line longer than its header buffers.
+                responses.setdefault("414", {})
             if path.startswith(api_prefix):
                 # AdmissionMiddleware (capacity) and the database handler (pool, timeouts).
                 responses.setdefault("503", {})

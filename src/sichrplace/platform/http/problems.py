@@ -70,8 +70,31 @@ async def _handle_problem(request: Request, exc: Exception) -> JSONResponse:
     return response_of(exc, request.url.path)
 
 
+def _json_media_type(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
 async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    content_type = request.headers.get("content-type", "")
+    whole_body = any(tuple(e.get("loc", ())) == ("body",) for e in exc.errors())
+    sent_as = content_type.lower()
+    # A JSON body sent as something else is not read as JSON (FastAPI's strict content
+    # type): the media type is at fault, not the fields. (Uploads are multipart.)
+    if (
+        whole_body
+        and sent_as
+        and not sent_as.startswith("multipart/")
+        and not _json_media_type(sent_as)
+    ):
+        return problem_response(
+            415,
+            slug="unsupported-media-type",
+            detail=f"send the body as application/json, not {content_type[:100]}",
+            errors=[{"field": "body", "message": "must be application/json"}],
+            instance=request.url.path,
+        )
     errors = validation_errors(exc)
     malformed = any(e["field"] == "body" and e["message"].startswith("malformed") for e in errors)
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)

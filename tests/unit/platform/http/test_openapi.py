@@ -86,6 +86,8 @@ def test_bodies_declare_400_413_422_and_api_routes_503_with_retry_after(
         responses = op["responses"]
         if "requestBody" in op:
             assert {"400", "413", "422"} <= set(responses), (method, path)
+            if "application/json" in op["requestBody"]["content"]:
+                assert "415" in responses, (method, path)
         if path.startswith(API_PREFIX):
             assert responses["503"]["headers"]["Retry-After"]["required"] is True, (method, path)
         if "429" in responses:
