@@ -21,6 +21,7 @@ from sichrplace.platform.http.middleware import (
     RequestIdMiddleware,
     TextInputMiddleware,
 )
+from sichrplace.platform.http.openapi import install_openapi
 from sichrplace.platform.http.problems import install_error_handlers
 from sichrplace.platform.observability import metrics
 from sichrplace.platform.observability.logging import configure_logging
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Application:
 
     app = Application(title="SichrPlace API", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
+    install_openapi(app, API_PREFIX)
     for router in _api_routers():
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops.router)

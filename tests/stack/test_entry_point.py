@@ -53,3 +53,26 @@ def test_no_api_instance_is_503_problem_json(stack_url: str, layout: Layout) -> 
     body = response.json()
     assert body["type"] == "https://sichrplace.de/problems/service-unavailable"
     assert body["status"] == 503
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "slug"),
+    [
+        ("GET", "/media/no-such-file.webp", 404, "not-found"),
+        ("TRACE", "/api/v1/version", 405, "method-not-allowed"),
+        ("FOO", "/api/v1/version", 405, "method-not-allowed"),
+        ("GET", "/api/v1/search/listings?q=" + "a" * 9000, 414, "uri-too-long"),
+    ],
+)
+async def test_nginx_own_errors_are_problem_json(
+    stack_url: str, method: str, path: str, status: int, slug: str
+) -> None:
+    async with httpx.AsyncClient(base_url=stack_url, timeout=10) as client:
+        response = await client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    body = response.json()
+    assert body["type"] == f"https://sichrplace.de/problems/{slug}"
+    assert body["status"] == status
+    if status == 405:
+        assert "GET" in response.headers["allow"]

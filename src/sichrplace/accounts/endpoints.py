@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
@@ -24,18 +23,9 @@ from sichrplace.accounts.schemas import (
 )
 from sichrplace.accounts.service import TokenPair
 from sichrplace.platform.http.dependencies import PrimaryDB, RedisDep
+from sichrplace.platform.http.openapi import problems
 
 router = APIRouter(tags=["accounts"])
-
-_401: dict[int | str, dict[str, Any]] = {401: {"description": "Missing or invalid credentials"}}
-_403: dict[int | str, dict[str, Any]] = {
-    403: {"description": "Not allowed: not an administrator, or the account is suspended"}
-}
-_429: dict[int | str, dict[str, Any]] = {
-    429: {"description": "Too many failed logins; wait Retry-After seconds"}
-}
-_404: dict[int | str, dict[str, Any]] = {404: {"description": "No such user"}}
-_422: dict[int | str, dict[str, Any]] = {422: {"description": "Invalid input"}}
 
 # The device token of accounts/throttle.py: a cookie for browsers, a header for API clients.
 DEVICE_COOKIE = "sp_device"
@@ -51,7 +41,14 @@ def _pair(pair: TokenPair) -> TokenPairOut:
     )
 
 
-@router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+@router.post(
+    "/auth/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses=problems(
+        409, 422, s409="An account with this email exists", s422="Invalid input or a weak password"
+    ),
+)
 async def register(body: RegisterIn, session: PrimaryDB, auth: AuthDep) -> UserOut:
     user = await service.register(
         session,
@@ -64,7 +61,7 @@ async def register(body: RegisterIn, session: PrimaryDB, auth: AuthDep) -> UserO
     return UserOut.of(user)
 
 
-@router.post("/auth/login", response_model=TokenPairOut, responses={**_401, **_403, **_429})
+@router.post("/auth/login", response_model=TokenPairOut, responses=problems(401, 403, 422, 429))
 async def login(
     body: LoginIn,
     request: Request,
@@ -107,13 +104,13 @@ async def login(
     return out
 
 
-@router.post("/auth/refresh", response_model=TokenPairOut, responses={**_401, **_403})
+@router.post("/auth/refresh", response_model=TokenPairOut, responses=problems(401, 403, 422))
 async def refresh(body: RefreshIn, session: PrimaryDB, auth: AuthDep) -> TokenPairOut:
     # A replayed token raises RefreshTokenReused, which commits the family's revocation first.
     return _pair(await service.refresh(session, auth, body.refresh_token))
 
 
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=_401)
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
 async def logout(user: SignedUser, session: PrimaryDB, auth: AuthDep, redis: RedisDep) -> Response:
     """End the caller's session (the login the access token belongs to): its refresh tokens
     at once, its access tokens within seconds on every instance. Idempotent: a token whose
@@ -122,7 +119,7 @@ async def logout(user: SignedUser, session: PrimaryDB, auth: AuthDep, redis: Red
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/auth/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=_401)
+@router.post("/auth/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
 async def logout_all(
     user: CurrentUser, session: PrimaryDB, auth: AuthDep, redis: RedisDep
 ) -> Response:
@@ -132,7 +129,7 @@ async def logout_all(
 
 
 @router.post(
-    "/me/password", status_code=status.HTTP_204_NO_CONTENT, responses={**_401, **_422, **_429}
+    "/me/password", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 422, 429)
 )
 async def change_password(
     body: PasswordChangeIn,
@@ -158,12 +155,12 @@ async def change_password(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/me", response_model=UserOut, responses=_401)
+@router.get("/me", response_model=UserOut, responses=problems(401, 404))
 async def me(user: CurrentUser, session: PrimaryDB) -> UserOut:
     return UserOut.of(await service.profile(session, user.id))
 
 
-@router.post("/auth/verify-email", response_model=UserOut)
+@router.post("/auth/verify-email", response_model=UserOut, responses=problems(422))
 async def verify_email(body: VerifyEmailIn, session: PrimaryDB) -> UserOut:
     return UserOut.of(await service.verify_email(session, body.token))
 
@@ -172,6 +169,7 @@ async def verify_email(body: VerifyEmailIn, session: PrimaryDB) -> UserOut:
     "/auth/password-reset/request",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AcceptedOut,
+    responses=problems(422),
 )
 async def request_password_reset(
     body: PasswordResetRequestIn, session: PrimaryDB, auth: AuthDep, redis: RedisDep
@@ -180,7 +178,11 @@ async def request_password_reset(
     return AcceptedOut(detail="If an account exists for this address, a reset link is on its way.")
 
 
-@router.post("/auth/password-reset/confirm", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/auth/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(422, s422="Invalid, expired or used token, or a weak password"),
+)
 async def confirm_password_reset(
     body: PasswordResetConfirmIn, session: PrimaryDB, auth: AuthDep, redis: RedisDep
 ) -> Response:
@@ -188,13 +190,15 @@ async def confirm_password_reset(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/admin/users/{user_id}", response_model=UserOut, responses=_401)
+@router.get(
+    "/admin/users/{user_id}", response_model=UserOut, responses=problems(401, 403, 404, 422)
+)
 async def admin_get_user(user_id: uuid.UUID, admin: AdminUser, session: PrimaryDB) -> UserOut:
     return UserOut.of(await service.profile(session, user_id))
 
 
 @router.post(
-    "/admin/users/{user_id}/suspend", response_model=UserOut, responses={**_401, **_403, **_404}
+    "/admin/users/{user_id}/suspend", response_model=UserOut, responses=problems(401, 403, 404)
 )
 async def admin_suspend_user(
     user_id: uuid.UUID, admin: AdminUser, session: PrimaryDB, auth: AuthDep, redis: RedisDep
@@ -209,7 +213,7 @@ async def admin_suspend_user(
 @router.post(
     "/admin/users/{user_id}/unsuspend",
     response_model=UserOut,
-    responses={**_401, **_403, **_404},
+    responses=problems(401, 403, 404),
 )
 async def admin_unsuspend_user(
     user_id: uuid.UUID, admin: AdminUser, session: PrimaryDB, auth: AuthDep, redis: RedisDep

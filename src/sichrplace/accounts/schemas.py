@@ -11,7 +11,15 @@ from pydantic import BaseModel, EmailStr, Field, StringConstraints
 from sichrplace.accounts.models import Role
 from sichrplace.accounts.records import UserRow
 
-Password = Annotated[str, Field(max_length=1024, description="At least 10 characters, not common")]
+# minLength is checked by the password rules (their own message), stated here for clients.
+Password = Annotated[
+    str,
+    Field(
+        max_length=1024,
+        description="At least 10 characters, not a common password",
+        json_schema_extra={"minLength": 10},
+    ),
+]
 OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
 FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 

@@ -27,6 +27,7 @@ from sichrplace.platform.cache import Cache
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.platform.http import conditional
 from sichrplace.platform.http.dependencies import CacheDep, PrimaryDB, part, parts_of
+from sichrplace.platform.http.openapi import problems
 
 router = APIRouter(prefix="/listings", tags=["listings"])
 
@@ -90,7 +91,12 @@ async def _listing_id(listing_id: str) -> uuid.UUID:
 ListingId = Annotated[uuid.UUID, Depends(_listing_id)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ListingOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ListingOut,
+    responses=problems(401, 403, 422, s403="Only landlords and admins publish listings"),
+)
 async def create_listing(
     body: ListingCreate,
     user: Publisher,
@@ -106,7 +112,7 @@ async def create_listing(
 
 
 # Declared before /{listing_id} so "popular" is never taken for an id.
-@router.get("/popular", response_model=PopularPage)
+@router.get("/popular", response_model=PopularPage, responses=problems(422))
 async def popular_listings(
     request: Request,
     replica: RoutedReplicaDB,
@@ -124,7 +130,7 @@ async def popular_listings(
     )
 
 
-@router.get("/{listing_id}", response_model=ListingOut)
+@router.get("/{listing_id}", response_model=ListingOut, responses=problems(404))
 async def get_listing(listing_id: str, request: Request, read: DetailReadDep) -> Response:
     """The listing as the caller may see it: its owner and administrators see everything,
     others no owner id and the exact address only if the landlord shows it. `ETag` with
@@ -154,7 +160,11 @@ async def get_listing(listing_id: str, request: Request, read: DetailReadDep) ->
     )
 
 
-@router.patch("/{listing_id}", response_model=ListingOut)
+@router.patch(
+    "/{listing_id}",
+    response_model=ListingOut,
+    responses=problems(401, 403, 404, 409, 422, s409="The status change is not allowed"),
+)
 async def update_listing(
     listing_id: ListingId,
     body: ListingUpdate,
@@ -168,7 +178,11 @@ async def update_listing(
     )
 
 
-@router.delete("/{listing_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{listing_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 403, 404, 409),
+)
 async def delete_listing(
     listing_id: ListingId, user: CurrentUser, session: PrimaryDB, read_path: ReadPathDep
 ) -> Response:

@@ -4,12 +4,13 @@ the merged values."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from sichrplace.listings.vocabulary import (
     AMENITIES,
@@ -21,6 +22,7 @@ from sichrplace.listings.vocabulary import (
     in_vocabulary_order,
 )
 
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 Amenity = Literal[AMENITIES]  # type: ignore[valid-type]
 EnergyClass = Literal[ENERGY_CLASSES]  # type: ignore[valid-type]
 
@@ -28,6 +30,15 @@ EnergyClass = Literal[ENERGY_CLASSES]  # type: ignore[valid-type]
 def _half_steps(value: float) -> float:
     if not (value * 2).is_integer():
         raise ValueError("rooms must be a whole or half number (e.g. 2 or 2.5)")
+    return value
+
+
+def iso_day(value: Any) -> Any:
+    """A day as the schema states it (YYYY-MM-DD): not a number read as a Unix time."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
+        raise ValueError("must be a date as YYYY-MM-DD")
     return value
 
 
@@ -61,11 +72,21 @@ District = Annotated[
     AfterValidator(_not_blank),
     AfterValidator(_nfc),
 ]
-Latitude = Annotated[float, Field(ge=-90, le=90)]
-Longitude = Annotated[float, Field(ge=-180, le=180)]
-Cents = Annotated[int, Field(ge=0, le=MAX_CENTS)]
-Rooms = Annotated[float, Field(ge=MIN_ROOMS, le=MAX_ROOMS), AfterValidator(_half_steps)]
-SizeSqm = Annotated[float, Field(ge=1, le=10_000), AfterValidator(lambda v: round(v, 2))]
+Latitude = Annotated[float, Field(ge=-90, le=90), Strict()]
+Longitude = Annotated[float, Field(ge=-180, le=180), Strict()]
+# Strict numbers: false or "12" is not a number, as the schema says.
+Cents = Annotated[int, Field(ge=0, le=MAX_CENTS), Strict()]
+# Half steps are checked by _half_steps (its own message); multipleOf states it for clients.
+Rooms = Annotated[
+    float,
+    Field(ge=MIN_ROOMS, le=MAX_ROOMS, json_schema_extra={"multipleOf": 0.5}),
+    Strict(),
+    AfterValidator(_half_steps),
+]
+SizeSqm = Annotated[float, Field(ge=1, le=10_000), Strict(), AfterValidator(lambda v: round(v, 2))]
+Day = Annotated[date, BeforeValidator(iso_day)]
+# A boolean is true or false: 0, 1 or "yes" are refused as the schema says.
+Flag = Annotated[bool, Strict()]
 Amenities = Annotated[
     list[Amenity], Field(max_length=len(AMENITIES)), AfterValidator(_unique_sorted)
 ]
@@ -88,15 +109,15 @@ class ListingCreate(BaseModel):
     deposit_cents: Cents
     rooms: Rooms
     size_sqm: SizeSqm
-    furnished: bool = False
-    pets_allowed: bool = False
-    available_from: date | None = None
+    furnished: Flag = False
+    pets_allowed: Flag = False
+    available_from: Day | None = None
     amenities: Amenities = Field(default_factory=list)
     energy_class: EnergyClass | None = None
-    wbs_required: bool = Field(
+    wbs_required: Flag = Field(
         default=False, description="only for tenants with a Wohnberechtigungsschein (WBS)"
     )
-    show_exact_address: bool = Field(
+    show_exact_address: Flag = Field(
         default=False,
         description=(
             "show street, house number and exact coordinates to everyone; by default the "
@@ -125,13 +146,13 @@ class ListingUpdate(BaseModel):
     deposit_cents: Cents | None = None
     rooms: Rooms | None = None
     size_sqm: SizeSqm | None = None
-    furnished: bool | None = None
-    pets_allowed: bool | None = None
-    available_from: date | None = None
+    furnished: Flag | None = None
+    pets_allowed: Flag | None = None
+    available_from: Day | None = None
     amenities: Amenities | None = None
     energy_class: EnergyClass | None = None
-    wbs_required: bool | None = None
-    show_exact_address: bool | None = None
+    wbs_required: Flag | None = None
+    show_exact_address: Flag | None = None
     status: ListingStatus | None = None
 
     def changes(self) -> dict[str, Any]:

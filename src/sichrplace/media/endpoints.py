@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Request, Response, UploadFile
 from fastapi.responses import FileResponse
@@ -15,23 +15,27 @@ from sichrplace.media.dependencies import MediaPartsDep, MediaSettingsDep, Stora
 from sichrplace.media.schemas import ImageOut
 from sichrplace.media.storage import IMMUTABLE_CACHE_CONTROL
 from sichrplace.platform.http.dependencies import CacheDep, PrimaryDB
+from sichrplace.platform.http.openapi import problems
 
 router = APIRouter(tags=["media"])
 files_router = APIRouter(tags=["media"])
-
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 @router.post(
     "/listings/{listing_id}/images",
     status_code=201,
     response_model=ImageOut,
-    responses={
-        403: {"description": "not the listing's owner (or an admin)", **_PROBLEM},
-        404: {"description": "no such listing", **_PROBLEM},
-        413: {"description": "request body far above 10 MB", **_PROBLEM},
-        422: {"description": "`file` missing, over 10 MB, corrupt, or not JPEG/PNG/WebP"},
-    },
+    responses=problems(
+        401,
+        403,
+        404,
+        413,
+        422,
+        s403="Not the listing's owner (or an admin)",
+        s404="No such listing",
+        s413="Request body far above 10 MB",
+        s422="`file` missing, over 10 MB, corrupt, or not JPEG/PNG/WebP",
+    ),
 )
 async def upload_listing_image(
     listing_id: uuid.UUID,
@@ -51,7 +55,9 @@ async def upload_listing_image(
     return service.to_out(record, media.storage, media.settings.variant_widths)
 
 
-@router.get("/listings/{listing_id}/images", response_model=list[ImageOut])
+@router.get(
+    "/listings/{listing_id}/images", response_model=list[ImageOut], responses=problems(404, 422)
+)
 async def list_listing_images(
     listing_id: uuid.UUID,
     session: RoutedReplicaDB,
@@ -62,7 +68,11 @@ async def list_listing_images(
     return await service.list_images(session, settings, storage, listing_id, user)
 
 
-@router.get("/listings/{listing_id}/images/{image_id}", response_model=ImageOut)
+@router.get(
+    "/listings/{listing_id}/images/{image_id}",
+    response_model=ImageOut,
+    responses=problems(404, 422),
+)
 async def get_listing_image(
     listing_id: uuid.UUID,
     image_id: uuid.UUID,

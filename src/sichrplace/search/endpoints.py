@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -12,6 +12,7 @@ from sichrplace.platform.cache import Cache
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.platform.http import conditional
 from sichrplace.platform.http.dependencies import parts_of
+from sichrplace.platform.http.openapi import problems
 from sichrplace.search import service
 from sichrplace.search.params import (
     FilterParams,
@@ -30,9 +31,7 @@ router = APIRouter(prefix="/search", tags=["search"])
 # Response headers that say how a read was served (tests and the benchmark rely on them):
 # X-Cache: hit | miss | bypass; X-DB-Target: replica | primary | none (served from cache).
 CACHE_HEADER = "X-Cache"
-INVALID: dict[int | str, dict[str, Any]] = {
-    422: {"description": "Invalid filter: application/problem+json naming the field"}
-}
+INVALID = problems(422, s422="Invalid filter: `errors` names the field")
 DB_TARGET_HEADER = "X-DB-Target"
 
 
@@ -103,7 +102,12 @@ def _respond(
     )
 
 
-@router.get("/listings", response_model=SearchPage, openapi_extra=openapi_parameters(SearchParams))
+@router.get(
+    "/listings",
+    response_model=SearchPage,
+    responses=INVALID,
+    openapi_extra=openapi_parameters(SearchParams),
+)
 async def search_listings(request: Request, read: ListingsReadDep) -> Response:
     """Active listings matching every given filter, one keyset page at a time."""
     body, status = await service.search(
@@ -118,7 +122,12 @@ async def search_listings(request: Request, read: ListingsReadDep) -> Response:
     return _respond(request, body, status, read.replica, etag=False)
 
 
-@router.get("/facets", response_model=FacetsOut, openapi_extra=openapi_parameters(FilterParams))
+@router.get(
+    "/facets",
+    response_model=FacetsOut,
+    responses=INVALID,
+    openapi_extra=openapi_parameters(FilterParams),
+)
 async def search_facets(request: Request, read: FacetsReadDep) -> Response:
     """Counts per city, rooms, rent bucket and amenity for the same filters."""
     body, status = await service.facets(

@@ -22,12 +22,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Annotated, Any, Generic, Literal, TypeVar, cast
 
 import numpy as np
+from pydantic import BeforeValidator
 from pydantic import Field as Param
 from pydantic.fields import FieldInfo
 
+from sichrplace.listings.schemas import iso_day
 from sichrplace.listings.vocabulary import AMENITIES, ENERGY_CLASSES, MAX_CENTS
 from sichrplace.search.index import layout
 from sichrplace.search.index.layout import Columns
@@ -262,7 +264,9 @@ class AvailableBy(Filter[date]):
     name = "available_from"
 
     def param(self) -> tuple[Any, FieldInfo]:
-        return date | None, _param(description="available on or before this day")
+        return Annotated[date, BeforeValidator(iso_day)] | None, _param(
+            description="available on or before this day"
+        )
 
     def sql(self, value: date, params: SqlParams, rent_type: RentType) -> str:
         return f"l.available_from <= {params.bind(self.name, value)}"
@@ -283,7 +287,11 @@ class EnergyClassMax(Filter[str]):
 
     def param(self) -> tuple[Any, FieldInfo]:
         classes = ", ".join(ENERGY_CLASSES)
-        return str | None, _param(description=f"worst class accepted: one of {classes}")
+        # Case and surrounding blanks do not matter (normalise); the schema says as much.
+        return str | None, _param(
+            description=f"worst class accepted: one of {classes}",
+            json_schema_extra={"pattern": r"^\s*(?:[Aa]\+|[A-Ha-h])\s*$"},
+        )
 
     def normalise(self, value: Any) -> str | None:
         return None if value is None else str(value).strip().upper()

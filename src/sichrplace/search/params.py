@@ -34,10 +34,18 @@ class StructuralParams(BaseModel):
     )
     q: str | None = Field(None, max_length=MAX_Q_CHARS, description="German full text")
     rent_type: RentType = Field("warm", description="which rent min_rent/max_rent bound")
-    lat: float | None = Field(None, ge=-90, le=90)
-    lng: float | None = Field(None, ge=-180, le=180)
-    radius_km: float | None = Field(None, gt=0, le=MAX_RADIUS_KM)
-    bbox: str | None = Field(None, description="minLng,minLat,maxLng,maxLat")
+    lat: float | None = Field(None, ge=-90, le=90, description="with lng: a point")
+    lng: float | None = Field(None, ge=-180, le=180, description="with lat: a point")
+    radius_km: float | None = Field(
+        None, gt=0, le=MAX_RADIUS_KM, description="around lat/lng (needs both; not with bbox)"
+    )
+    bbox: str | None = Field(
+        None,
+        description=(
+            "minLng,minLat,maxLng,maxLat with minLng < maxLng and minLat < maxLat; "
+            "not with lat/lng/radius_km"
+        ),
+    )
 
 
 # The filters shared by /search/listings and /search/facets: the structural parameters and
@@ -50,9 +58,15 @@ FilterParams: type[StructuralParams] = create_model(  # type: ignore[call-overlo
 
 
 class SearchParams(FilterParams):
-    sort: Sort | None = Field(None, description="default: relevance with q, else newest")
+    sort: Sort | None = Field(
+        None, description="default: relevance with q, else newest; distance needs lat and lng"
+    )
     limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=MAX_CURSOR_CHARS)
+    cursor: str | None = Field(
+        None,
+        max_length=MAX_CURSOR_CHARS,
+        description="next_cursor of the previous page, for the same filters and sort",
+    )
 
 
 def _bbox(raw: str) -> BBox:

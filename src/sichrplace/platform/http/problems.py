@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -69,8 +70,31 @@ async def _handle_problem(request: Request, exc: Exception) -> JSONResponse:
     return response_of(exc, request.url.path)
 
 
+def _json_media_type(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
 async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    content_type = request.headers.get("content-type", "")
+    whole_body = any(tuple(e.get("loc", ())) == ("body",) for e in exc.errors())
+    sent_as = content_type.lower()
+    # A JSON body sent as something else is not read as JSON (FastAPI's strict content
+    # type): the media type is at fault, not the fields. (Uploads are multipart.)
+    if (
+        whole_body
+        and sent_as
+        and not sent_as.startswith("multipart/")
+        and not _json_media_type(sent_as)
+    ):
+        return problem_response(
+            415,
+            slug="unsupported-media-type",
+            detail=f"send the body as application/json, not {content_type[:100]}",
+            errors=[{"field": "body", "message": "must be application/json"}],
+            instance=request.url.path,
+        )
     errors = validation_errors(exc)
     malformed = any(e["field"] == "body" and e["message"].startswith("malformed") for e in errors)
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
@@ -87,13 +111,32 @@ async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
 async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
     return problem_response(
         exc.status_code,
         slug=slug,
         detail=str(exc.detail),
-        headers=getattr(exc, "headers", None),
+        headers=headers,
         instance=request.url.path,
     )
+
+
+def _allowed_methods(request: Request, answered: str) -> str:
+    """Every method the API document declares for this path: Starlette names only the first
+    route's (GET and PATCH of /listings/{id} are separate routes). Paths outside the document
+    keep what Starlette answered."""
+    path = request.url.path
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "[^/]+".join(re.escape(part) for part in re.split(r"\{[^}]+\}", template))
+        if re.fullmatch(pattern, path):
+            methods = {m.upper() for m in operations if m.upper() in _METHODS}
+            return ", ".join(sorted(methods))
+    return answered
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
 
 # A query cancelled by statement_timeout, or no pooled connection within the pool timeout:

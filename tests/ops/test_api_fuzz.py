@@ -1,0 +1,39 @@
+"""schemathesis against the running stack (through nginx): every operation, as each role, with
+every check of the installed version, deterministic and small enough for the test command
+(`sichrplace check api` runs the same with more examples)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sichrplace.cli import check
+
+pytestmark = pytest.mark.stack
+
+# Test cases per operation and role: about a minute on the 2-core CI machine.
+MAX_EXAMPLES = 10
+
+
+# In a thread: the command runs its own event loops (asyncio.run), which must not replace the
+# session's loop of the other tests.
+async def test_the_prepared_data_is_reachable(stack_url: str) -> None:
+    data = await asyncio.to_thread(check.prepare, stack_url)
+    assert set(data.tokens) == {"tenant", "landlord", "admin"}
+    async with httpx.AsyncClient(base_url=stack_url) as client:
+        image = await client.get(f"/api/v1/listings/{data.listing_id}/images/{data.image_id}")
+        assert image.status_code == 200
+        admin = {"Authorization": f"Bearer {data.tokens['admin']}"}
+        user = await client.get(f"/api/v1/admin/users/{data.user_id}", headers=admin)
+        assert user.status_code == 200
+
+
+async def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
+    started = time.monotonic()
+    failed = await asyncio.to_thread(check.run, max_examples=MAX_EXAMPLES, report_dir=tmp_path)
+    assert failed == 0, "schemathesis found failures: see the captured output above"
+    assert time.monotonic() - started < 240, "the fuzz run outgrew its time budget"
