@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from sichrplace.cli import check
+from sichrplace.config import Settings
 
 pytestmark = pytest.mark.stack
 
@@ -21,14 +22,20 @@ MAX_EXAMPLES = 10
 
 # In a thread: the command runs its own event loops (asyncio.run), which must not replace the
 # session's loop of the other tests.
-async def test_the_prepared_data_is_reachable(stack_url: str) -> None:
+async def test_the_prepared_data_is_reachable(stack_url: str, settings: Settings) -> None:
     data = await asyncio.to_thread(check.prepare, stack_url)
     assert set(data.tokens) == {"tenant", "landlord", "admin"}
+    admin = {"Authorization": f"Bearer {data.tokens['admin']}"}
+    user_path = f"/api/v1/admin/users/{data.user_id}"
     async with httpx.AsyncClient(base_url=stack_url) as client:
         image = await client.get(f"/api/v1/listings/{data.listing_id}/images/{data.image_id}")
         assert image.status_code == 200
-        admin = {"Authorization": f"Bearer {data.tokens['admin']}"}
-        user = await client.get(f"/api/v1/admin/users/{data.user_id}", headers=admin)
+        # The administration routes are internal: 404 at the public entry point ...
+        assert (await client.get(user_path, headers=admin)).status_code == 404
+    # ... and served on each instance's own port, where the fuzz run reaches them.
+    internal = f"http://127.0.0.1:{settings.stack.api_base_port}"
+    async with httpx.AsyncClient(base_url=internal) as client:
+        user = await client.get(user_path, headers=admin)
         assert user.status_code == 200
 
 
