@@ -40,6 +40,21 @@ async def test_a_body_above_nginx_limit_is_413_problem_json(stack_url: str) -> N
     assert response.json()["type"] == "https://sichrplace.de/problems/payload-too-large"
 
 
+async def test_json_is_compressed_for_clients_that_ask(stack_url: str) -> None:
+    path = "/api/v1/search/listings?limit=100"
+    async with httpx.AsyncClient(base_url=stack_url, timeout=10) as client:
+        plain = await client.get(path, headers={"Accept-Encoding": "identity"})
+        packed = await client.get(path, headers={"Accept-Encoding": "gzip"})
+    assert plain.status_code == packed.status_code == 200
+    assert "content-encoding" not in plain.headers
+    if len(plain.content) < 1024:
+        pytest.skip("too few listings for a page above nginx's gzip_min_length")
+    assert packed.headers["content-encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["vary"]
+    assert packed.json() == plain.json()  # httpx decodes the gzip body
+    assert packed.num_bytes_downloaded < len(plain.content) / 3  # bytes on the wire
+
+
 def test_no_api_instance_is_503_problem_json(stack_url: str, layout: Layout) -> None:
     try:
         ctl(layout, "stop", "api-1", "api-2")
