@@ -88,6 +88,13 @@ def token_digest(token: str) -> bytes:
 # --- access tokens ----------------------------------------------------------------------------
 
 
+def _sign(keys: SigningKeySet, claims: dict[str, object]) -> str:
+    """A JWT signed with the active key, its id in the header (rotation: keys.py)."""
+    return jwt.encode(
+        claims, keys.signing_key, algorithm=JWT_ALGORITHM, headers={"kid": keys.active_kid}
+    )
+
+
 class InvalidAccessToken(Exception):
     """The bearer token cannot be trusted; the message says why (for the 401 detail)."""
 
@@ -124,12 +131,7 @@ class AccessTokens:
             "iat": now,
             "exp": now + self.ttl,
         }
-        return jwt.encode(
-            claims,
-            self.keys.signing_key,
-            algorithm=JWT_ALGORITHM,
-            headers={"kid": self.keys.active_kid},
-        )
+        return _sign(self.keys, claims)
 
     def decode(self, token: str) -> AccessClaims:
         try:
@@ -190,12 +192,7 @@ class DeviceTokens:
             "iat": now,
             "exp": now + self.ttl,
         }
-        return jwt.encode(
-            claims,
-            self.keys.signing_key,
-            algorithm=JWT_ALGORITHM,
-            headers={"kid": self.keys.active_kid},
-        )
+        return _sign(self.keys, claims)
 
     def device_id(self, token: str, user_id: uuid.UUID) -> str | None:
         """The device's id if `token` is a valid device token of `user_id`, else None."""
