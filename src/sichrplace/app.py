@@ -17,9 +17,8 @@ from sichrplace.ops import endpoints as ops
 from sichrplace.platform.bulkhead import Bulkhead
 from sichrplace.platform.http.middleware import (
     AdmissionMiddleware,
-    BodySizeLimitMiddleware,
+    InputGuardMiddleware,
     RequestIdMiddleware,
-    TextInputMiddleware,
 )
 from sichrplace.platform.http.openapi import install_openapi
 from sichrplace.platform.http.problems import install_error_handlers
@@ -88,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Application:
     app.include_router(ops.router)
     app.include_router(metrics.router)
     app.include_router(media_endpoints.files_router)  # /media/ without nginx (tests, serve)
-    # Added last = outermost: ids, then metrics, then the size guard, then the text rule, then
+    # Added last = outermost: ids, then metrics, then the input guard (body size, text), then
     # admission, then everything else.
     if settings.app.max_active_requests:
         app.add_middleware(
@@ -100,9 +99,8 @@ def create_app(settings: Settings | None = None) -> Application:
             ),
             exempt=("/healthz", "/readyz", "/metrics"),
         )
-    app.add_middleware(TextInputMiddleware)  # inside the size guard: the body is buffered
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        InputGuardMiddleware,
         json_limit=settings.app.max_json_body_bytes,
         upload_limit=settings.app.max_upload_body_bytes,
     )

@@ -11,6 +11,7 @@ import uvicorn
 from sichrplace.app import Application, create_app
 from sichrplace.config import get_settings
 from sichrplace.platform.http.middleware import ContainErrorsMiddleware
+from sichrplace.platform.http.server import CoalescingHttpToolsProtocol
 
 
 class DrainingServer(uvicorn.Server):
@@ -51,7 +52,7 @@ def serve(
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=CoalescingHttpToolsProtocol,
         access_log=access_log,
         log_config=None,
         timeout_graceful_shutdown=30,

@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: request ids, body-size limits, admission, contained errors."""
+"""Pure-ASGI middleware: request ids, the input guard (body size, text), admission, contained
+errors."""
 
 from __future__ import annotations
 
@@ -43,11 +44,18 @@ class RequestIdMiddleware:
             structlog.contextvars.unbind_contextvars("request_id")
 
 
-class BodySizeLimitMiddleware:
-    """Refuse bodies above the limit with 413 before the app sees them.
+class InputGuardMiddleware:
+    """Refuse input the app must never see, before any endpoint runs (one rule instead of a
+    check per endpoint), in one layer because both need the whole body:
+    - bodies above the limit: 413. The body is buffered here (at most the limit) and
+      replayed, so an oversized chunked body is refused as cleanly as one with an honest
+      Content-Length;
+    - text that Postgres or our documents cannot hold (kit/text.py) in the query string, the
+      path or a JSON body: 422 naming the field.
 
-    The body is buffered here (at most the limit) and replayed, so an oversized chunked body
-    is refused as cleanly as one with an honest Content-Length.
+    Cheap on the hot path: a GET whose query and path have no '%' or NUL is passed after two
+    byte scans; a JSON body without a `\\u` escape after one (raw NUL and invalid UTF-8 are
+    not JSON).
     """
 
     def __init__(self, app: ASGIApp, *, json_limit: int, upload_limit: int) -> None:
@@ -56,7 +64,19 @@ class BodySizeLimitMiddleware:
         self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        found = query_problem(scope.get("query_string", b""))
+        if found is None:
+            path_message = path_problem(scope.get("raw_path") or scope["path"].encode())
+            if path_message is not None:
+                found = ("path", path_message)
+        if found is not None:
+            await _reject_text(scope, receive, send, *found)
+            return
+        method = scope["method"]
+        if method in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -64,7 +84,7 @@ class BodySizeLimitMiddleware:
         limit = self.upload_limit if ctype.startswith("multipart/") else self.json_limit
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _reject(scope, receive, send, limit)
+            await _reject_size(scope, receive, send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -75,12 +95,22 @@ class BodySizeLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _reject(scope, receive, send, limit)
+                await _reject_size(scope, receive, send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        # FastAPI reads a body without a type as JSON; a DELETE's body is never read.
+        if method != "DELETE" and (not ctype or "json" in ctype) and b"\\u" in body:
+            try:
+                # stdlib json keeps lone surrogates (orjson refuses them as malformed)
+                found = json_problem(json.loads(body))
+            except ValueError:
+                found = None  # malformed: the app answers 400 as before
+            if found is not None:
+                await _reject_text(scope, receive, send, *found)
+                return
         await self.app(scope, _replaying(body, receive), send)
 
 
@@ -98,7 +128,7 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _reject(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+async def _reject_size(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
     response = problem_response(
         413,
         slug="payload-too-large",
@@ -106,59 +136,6 @@ async def _reject(scope: Scope, receive: Receive, send: Send, limit: int) -> Non
         errors=[{"field": "body", "message": f"larger than {limit} bytes"}],
     )
     await response(scope, receive, send)
-
-
-class TextInputMiddleware:
-    """Refuse text that Postgres or our documents cannot hold (kit/text.py), wherever it
-    enters: the query string, the path and JSON bodies, with 422 naming the field, before any
-    endpoint sees it (one rule instead of a check per endpoint).
-
-    Cheap on the hot path: a query or path without '%' or NUL and a JSON body without a
-    `\\u` escape are passed after one byte scan (raw NUL and invalid UTF-8 are not JSON).
-    Sits inside BodySizeLimitMiddleware, which has already buffered the body.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        found = query_problem(scope.get("query_string", b""))
-        if found is None:
-            path_message = path_problem(scope.get("raw_path") or scope["path"].encode())
-            if path_message is not None:
-                found = ("path", path_message)
-        if found is not None:
-            await _reject_text(scope, receive, send, *found)
-            return
-        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
-            await self.app(scope, receive, send)
-            return
-        ctype = dict(scope["headers"]).get(b"content-type", b"").lower()
-        if ctype and b"json" not in ctype:  # FastAPI reads a body without a type as JSON
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # client went away
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        if b"\\u" in body:
-            try:
-                # stdlib json keeps lone surrogates (orjson refuses them as malformed)
-                found = json_problem(json.loads(body))
-            except ValueError:
-                found = None  # malformed: the app answers 400 as before
-            if found is not None:
-                await _reject_text(scope, receive, send, *found)
-                return
-        await self.app(scope, _replaying(body, receive), send)
 
 
 async def _reject_text(scope: Scope, receive: Receive, send: Send, field: str, msg: str) -> None:

@@ -115,7 +115,7 @@ def finish_document(document: dict[str, Any], api_prefix: str) -> dict[str, Any]
             if _has_body(operation) or operation.get("parameters"):
                 responses.setdefault("422", {})
             if _has_body(operation):
-                # BodySizeLimitMiddleware and the JSON decoder answer these on any body.
+                # InputGuardMiddleware and the JSON decoder answer these on any body.
                 responses.setdefault("400", {})
                 responses.setdefault("413", {})
             if _takes_json(operation):
