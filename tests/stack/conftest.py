@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sichrplace.config import Settings
@@ -40,3 +43,18 @@ def access_log_entries(layout: Layout, marker: str) -> list[dict[str, object]]:
         if marker in line:
             entries.append(json.loads(line))
     return entries
+
+
+async def wait_nginx_uses_every_instance(stack_url: str, layout: Layout) -> None:
+    """After a restart nginx keeps an instance out until its fail_timeout passes: wait until
+    requests through nginx reach every instance again (seen in the access log)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        marker = f"rejoin-{time.monotonic_ns()}"
+        async with httpx.AsyncClient(base_url=stack_url) as http:
+            for i in range(10):
+                await http.get("/healthz", headers={"X-Request-ID": f"{marker}-{i}"})
+        await asyncio.sleep(1.2)  # the access log is flushed every second
+        if len({e["upstream"] for e in access_log_entries(layout, marker)}) >= 2:
+            return
+    raise AssertionError("nginx did not route to every instance again")

@@ -7,7 +7,7 @@ import pytest
 
 from sichrplace.config import Settings
 from sichrplace.stack.layout import Layout
-from tests.stack.conftest import ctl
+from tests.stack.conftest import ctl, wait_nginx_uses_every_instance
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -55,13 +55,16 @@ async def test_json_is_compressed_for_clients_that_ask(stack_url: str) -> None:
     assert packed.num_bytes_downloaded < len(plain.content) / 3  # bytes on the wire
 
 
-def test_no_api_instance_is_503_problem_json(stack_url: str, layout: Layout) -> None:
+async def test_no_api_instance_is_503_problem_json(stack_url: str, layout: Layout) -> None:
     try:
         ctl(layout, "stop", "api-1", "api-2")
-        response = httpx.get(f"{stack_url}/api/v1/search/listings", timeout=10)
+        async with httpx.AsyncClient(base_url=stack_url, timeout=10) as client:
+            response = await client.get("/api/v1/search/listings")
     finally:
-        # Restore the stack even when the assertions below would fail.
+        # Restore the stack even when the assertions below would fail, and leave it serving:
+        # the next tests expect both instances behind nginx.
         ctl(layout, "start", "api-1", "api-2")
+        await wait_nginx_uses_every_instance(stack_url, layout)
     assert response.status_code == 503
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     assert response.headers["retry-after"] == "5"

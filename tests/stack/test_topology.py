@@ -15,7 +15,12 @@ import pytest
 from sichrplace.config import Settings
 from sichrplace.stack.layout import PGBOUNCER_ADMIN, Layout
 from sichrplace.stack.render import stack_secrets
-from tests.stack.conftest import access_log_entries, ctl, program_pid
+from tests.stack.conftest import (
+    access_log_entries,
+    ctl,
+    program_pid,
+    wait_nginx_uses_every_instance,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -93,21 +98,6 @@ async def test_nginx_spreads_requests_over_instances(
     assert len(upstreams) >= 2, upstreams
 
 
-async def _wait_nginx_uses_every_instance(stack_url: str, layout: Layout) -> None:
-    """After a restart nginx keeps an instance out until its fail_timeout passes: wait until
-    requests through nginx reach every instance again (seen in the access log)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        marker = f"rejoin-{time.monotonic_ns()}"
-        async with httpx.AsyncClient(base_url=stack_url) as http:
-            for i in range(10):
-                await http.get("/healthz", headers={"X-Request-ID": f"{marker}-{i}"})
-        await asyncio.sleep(1.2)  # the access log is flushed every second
-        if len({e["upstream"] for e in access_log_entries(layout, marker)}) >= 2:
-            return
-    raise AssertionError("nginx did not route to every instance again")
-
-
 async def _steady_stream(stack_url: str, seconds: float, streams: int) -> tuple[int, list[str]]:
     ok = 0
     failures: list[str] = []
@@ -154,13 +144,13 @@ async def test_killing_an_instance_fails_no_request(
             return (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
 
     await _wait_until(restarted)
-    await _wait_nginx_uses_every_instance(stack_url, layout)
+    await wait_nginx_uses_every_instance(stack_url, layout)
 
 
 async def test_sigterm_reports_not_ready_then_exits_and_is_restarted(
     stack_url: str, layout: Layout, settings: Settings
 ) -> None:
-    await _wait_nginx_uses_every_instance(stack_url, layout)
+    await wait_nginx_uses_every_instance(stack_url, layout)
     port = settings.stack.api_base_port + 1
     before = program_pid(layout, "api-2")
     ctl(layout, "signal", "TERM", "api-2")
@@ -180,7 +170,7 @@ async def test_sigterm_reports_not_ready_then_exits_and_is_restarted(
         return pid not in (None, before) and resp.status_code == 200
 
     await _wait_until(back)
-    await _wait_nginx_uses_every_instance(stack_url, layout)
+    await wait_nginx_uses_every_instance(stack_url, layout)
 
 
 async def test_a_killed_worker_is_restarted_by_the_supervisor(layout: Layout) -> None:
