@@ -7,7 +7,7 @@ import pytest
 
 from sichrplace.config import Settings
 from sichrplace.stack.layout import Layout
-from tests.stack.conftest import ctl
+from tests.stack.conftest import ctl, wait_instances_serve
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -55,13 +55,17 @@ async def test_json_is_compressed_for_clients_that_ask(stack_url: str) -> None:
     assert packed.num_bytes_downloaded < len(plain.content) / 3  # bytes on the wire
 
 
-def test_no_api_instance_is_503_problem_json(stack_url: str, layout: Layout) -> None:
+def test_no_api_instance_is_503_problem_json(
+    stack_url: str, layout: Layout, settings: Settings
+) -> None:
     try:
         ctl(layout, "stop", "api-1", "api-2")
         response = httpx.get(f"{stack_url}/api/v1/search/listings", timeout=10)
     finally:
-        # Restore the stack even when the assertions below would fail.
+        # Restore the stack even when the assertions below would fail; the next tests need it
+        # serving, not just started.
         ctl(layout, "start", "api-1", "api-2")
+        wait_instances_serve(settings, stack_url)
     assert response.status_code == 503
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     assert response.headers["retry-after"] == "5"
