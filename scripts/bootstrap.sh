@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what is missing: Debian packages (when root), a virtualenv in .venv, the package.
+# Installs what is missing: Debian packages (when root), a virtualenv in .venv, the package,
+# and the browser assets of package.json in node_modules (npm ci, from the lockfile).
 # Idempotent and quiet when everything is already there. `--python-only` skips the Debian
-# packages (what `test.sh --fast` needs: no services).
+# packages and npm (what `test.sh --fast` needs: no services, no browser assets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,9 @@ python_only=0
 APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-postgis-3 pgbouncer redis-server
   nginx-light wrk postgresql-client-15 ca-certificates wngerman
   hunspell-de-de)
+
+# Debian's npm only where there is none (a machine with Node from elsewhere keeps its own).
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 
 missing=()
 [ "$python_only" = 1 ] && APT_PACKAGES=()
@@ -43,5 +47,16 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[dev]'
   rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+[ "$python_only" = 1 ] && exit 0
+
+# Browser assets (Swagger UI, ReDoc for /docs and /redoc), exactly as locked. No install
+# scripts: nothing here needs building, and swagger-ui-dist's would report the install.
+stamp=node_modules/.installed-$(sha1sum package-lock.json | cut -c1-12)
+if [ ! -f "$stamp" ]; then
+  echo "bootstrap: installing browser assets (npm ci)"
+  npm ci --omit=dev --no-audit --no-fund --ignore-scripts --loglevel=error
   touch "$stamp"
 fi

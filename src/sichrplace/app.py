@@ -15,6 +15,7 @@ from sichrplace.config import Settings, get_settings
 from sichrplace.media import endpoints as media_endpoints
 from sichrplace.ops import endpoints as ops
 from sichrplace.platform.bulkhead import Bulkhead
+from sichrplace.platform.http.apidocs import install_docs
 from sichrplace.platform.http.middleware import (
     AdmissionMiddleware,
     InputGuardMiddleware,
@@ -79,9 +80,17 @@ def create_app(settings: Settings | None = None) -> Application:
             finally:
                 app.parts = None
 
-    app = Application(title="SichrPlace API", version=__version__, lifespan=lifespan)
+    # FastAPI's own docs pages load Swagger UI and ReDoc from a CDN: ours serve local copies.
+    app = Application(
+        title="SichrPlace API",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     install_error_handlers(app)
     install_openapi(app, API_PREFIX)
+    install_docs(app, settings.app.node_modules_dir)
     for router in _api_routers():
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops.router)

@@ -39,6 +39,9 @@ class AppSettings(BaseSettings):
     # the load balancer only. Anyone else's headers are ignored, so a client cannot choose
     # the address its login failures are counted against.
     forwarded_allow_ips: str = "127.0.0.1"
+    # Where `npm ci` put the browser assets of package.json (the API docs pages' Swagger UI and
+    # ReDoc); while they are missing, /docs and /redoc answer 503 problem+json.
+    node_modules_dir: Path = PROJECT_ROOT / "node_modules"
 
 
 class StackSettings(BaseSettings):
