@@ -10,7 +10,7 @@ python_only=0
 
 APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-postgis-3 pgbouncer redis-server
   nginx-light wrk postgresql-client-15 ca-certificates wngerman
-  hunspell-de-de)
+  hunspell-de-de prometheus prometheus-alertmanager)
 
 missing=()
 [ "$python_only" = 1 ] && APT_PACKAGES=()
