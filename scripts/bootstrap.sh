@@ -11,7 +11,7 @@ python_only=0
 
 APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-postgis-3 pgbouncer redis-server
   nginx-light wrk postgresql-client-15 ca-certificates wngerman
-  hunspell-de-de)
+  hunspell-de-de prometheus prometheus-alertmanager)
 
 # Debian's npm only where there is none (a machine with Node from elsewhere keeps its own).
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)

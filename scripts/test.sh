@@ -43,6 +43,10 @@ if [ "$fast" = 1 ]; then
   exit $rc
 fi
 
+# The rule and Alertmanager checks (tests/unit/ops) skip without promtool/amtool; here the
+# bootstrap has installed them, so a missing one is a failure.
+export SICHRPLACE_REQUIRE_PROMTOOL=1
+
 echo "== lint, types and layering"
 .venv/bin/ruff check src tests migrations
 .venv/bin/ruff format --check src tests migrations
