@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -59,6 +60,12 @@ class StackSettings(BaseSettings):
     nginx_port: int = 58080
     smtp_port: int = 58025
     workers: int = 1
+    # Observability (docs/operations.md): Prometheus and Alertmanager on their own ports; the
+    # exporters, the workers' /metrics, the OTLP receiver and the webhook receiver at fixed
+    # offsets from one base port (`ObservabilityPorts`), so a second stack moves them all.
+    prometheus_port: int = 59090
+    alertmanager_port: int = 59093
+    exporters_base_port: int = 59100
 
 
 class DatabaseSettings(BaseSettings):
@@ -384,3 +391,54 @@ def get_settings() -> Settings:
 
 def secret_is_default(value: SecretStr, default: str) -> bool:
     return value.get_secret_value() in ("", default)
+
+
+@dataclass(frozen=True)
+class ObservabilityPorts:
+    """Where the stack's exporters and receivers listen: fixed offsets from
+    `SICHRPLACE_STACK_EXPORTERS_BASE_PORT` (59100 by default, the exporters' usual last two
+    digits where they fit)."""
+
+    base: int
+
+    @property
+    def node_exporter(self) -> int:
+        return self.base
+
+    @property
+    def nginx_exporter(self) -> int:
+        return self.base + 13
+
+    @property
+    def blackbox_exporter(self) -> int:
+        return self.base + 15
+
+    @property
+    def otlp_receiver(self) -> int:
+        """OTLP/HTTP (protobuf) traces receiver."""
+        return self.base + 18
+
+    @property
+    def redis_exporter(self) -> int:
+        return self.base + 21
+
+    @property
+    def pgbouncer_exporter(self) -> int:
+        return self.base + 27
+
+    def worker_metrics(self, index: int) -> int:
+        """/metrics of job worker `index` (1-based)."""
+        return self.base + 40 + index - 1
+
+    @property
+    def postgres_exporter_primary(self) -> int:
+        return self.base + 87
+
+    @property
+    def postgres_exporter_replica(self) -> int:
+        return self.base + 88
+
+    @property
+    def webhook_receiver(self) -> int:
+        """The local stand-in for Slack and Teams webhooks (Alertmanager's receivers)."""
+        return self.base + 99
