@@ -124,6 +124,7 @@ async def _steady_stream(stack_url: str, seconds: float, streams: int) -> tuple[
 async def test_killing_an_instance_fails_no_request(
     stack_url: str, layout: Layout, settings: Settings
 ) -> None:
+    await wait_nginx_uses_every_instance(stack_url, layout)  # the other one must be serving
     before = program_pid(layout, "api-1")
     assert before is not None
 
