@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import httpx
 import pytest
 
@@ -111,13 +114,29 @@ async def test_no_hsts_and_no_cors_by_default(stack_url: str) -> None:
     assert not [k for k in preflight.headers if k.startswith("access-control-")]
 
 
-def test_no_api_instance_is_503_problem_json(stack_url: str, layout: Layout) -> None:
+def _wait_serving(ports: list[int], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    for port in ports:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+
+
+def test_no_api_instance_is_503_problem_json(
+    stack_url: str, layout: Layout, settings: Settings
+) -> None:
     try:
         ctl(layout, "stop", "api-1", "api-2")
         response = httpx.get(f"{stack_url}/api/v1/search/listings", timeout=10)
     finally:
-        # Restore the stack even when the assertions below would fail.
+        # Restore the stack even when the assertions below would fail, and wait until the
+        # instances serve again: supervisord calls them started after a second, a loaded
+        # machine takes several to import and start the app, and the next tests need them.
         ctl(layout, "start", "api-1", "api-2")
+        base = settings.stack.api_base_port
+        _wait_serving([base, base + 1])
     assert response.status_code == 503
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     assert response.headers["retry-after"] == "5"
