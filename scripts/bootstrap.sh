@@ -10,7 +10,7 @@ python_only=0
 [ "${1:-}" = "--python-only" ] && python_only=1
 
 APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-postgis-3 pgbouncer redis-server
-  nginx-light wrk postgresql-client-15 ca-certificates wngerman
+  nginx-light libnginx-mod-http-brotli-filter wrk postgresql-client-15 ca-certificates wngerman
   hunspell-de-de prometheus prometheus-alertmanager)
 
 # Debian's npm only where there is none (a machine with Node from elsewhere keeps its own).

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import ipaddress
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +68,47 @@ class StackSettings(BaseSettings):
     prometheus_port: int = 59090
     alertmanager_port: int = 59093
     exporters_base_port: int = 59100
+
+
+# A browser's Origin: scheme, host (a name, IPv4 or a bracketed IPv6) and optional port; no
+# path, wildcard, quote or space (the values are written into nginx's config).
+_ORIGIN = re.compile(
+    r"https?://([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*"
+    r"|\[[0-9a-f:.]+\])(:[0-9]{1,5})?"
+)
+
+
+class EdgeSettings(BaseSettings):
+    """The public entry point (nginx): CORS and which proxies may say a request came over TLS.
+
+    Rendered into nginx's config by `sichrplace stack up` (stack/render.py), not read by the API.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_EDGE_")
+
+    # Origins whose browser scripts may call the API (JSON list, e.g.
+    # '["https://app.sichrplace.de"]'). Empty: no CORS headers at all, same-origin only.
+    cors_allow_origins: list[str] = Field(default_factory=list)
+    # Addresses or networks of TLS-terminating proxies in front of nginx whose
+    # `X-Forwarded-Proto: https` is believed (HSTS, and the scheme the API is told). Empty:
+    # only a TLS listener of nginx itself counts as https.
+    trusted_tls_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _ORIGIN.fullmatch(value):
+                raise ValueError(
+                    f"{value!r} is not an origin like https://app.example.de (lower case, "
+                    "no path, no trailing slash, no wildcard)"
+                )
+        return values
+
+    @field_validator("trusted_tls_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        return [str(ipaddress.ip_network(value, strict=False)) for value in values]
 
 
 class DatabaseSettings(BaseSettings):
@@ -348,6 +391,7 @@ class Settings:
     def __init__(self) -> None:
         self.app = AppSettings()
         self.stack = StackSettings()
+        self.edge = EdgeSettings()
         self.db = DatabaseSettings()
         self.redis = RedisSettings()
         self.smtp = SmtpSettings()

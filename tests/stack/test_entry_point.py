@@ -10,6 +10,19 @@ from sichrplace.stack.layout import Layout
 from tests.stack.conftest import ctl, wait_nginx_uses_every_instance
 
 PROBLEM_JSON = "application/problem+json"
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+def assert_security_headers(response: httpx.Response) -> None:
+    """nginx's headers, once each (none the API already sends), and no HSTS over plain http."""
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get_list(name) == [value], name
+    assert "strict-transport-security" not in response.headers
 
 
 @pytest.mark.parametrize("path", ["/metrics", "/api/v1/admin/users", "/api/v1/admin/"])
@@ -38,6 +51,7 @@ async def test_a_body_above_nginx_limit_is_413_problem_json(stack_url: str) -> N
     assert response.status_code == 413
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     assert response.json()["type"] == "https://sichrplace.de/problems/payload-too-large"
+    assert_security_headers(response)
 
 
 async def test_json_is_compressed_for_clients_that_ask(stack_url: str) -> None:
@@ -53,6 +67,48 @@ async def test_json_is_compressed_for_clients_that_ask(stack_url: str) -> None:
     assert "Accept-Encoding" in packed.headers["vary"]
     assert packed.json() == plain.json()  # httpx decodes the gzip body
     assert packed.num_bytes_downloaded < len(plain.content) / 3  # bytes on the wire
+
+
+async def test_json_is_brotli_compressed_for_clients_that_accept_it(stack_url: str) -> None:
+    path = "/api/v1/search/listings?limit=100"
+    async with httpx.AsyncClient(base_url=stack_url, timeout=10) as client:
+        plain = await client.get(path, headers={"Accept-Encoding": "identity"})
+        packed = await client.get(path, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert plain.status_code == packed.status_code == 200
+    if len(plain.content) < 1024:
+        pytest.skip("too few listings for a page above nginx's brotli_min_length")
+    assert packed.headers["content-encoding"] == "br"
+    assert "Accept-Encoding" in packed.headers["vary"]
+    assert packed.json() == plain.json()  # httpx decodes br with the brotli package
+    assert packed.num_bytes_downloaded < len(plain.content) / 3
+
+
+async def test_security_headers_on_the_apis_answers(stack_url: str) -> None:
+    async with httpx.AsyncClient(base_url=stack_url, timeout=10) as client:
+        ok = await client.get("/api/v1/search/listings")
+        missing = await client.get("/api/v1/listings/00000000-0000-0000-0000-000000000000")
+    assert ok.status_code == 200
+    assert_security_headers(ok)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith(PROBLEM_JSON)
+    assert_security_headers(missing)
+
+
+async def test_no_hsts_and_no_cors_by_default(stack_url: str) -> None:
+    """The test stack trusts no TLS proxy and allows no origin (the settings' defaults)."""
+    headers = {"X-Forwarded-Proto": "https", "Origin": "https://app.example.de"}
+    async with httpx.AsyncClient(base_url=stack_url, timeout=10) as client:
+        response = await client.get("/api/v1/search/listings", headers=headers)
+        preflight = await client.options(
+            "/api/v1/search/listings",
+            headers={**headers, "Access-Control-Request-Method": "GET"},
+        )
+    assert response.status_code == 200
+    assert "strict-transport-security" not in response.headers
+    assert not [k for k in response.headers if k.startswith("access-control-")]
+    assert "Origin" not in response.headers.get("vary", "")
+    assert preflight.status_code == 405  # the API's answer: nginx answers no preflight
+    assert not [k for k in preflight.headers if k.startswith("access-control-")]
 
 
 async def test_no_api_instance_is_503_problem_json(stack_url: str, layout: Layout) -> None:
@@ -71,6 +127,7 @@ async def test_no_api_instance_is_503_problem_json(stack_url: str, layout: Layou
     body = response.json()
     assert body["type"] == "https://sichrplace.de/problems/service-unavailable"
     assert body["status"] == 503
+    assert_security_headers(response)
 
 
 @pytest.mark.parametrize(
@@ -94,3 +151,4 @@ async def test_nginx_own_errors_are_problem_json(
     assert body["status"] == status
     if status == 405:
         assert "GET" in response.headers["allow"]
+    assert_security_headers(response)

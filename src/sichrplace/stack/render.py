@@ -177,6 +177,110 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
     return "\n".join(blocks)
 
 
+# Debian's libnginx-mod-http-brotli-filter; without it the stack serves gzip alone.
+BROTLI_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so")
+
+# What a cross-origin script may send and read (CORS): the request headers the API reads, and
+# the response headers beyond the CORS-safelisted ones a client needs.
+CORS_METHODS = "GET, POST, PUT, PATCH, DELETE"
+CORS_REQUEST_HEADERS = "Authorization, Content-Type, If-None-Match, X-Device-Token, X-Request-ID"
+CORS_EXPOSED_HEADERS = "ETag, Location, Retry-After, WWW-Authenticate, X-Request-ID"
+CORS_MAX_AGE_SECONDS = 600
+
+
+def _cors_maps(origins: list[str]) -> str:
+    """nginx maps for CORS: the allowed Origin echoed (else empty), and whether the request is
+    a preflight from one (OPTIONS with Access-Control-Request-Method)."""
+    if not origins:
+        return ""
+    allowed = "\n".join(f'        "{origin}" $http_origin;' for origin in origins)
+    preflight_only = (
+        ("cors_allow_methods", f'"{CORS_METHODS}"'),
+        ("cors_allow_headers", f'"{CORS_REQUEST_HEADERS}"'),
+        ("cors_max_age", str(CORS_MAX_AGE_SECONDS)),
+    )
+    lines = [
+        "    # CORS (SICHRPLACE_EDGE_CORS_ALLOW_ORIGINS): an allowed Origin is echoed, any other",
+        "    # gets no CORS header; a preflight from an allowed one is answered here (204).",
+        "    map $http_origin $cors_origin {",
+        '        default "";',
+        allowed,
+        "    }",
+        "    map $cors_origin $cors_expose {",
+        f'        default "{CORS_EXPOSED_HEADERS}";',
+        '        "" "";',
+        "    }",
+        '    map "$request_method $cors_origin $http_access_control_request_method"'
+        " $cors_preflight {",
+        "        default 0;",
+        '        "~^OPTIONS \\S+ \\S+$" 1;',
+        "    }",
+    ]
+    for name, value in preflight_only:
+        lines += [
+            f"    map $cors_preflight ${name} {{",
+            '        default "";',
+            f"        1 {value};",
+            "    }",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _cors_headers(origins: list[str]) -> str:
+    if not origins:
+        return "# CORS: no origin is allowed (SICHRPLACE_EDGE_CORS_ALLOW_ORIGINS), no CORS header."
+    # No Access-Control-Allow-Credentials: the API authenticates with bearer tokens.
+    return "\n".join(
+        [
+            "add_header Access-Control-Allow-Origin $cors_origin always;",
+            "add_header Access-Control-Expose-Headers $cors_expose always;",
+            "add_header Access-Control-Allow-Methods $cors_allow_methods always;",
+            "add_header Access-Control-Allow-Headers $cors_allow_headers always;",
+            "add_header Access-Control-Max-Age $cors_max_age always;",
+            "# The answer depends on the Origin, whichever it is (shared caches must keep apart).",
+            "add_header Vary Origin always;",
+        ]
+    )
+
+
+def nginx_conf(settings: Settings, layout: Layout, upstream_ports: list[int]) -> str:
+    """The load balancer's config; `edge_headers_conf` is the file it includes."""
+    edge = settings.edge
+    upstreams = "\n".join(
+        f"        server 127.0.0.1:{port} max_fails=3 fail_timeout=3s;" for port in upstream_ports
+    )
+    proxies = "\n".join(f"        {network} 1;" for network in edge.trusted_tls_proxies)
+    preflight = (
+        "        if ($cors_preflight) {\n            return 204;\n        }\n"
+        if edge.cors_allow_origins
+        else ""
+    )
+    return _template("nginx.conf.tmpl").substitute(
+        prefix=layout.nginx,
+        log_dir=layout.logs,
+        conf_dir=layout.conf,
+        port=settings.stack.nginx_port,
+        media_dir=layout.media,
+        upstream_servers=upstreams,
+        brotli="" if BROTLI_MODULE.exists() else "# ",
+        brotli_module=BROTLI_MODULE,
+        tls_proxies=proxies,
+        cors_maps=_cors_maps(edge.cors_allow_origins),
+        cors_preflight=preflight,
+    )
+
+
+def edge_headers_conf(settings: Settings) -> str:
+    return _template("edge-headers.conf.tmpl").substitute(
+        cors_headers=_cors_headers(settings.edge.cors_allow_origins)
+    )
+
+
+def write_nginx_conf(settings: Settings, layout: Layout, upstream_ports: list[int]) -> None:
+    _write(layout.conf / "edge-headers.conf", edge_headers_conf(settings))
+    _write(layout.conf / "nginx.conf", nginx_conf(settings, layout, upstream_ports))
+
+
 def render_all(settings: Settings, layout: Layout, *, instances: int, workers: int) -> None:
     s = settings.stack
     db = settings.db
@@ -214,20 +318,14 @@ def render_all(settings: Settings, layout: Layout, *, instances: int, workers: i
         layout.conf / "redis.conf",
         _template("redis.conf.tmpl").substitute(port=s.redis_port, data_dir=layout.redis),
     )
-    upstreams = "\n".join(
-        f"        server 127.0.0.1:{port} max_fails=3 fail_timeout=3s;"
-        for port in api_ports(settings, instances)
-    )
-    _write(
-        layout.conf / "nginx.conf",
-        _template("nginx.conf.tmpl").substitute(
-            prefix=layout.nginx,
-            log_dir=layout.logs,
-            port=s.nginx_port,
-            media_dir=layout.media,
-            upstream_servers=upstreams,
-        ),
-    )
+    write_nginx_conf(settings, layout, api_ports(settings, instances))
 
 
-__all__ = ["PROJECT_ROOT", "render_all", "stack_secrets", "write_postgres_conf"]
+__all__ = [
+    "PROJECT_ROOT",
+    "nginx_conf",
+    "render_all",
+    "stack_secrets",
+    "write_nginx_conf",
+    "write_postgres_conf",
+]
