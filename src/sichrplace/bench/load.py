@@ -63,8 +63,11 @@ class Measurement:
     p99_ms: float
     errors: int
     requests: int
+    # CPU time the API processes spent per request (user + system, from /proc), when the
+    # scenario drives them: unlike the rate it hardly moves when other work shares the cores.
+    api_cpu_ms: float | None = None
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -166,13 +168,15 @@ def one_run(
     selected = cfg.scenarios()
     for name in selected:
         mix = mixes[name]
-        out[name] = run_wrk(
+        cpu_before = api_cpu_seconds(settings)
+        measured = run_wrk(
             cfg.base_url,
             mix.paths,
             concurrency=cfg.concurrency,
             duration_s=cfg.duration_s,
             bypass_cache=mix.bypass,
         )
+        out[name] = with_api_cpu(measured, cpu_before, api_cpu_seconds(settings))
         log(f"  {name:16s} {_fmt(out[name])}")
     if any(SCENARIOS[name][0] == "static_json" for name in selected):
         with static_server(static_body) as url:
@@ -196,10 +200,20 @@ def one_run(
 
 
 def _fmt(m: Measurement) -> str:
+    cpu = f"  API CPU {m.api_cpu_ms:.3f} ms/request" if m.api_cpu_ms is not None else ""
     return (
         f"{m.rps:9.1f} rps  p50 {m.p50_ms:7.2f}  p95 {m.p95_ms:7.2f}  p99 {m.p99_ms:7.2f} ms"
-        f"  errors {m.errors}"
+        f"  errors {m.errors}{cpu}"
     )
+
+
+def with_api_cpu(m: Measurement, before: dict[int, float], after: dict[int, float]) -> Measurement:
+    """`m` with the API processes' CPU per request; None if an instance restarted meanwhile
+    (its counters started again) or nothing was served."""
+    if not m.requests or set(before) != set(after):
+        return m
+    spent = sum(after[pid] - before[pid] for pid in after)
+    return dataclasses.replace(m, api_cpu_ms=round(spent * 1000 / m.requests, 4))
 
 
 def median_of(runs: list[dict[str, Measurement]]) -> dict[str, dict[str, float]]:
@@ -213,6 +227,9 @@ def median_of(runs: list[dict[str, Measurement]]) -> dict[str, dict[str, float]]
             "p99_ms": statistics.median(v.p99_ms for v in values),
             "errors": sum(v.errors for v in values),
         }
+        cpu = [v.api_cpu_ms for v in values if v.api_cpu_ms is not None]
+        if cpu:
+            out[name]["api_cpu_ms"] = statistics.median(cpu)
     return out
 
 
@@ -241,7 +258,7 @@ def verdicts(median: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
 def table(median: dict[str, dict[str, float]], verdict: dict[str, dict[str, Any]]) -> str:
     head = (
         f"{'scenario':16s} {'rps':>9s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s} "
-        f"{'errors':>6s}  {'ceiling':15s} {'rps/ceil':>8s} {'target':>14s}"
+        f"{'errors':>6s}  {'ceiling':15s} {'rps/ceil':>8s} {'target':>14s} {'API CPU ms':>10s}"
     )
     lines = [head, "-" * len(head)]
     for name, m in median.items():
@@ -252,9 +269,11 @@ def table(median: dict[str, dict[str, float]], verdict: dict[str, dict[str, Any]
         if "rps_target" in v:
             target += f" rps {'ok' if v['rps_ok'] else 'MISS'}"
         ratio = f"{v['rps_ratio']:.3f}" if v.get("rps_ratio") is not None else ""
+        cpu = f"{m['api_cpu_ms']:.3f}" if "api_cpu_ms" in m else ""
         lines.append(
             f"{name:16s} {m['rps']:9.1f} {m['p50_ms']:8.2f} {m['p95_ms']:8.2f} {m['p99_ms']:8.2f} "
             f"{int(m['errors']):6d}  {v.get('ceiling', ''):15s} {ratio:>8s} {target:>14s}"
+            f" {cpu:>10s}"
         )
     return "\n".join(lines)
 
@@ -279,20 +298,41 @@ def code_version(settings: Settings) -> str:
 _PID = re.compile(r"\bpid (\d+)")
 
 
+def _api_pids(settings: Settings) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for program in supervisor.states(layout_for(settings)):
+        found = _PID.search(program.description)
+        if program.name.startswith("api-") and found is not None:
+            out[program.name] = int(found.group(1))
+    return out
+
+
+def api_cpu_seconds(settings: Settings) -> dict[int, float]:
+    """User + system CPU seconds of each API process so far, by pid (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for pid in _api_pids(settings).values():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        # Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+        fields = stat.rsplit(")", 1)[1].split()
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def api_rss_mb(settings: Settings) -> dict[str, float]:
     """Resident memory of each API process of the local stack, in MB (from /proc)."""
     out: dict[str, float] = {}
-    for program in supervisor.states(layout_for(settings)):
-        found = _PID.search(program.description)
-        if not program.name.startswith("api-") or found is None:
-            continue
+    for name, pid in _api_pids(settings).items():
         try:
-            status = Path(f"/proc/{found.group(1)}/status").read_text()
+            status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
-                out[program.name] = round(int(line.split()[1]) / 1024, 1)
+                out[name] = round(int(line.split()[1]) / 1024, 1)
     return out
 
 
