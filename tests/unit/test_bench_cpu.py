@@ -22,6 +22,7 @@ def test_cpu_per_request_sums_every_instance() -> None:
 def test_no_figure_when_an_instance_restarted_or_nothing_was_served() -> None:
     assert runner.with_api_cpu(_measured(2000), {10: 1.0}, {12: 0.1}).api_cpu_ms is None
     assert runner.with_api_cpu(_measured(0), {10: 1.0}, {10: 1.0}).api_cpu_ms is None
+    assert runner.with_api_cpu(_measured(2000), {}, {}).api_cpu_ms is None  # no stack found
 
 
 def test_counters_are_read_from_proc_for_the_api_programs() -> None:

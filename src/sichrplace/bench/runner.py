@@ -210,7 +210,7 @@ def _fmt(m: Measurement) -> str:
 def with_api_cpu(m: Measurement, before: dict[int, float], after: dict[int, float]) -> Measurement:
     """`m` with the API processes' CPU per request; None if an instance restarted meanwhile
     (its counters started again) or nothing was served."""
-    if not m.requests or set(before) != set(after):
+    if not m.requests or not after or set(before) != set(after):
         return m
     spent = sum(after[pid] - before[pid] for pid in after)
     return dataclasses.replace(m, api_cpu_ms=round(spent * 1000 / m.requests, 4))
