@@ -13,6 +13,7 @@ from pathlib import Path
 from string import Template
 
 from sichrplace.config import PROJECT_ROOT, Settings
+from sichrplace.stack import observability
 from sichrplace.stack.layout import (
     PG_BIN,
     PGBOUNCER_ADMIN,
@@ -36,7 +37,8 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def stack_secrets(layout: Layout) -> dict[str, str]:
-    """Passwords the stack makes for itself once (replication, PgBouncer admin)."""
+    """Passwords the stack makes for itself once (replication, PgBouncer admin, the
+    exporters' monitoring role)."""
     values: dict[str, str] = {}
     if layout.secrets_file.exists():
         for line in layout.secrets_file.read_text().splitlines():
@@ -44,7 +46,7 @@ def stack_secrets(layout: Layout) -> dict[str, str]:
             if key:
                 values[key] = value
     changed = False
-    for key in ("REPLICATION_PASSWORD", "PGBOUNCER_ADMIN_PASSWORD"):
+    for key in ("REPLICATION_PASSWORD", "PGBOUNCER_ADMIN_PASSWORD", "MONITOR_PASSWORD"):
         if key not in values:
             values[key] = secrets.token_urlsafe(18)
             changed = True
@@ -174,6 +176,10 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
         f"-g {shlex.quote('daemon off;')}"
     )
     blocks.append(_program("nginx", nginx_cmd, layout, stopsignal="QUIT"))
+    for prog in observability.programs(settings, layout, cli):
+        prog_env = {**(python_env(settings) if prog.python else {}), **prog.environment}
+        extra = _env_line(prog_env) if prog_env else ""
+        blocks.append(_program(prog.name, prog.command, layout, extra=extra))
     return "\n".join(blocks)
 
 
@@ -226,7 +232,16 @@ def render_all(settings: Settings, layout: Layout, *, instances: int, workers: i
             port=s.nginx_port,
             media_dir=layout.media,
             upstream_servers=upstreams,
+            status_socket=observability.nginx_status_socket(layout),
         ),
+    )
+    observability.render_configs(
+        settings,
+        layout,
+        values,
+        api_ports=api_ports(settings, instances),
+        workers=workers,
+        write=_write,
     )
 
 
