@@ -9,7 +9,7 @@ import typer
 
 from sichrplace.config import ObservabilityPorts, get_settings
 from sichrplace.stack.layout import layout_for
-from sichrplace.stack.webhooks import WebhookStore, make_server
+from sichrplace.stack.webhooks import WebhookStore, serve
 
 app = typer.Typer(no_args_is_help=True, help="Operations helpers of the local stack.")
 
@@ -28,14 +28,7 @@ def webhook_receiver(
     body with its path to FILE, and serve them back on GET (GET /slack: those under /slack)."""
     settings = get_settings()
     port = port or ObservabilityPorts(settings.stack.exporters_base_port).webhook_receiver
-    path = file or _default_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    server = make_server(host, port, WebhookStore(path))
-    typer.echo(f"webhook receiver on http://{host}:{port}, writing {path}")
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    serve(host, port, file or _default_file())
 
 
 @app.command("webhooks")

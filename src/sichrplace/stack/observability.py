@@ -37,7 +37,6 @@ class Program:
     port: int
     health_path: str
     environment: dict[str, str] = field(default_factory=dict)
-    python: bool = False  # one of ours: needs the stack's settings in its environment
 
     @property
     def health_url(self) -> str:
@@ -68,11 +67,11 @@ def programs(settings: Settings, layout: Layout, cli: Path) -> list[Program]:
     out = [
         Program(
             "webhook-receiver",
-            f"{cli} ops webhook-receiver --host 127.0.0.1 --port {obs.webhook_receiver}"
-            f" --file {layout.webhooks_file}",
+            # `sichrplace ops webhook-receiver` without loading the application first.
+            f"{cli.parent / 'python'} -m sichrplace.stack.webhooks --host 127.0.0.1"
+            f" --port {obs.webhook_receiver} --file {layout.webhooks_file}",
             obs.webhook_receiver,
             "/",
-            python=True,
         ),
         Program(
             "alertmanager",

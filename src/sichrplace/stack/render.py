@@ -177,8 +177,7 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
     )
     blocks.append(_program("nginx", nginx_cmd, layout, stopsignal="QUIT"))
     for prog in observability.programs(settings, layout, cli):
-        prog_env = {**(python_env(settings) if prog.python else {}), **prog.environment}
-        extra = _env_line(prog_env) if prog_env else ""
+        extra = _env_line(prog.environment) if prog.environment else ""
         blocks.append(_program(prog.name, prog.command, layout, extra=extra))
     return "\n".join(blocks)
 

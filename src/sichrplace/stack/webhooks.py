@@ -4,6 +4,7 @@ back (to tests and operators) as a JSON array."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 from datetime import UTC, datetime
@@ -25,7 +26,11 @@ class WebhookStore:
         self._lock = threading.Lock()
 
     def append(self, path: str, body: object) -> None:
-        entry = {"received_at": datetime.now(UTC).isoformat(), "path": path, "body": body}
+        entry = {
+            "received_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+            "path": path,
+            "body": body,
+        }
         line = json.dumps(entry, separators=(",", ":")) + "\n"
         with self._lock, self.path.open("a", encoding="utf-8") as fh:
             fh.write(line)
@@ -80,3 +85,28 @@ def _handler(store: WebhookStore) -> type[BaseHTTPRequestHandler]:
 
 def make_server(host: str, port: int, store: WebhookStore) -> ThreadingHTTPServer:
     return ThreadingHTTPServer((host, port), _handler(store))
+
+
+def serve(host: str, port: int, file: Path) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    server = make_server(host, port, WebhookStore(file))
+    print(f"webhook receiver on http://{host}:{port}, writing {file}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def main() -> None:
+    """`python -m sichrplace.stack.webhooks`: what the stack runs (stdlib only, ~15 MB, where
+    the `sichrplace` command would load the whole application first, ~140 MB)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--file", type=Path, required=True)
+    args = parser.parse_args()
+    serve(args.host, args.port, args.file)
+
+
+if __name__ == "__main__":
+    main()
