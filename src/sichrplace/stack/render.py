@@ -175,6 +175,10 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
         f"/usr/sbin/nginx -p {layout.nginx} -c {layout.conf / 'nginx.conf'} "
         f"-g {shlex.quote('daemon off;')}"
     )
+    # nginx removes its stub_status socket when it exits, but not one a killed nginx left
+    # behind, and would then never bind it again.
+    status_socket = shlex.quote(str(observability.nginx_status_socket(layout)))
+    nginx_cmd = f"/bin/sh -c {shlex.quote(f'rm -f {status_socket} && exec {nginx_cmd}')}"
     blocks.append(_program("nginx", nginx_cmd, layout, stopsignal="QUIT"))
     for prog in observability.programs(settings, layout, cli):
         extra = _env_line(prog.environment) if prog.environment else ""
