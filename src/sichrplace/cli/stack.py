@@ -15,7 +15,7 @@ import httpx
 import typer
 
 from sichrplace.config import Settings, get_settings
-from sichrplace.stack import postgres, supervisor
+from sichrplace.stack import observability, postgres, supervisor
 from sichrplace.stack.layout import Layout, ensure_dirs, layout_for
 from sichrplace.stack.logs import rotate_nginx_logs
 from sichrplace.stack.render import api_ports, python_env, render_all
@@ -107,6 +107,11 @@ def up(
         _wait(f"api on {port}", lambda health=health: _http_ok(health))  # type: ignore[misc]
     url = f"http://127.0.0.1:{s.nginx_port}"
     _wait("nginx /readyz", lambda: _http_ok(f"{url}/readyz", '"ok"'))
+    cli = Path(sys.executable).parent / "sichrplace"
+    monitoring = observability.programs(settings, layout, cli)
+    supervisor.start_together(layout, *(p.name for p in monitoring))
+    for prog in monitoring:
+        _wait(prog.name, lambda url=prog.health_url: _http_ok(url))  # type: ignore[misc]
     _wait("every program running", lambda: _all_running(layout))
     _say(f"up: {url}  (data: {layout.root})")
 
@@ -137,6 +142,7 @@ def down() -> None:
         s.nginx_port,
         s.smtp_port,
         *api_ports(settings, 16),
+        *observability.all_ports(settings),
     ]
     still = [p for p in ports if _port_open(p)]
     if still:
@@ -165,6 +171,7 @@ def status() -> None:
     }
     for i, port in enumerate(api_ports(settings, 16), start=1):
         ports[f"api-{i}"] = port
+    ports.update(observability.program_ports(settings))
     for prog in progs:
         listen = f"127.0.0.1:{ports[prog.name]}" if prog.name in ports else "-"
         typer.echo(f"{prog.name:18} {prog.state:9} {listen:16} {prog.description}")

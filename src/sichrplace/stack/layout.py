@@ -17,6 +17,8 @@ PG_BIN = Path(os.environ.get("SICHRPLACE_PG_BIN", "/usr/lib/postgresql/15/bin"))
 TEMPLATES = PROJECT_ROOT / "deploy" / "stack"
 REPLICATION_USER = "replicator"
 PGBOUNCER_ADMIN = "pgbouncer"
+# The exporters' Postgres role: pg_monitor only (statistics, no table data), by password.
+MONITOR_USER = "monitor"
 
 
 def is_root() -> bool:
@@ -72,6 +74,19 @@ class Layout:
     @property
     def media(self) -> Path:
         return self.root / "media"
+
+    @property
+    def prometheus(self) -> Path:
+        return self.root / "prometheus"
+
+    @property
+    def alertmanager(self) -> Path:
+        return self.root / "alertmanager"
+
+    @property
+    def webhooks_file(self) -> Path:
+        """What the local webhook receiver got (one JSON object a line)."""
+        return self.root / "alerts" / "webhooks.jsonl"
 
     @property
     def supervisor_conf(self) -> Path:
@@ -132,6 +147,9 @@ def ensure_dirs(layout: Layout) -> None:
         layout.nginx / "tmp",
         layout.mail,
         layout.media,
+        layout.prometheus,
+        layout.alertmanager,
+        layout.webhooks_file.parent,
     ):
         path.mkdir(mode=0o755, parents=True, exist_ok=True)
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):

@@ -12,7 +12,14 @@ import subprocess
 import time
 
 from sichrplace.config import Settings
-from sichrplace.stack.layout import PG_BIN, REPLICATION_USER, Layout, chown_pg, run_as_pg
+from sichrplace.stack.layout import (
+    MONITOR_USER,
+    PG_BIN,
+    REPLICATION_USER,
+    Layout,
+    chown_pg,
+    run_as_pg,
+)
 from sichrplace.stack.render import stack_secrets, write_postgres_conf
 
 EXTENSIONS = ("citext", "pg_stat_statements", "postgis", "pg_trgm", "btree_gin")
@@ -98,6 +105,7 @@ def bootstrap_primary(settings: Settings, layout: Layout) -> None:
     secrets = stack_secrets(layout)
     app_pw = _quote(db.password.get_secret_value())
     repl_pw = _quote(secrets["REPLICATION_PASSWORD"])
+    monitor_pw = _quote(secrets["MONITOR_PASSWORD"])
     psql(
         settings,
         layout,
@@ -109,12 +117,17 @@ DO $$BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{REPLICATION_USER}') THEN
     CREATE ROLE {REPLICATION_USER} REPLICATION LOGIN;
   END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{MONITOR_USER}') THEN
+    CREATE ROLE {MONITOR_USER} LOGIN;
+  END IF;
 END$$;
 ALTER ROLE "{db.user}" PASSWORD {app_pw};
 ALTER ROLE "{db.user}" SET statement_timeout = '{db.statement_timeout_ms}ms';
 ALTER ROLE "{db.user}" SET idle_in_transaction_session_timeout = '60s';
 GRANT pg_monitor TO "{db.user}";
 ALTER ROLE {REPLICATION_USER} PASSWORD {repl_pw};
+ALTER ROLE {MONITOR_USER} PASSWORD {monitor_pw};
+GRANT pg_monitor TO {MONITOR_USER};
 """,
     )
     exists = psql(settings, layout, f"SELECT 1 FROM pg_database WHERE datname = '{db.name}'")

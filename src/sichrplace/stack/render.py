@@ -13,6 +13,7 @@ from pathlib import Path
 from string import Template
 
 from sichrplace.config import PROJECT_ROOT, Settings
+from sichrplace.stack import observability
 from sichrplace.stack.layout import (
     PG_BIN,
     PGBOUNCER_ADMIN,
@@ -36,7 +37,8 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def stack_secrets(layout: Layout) -> dict[str, str]:
-    """Passwords the stack makes for itself once (replication, PgBouncer admin)."""
+    """Passwords the stack makes for itself once (replication, PgBouncer admin, the
+    exporters' monitoring role)."""
     values: dict[str, str] = {}
     if layout.secrets_file.exists():
         for line in layout.secrets_file.read_text().splitlines():
@@ -44,7 +46,7 @@ def stack_secrets(layout: Layout) -> dict[str, str]:
             if key:
                 values[key] = value
     changed = False
-    for key in ("REPLICATION_PASSWORD", "PGBOUNCER_ADMIN_PASSWORD"):
+    for key in ("REPLICATION_PASSWORD", "PGBOUNCER_ADMIN_PASSWORD", "MONITOR_PASSWORD"):
         if key not in values:
             values[key] = secrets.token_urlsafe(18)
             changed = True
@@ -173,7 +175,14 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
         f"/usr/sbin/nginx -p {layout.nginx} -c {layout.conf / 'nginx.conf'} "
         f"-g {shlex.quote('daemon off;')}"
     )
+    # nginx removes its stub_status socket when it exits, but not one a killed nginx left
+    # behind, and would then never bind it again.
+    status_socket = shlex.quote(str(observability.nginx_status_socket(layout)))
+    nginx_cmd = f"/bin/sh -c {shlex.quote(f'rm -f {status_socket} && exec {nginx_cmd}')}"
     blocks.append(_program("nginx", nginx_cmd, layout, stopsignal="QUIT"))
+    for prog in observability.programs(settings, layout, cli):
+        extra = _env_line(prog.environment) if prog.environment else ""
+        blocks.append(_program(prog.name, prog.command, layout, extra=extra))
     return "\n".join(blocks)
 
 
@@ -267,6 +276,7 @@ def nginx_conf(settings: Settings, layout: Layout, upstream_ports: list[int]) ->
         tls_proxies=proxies,
         cors_maps=_cors_maps(edge.cors_allow_origins),
         cors_preflight=preflight,
+        status_socket=observability.nginx_status_socket(layout),
     )
 
 
@@ -319,6 +329,14 @@ def render_all(settings: Settings, layout: Layout, *, instances: int, workers: i
         _template("redis.conf.tmpl").substitute(port=s.redis_port, data_dir=layout.redis),
     )
     write_nginx_conf(settings, layout, api_ports(settings, instances))
+    observability.render_configs(
+        settings,
+        layout,
+        values,
+        api_ports=api_ports(settings, instances),
+        workers=workers,
+        write=_write,
+    )
 
 
 __all__ = [
