@@ -45,6 +45,7 @@ from sichrplace.search.index.query import Hit, PageKey, Steps
 from sichrplace.search.index.snapshot import Change, Group, Snapshot, build_base, with_changes
 from sichrplace.search.index.words import WORDS_KEY, Words
 from sichrplace.search.metrics import (
+    FACET_INDEX_AGE,
     FACET_INDEX_BYTES,
     FACET_INDEX_CHANGES,
     FACET_INDEX_LOADS,
@@ -156,6 +157,9 @@ class FacetIndex:
         """Start the first full load in the background (Postgres answers until then), and the
         looks for changes between requests (a bulk import is noticed within seconds)."""
         if self.enabled:
+            # Read when Prometheus scrapes: the age grows between looks without anyone
+            # setting it.
+            FACET_INDEX_AGE.set_function(self.age_seconds)
             self._start_load()
             self._tick_task = asyncio.create_task(self._tick(), name="facet-index-tick")
 
@@ -164,6 +168,12 @@ class FacetIndex:
             await asyncio.sleep(self._settings.look_interval_seconds)
             with contextlib.suppress(Exception):  # logged by current(); the next tick retries
                 await self.current(max_staleness=0.0)
+
+    def age_seconds(self) -> float:
+        """How old the answering snapshot's view of the listings is; NaN before the first load."""
+        if self._state.snap is None:
+            return float("nan")
+        return max(0.0, self._clock() - self._fresh_as_of)
 
     @property
     def ready(self) -> bool:
@@ -411,3 +421,5 @@ class FacetIndex:
         for task in (self._tick_task, self._load_task, self._look_task):
             await stop_task(task)
         await self._words.aclose()
+        if self.enabled:
+            FACET_INDEX_AGE.set_function(lambda: float("nan"))  # let go of this index
