@@ -35,6 +35,10 @@ REPLICA_USABLE = Gauge(
     "1 while lag-tolerant reads go to the replica, 0 while they fall back to the primary.",
 )
 
+# A process without a replica monitor (a job worker) never measures: unknown, not 0.
+for _gauge in (REPLICA_LAG_SECONDS, REPLICA_LAG_BYTES, REPLICA_USABLE):
+    _gauge.set(float("nan"))
+
 
 def timed_pool_class(engine: str) -> type[AsyncAdaptedQueuePool]:
     """A pool class that observes each checkout's duration under `engine`'s label (a class,
