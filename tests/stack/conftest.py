@@ -55,6 +55,13 @@ async def wait_nginx_uses_every_instance(stack_url: str, layout: Layout) -> None
             for i in range(10):
                 await http.get("/healthz", headers={"X-Request-ID": f"{marker}-{i}"})
         await asyncio.sleep(1.2)  # the access log is flushed every second
-        if len({e["upstream"] for e in access_log_entries(layout, marker)}) >= 2:
+        # Only answers count: while both instances are still starting, nginx's failed tries
+        # list both of them ("a, b" and "b, a") without any instance having served.
+        served = {
+            e["upstream"]
+            for e in access_log_entries(layout, marker)
+            if e.get("upstream_status") == "200"
+        }
+        if len(served) >= 2:
             return
     raise AssertionError("nginx did not route to every instance again")

@@ -62,16 +62,18 @@ class PoolCollector(Collector):
     when Prometheus scrapes."""
 
     def __init__(self) -> None:
-        self._pools: dict[str, Any] = {}  # engine label -> an engine's `.pool` owner
+        # engine label -> engines (their `.pool` is read: dispose replaces it), oldest first
+        self._owners: dict[str, list[Any]] = {}
 
     def track(self, engine: str, owner: Any) -> None:
-        """Report `owner.pool` (an SQLAlchemy engine: its pool is replaced on dispose) as
-        `engine`; a later call for the same label replaces it (one Database per process)."""
-        self._pools[engine] = owner
+        """Report `owner.pool` (an SQLAlchemy engine) as `engine`. A process has one Database;
+        where more exist (tests, tools), the oldest one still open is reported."""
+        self._owners.setdefault(engine, []).append(owner)
 
     def forget(self, engine: str, owner: Any) -> None:
-        if self._pools.get(engine) is owner:
-            del self._pools[engine]
+        owners = self._owners.get(engine, [])
+        if owner in owners:
+            owners.remove(owner)
 
     def collect(self) -> Iterator[Metric]:
         connections = GaugeMetricFamily(
@@ -85,8 +87,10 @@ class PoolCollector(Collector):
             "Connections the engine's pool keeps (pool_size; max_overflow more may open).",
             labels=["engine"],
         )
-        for engine, owner in sorted(self._pools.items()):
-            pool = owner.pool
+        for engine, owners in sorted(self._owners.items()):
+            if not owners:
+                continue
+            pool = owners[0].pool
             connections.add_metric([engine, "in_use"], pool.checkedout())
             connections.add_metric([engine, "idle"], pool.checkedin())
             size.add_metric([engine], pool.size())

@@ -116,6 +116,19 @@ async def _steps(steps: Steps[T]) -> T:
         await asyncio.sleep(0)
 
 
+_LIVE: list[FacetIndex] = []
+
+
+def _age_of_oldest_live() -> float:
+    """The age the gauge reports: of the process's index (the oldest one started and not
+    closed, where tests or tools start more than one)."""
+    return _LIVE[0].age_seconds() if _LIVE else float("nan")
+
+
+# Read when Prometheus scrapes: the age grows between looks without anyone setting it.
+FACET_INDEX_AGE.set_function(_age_of_oldest_live)
+
+
 class FacetIndex:
     """One process's in-process index: load, follow changes, count, page (module docstring)."""
 
@@ -157,9 +170,7 @@ class FacetIndex:
         """Start the first full load in the background (Postgres answers until then), and the
         looks for changes between requests (a bulk import is noticed within seconds)."""
         if self.enabled:
-            # Read when Prometheus scrapes: the age grows between looks without anyone
-            # setting it.
-            FACET_INDEX_AGE.set_function(self.age_seconds)
+            _LIVE.append(self)
             self._start_load()
             self._tick_task = asyncio.create_task(self._tick(), name="facet-index-tick")
 
@@ -421,5 +432,5 @@ class FacetIndex:
         for task in (self._tick_task, self._load_task, self._look_task):
             await stop_task(task)
         await self._words.aclose()
-        if self.enabled:
-            FACET_INDEX_AGE.set_function(lambda: float("nan"))  # let go of this index
+        if self in _LIVE:
+            _LIVE.remove(self)
