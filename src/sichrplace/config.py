@@ -237,6 +237,8 @@ class JobSettings(BaseSettings):
     backoff_jitter: float = Field(default=0.1, ge=0, le=1)
     maintenance_queue: str = "maintenance"
     succeeded_retention_hours: int = Field(default=72, ge=1)
+    # How often each worker samples the queue table for the queue gauges (one small query).
+    metrics_sample_seconds: float = Field(default=10.0, gt=0)
 
 
 class MapsSettings(BaseSettings):

@@ -40,6 +40,7 @@ from sichrplace.kit.clock import utcnow
 from sichrplace.kit.errors import NotFound, TooManyRequests
 from sichrplace.notifications.service import queue_email
 from sichrplace.platform.db import PrimarySession, on_commit
+from sichrplace.platform.observability import business
 from sichrplace.platform.ratelimit import FixedWindowLimiter
 
 log = structlog.get_logger(__name__)
@@ -79,6 +80,7 @@ async def register(
     if user is None:
         raise EmailTaken()
     await _send_verification(session, auth, user)
+    business.registration(session, role.value)
     return user
 
 

@@ -84,6 +84,9 @@ def worker(
         None, "--queues", "-q", help="Queues to serve (repeat or comma-separate). Default: all."
     ),
     concurrency: int | None = typer.Option(None, "--concurrency", "-c", min=1),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve /metrics on 127.0.0.1:PORT (the stack passes one)."
+    ),
 ) -> None:
     """Run a worker (and the periodic jobs) until SIGTERM/SIGINT, then drain gracefully."""
     from sichrplace.composition import worker_parts
@@ -94,7 +97,9 @@ def worker(
 
     async def run() -> None:
         async with worker_parts(settings) as parts:
-            await run_worker(parts, queues=_split(queues), concurrency=concurrency)
+            await run_worker(
+                parts, queues=_split(queues), concurrency=concurrency, metrics_port=metrics_port
+            )
 
     asyncio.run(run())
 

@@ -37,6 +37,7 @@ from sichrplace.listings.vocabulary import GeocodeStatus, ListingStatus, city_ke
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 from sichrplace.platform.jobs import enqueue
+from sichrplace.platform.observability import business
 
 # The maps interface and the caller, re-exported for callers of the service.
 __all__ = ["Caller", "GeocodeResult", "Geocoder", "GeocodingUnavailable"]
@@ -81,6 +82,7 @@ async def create_listing(
     if row.geocode_status == GeocodeStatus.PENDING:
         await enqueue(session, geocode_listing, listing_id=str(row.id))
     after_listing_write(session, read_path, row.id, caller.id)
+    business.listing_published(session)
     return await _detail(session, read_path, row, caller)
 
 
@@ -120,6 +122,8 @@ async def update_listing(
     if not changes:
         return await _detail(session, read_path, current, caller)
     row = await repository.update_listing(session, listing_id, changes)
+    if row.status == ListingStatus.ACTIVE and current.status != ListingStatus.ACTIVE:
+        business.listing_published(session)
     if located and row.geocode_status == GeocodeStatus.PENDING:
         await enqueue(session, geocode_listing, listing_id=str(listing_id))
     after_listing_write(session, read_path, listing_id, caller.id)

@@ -13,10 +13,11 @@ instead of holding a connection until the database gives up.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from sichrplace.kit.errors import ServiceUnavailable
 
@@ -28,6 +29,15 @@ BULKHEAD_REJECTED = Counter(
     "Requests answered 503 because no bulkhead slot came free in time",
     ["bulkhead"],
 )
+BULKHEAD_WAIT = Histogram(
+    "sichrplace_bulkhead_wait_seconds",
+    "Time a request waited for a bulkhead slot (admission: bulkhead=requests), rejected ones "
+    "included.",
+    ["bulkhead"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+BULKHEAD_ACTIVE = Gauge("sichrplace_bulkhead_active", "Runs holding a bulkhead slot", ["bulkhead"])
+BULKHEAD_LIMIT = Gauge("sichrplace_bulkhead_limit", "Slots of a bulkhead", ["bulkhead"])
 
 
 class Bulkhead:
@@ -38,6 +48,12 @@ class Bulkhead:
         self.limit = limit
         self.max_wait_seconds = max_wait_seconds
         self._slots = asyncio.Semaphore(limit)
+        # Children looked up once: admission passes every request through here.
+        self._waiting = BULKHEAD_WAITING.labels(name)
+        self._rejected = BULKHEAD_REJECTED.labels(name)
+        self._wait = BULKHEAD_WAIT.labels(name)
+        self._active = BULKHEAD_ACTIVE.labels(name)
+        BULKHEAD_LIMIT.labels(name).set(limit)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -50,18 +66,27 @@ class Bulkhead:
     async def enter(self) -> None:
         """Take a slot, waiting up to max_wait_seconds; ServiceUnavailable if none came free.
         Whoever enters must leave()."""
-        waiting = BULKHEAD_WAITING.labels(self.name)
-        waiting.inc()
+        if not self._slots.locked():
+            # A free slot is taken without waiting (the common case): no clock, no timeout.
+            await self._slots.acquire()
+            self._wait.observe(0.0)
+            self._active.inc()
+            return
+        started = time.perf_counter()
+        self._waiting.inc()
         try:
             async with asyncio.timeout(self.max_wait_seconds):
                 await self._slots.acquire()
         except TimeoutError:
-            BULKHEAD_REJECTED.labels(self.name).inc()
+            self._rejected.inc()
             raise ServiceUnavailable(
                 "Too many of these requests are being computed; retry shortly.", retry_after=2
             ) from None
         finally:
-            waiting.dec()
+            self._waiting.dec()
+            self._wait.observe(time.perf_counter() - started)
+        self._active.inc()
 
     def leave(self) -> None:
+        self._active.dec()
         self._slots.release()

@@ -37,3 +37,8 @@ FACET_INDEX_FALLBACKS = Counter(
     "Counts and pages the index left to Postgres, by reason.",
     ["reason"],
 )
+FACET_INDEX_AGE = Gauge(
+    "sichrplace_facet_index_age_seconds",
+    "Seconds since the changes this process's facet index answers with were read (its last "
+    "look for changes, or load); NaN until its first load.",
+)

@@ -16,6 +16,9 @@ from sichrplace.stack.layout import MONITOR_USER, PGBOUNCER_ADMIN, TEMPLATES, La
 
 RULES_DIR = PROJECT_ROOT / "deploy" / "prometheus" / "rules"
 PGBOUNCER_EXPORTER = TEMPLATES / "pgbouncer_exporter.py"
+POSTGRES_EXPORTER_QUERIES = (
+    PROJECT_ROOT / "deploy" / "prometheus" / "postgres-exporter" / "queries.yaml"
+)
 # Short, so a test sees a scrape, a rule result or an alert within seconds (production-like
 # values are in docs/operations.md and the rendered prometheus.yml).
 SCRAPE_INTERVAL = "5s"
@@ -130,7 +133,8 @@ def programs(settings: Settings, layout: Layout, cli: Path) -> list[Program]:
         out.append(
             Program(
                 f"postgres-exporter-{role}",
-                f"/usr/bin/prometheus-postgres-exporter {listen}{exporter_port}",
+                f"/usr/bin/prometheus-postgres-exporter {listen}{exporter_port}"
+                f" --extend.query-path={POSTGRES_EXPORTER_QUERIES}",
                 exporter_port,
                 "/metrics",
                 {

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from string import Template
 
-from sichrplace.config import PROJECT_ROOT, Settings
+from sichrplace.config import PROJECT_ROOT, ObservabilityPorts, Settings
 from sichrplace.stack import observability
 from sichrplace.stack.layout import (
     PG_BIN,
@@ -167,10 +167,10 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
                 extra=env,
             )
         )
+    ports = ObservabilityPorts(settings.stack.exporters_base_port)
     for i in range(1, workers + 1):
-        blocks.append(
-            _program(f"worker-{i}", f"{cli} jobs worker", layout, stopwaitsecs="60", extra=env)
-        )
+        command = f"{cli} jobs worker --metrics-port {ports.worker_metrics(i)}"
+        blocks.append(_program(f"worker-{i}", command, layout, stopwaitsecs="60", extra=env))
     nginx_cmd = (
         f"/usr/sbin/nginx -p {layout.nginx} -c {layout.conf / 'nginx.conf'} "
         f"-g {shlex.quote('daemon off;')}"

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from sichrplace.config import PROJECT_ROOT
+from sichrplace.ops.dashboards import catalogue, promql
 
 PROMETHEUS = PROJECT_ROOT / "deploy" / "prometheus"
 RULE_FILES = sorted((PROMETHEUS / "rules").glob("*.yml"))
@@ -160,3 +161,17 @@ def test_promtool_unit_tests_pass() -> None:
     for path, run in runs:
         output, _ = run.communicate()
         assert run.returncode == 0, f"{path.name}:\n{output}"
+
+
+def test_every_metric_a_rule_reads_is_exported_or_recorded() -> None:
+    # An alert on a metric nobody exports stays silent forever: the same check as the panels'.
+    known = catalogue.known_metric_names()
+    unknown = {
+        f"{path.name} / {rule.get('alert') or rule.get('record')}: {metric}"
+        for path in RULE_FILES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        for metric in promql.metric_names(rule["expr"])
+        if metric not in known
+    }
+    assert not unknown, f"rules read metrics nobody exports: {sorted(unknown)}"

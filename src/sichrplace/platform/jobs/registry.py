@@ -14,6 +14,7 @@ from procrastinate.tasks import Task
 
 from sichrplace.config import get_settings
 from sichrplace.kit.clock import utcnow
+from sichrplace.platform.jobs import metrics
 from sichrplace.platform.jobs.app import job_app
 
 P = ParamSpec("P")
@@ -67,11 +68,13 @@ class ExponentialBackoff(BaseRetryStrategy):
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         if isinstance(exception, asyncio.CancelledError):
             return RetryDecision(retry_at=utcnow())  # worker shutdown: run again elsewhere
-        if isinstance(exception, PermanentJobError):
-            return None
+        # Counted here: procrastinate asks once per failed run, and only the strategy knows.
+        task = metrics.task_label(job.task_name, job_app.tasks.__contains__)
         # `job.attempts` counts finished runs; the run that just failed is attempts + 1.
-        if job.attempts + 1 >= self.attempts_allowed():
+        if isinstance(exception, PermanentJobError) or job.attempts + 1 >= self.attempts_allowed():
+            metrics.count_decision(job.queue, task, retried=False)
             return None
+        metrics.count_decision(job.queue, task, retried=True)
         delay = self.delay_seconds(job.attempts)
         return RetryDecision(retry_at=utcnow() + timedelta(seconds=delay))
 

@@ -56,6 +56,44 @@ SELECT j.id, j.status, j.task_name, j.priority, j.lock, j.queueing_lock, j.args,
  ORDER BY j.id
 """
 
+# One pass over the unfinished and failed jobs (succeeded ones are pruned after the retention,
+# so the scan stays small): per queue, jobs due and waiting, scheduled for later, running,
+# dead-lettered, and since when the oldest due job waits: its scheduled time (a retry or a
+# delayed job), else when it was deferred (one index lookup in the events per queue).
+_QUEUE_STATS = """
+WITH q AS (
+    SELECT queue_name,
+           count(*) FILTER (WHERE status = 'todo'
+                              AND (scheduled_at IS NULL OR scheduled_at <= now())) AS ready,
+           count(*) FILTER (WHERE status = 'todo' AND scheduled_at > now()) AS scheduled,
+           count(*) FILTER (WHERE status = 'doing') AS running,
+           count(*) FILTER (WHERE status = 'failed') AS failed,
+           min(id) FILTER (WHERE status = 'todo' AND scheduled_at IS NULL) AS oldest_id,
+           min(scheduled_at) FILTER (WHERE status = 'todo' AND scheduled_at <= now()) AS due_at
+      FROM procrastinate_jobs
+     WHERE status IN ('todo', 'doing', 'failed')
+     GROUP BY queue_name
+)
+SELECT q.queue_name, q.ready, q.scheduled, q.running, q.failed,
+       COALESCE(EXTRACT(EPOCH FROM now() - LEAST(q.due_at, (
+           SELECT min(e.at) FROM procrastinate_events e
+            WHERE e.job_id = q.oldest_id AND e.type = 'deferred'
+       ))), 0)::float8 AS oldest_age
+  FROM q
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """One queue's jobs as the worker's sampler sees them (`platform/jobs/metrics.py`)."""
+
+    queue: str
+    ready: int
+    scheduled: int
+    running: int
+    failed: int
+    oldest_age_seconds: float
+
 
 @dataclass(frozen=True, slots=True)
 class JobRow:
@@ -120,3 +158,18 @@ async def stalled_jobs(
         _STALLED_JOBS, queues=queues, seconds=stalled_after_seconds
     )
     return [Job.from_row(r) for r in rows]
+
+
+async def queue_stats(connector: BaseConnector) -> list[QueueStats]:
+    rows = await connector.execute_query_all_async(_QUEUE_STATS)
+    return [
+        QueueStats(
+            queue=r["queue_name"],
+            ready=int(r["ready"]),
+            scheduled=int(r["scheduled"]),
+            running=int(r["running"]),
+            failed=int(r["failed"]),
+            oldest_age_seconds=max(0.0, float(r["oldest_age"])),
+        )
+        for r in rows
+    ]

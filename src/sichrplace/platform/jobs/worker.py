@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import os
 import socket
+import time
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,12 +14,13 @@ from typing import Any
 
 import structlog
 from procrastinate import JobContext
+from procrastinate.exceptions import JobAborted
 from procrastinate.middleware import AsyncCallNext
 from procrastinate.worker import Worker
 
 import sichrplace
 from sichrplace.config import get_settings
-from sichrplace.platform.jobs import repository
+from sichrplace.platform.jobs import metrics, repository
 from sichrplace.platform.jobs.app import job_app, open_job_app
 from sichrplace.platform.jobs.maintenance import PRUNE_WORKERS_AFTER_SECONDS
 from sichrplace.platform.jobs.runtime import use_job_parts
@@ -85,14 +87,36 @@ async def record_errors(call_next: AsyncCallNext, context: JobContext, worker: W
         raise
 
 
+async def count_runs(call_next: AsyncCallNext, context: JobContext, worker: Worker) -> Any:
+    """Worker middleware: count and time every run by queue, task and outcome."""
+    job = context.job
+    task = metrics.task_label(job.task_name, job_app.tasks.__contains__)
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        result = await call_next()
+        outcome = "succeeded"
+        return result
+    except (asyncio.CancelledError, JobAborted):
+        outcome = "cancelled"
+        raise
+    finally:
+        metrics.observe_run(job.queue, task, outcome, started)
+
+
 async def run_worker(
-    parts: Parts, *, queues: list[str] | None = None, concurrency: int | None = None
+    parts: Parts,
+    *,
+    queues: list[str] | None = None,
+    concurrency: int | None = None,
+    metrics_port: int | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT, then let running jobs finish within the shutdown timeout;
     handlers use `parts` (the composition root's worker parts).
 
     Jobs still running at the timeout are cancelled and go back to the queue; jobs of a
     worker that dies without a word are recovered by the periodic stalled-job check.
+    With `metrics_port` it serves its metrics there (`platform/jobs/metrics.py`).
     """
     settings = get_settings().jobs
     import_task_modules(settings.import_paths)
@@ -100,22 +124,27 @@ async def run_worker(
     workers = concurrency or settings.concurrency
     name = f"{socket.gethostname()}:{os.getpid()}"
     log.info("job_worker_starting", queues=chosen, concurrency=workers, name=name)
-    # Per running job one connection at most, plus the listener, heartbeat and fetcher.
-    with use_job_parts(parts):
-        async with open_job_app(max_size=workers + 3) as app:
-            await app.run_worker_async(
-                queues=chosen,
-                name=name,
-                concurrency=workers,
-                wait=True,
-                fetch_job_polling_interval=settings.poll_interval_seconds,
-                abort_job_polling_interval=settings.poll_interval_seconds,
-                shutdown_graceful_timeout=settings.shutdown_timeout_seconds,
-                listen_notify=True,
-                delete_jobs="never",
-                install_signal_handlers=True,
-                update_heartbeat_interval=settings.heartbeat_interval_seconds,
-                stalled_worker_timeout=PRUNE_WORKERS_AFTER_SECONDS,
-                worker_middleware=[record_errors],
+    # Per running job one connection at most, plus the listener, heartbeat, fetcher and the
+    # queue sampler.
+    with use_job_parts(parts), metrics.metrics_server(metrics_port):
+        async with open_job_app(max_size=workers + 4) as app:
+            sampler = metrics.QueueSampler(
+                app.connector, default_queues(), settings.metrics_sample_seconds
             )
+            async with sampler.running():
+                await app.run_worker_async(
+                    queues=chosen,
+                    name=name,
+                    concurrency=workers,
+                    wait=True,
+                    fetch_job_polling_interval=settings.poll_interval_seconds,
+                    abort_job_polling_interval=settings.poll_interval_seconds,
+                    shutdown_graceful_timeout=settings.shutdown_timeout_seconds,
+                    listen_notify=True,
+                    delete_jobs="never",
+                    install_signal_handlers=True,
+                    update_heartbeat_interval=settings.heartbeat_interval_seconds,
+                    stalled_worker_timeout=PRUNE_WORKERS_AFTER_SECONDS,
+                    worker_middleware=[count_runs, record_errors],
+                )
     log.info("job_worker_stopped", name=name)

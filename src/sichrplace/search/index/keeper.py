@@ -45,6 +45,7 @@ from sichrplace.search.index.query import Hit, PageKey, Steps
 from sichrplace.search.index.snapshot import Change, Group, Snapshot, build_base, with_changes
 from sichrplace.search.index.words import WORDS_KEY, Words
 from sichrplace.search.metrics import (
+    FACET_INDEX_AGE,
     FACET_INDEX_BYTES,
     FACET_INDEX_CHANGES,
     FACET_INDEX_LOADS,
@@ -115,6 +116,19 @@ async def _steps(steps: Steps[T]) -> T:
         await asyncio.sleep(0)
 
 
+_LIVE: list[FacetIndex] = []
+
+
+def _age_of_oldest_live() -> float:
+    """The age the gauge reports: of the process's index (the oldest one started and not
+    closed, where tests or tools start more than one)."""
+    return _LIVE[0].age_seconds() if _LIVE else float("nan")
+
+
+# Read when Prometheus scrapes: the age grows between looks without anyone setting it.
+FACET_INDEX_AGE.set_function(_age_of_oldest_live)
+
+
 class FacetIndex:
     """One process's in-process index: load, follow changes, count, page (module docstring)."""
 
@@ -156,6 +170,7 @@ class FacetIndex:
         """Start the first full load in the background (Postgres answers until then), and the
         looks for changes between requests (a bulk import is noticed within seconds)."""
         if self.enabled:
+            _LIVE.append(self)
             self._start_load()
             self._tick_task = asyncio.create_task(self._tick(), name="facet-index-tick")
 
@@ -164,6 +179,12 @@ class FacetIndex:
             await asyncio.sleep(self._settings.look_interval_seconds)
             with contextlib.suppress(Exception):  # logged by current(); the next tick retries
                 await self.current(max_staleness=0.0)
+
+    def age_seconds(self) -> float:
+        """How old the answering snapshot's view of the listings is; NaN before the first load."""
+        if self._state.snap is None:
+            return float("nan")
+        return max(0.0, self._clock() - self._fresh_as_of)
 
     @property
     def ready(self) -> bool:
@@ -411,3 +432,5 @@ class FacetIndex:
         for task in (self._tick_task, self._load_task, self._look_task):
             await stop_task(task)
         await self._words.aclose()
+        if self in _LIVE:
+            _LIVE.remove(self)
