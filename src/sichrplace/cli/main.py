@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from sichrplace.accounts import cli as accounts_cli
-from sichrplace.cli import bench, check, db, jobs, mail, seed, serve, slo, stack
+from sichrplace.cli import bench, check, db, jobs, mail, seed, serve, slo, stack, traces
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="SichrPlace platform CLI.")
 app.add_typer(stack.app, name="stack")
@@ -17,6 +17,7 @@ app.add_typer(seed.app, name="seed")
 app.add_typer(bench.app, name="bench")
 app.add_typer(check.app, name="check")
 app.add_typer(slo.app, name="slo")
+app.add_typer(traces.app, name="traces")
 app.command("serve")(serve.serve)
 
 
