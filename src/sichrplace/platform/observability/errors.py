@@ -3,6 +3,7 @@ the OpenTelemetry trace id on every event, and the same scrubbing as the logs.""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from typing import Any
 
@@ -16,6 +17,8 @@ from sichrplace.platform.observability import tracing
 log = structlog.get_logger(__name__)
 
 _enabled = False
+# Event fields we set ourselves, with nothing personal in them: not scrubbed.
+_OURS = frozenset({"release", "environment", "server_name", "event_id", "timestamp", "platform"})
 
 
 def git_sha(settings: Settings) -> str:
@@ -74,8 +77,7 @@ def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any] |
     if isinstance(request, dict):
         request.pop("cookies", None)
         request.pop("data", None)
-    scrubbed: dict[str, Any] = scrub(event)
-    return scrubbed
+    return {k: v if k in _OURS else scrub(v, k) for k, v in event.items()}
 
 
 def setup_error_tracking(settings: Settings, *, service: str) -> bool:
@@ -92,7 +94,14 @@ def setup_error_tracking(settings: Settings, *, service: str) -> bool:
         environment=settings.sentry.environment or settings.app.environment,
         server_name=service,
         sample_rate=settings.sentry.sample_rate,
-        send_default_pii=False,
+        # No user, cookies or bodies from integrations (send_default_pii=False's successor).
+        # No frame variables either: they hold request bodies and tokens in any shape.
+        data_collection={
+            "user_info": False,
+            "http_bodies": [],
+            "database_query_data": False,
+            "stack_frame_variables": False,
+        },
         # Errors only: traces are OpenTelemetry's. No auto-enabled integrations: they wrap
         # Starlette, SQLAlchemy, Redis and httpx calls, a cost on every request for nothing
         # we use; errors are reported where they are handled (report_exception).
@@ -104,6 +113,24 @@ def setup_error_tracking(settings: Settings, *, service: str) -> bool:
     _enabled = True
     log.info("error_tracking_on", release=release(settings))
     return True
+
+
+_NOTED = "__sichrplace_noted__"
+
+
+def note_unhandled(exc: BaseException, **facts: Any) -> None:
+    """Log and report an exception escaping a request or job while its request id and span
+    are still current (Starlette answers the 500 outside every middleware, where they are
+    not). The 500 handler then skips it (`already_noted`)."""
+    log.error("unhandled_error", exc_info=exc, **facts)
+    report_exception(exc)
+    # An exception type with __slots__ cannot be marked: noted twice at worst.
+    with contextlib.suppress(AttributeError):
+        setattr(exc, _NOTED, True)
+
+
+def already_noted(exc: BaseException) -> bool:
+    return bool(getattr(exc, _NOTED, False))
 
 
 def report_exception(exc: BaseException) -> None:

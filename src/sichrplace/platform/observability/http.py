@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sichrplace.platform.observability import logging as obs_logging
 from sichrplace.platform.observability import tracing
+from sichrplace.platform.observability.errors import note_unhandled
 from sichrplace.platform.observability.metrics import route_template
 
 log = structlog.get_logger("sichrplace.access")
@@ -48,6 +49,9 @@ class TelemetryMiddleware:
         if not tracing.tracing_active():
             try:
                 await self.app(scope, receive, send_wrapper)
+            except Exception as exc:
+                note_unhandled(exc, route=route_template(scope))
+                raise
             finally:
                 self._log(scope, status, started, facts)
             return
@@ -64,6 +68,8 @@ class TelemetryMiddleware:
             await self.app(scope, receive, send_wrapper)
         except BaseException as exc:
             tracing.mark_failed(span, exc)
+            if isinstance(exc, Exception):
+                note_unhandled(exc, route=route_template(scope))
             raise
         finally:
             if span.is_recording():

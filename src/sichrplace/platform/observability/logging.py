@@ -58,10 +58,18 @@ _SAFE_KEYS = frozenset(
         "logger",
     }
 )
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+# The domain ends in a letters-only label: "sichrplace@0.1.0+abc" (a release) is no address.
+_EMAIL = re.compile(
+    r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})(?![A-Za-z0-9-])"
+)
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
+# A secret inside serialised text (a JSON body, a repr): "password": "..." or password=...
+_KEYED = re.compile(
+    r"(?i)([\"']?(?:password|passwd|secret|token|authorization|api_?key|iban|card_?number|cvc|cvv)"
+    r"[\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&}]+)"
+)
 _CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
 
 
@@ -83,6 +91,8 @@ def _card(match: re.Match[str]) -> str:
 def redact_text(text: str) -> str:
     """`text` with bearer tokens, JWTs, IBANs, card numbers (Luhn-valid) and the local part of
     e-mail addresses taken out."""
+    if _KEYED.search(text):
+        text = _KEYED.sub(r"\1" + f'"{REDACTED}"', text)
     if _BEARER.search(text):
         text = _BEARER.sub(r"\1 " + REDACTED, text)
     if "eyJ" in text:

@@ -95,6 +95,13 @@ def test_the_log_processor_takes_secrets_out(secret: str) -> None:
     assert "abc" in rendered  # the platform's own fields stay
 
 
+def test_secrets_inside_serialised_text_are_taken_out() -> None:
+    text = obs_logging.redact_text('b\'{"password":"Hunter2","name":"x"}\' token=abc123 ok')
+    assert "Hunter2" not in text
+    assert "abc123" not in text
+    assert '"name":"x"' in text
+
+
 def test_emails_keep_their_domain_only() -> None:
     assert obs_logging.redact_text("to max@example.com") == "to m***@example.com"
 
