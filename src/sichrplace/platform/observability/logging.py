@@ -12,6 +12,7 @@ from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
+import orjson
 import structlog
 from opentelemetry import trace
 
@@ -158,6 +159,10 @@ def identify(user_id: object) -> None:
         current.set_attribute("enduser.hash", hashed)
 
 
+def _orjson_dumps(event: Any, **_: Any) -> str:
+    return orjson.dumps(event, default=repr).decode()
+
+
 def configure_logging(settings: LoggingSettings, *, environment: str = "development") -> None:
     global _user_hash_key
     _user_hash_key = (
@@ -174,7 +179,8 @@ def configure_logging(settings: LoggingSettings, *, environment: str = "developm
     )
     level = logging.getLevelNamesMapping().get(settings.level.upper(), logging.INFO)
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
+        # orjson: a third of the stdlib's time for an access line (one per request).
+        structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if settings.json_output
         else structlog.dev.ConsoleRenderer(colors=False)
     )
