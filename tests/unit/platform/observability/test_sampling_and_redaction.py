@@ -9,10 +9,13 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
+from pydantic import SecretStr
 
+from sichrplace.config import LoggingSettings
 from sichrplace.platform.observability import logging as obs_logging
 from sichrplace.platform.observability.errors import scrub
 from sichrplace.platform.observability.tracing import EdgeSampler, SampledOrFailedProcessor
+from sichrplace.platform.secrets.provider import InsecureSecretError
 
 
 def _provider(
@@ -122,6 +125,14 @@ def test_user_hash_is_keyed_and_stable() -> None:
         assert obs_logging.user_hash("7d3c") != first
     finally:
         obs_logging._user_hash_key = saved
+
+
+def test_production_refuses_the_default_user_hash_key() -> None:
+    with pytest.raises(InsecureSecretError, match="SICHRPLACE_LOG_USER_HASH_KEY"):
+        obs_logging.configure_logging(LoggingSettings(), environment="production")
+    weak = LoggingSettings(user_hash_key=SecretStr("short"))
+    with pytest.raises(InsecureSecretError, match="shorter than 32"):
+        obs_logging.configure_logging(weak, environment="production")
 
 
 def test_error_events_are_scrubbed_like_logs() -> None:
