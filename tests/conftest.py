@@ -14,15 +14,26 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from sichrplace.app import create_app, parts_of_app
-from sichrplace.config import Settings, get_settings
+from sichrplace.config import Settings, TracingSettings, get_settings
 from sichrplace.platform.db.engines import Database
+from sichrplace.platform.observability import tracing
 from sichrplace.platform.parts import Parts
+
+# Spans of the in-process app and of code the tests run (every trace sampled): the provider
+# is installed before any app is built, so its engines and Redis client are instrumented.
+SPANS = InMemorySpanExporter()
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
+    tracing.setup_tracing(
+        TracingSettings(enabled=True, sample_ratio=1.0),
+        service_name="sichrplace-test",
+        exporter=SPANS,
+    )
     configured = get_settings()
     # Tests write rows and search for them at once: the facet index looks for changes after
     # each request began. (The deployed bound, 0.25 s, is tested where it matters: the
@@ -77,6 +88,15 @@ def redis(parts: Parts) -> aioredis.Redis:
 def stack_url(settings: Settings) -> str:
     """The public entry point of the running stack (nginx)."""
     return f"http://127.0.0.1:{settings.stack.nginx_port}"
+
+
+@pytest.fixture
+def spans(settings: Settings) -> InMemorySpanExporter:
+    """The in-memory exporter, emptied for this test (call `tracing.flush()` before reading:
+    spans are exported in batches)."""
+    tracing.flush()
+    SPANS.clear()
+    return SPANS
 
 
 @pytest.fixture

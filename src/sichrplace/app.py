@@ -24,7 +24,8 @@ from sichrplace.platform.http.middleware import (
 from sichrplace.platform.http.openapi import install_openapi
 from sichrplace.platform.http.problems import install_error_handlers
 from sichrplace.platform.observability import metrics
-from sichrplace.platform.observability.logging import configure_logging
+from sichrplace.platform.observability.http import TelemetryMiddleware
+from sichrplace.platform.observability.setup import setup_observability
 from sichrplace.platform.parts import Parts
 
 API_PREFIX = "/api/v1"
@@ -67,7 +68,7 @@ def parts_of_app(app: FastAPI) -> Parts:
 
 def create_app(settings: Settings | None = None) -> Application:
     settings = settings or get_settings()
-    configure_logging(settings.log)
+    setup_observability(settings, service="api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +83,10 @@ def create_app(settings: Settings | None = None) -> Application:
 
     # FastAPI's own docs pages load Swagger UI and ReDoc from a CDN: ours serve local copies.
     app = Application(
+        # FastAPI's native OpenTelemetry (0.165) would add a second server span, request
+        # metrics and a log bridge on every request: ours (TelemetryMiddleware) is the one
+        # server span (request id, keep-errors sampling) and Prometheus has the metrics.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
         title="SichrPlace API",
         version=__version__,
         lifespan=lifespan,
@@ -96,7 +101,8 @@ def create_app(settings: Settings | None = None) -> Application:
     app.include_router(ops.router)
     app.include_router(metrics.router)
     app.include_router(media_endpoints.files_router)  # /media/ without nginx (tests, serve)
-    # Added last = outermost: ids, then metrics, then the input guard (body size, text), then
+    # Added last = outermost: ids, then the trace and access line, then metrics, then the
+    # input guard (body size, text), then
     # admission, then everything else.
     if settings.app.max_active_requests:
         app.add_middleware(
@@ -114,5 +120,6 @@ def create_app(settings: Settings | None = None) -> Application:
         upload_limit=settings.app.max_upload_body_bytes,
     )
     app.add_middleware(metrics.MetricsMiddleware)
+    app.add_middleware(TelemetryMiddleware, access_log=settings.log.access_log)
     app.add_middleware(RequestIdMiddleware)
     return app

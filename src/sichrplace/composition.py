@@ -26,6 +26,7 @@ from sichrplace.media.storage import MediaStorage
 from sichrplace.platform.bulkhead import Bulkhead
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
+from sichrplace.platform.observability.clients import instrument_engine, instrument_redis
 from sichrplace.platform.parts import Parts
 from sichrplace.platform.redis import make_redis
 from sichrplace.search.backends.base import SearchBackend
@@ -39,6 +40,9 @@ from sichrplace.search.plans.stats import PlanStats
 def _core(settings: Settings) -> Parts:
     db = Database(settings.db)
     redis = make_redis(settings.redis)
+    instrument_engine(db.primary)
+    instrument_engine(db.replica)
+    instrument_redis(redis)
     parts = Parts(settings, db, redis, Cache(redis, settings.cache))
     # Closed last, in this order: the cache's tasks use Redis and the database.
     parts.on_close("redis", redis.aclose)

@@ -176,6 +176,45 @@ class LoggingSettings(BaseSettings):
 
     level: str = "INFO"
     json_output: bool = True
+    # One `request` line per API request (route, status, duration, ids). nginx keeps its own
+    # access log too; this one carries what only the app knows (route template, user hash).
+    access_log: bool = True
+    # Key of the keyed hash (HMAC-SHA256) that stands for a user id in logs: the same user
+    # gives the same value across lines and processes, nobody without the key can reverse it.
+    # Resolved by the secrets provider: production refuses to start without one of its own.
+    user_hash_key: SecretStr | None = None
+    user_hash_key_file: Path | None = None
+
+
+class TracingSettings(BaseSettings):
+    """OpenTelemetry traces (docs/operations.md "Tracing")."""
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_TRACING_")
+
+    # Off entirely: no provider, no spans, no context propagation (the on/off benchmark).
+    enabled: bool = True
+    # OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces; none: no export at all.
+    otlp_endpoint: str | None = None
+    service_name: str = "sichrplace-api"
+    # Share of traces kept, decided once per trace from its id (the same answer in every
+    # process that sees the trace: API, worker, a downstream service using the same ratio).
+    sample_ratio: float = Field(default=0.1, ge=0, le=1)
+    # Also export the root span of an unsampled request or job that failed (5xx, exception).
+    keep_errors: bool = True
+    export_timeout_seconds: float = Field(default=5.0, gt=0)
+    max_queue_size: int = Field(default=8192, ge=1)
+
+
+class SentrySettings(BaseSettings):
+    """Error tracking; off unless a DSN is set."""
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_SENTRY_")
+
+    dsn: SecretStr | None = None
+    # Defaults to SICHRPLACE_APP_ENVIRONMENT.
+    environment: str | None = None
+    # Performance tracing stays with OpenTelemetry: Sentry gets errors only, linked by trace id.
+    sample_rate: float = Field(default=1.0, ge=0, le=1)
 
 
 class AuthSettings(BaseSettings):
@@ -398,6 +437,8 @@ class Settings:
         self.redis = RedisSettings()
         self.smtp = SmtpSettings()
         self.log = LoggingSettings()
+        self.tracing = TracingSettings()
+        self.sentry = SentrySettings()
         self.jobs = JobSettings()
         self.auth = AuthSettings()
         self.maps = MapsSettings()

@@ -31,6 +31,7 @@ from sichrplace.kit.errors import Forbidden, Unauthorized
 from sichrplace.platform.db.routing import routed_replica
 from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.platform.http.dependencies import parts_of
+from sichrplace.platform.observability.logging import identify
 
 __all__ = [
     "AdminUser",
@@ -67,6 +68,7 @@ def _signed_principal(
         claims = auth.access_tokens.decode(credentials.credentials)
     except security.InvalidAccessToken as exc:
         raise InvalidAccessToken(str(exc)) from exc
+    identify(claims.user_id)
     return Principal(claims.user_id, claims.email, claims.role, claims.session_id)
 
 
@@ -133,6 +135,7 @@ async def optional_user(request: Request) -> Principal | None:
         claims = get_auth(request).access_tokens.decode(token.strip())
     except security.InvalidAccessToken:
         return None
+    identify(claims.user_id)
     principal = Principal(claims.user_id, claims.email, claims.role, claims.session_id)
     return principal if await _live(request, principal) else None
 

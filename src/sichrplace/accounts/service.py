@@ -41,6 +41,7 @@ from sichrplace.kit.errors import NotFound, TooManyRequests
 from sichrplace.notifications.service import queue_email
 from sichrplace.platform.db import PrimarySession, on_commit
 from sichrplace.platform.observability import business
+from sichrplace.platform.observability.tracing import traced
 from sichrplace.platform.ratelimit import FixedWindowLimiter
 
 log = structlog.get_logger(__name__)
@@ -94,6 +95,7 @@ async def profile(session: PrimarySession, user_id: uuid.UUID) -> UserRow:
 # --- login, refresh, logout -------------------------------------------------------------------
 
 
+@traced("auth.login")
 async def login(
     session: PrimarySession,
     auth: AuthRuntime,

@@ -15,7 +15,6 @@ from sichrplace.config import get_settings
 from sichrplace.platform.jobs import repository
 from sichrplace.platform.jobs.app import open_job_app
 from sichrplace.platform.jobs.repository import JobRow
-from sichrplace.platform.observability.logging import configure_logging
 
 app = typer.Typer(no_args_is_help=True, help="Job queue: worker and dead-letter tools.")
 
@@ -91,9 +90,10 @@ def worker(
     """Run a worker (and the periodic jobs) until SIGTERM/SIGINT, then drain gracefully."""
     from sichrplace.composition import worker_parts
     from sichrplace.platform.jobs.worker import run_worker
+    from sichrplace.platform.observability.setup import setup_observability
 
     settings = get_settings()
-    configure_logging(settings.log)
+    setup_observability(settings, service="worker")
 
     async def run() -> None:
         async with worker_parts(settings) as parts:

@@ -5,7 +5,20 @@ from __future__ import annotations
 import typer
 
 from sichrplace.accounts import cli as accounts_cli
-from sichrplace.cli import bench, check, dashboards, db, jobs, mail, ops, seed, serve, slo, stack
+from sichrplace.cli import (
+    bench,
+    check,
+    dashboards,
+    db,
+    jobs,
+    mail,
+    ops,
+    seed,
+    serve,
+    slo,
+    stack,
+    traces,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="SichrPlace platform CLI.")
 app.add_typer(stack.app, name="stack")
@@ -19,6 +32,7 @@ app.add_typer(check.app, name="check")
 app.add_typer(slo.app, name="slo")
 app.add_typer(ops.app, name="ops")
 app.add_typer(dashboards.app, name="dashboards")
+app.add_typer(traces.app, name="traces")
 app.command("serve")(serve.serve)
 
 

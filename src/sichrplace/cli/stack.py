@@ -18,7 +18,7 @@ from sichrplace.config import Settings, get_settings
 from sichrplace.stack import observability, postgres, supervisor
 from sichrplace.stack.layout import Layout, ensure_dirs, layout_for
 from sichrplace.stack.logs import rotate_nginx_logs
-from sichrplace.stack.render import api_ports, python_env, render_all
+from sichrplace.stack.render import api_ports, otlp_port, python_env, render_all
 
 app = typer.Typer(no_args_is_help=True, help="The local production-like stack.")
 
@@ -92,7 +92,7 @@ def up(
     postgres.bootstrap_primary(settings, layout)
     if postgres.make_replica(settings, layout):
         _say(f"made the replica with pg_basebackup in {layout.pg_replica}")
-    supervisor.start(layout, "postgres-replica", "pgbouncer", "redis", "smtp")
+    supervisor.start(layout, "postgres-replica", "pgbouncer", "redis", "smtp", "otlp-receiver")
     postgres.wait_postgres(settings, layout, s.replica_port)
     _wait("pgbouncer", lambda: _port_open(s.pgbouncer_port))
     _wait("redis", lambda: _port_open(s.redis_port))
@@ -168,6 +168,7 @@ def status() -> None:
         "redis": s.redis_port,
         "nginx": s.nginx_port,
         "smtp": s.smtp_port,
+        "otlp-receiver": otlp_port(settings),
     }
     for i, port in enumerate(api_ports(settings, 16), start=1):
         ports[f"api-{i}"] = port

@@ -37,7 +37,7 @@ from sichrplace.listings.vocabulary import GeocodeStatus, ListingStatus, city_ke
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 from sichrplace.platform.jobs import enqueue
-from sichrplace.platform.observability import business
+from sichrplace.platform.observability import business, tracing
 
 # The maps interface and the caller, re-exported for callers of the service.
 __all__ = ["Caller", "GeocodeResult", "Geocoder", "GeocodingUnavailable"]
@@ -164,6 +164,7 @@ class DetailView:
     source: ReadSource
 
 
+@tracing.traced("listing.detail")
 async def get_listing(
     replica: ReplicaSession,
     cache: Cache,

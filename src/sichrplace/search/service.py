@@ -10,6 +10,7 @@ from typing import Any, Literal
 from sichrplace.listings.vocabulary import AMENITIES
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.sessions import ReplicaSession
+from sichrplace.platform.observability import tracing
 from sichrplace.search.backends.base import SearchBackend
 from sichrplace.search.cursor import Cursor, decode_cursor, encode_cursor
 from sichrplace.search.schemas import FacetRow, SearchFilters, SearchQuery, rent_bucket_labels
@@ -52,7 +53,10 @@ async def search(
     )
 
     async def compute() -> dict[str, Any]:
-        page = await backend.page(session, query, after)
+        with tracing.span("search.query", {"search.sort": str(query.sort)}) as span:
+            page = await backend.page(session, query, after)
+            if span.is_recording():
+                span.set_attribute("search.items", len(page.items))
         next_cursor = None
         if page.next_key is not None:
             last = uuid.UUID(page.items[-1].id)
@@ -74,7 +78,8 @@ async def facets(
     JSON text (cache-aside; a miss or bypass asks the backend)."""
 
     async def compute() -> dict[str, Any]:
-        return assemble_facets(filters, await backend.count(session, filters))
+        with tracing.span("search.facets"):
+            return assemble_facets(filters, await backend.count(session, filters))
 
     return await _cached(cache, bypass, FACETS_DOMAIN, filters.canonical(), compute)
 

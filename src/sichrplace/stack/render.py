@@ -101,7 +101,16 @@ def python_env(settings: Settings) -> dict[str, str]:
         "SICHRPLACE_STACK_NGINX_PORT": str(s.nginx_port),
         "SICHRPLACE_STACK_SMTP_PORT": str(s.smtp_port),
         "PYTHONUNBUFFERED": "1",
+        # Spans go to the stack's own OTLP receiver (`sichrplace traces show`); the ratio and
+        # the switch follow the environment `stack up` ran in (the on/off benchmark).
+        "SICHRPLACE_TRACING_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port(settings)}/v1/traces",
+        "SICHRPLACE_TRACING_ENABLED": str(settings.tracing.enabled).lower(),
+        "SICHRPLACE_TRACING_SAMPLE_RATIO": str(settings.tracing.sample_ratio),
     }
+
+
+def otlp_port(settings: Settings) -> int:
+    return ObservabilityPorts(settings.stack.exporters_base_port).otlp_receiver
 
 
 def api_ports(settings: Settings, instances: int) -> list[int]:
@@ -157,6 +166,15 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
             extra=env,
         ),
     ]
+    blocks.append(
+        _program(
+            "otlp-receiver",
+            f"{cli} traces receive --port {otlp_port(settings)}"
+            f" --store {layout.root / 'traces' / 'spans.sqlite'}",
+            layout,
+            extra=env,
+        )
+    )
     for i, port in enumerate(api_ports(settings, instances), start=1):
         blocks.append(
             _program(

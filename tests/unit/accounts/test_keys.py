@@ -22,6 +22,7 @@ def production(**auth: object) -> Settings:
     s = Settings()
     s.app.environment = "production"
     s.db.password = SecretStr("a-real-database-password")
+    s.log.user_hash_key = SecretStr("a-real-log-hash-key-of-32-characters")
     s.auth.jwt_keys, s.auth.jwt_keys_file, s.auth.jwt_active_kid = None, None, None
     for name, value in auth.items():
         setattr(s.auth, name, value)

@@ -30,6 +30,7 @@ from sichrplace.kit import jsonbody
 from sichrplace.platform.cache import scripts
 from sichrplace.platform.cache.metrics import CACHE_REDIS_ERRORS, CACHE_REQUESTS
 from sichrplace.platform.cache.near import NearCache
+from sichrplace.platform.observability import tracing
 
 log = structlog.get_logger(__name__)
 
@@ -222,6 +223,13 @@ class Cache:
     # -- loading ------------------------------------------------------------------------------
 
     async def _load(
+        self, domain: str, key: str, compute: Compute, ttl: float, *, ahead: bool = False
+    ) -> bytes:
+        # Near-copy hits get no span (an in-process lookup); whatever reaches Redis does.
+        with tracing.span("cache.get_or_compute", {"cache.domain": domain, "cache.ahead": ahead}):
+            return await self._load_now(domain, key, compute, ttl, ahead=ahead)
+
+    async def _load_now(
         self, domain: str, key: str, compute: Compute, ttl: float, *, ahead: bool = False
     ) -> bytes:
         """Read (domain, key) from Redis, computing and storing it under the lease if needed.

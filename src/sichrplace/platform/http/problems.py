@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sichrplace.kit.errors import PROBLEM_JSON, ProblemError, problem_document
+from sichrplace.platform.observability.errors import already_noted, report_exception
 
 log = structlog.get_logger(__name__)
 
@@ -168,7 +169,9 @@ async def _handle_database(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled_error", path=request.url.path)
+    if not already_noted(exc):  # see observability.errors.note_unhandled
+        log.exception("unhandled_error", path=request.url.path)
+        report_exception(exc)
     return problem_response(500, slug="internal-error", detail="An unexpected error occurred.")
 
 

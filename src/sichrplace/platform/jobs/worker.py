@@ -24,6 +24,8 @@ from sichrplace.platform.jobs import metrics, repository
 from sichrplace.platform.jobs.app import job_app, open_job_app
 from sichrplace.platform.jobs.maintenance import PRUNE_WORKERS_AFTER_SECONDS
 from sichrplace.platform.jobs.runtime import use_job_parts
+from sichrplace.platform.observability import tracing
+from sichrplace.platform.observability.errors import report_exception
 from sichrplace.platform.parts import Parts
 
 log = structlog.get_logger(__name__)
@@ -77,6 +79,8 @@ async def record_errors(call_next: AsyncCallNext, context: JobContext, worker: W
             attempt=attempt,
             error=error,
         )
+        if not isinstance(exc, asyncio.CancelledError):
+            report_exception(exc)
         if job_id is not None:
             try:
                 await repository.record_error(
@@ -102,6 +106,27 @@ async def count_runs(call_next: AsyncCallNext, context: JobContext, worker: Work
         raise
     finally:
         metrics.observe_run(job.queue, task, outcome, started)
+
+
+async def trace_job(call_next: AsyncCallNext, context: JobContext, worker: Worker) -> Any:
+    """Worker middleware: run the job in a span continuing the trace of whoever enqueued it.
+
+    The context came in the job's arguments (platform/jobs/enqueue.py); it is taken out here,
+    so handlers never see it (procrastinate calls the handler with this same dict)."""
+    job = context.job
+    traceparent = job.task_kwargs.pop(tracing.JOB_TRACE_KEY, None)
+    headers = {"traceparent": traceparent} if isinstance(traceparent, str) else None
+    with tracing.continued_span(
+        f"job {job.task_name}",
+        headers,
+        {
+            "job.id": job.id or 0,
+            "job.task": job.task_name,
+            "job.queue": job.queue,
+            "job.attempt": job.attempts + 1,
+        },
+    ):
+        return await call_next()
 
 
 async def run_worker(
@@ -145,6 +170,6 @@ async def run_worker(
                     install_signal_handlers=True,
                     update_heartbeat_interval=settings.heartbeat_interval_seconds,
                     stalled_worker_timeout=PRUNE_WORKERS_AFTER_SECONDS,
-                    worker_middleware=[count_runs, record_errors],
+                    worker_middleware=[trace_job, count_runs, record_errors],
                 )
     log.info("job_worker_stopped", name=name)

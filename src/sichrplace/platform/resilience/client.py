@@ -18,6 +18,7 @@ from typing import Any, Literal
 import httpx
 import redis.asyncio as aioredis
 import structlog
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -27,6 +28,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from sichrplace.platform.observability import tracing
 from sichrplace.platform.resilience.breaker import CircuitBreaker, get_breaker
 from sichrplace.platform.resilience.errors import (
     CircuitOpen,
@@ -163,8 +165,34 @@ class ResilientClient:
                 request = self.http.build_request(
                     method, url, params=params, headers=headers, json=json, content=content
                 )
-                return await self._attempt(request, classify)
+                return await self._traced_attempt(request, classify)
         raise AssertionError("unreachable: tenacity reraises the last error")
+
+    async def _traced_attempt(self, request: httpx.Request, classify: Classifier) -> httpx.Response:
+        """One attempt in a client span; the dependency gets our W3C trace context. The span
+        shows the URL without its query (API keys travel there)."""
+        with tracing.span(
+            f"{request.method} {self.dependency}",
+            {
+                "peer.service": self.dependency,
+                "http.request.method": request.method,
+                "url.path": request.url.path,
+                "server.address": request.url.host,
+            },
+            kind=SpanKind.CLIENT,
+        ) as current:
+            request.headers.update(tracing.carrier())
+            try:
+                response = await self._attempt(request, classify)
+            except DependencyFailed as exc:
+                if exc.response is not None and current.is_recording():
+                    current.set_attribute("http.response.status_code", exc.response.status_code)
+                raise
+            if current.is_recording():
+                current.set_attribute("http.response.status_code", response.status_code)
+                if response.status_code >= 500:
+                    current.set_status(Status(StatusCode.ERROR, f"HTTP {response.status_code}"))
+            return response
 
     async def _attempt(self, request: httpx.Request, classify: Classifier) -> httpx.Response:
         dep = self.dependency

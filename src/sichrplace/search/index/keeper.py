@@ -38,6 +38,7 @@ from sichrplace.kit.memory import release_free_memory
 from sichrplace.kit.tasks import stop_task
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import ReplicaSession
+from sichrplace.platform.observability import tracing
 from sichrplace.search.index import query
 from sichrplace.search.index.errors import Unsupported
 from sichrplace.search.index.layout import RECORD
@@ -317,6 +318,10 @@ class FacetIndex:
     async def _look(self, began: float) -> None:
         """Apply the changes since the last look to the answering snapshot. `began`: when it
         was asked for (monotonic), before it reads anything."""
+        with tracing.span("index.look"):
+            await self._look_now(began)
+
+    async def _look_now(self, began: float) -> None:
         state = self._state
         if state.snap is None or state.seen_xmin is None:
             raise Unsupported("not loaded")
