@@ -9,6 +9,7 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,9 @@ class BenchConfig:
     owners: int = 300
     reseed: bool = False  # delete the seeded listings and seed them again first (a cold run)
     only: tuple[str, ...] = ()  # scenarios to run (their ceilings come along); empty: all
+    # Each run twice, the API instances restarted with instrumentation on and then off (or
+    # off, then on: the order alternates), and the overhead reported (`run_instrumentation`).
+    compare_instrumentation: bool = False
 
     def scenarios(self) -> list[str]:
         return [name for name in SCENARIOS if not self.only or name in self.only]
@@ -336,7 +340,20 @@ def api_rss_mb(settings: Settings) -> dict[str, float]:
     return out
 
 
+def warm_up(cfg: BenchConfig, mixes: dict[str, Mix], progress: Progress) -> None:
+    progress(f"warm-up ({cfg.warmup_s:g} s per scenario)")
+    for name in cfg.scenarios():
+        mix = mixes[name]
+        run_wrk(
+            cfg.base_url, mix.paths, concurrency=cfg.concurrency, duration_s=cfg.warmup_s,
+            bypass_cache=mix.bypass,
+        )  # fmt: skip
+        progress(f"  warmed {name}")
+
+
 def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[str, Any], Path]:
+    if cfg.compare_instrumentation:
+        return run_instrumentation(cfg, settings, progress)
     started = datetime.now(UTC)
     ready = json.loads(_get(cfg.base_url + "/readyz"))
     progress(f"stack: {ready}")
@@ -345,14 +362,8 @@ def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[
     memory["seeded"] = api_rss_mb(settings)
     mixes = build_mixes(settings)
     static_body = _get(cfg.base_url + mixes["search_cached"].paths[0])
-    progress(f"warm-up ({cfg.warmup_s:g} s per scenario); static ceiling body {len(static_body)} B")
-    for name in cfg.scenarios():
-        mix = mixes[name]
-        run_wrk(
-            cfg.base_url, mix.paths, concurrency=cfg.concurrency, duration_s=cfg.warmup_s,
-            bypass_cache=mix.bypass,
-        )  # fmt: skip
-        progress(f"  warmed {name}")
+    progress(f"static ceiling body {len(static_body)} B")
+    warm_up(cfg, mixes, progress)
     runs: list[dict[str, Measurement]] = []
     memory["warmed"] = api_rss_mb(settings)
     for i in range(cfg.runs):
@@ -387,3 +398,116 @@ def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[
     out = cfg.results_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     return report, out
+
+
+# What "off" turns off in every API instance and worker: the traces (no provider, no spans,
+# no propagation) and the app's per-request access line. "on" is as deployed: the sampling
+# ratio stays the environment's (0.1 by default). Metrics stay on in both: the SLOs and the
+# autoscaling read them, so they are not optional.
+INSTRUMENTATION: dict[str, dict[str, str]] = {
+    "on": {"SICHRPLACE_TRACING_ENABLED": "true", "SICHRPLACE_LOG_ACCESS_LOG": "true"},
+    "off": {"SICHRPLACE_TRACING_ENABLED": "false", "SICHRPLACE_LOG_ACCESS_LOG": "false"},
+}
+
+
+def switch_instrumentation(settings: Settings, variant: str, progress: Progress) -> None:
+    """Restart the stack's API instances and workers with `variant`'s settings: `stack up`
+    renders them into the programs' environment, and supervisor restarts what changed."""
+    cli = str(Path(sys.executable).parent / "sichrplace")
+    env = {**os.environ, **INSTRUMENTATION[variant]}
+    done = subprocess.run(
+        [cli, "stack", "up"], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"stack up ({variant}) failed: {done.stdout}{done.stderr}")
+    for name, pid in _api_pids(settings).items():
+        seen = _environ(pid)
+        for key, value in INSTRUMENTATION[variant].items():
+            if seen.get(key) != value:
+                raise RuntimeError(f"{name} runs with {key}={seen.get(key)!r}, not {value!r}")
+    progress(f"instrumentation {variant}: API instances restarted")
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(): v.decode(errors="replace") for k, v in pairs}
+
+
+def instrumentation_overhead(
+    on: dict[str, dict[str, float]], off: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """Per scenario: throughput lost and p95 and CPU per request added with instrumentation
+    on, as fractions of the figures with it off (0.05 = 5%)."""
+    out: dict[str, dict[str, float]] = {}
+    for name in on:
+        if name not in off or name not in SCENARIOS:
+            continue
+        a, b = on[name], off[name]
+        entry = {
+            "rps_loss": round(1 - a["rps"] / b["rps"], 4) if b["rps"] else float("nan"),
+            "p95_increase": round(a["p95_ms"] / b["p95_ms"] - 1, 4)
+            if b["p95_ms"]
+            else float("nan"),
+        }
+        if "api_cpu_ms" in a and "api_cpu_ms" in b and b["api_cpu_ms"]:
+            entry["api_cpu_increase"] = round(a["api_cpu_ms"] / b["api_cpu_ms"] - 1, 4)
+        out[name] = entry
+    return out
+
+
+def run_instrumentation(
+    cfg: BenchConfig, settings: Settings, progress: Progress
+) -> tuple[dict[str, Any], Path]:
+    """Paired runs: in each, the scenarios with instrumentation on and off, the order
+    alternating between runs so a drift of the machine does not favour one side."""
+    started = datetime.now(UTC)
+    dataset = ensure_dataset(settings, cfg, progress)
+    mixes = build_mixes(settings)
+    static_body = _get(cfg.base_url + mixes["search_cached"].paths[0])
+    runs: dict[str, list[dict[str, Measurement]]] = {"on": [], "off": []}
+    for i in range(cfg.runs):
+        order = ("on", "off") if i % 2 == 0 else ("off", "on")
+        for variant in order:
+            switch_instrumentation(settings, variant, progress)
+            warm_up(cfg, mixes, progress)
+            progress(f"run {i + 1}/{cfg.runs}, instrumentation {variant}")
+            runs[variant].append(one_run(cfg, mixes, settings, static_body, progress))
+    switch_instrumentation(settings, "on", progress)  # leave the stack as deployed
+    median = {variant: median_of(found) for variant, found in runs.items()}
+    report: dict[str, Any] = {
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "git_sha": code_version(settings),
+        "config": {
+            "listings": cfg.listings,
+            "runs": cfg.runs,
+            "duration_s": cfg.duration_s,
+            "concurrency": cfg.concurrency,
+            "base_url": cfg.base_url,
+            "scenarios": cfg.scenarios(),
+            "api_instances": settings.stack.api_instances,
+            "instrumentation": INSTRUMENTATION,
+            "sample_ratio": settings.tracing.sample_ratio,
+        },
+        "dataset": dataset,
+        "runs": {
+            v: [{k: m.as_dict() for k, m in r.items()} for r in found] for v, found in runs.items()
+        },
+        "median": median,
+        "verdict": {v: verdicts(m) for v, m in median.items()},
+        "overhead": instrumentation_overhead(median["on"], median["off"]),
+    }
+    cfg.results_dir.mkdir(parents=True, exist_ok=True)
+    out = cfg.results_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}-instrumentation.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    return report, out
+
+
+def overhead_table(overhead: dict[str, dict[str, float]]) -> str:
+    head = f"{'scenario':16s} {'rps lost':>9s} {'p95 added':>10s} {'CPU/request added':>18s}"
+    lines = [head, "-" * len(head)]
+    for name, o in overhead.items():
+        cpu = f"{o['api_cpu_increase']:+.1%}" if "api_cpu_increase" in o else ""
+        lines.append(f"{name:16s} {o['rps_loss']:+9.1%} {o['p95_increase']:+10.1%} {cpu:>18s}")
+    return "\n".join(lines)

@@ -37,10 +37,15 @@ def search(
     only: str = typer.Option(
         "", help="Comma list of scenarios to run (with their ceilings); default: all."
     ),
+    compare_instrumentation: bool = typer.Option(
+        False,
+        help="Each run with traces and access log on and off (the API instances restarted"
+        " in between, the order alternating) and the overhead; the local stack only.",
+    ),
 ) -> None:
     """Search, facets, detail and /healthz through nginx with wrk, plus the ceilings:
     static JSON from nginx and the uncached SQL with pgbench on the replica."""
-    from sichrplace.bench.runner import SCENARIOS, BenchConfig, run, table
+    from sichrplace.bench.runner import SCENARIOS, BenchConfig, overhead_table, run, table
 
     chosen = tuple(name.strip() for name in only.split(",") if name.strip())
     unknown = sorted(set(chosen) - set(SCENARIOS))
@@ -56,11 +61,19 @@ def search(
         base_url=base_url or f"http://127.0.0.1:{settings.stack.nginx_port}",
         reseed=reseed,
         only=chosen,
+        compare_instrumentation=compare_instrumentation,
     )
     report, path = run(cfg, settings, typer.echo)
     typer.echo("")
     typer.echo(f"median of {runs} runs, {concurrency} connections, {duration} each:")
-    typer.echo(table(report["median"], report["verdict"]))
+    if compare_instrumentation:
+        for variant in ("on", "off"):
+            typer.echo(f"\ninstrumentation {variant}:")
+            typer.echo(table(report["median"][variant], report["verdict"][variant]))
+        typer.echo("\noverhead of instrumentation (on against off):")
+        typer.echo(overhead_table(report["overhead"]))
+    else:
+        typer.echo(table(report["median"], report["verdict"]))
     typer.echo(f"\nresults: {path}")
 
 

@@ -106,6 +106,7 @@ def python_env(settings: Settings) -> dict[str, str]:
         "SICHRPLACE_TRACING_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_port(settings)}/v1/traces",
         "SICHRPLACE_TRACING_ENABLED": str(settings.tracing.enabled).lower(),
         "SICHRPLACE_TRACING_SAMPLE_RATIO": str(settings.tracing.sample_ratio),
+        "SICHRPLACE_LOG_ACCESS_LOG": str(settings.log.access_log).lower(),
     }
 
 

@@ -1,0 +1,73 @@
+"""The benchmark's instrumentation comparison: the overhead figures, and the check that each
+API instance really runs with the variant's settings after the switch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from unittest import mock
+
+import pytest
+
+from sichrplace.bench import runner
+
+
+def _m(rps: float, p95: float, cpu: float | None = None) -> dict[str, float]:
+    out = {"rps": rps, "p50_ms": 1.0, "p95_ms": p95, "p99_ms": p95, "errors": 0}
+    if cpu is not None:
+        out["api_cpu_ms"] = cpu
+    return out
+
+
+def test_overhead_is_relative_to_instrumentation_off() -> None:
+    on = {
+        "search_cached": _m(900, 11, 0.22),
+        "search_uncached": _m(300, 52),
+        "static_json": _m(1, 1),
+    }
+    off = {"search_cached": _m(1000, 10, 0.20), "search_uncached": _m(310, 50)}
+    got = runner.instrumentation_overhead(on, off)
+    assert got["search_cached"] == {
+        "rps_loss": 0.1,
+        "p95_increase": 0.1,
+        "api_cpu_increase": 0.1,
+    }
+    assert got["search_uncached"]["p95_increase"] == 0.04
+    assert "api_cpu_increase" not in got["search_uncached"]
+    assert "static_json" not in got  # a ceiling, not a scenario of ours
+    table = runner.overhead_table(got)
+    assert "+10.0%" in table
+
+
+def _ok() -> subprocess.CompletedProcess[str]:
+    return subprocess.CompletedProcess([], 0, "", "")
+
+
+def test_the_switch_checks_the_environment_each_instance_runs_with() -> None:
+    # A child started with "off"'s settings stands in for an API instance (/proc/<pid>/environ
+    # is the environment it was started with).
+    env = {**os.environ, **runner.INSTRUMENTATION["off"]}
+    with subprocess.Popen(["sleep", "30"], env=env) as child:
+        try:
+            pids = {"api-1": child.pid}
+            with (
+                mock.patch.object(runner.subprocess, "run", return_value=_ok()) as ran,
+                mock.patch.object(runner, "_api_pids", return_value=pids),
+            ):
+                runner.switch_instrumentation(mock.Mock(), "off", lambda _: None)
+                assert ran.call_args.args[0][1:] == ["stack", "up"]
+                assert ran.call_args.kwargs["env"]["SICHRPLACE_TRACING_ENABLED"] == "false"
+                # An instance that kept its old settings (a program supervisor did not restart).
+                with pytest.raises(RuntimeError, match="SICHRPLACE_TRACING_ENABLED='false'"):
+                    runner.switch_instrumentation(mock.Mock(), "on", lambda _: None)
+        finally:
+            child.kill()
+
+
+def test_a_failed_stack_up_stops_the_comparison() -> None:
+    failed = subprocess.CompletedProcess([], 1, "", "nginx did not start")
+    with (
+        mock.patch.object(runner.subprocess, "run", return_value=failed),
+        pytest.raises(RuntimeError, match="nginx did not start"),
+    ):
+        runner.switch_instrumentation(mock.Mock(), "on", lambda _: None)
