@@ -79,7 +79,7 @@ def edge_url(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
     port = free_port()
     configured.stack = settings.stack.model_copy(update={"nginx_port": port})
     layout = Layout(tmp_path_factory.mktemp("edge"))
-    for path in (layout.conf, layout.logs, layout.media, layout.nginx / "tmp"):
+    for path in (layout.conf, layout.logs, layout.media, layout.run, layout.nginx / "tmp"):
         path.mkdir(parents=True)
     for folder in (layout.root, layout.nginx, layout.nginx / "tmp", layout.logs):
         # nginx started as root writes its temp files from unprivileged workers.

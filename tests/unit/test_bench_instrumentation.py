@@ -50,9 +50,11 @@ def test_the_switch_checks_the_environment_each_instance_runs_with() -> None:
     with subprocess.Popen(["sleep", "30"], env=env) as child:
         try:
             pids = {"api-1": child.pid}
+            # Before `stack up` the old instance, after it the restarted one.
+            seen = [{"api-1": 1}, pids, pids] * 2
             with (
                 mock.patch.object(runner.subprocess, "run", return_value=_ok()) as ran,
-                mock.patch.object(runner, "_api_pids", return_value=pids),
+                mock.patch.object(runner, "_api_pids", side_effect=seen),
             ):
                 runner.switch_instrumentation(mock.Mock(), "off", lambda _: None)
                 assert ran.call_args.args[0][1:] == ["stack", "up"]
@@ -64,9 +66,32 @@ def test_the_switch_checks_the_environment_each_instance_runs_with() -> None:
             child.kill()
 
 
+def test_instances_that_stack_up_left_running_are_restarted() -> None:
+    # The same settings as before: supervisor restarts nothing, but the code may be new.
+    env = {**os.environ, **runner.INSTRUMENTATION["on"]}
+    with subprocess.Popen(["sleep", "30"], env=env) as child:
+        try:
+            settings = mock.Mock()
+            settings.stack.workers = 1
+            with (
+                mock.patch.object(runner.subprocess, "run", return_value=_ok()) as ran,
+                mock.patch.object(runner, "_api_pids", return_value={"api-1": child.pid}),
+            ):
+                runner.switch_instrumentation(settings, "on", lambda _: None)
+            commands = [call.args[0][1:] for call in ran.call_args_list]
+            assert commands == [
+                ["stack", "up"],
+                ["stack", "restart", "api-1", "worker-1"],
+                ["stack", "up"],
+            ]
+        finally:
+            child.kill()
+
+
 def test_a_failed_stack_up_stops_the_comparison() -> None:
     failed = subprocess.CompletedProcess([], 1, "", "nginx did not start")
     with (
+        mock.patch.object(runner, "_api_pids", return_value={}),
         mock.patch.object(runner.subprocess, "run", return_value=failed),
         pytest.raises(RuntimeError, match="nginx did not start"),
     ):

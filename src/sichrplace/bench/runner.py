@@ -412,14 +412,22 @@ INSTRUMENTATION: dict[str, dict[str, str]] = {
 
 def switch_instrumentation(settings: Settings, variant: str, progress: Progress) -> None:
     """Restart the stack's API instances and workers with `variant`'s settings: `stack up`
-    renders them into the programs' environment, and supervisor restarts what changed."""
+    renders them into the programs' environment, and supervisor restarts what changed (and
+    when nothing changed, they are restarted all the same: they run the checkout's code)."""
     cli = str(Path(sys.executable).parent / "sichrplace")
     env = {**os.environ, **INSTRUMENTATION[variant]}
-    done = subprocess.run(
-        [cli, "stack", "up"], env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"stack up ({variant}) failed: {done.stdout}{done.stderr}")
+
+    def sichrplace(*args: str) -> None:
+        done = subprocess.run([cli, *args], env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} ({variant}) failed: {done.stdout}{done.stderr}")
+
+    before = _api_pids(settings)
+    sichrplace("stack", "up")
+    if before and _api_pids(settings) == before:
+        workers = [f"worker-{i}" for i in range(1, settings.stack.workers + 1)]
+        sichrplace("stack", "restart", *before, *workers)
+        sichrplace("stack", "up")  # waits until every instance answers again
     for name, pid in _api_pids(settings).items():
         seen = _environ(pid)
         for key, value in INSTRUMENTATION[variant].items():

@@ -28,7 +28,7 @@ def instrument_engine(engine: AsyncEngine) -> None:
     _instrumented.add(id(sync_engine))
     # Pool usage is counted by our Prometheus metrics; this meter is OpenTelemetry's no-op.
     usage = get_meter(tracing.TRACER_NAME).create_up_down_counter("db.client.connections.usage")
-    EngineTracer(tracing.tracer(), sync_engine, connections_usage=usage)  # type: ignore[no-untyped-call]
+    EngineTracer(tracing.SkippingTracer(tracing.tracer()), sync_engine, connections_usage=usage)  # type: ignore[no-untyped-call]
 
 
 def instrument_redis(client: aioredis.Redis) -> None:
@@ -36,4 +36,4 @@ def instrument_redis(client: aioredis.Redis) -> None:
     if not tracing.tracing_active() or id(client) in _instrumented:
         return
     _instrumented.add(id(client))
-    RedisInstrumentor.instrument_client(client)
+    RedisInstrumentor.instrument_client(client, tracer_provider=tracing.SkippingTracerProvider())

@@ -9,6 +9,7 @@ import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sichrplace.platform.observability import logging as obs_logging
@@ -24,8 +25,9 @@ class TelemetryMiddleware:
 
     Sits inside the request-id middleware (the id is known) and outside everything else (the
     span covers the whole request). The span is named and labelled when the request ends,
-    when the route template is known. Unsampled requests get a span that records little or
-    nothing (tracing.EdgeSampler); with tracing off, none at all.
+    when the route template is known. Unsampled requests get a span that records nothing
+    (tracing.EdgeSampler); when one fails, its root span is exported all the same
+    (tracing.export_failed_root). With tracing off, no span at all.
     """
 
     def __init__(self, app: ASGIApp, *, access_log: bool) -> None:
@@ -62,31 +64,49 @@ class TelemetryMiddleware:
                 parent = tracing.remote_context({"traceparent": value.decode("latin-1")})
                 break
         method = scope["method"]
+        started_ns = time.time_ns()
         span = tracing.tracer().start_span(method, context=parent, kind=SpanKind.SERVER)
         token = otel_context.attach(trace.set_span_in_context(span, parent))
+        failure: BaseException | None = None
         try:
             await self.app(scope, receive, send_wrapper)
         except BaseException as exc:
+            failure = exc
             tracing.mark_failed(span, exc)
             if isinstance(exc, Exception):
                 note_unhandled(exc, route=route_template(scope))
             raise
         finally:
-            if span.is_recording():
+            recording = span.is_recording()
+            # An exception escaping here is answered with a 500 (problems are answered inside).
+            failed = status >= 500 or failure is not None
+            if recording or failed:
                 route = route_template(scope)
-                span.update_name(f"{method} {route}")
-                span.set_attributes(
-                    {
-                        "http.request.method": method,
-                        "http.route": route,
-                        "http.response.status_code": status,
-                        "request_id": str(scope.get("state", {}).get("request_id", "")),
-                    }
-                )
+                attributes: dict[str, AttributeValue] = {
+                    "http.request.method": method,
+                    "http.route": route,
+                    "http.response.status_code": status,
+                    "request_id": str(scope.get("state", {}).get("request_id", "")),
+                }
                 if facts.get("user"):
-                    span.set_attribute("enduser.hash", facts["user"])
-                if status >= 500:
-                    span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+                    attributes["enduser.hash"] = facts["user"]
+                if recording:
+                    span.update_name(f"{method} {route}")
+                    span.set_attributes(attributes)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+                else:
+                    # An unsampled trace: no span was recorded; this failure still leaves one.
+                    tracing.export_failed_root(
+                        span,
+                        f"{method} {route}",
+                        parent=parent,
+                        kind=SpanKind.SERVER,
+                        start_time_ns=started_ns,
+                        attributes=attributes,
+                        description=type(failure).__name__ if failure else f"HTTP {status}",
+                        exc=failure,
+                    )
             self._log(scope, status, started, facts)
             span.end()
             otel_context.detach(token)

@@ -8,7 +8,14 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from pydantic import SecretStr
 
 from sichrplace.config import LoggingSettings
@@ -41,6 +48,16 @@ def test_unsampled_roots_are_exported_only_when_they_fail() -> None:
     with tracer.start_as_current_span("failed-root") as failed:
         failed.set_status(Status(StatusCode.ERROR, "HTTP 500"))
     assert _names(provider, exporter) == ["failed-root"]
+
+
+def test_unsampled_http_server_roots_are_not_recorded() -> None:
+    # The telemetry middleware exports a failed one itself (test_failed_roots.py): recording
+    # every request's root just in case cost ~10 µs per request.
+    tracer, _, _ = _provider(0.0)
+    with tracer.start_as_current_span("GET /x", kind=SpanKind.SERVER) as root:
+        assert not root.is_recording()
+    with tracer.start_as_current_span("job", kind=SpanKind.CONSUMER) as job:
+        assert job.is_recording()
 
 
 def test_without_keep_errors_unsampled_roots_are_not_recorded() -> None:

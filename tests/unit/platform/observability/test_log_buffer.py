@@ -1,0 +1,90 @@
+"""Log lines leave the process in batches: at a size, after an interval, at once after a
+warning, and in the order they were logged."""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sichrplace.platform.observability import logging as obs_logging
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[int, int]]:
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    yield r, w
+    os.close(r)
+    os.close(w)
+
+
+def _read(fd: int, wait: float = 0.0) -> bytes:
+    ready, _, _ = select.select([fd], [], [], wait)
+    if not ready:
+        return b""
+    return os.read(fd, 1 << 20)
+
+
+def test_info_lines_wait_for_the_batch_and_warnings_take_them_along(
+    pipe: tuple[int, int],
+) -> None:
+    r, w = pipe
+    logger = obs_logging.BufferedLogger(obs_logging.LineBuffer(w, interval=3600))
+    logger.info(b'{"event":"one"}')
+    logger.info('{"event":"two"}')
+    assert _read(r) == b""  # nothing written yet: one write per batch, not per line
+    logger.warning(b'{"event":"three"}')
+    assert _read(r) == b'{"event":"one"}\n{"event":"two"}\n{"event":"three"}\n'
+
+
+def test_a_full_batch_is_written_without_waiting(pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    buffer = obs_logging.LineBuffer(w, max_bytes=100, interval=3600)
+    for _ in range(9):
+        buffer.add(b"x" * 10 + b"\n")
+    assert _read(r) == b""
+    buffer.add(b"y" * 10 + b"\n")  # 110 bytes waiting
+    assert _read(r).endswith(b"y" * 10 + b"\n")
+
+
+def test_the_interval_flushes_what_waits(pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    buffer = obs_logging.LineBuffer(w, interval=0.05)
+    buffer.add(b"late\n")
+    deadline = time.monotonic() + 5
+    got = b""
+    while not got and time.monotonic() < deadline:
+        got = _read(r, 0.1)
+    assert got == b"late\n"
+
+
+def test_text_writes_share_the_buffer_and_its_order(pipe: tuple[int, int]) -> None:
+    # The standard library's StreamHandler writes text and flushes after every record.
+    r, w = pipe
+    buffer = obs_logging.LineBuffer(w, interval=3600)
+    obs_logging.BufferedLogger(buffer).info(b"structlog")
+    buffer.write("stdlib\n")
+    buffer.flush()
+    assert _read(r) == b"structlog\nstdlib\n"
+
+
+def test_timestamps_are_utc_iso_with_milliseconds() -> None:
+    before = datetime.now(UTC)
+    text = obs_logging.add_timestamp(None, "info", {})["timestamp"]
+    assert len(text) == len("2026-12-05T12:00:00.123Z")
+    stamped = datetime.fromisoformat(text)
+    assert stamped.utcoffset() == timedelta(0)
+    assert before - timedelta(milliseconds=1) <= stamped <= datetime.now(UTC)
+
+
+def test_plain_event_names_skip_redaction_and_others_do_not() -> None:
+    assert obs_logging.redact(None, "info", {"event": "job_worker_started"})["event"] == (
+        "job_worker_started"
+    )
+    leaked = obs_logging.redact(None, "info", {"event": "mail to anna.schmidt@example.de"})
+    assert "anna.schmidt" not in leaked["event"]
