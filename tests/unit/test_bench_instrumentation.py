@@ -10,6 +10,13 @@ from unittest import mock
 import pytest
 
 from sichrplace.bench import runner
+from sichrplace.config import Settings
+
+
+@pytest.fixture(autouse=True)
+def _no_index_wait(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "index" not in request.node.name:
+        monkeypatch.setattr(runner, "wait_until_indexed", lambda *_: None)
 
 
 def _m(rps: float, p95: float, cpu: float | None = None) -> dict[str, float]:
@@ -53,7 +60,7 @@ def test_the_switch_checks_the_environment_each_instance_runs_with() -> None:
             # Before `stack up` the old instance, after it the restarted one.
             seen = [{"api-1": 1}, pids, pids] * 2
             with (
-                mock.patch.object(runner.subprocess, "run", return_value=_ok()) as ran,
+                mock.patch.object(subprocess, "run", return_value=_ok()) as ran,
                 mock.patch.object(runner, "_api_pids", side_effect=seen),
             ):
                 runner.switch_instrumentation(mock.Mock(), "off", lambda _: None)
@@ -74,7 +81,7 @@ def test_instances_that_stack_up_left_running_are_restarted() -> None:
             settings = mock.Mock()
             settings.stack.workers = 1
             with (
-                mock.patch.object(runner.subprocess, "run", return_value=_ok()) as ran,
+                mock.patch.object(subprocess, "run", return_value=_ok()) as ran,
                 mock.patch.object(runner, "_api_pids", return_value={"api-1": child.pid}),
             ):
                 runner.switch_instrumentation(settings, "on", lambda _: None)
@@ -92,7 +99,49 @@ def test_a_failed_stack_up_stops_the_comparison() -> None:
     failed = subprocess.CompletedProcess([], 1, "", "nginx did not start")
     with (
         mock.patch.object(runner, "_api_pids", return_value={}),
-        mock.patch.object(runner.subprocess, "run", return_value=failed),
+        mock.patch.object(subprocess, "run", return_value=failed),
         pytest.raises(RuntimeError, match="nginx did not start"),
     ):
         runner.switch_instrumentation(mock.Mock(), "on", lambda _: None)
+
+
+def test_the_switch_waits_until_every_instance_has_loaded_its_index() -> None:
+    settings = Settings()
+    settings.stack = settings.stack.model_copy(update={"api_base_port": 7001, "api_instances": 2})
+    answers = {
+        # api-1 still loading at the first look; api-2 loaded; the metric as Prometheus reads it.
+        "http://127.0.0.1:7001/metrics": [
+            b"",
+            b'sichrplace_facet_index_loads_total{outcome="ok"} 1.0\n',
+        ],
+        "http://127.0.0.1:7002/metrics": [
+            b'x 1\nsichrplace_facet_index_loads_total{outcome="ok"} 2.0\n'
+        ],
+    }
+    looked: list[str] = []
+
+    def get(url: str, timeout: float = 10.0) -> bytes:
+        looked.append(url)
+        return answers[url].pop(0)
+
+    said: list[str] = []
+    with (
+        mock.patch.object(runner, "_get", side_effect=get),
+        mock.patch("time.sleep"),
+    ):
+        runner.wait_until_indexed(settings, said.append, timeout_s=30)
+    assert looked == [
+        "http://127.0.0.1:7001/metrics",
+        "http://127.0.0.1:7001/metrics",
+        "http://127.0.0.1:7002/metrics",
+    ]
+    assert "index loaded" in said[0]
+
+
+def test_the_wait_for_the_index_is_bounded() -> None:
+    settings = Settings()
+    with (
+        mock.patch.object(runner, "_get", side_effect=ConnectionRefusedError),
+        pytest.raises(RuntimeError, match="did not load its index"),
+    ):
+        runner.wait_until_indexed(settings, lambda _: None, timeout_s=0.3)

@@ -10,6 +10,7 @@ import re
 import statistics
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -434,6 +435,31 @@ def switch_instrumentation(settings: Settings, variant: str, progress: Progress)
             if seen.get(key) != value:
                 raise RuntimeError(f"{name} runs with {key}={seen.get(key)!r}, not {value!r}")
     progress(f"instrumentation {variant}: API instances restarted")
+    wait_until_indexed(settings, progress)
+
+
+_INDEX_LOADED = re.compile(r'^sichrplace_facet_index_loads_total\{outcome="ok"\} (\S+)$', re.M)
+
+
+def wait_until_indexed(settings: Settings, progress: Progress, timeout_s: float = 900.0) -> None:
+    """Until every API instance has loaded its in-process search index (16-60 s at 1M
+    listings, after a restart): before that, searches fall back to SQL and measure that."""
+    if not settings.facet_index.enabled:
+        return
+    started = time.monotonic()
+    ports = [settings.stack.api_base_port + i for i in range(settings.stack.api_instances)]
+    for port in ports:
+        while True:
+            try:
+                found = _INDEX_LOADED.search(_get(f"http://127.0.0.1:{port}/metrics").decode())
+            except OSError:
+                found = None
+            if found is not None and float(found.group(1)) >= 1:
+                break
+            if time.monotonic() - started > timeout_s:
+                raise RuntimeError(f"the API on {port} did not load its index in {timeout_s:g} s")
+            time.sleep(1)
+    progress(f"  every instance's index loaded after {time.monotonic() - started:.0f} s")
 
 
 def _environ(pid: int) -> dict[str, str]:
