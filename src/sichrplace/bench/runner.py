@@ -352,6 +352,18 @@ def warm_up(cfg: BenchConfig, mixes: dict[str, Mix], progress: Progress) -> None
         progress(f"  warmed {name}")
 
 
+def _report_config(cfg: BenchConfig, settings: Settings) -> dict[str, Any]:
+    return {
+        "listings": cfg.listings,
+        "runs": cfg.runs,
+        "duration_s": cfg.duration_s,
+        "concurrency": cfg.concurrency,
+        "base_url": cfg.base_url,
+        "scenarios": cfg.scenarios(),
+        "api_instances": settings.stack.api_instances,
+    }
+
+
 def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[str, Any], Path]:
     if cfg.compare_instrumentation:
         return run_instrumentation(cfg, settings, progress)
@@ -379,13 +391,7 @@ def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[
         "finished_at": datetime.now(UTC).isoformat(),
         "git_sha": code_version(settings),
         "config": {
-            "listings": cfg.listings,
-            "runs": cfg.runs,
-            "duration_s": cfg.duration_s,
-            "concurrency": cfg.concurrency,
-            "base_url": cfg.base_url,
-            "scenarios": cfg.scenarios(),
-            "api_instances": settings.stack.api_instances,
+            **_report_config(cfg, settings),
             "static_body_bytes": len(static_body),
             "pgbench_target": f"replica :{settings.stack.replica_port} (direct)",
         },
@@ -514,13 +520,7 @@ def run_instrumentation(
         "finished_at": datetime.now(UTC).isoformat(),
         "git_sha": code_version(settings),
         "config": {
-            "listings": cfg.listings,
-            "runs": cfg.runs,
-            "duration_s": cfg.duration_s,
-            "concurrency": cfg.concurrency,
-            "base_url": cfg.base_url,
-            "scenarios": cfg.scenarios(),
-            "api_instances": settings.stack.api_instances,
+            **_report_config(cfg, settings),
             "instrumentation": INSTRUMENTATION,
             "sample_ratio": settings.tracing.sample_ratio,
         },

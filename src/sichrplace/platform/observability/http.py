@@ -4,6 +4,7 @@ its access line in the log."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import structlog
 from opentelemetry import context as otel_context
@@ -58,15 +59,17 @@ class TelemetryMiddleware:
                 self._log(scope, status, started, facts)
             return
 
-        parent = None
+        traceparent = tracestate = None
         for key, value in scope["headers"]:
             if key == b"traceparent":
-                parent = tracing.remote_context({"traceparent": value.decode("latin-1")})
-                break
+                traceparent = value.decode("latin-1")
+            elif key == b"tracestate":
+                tracestate = value.decode("latin-1")
+        remote = tracing.parse_traceparent(traceparent, tracestate) if traceparent else None
         method = scope["method"]
         started_ns = time.time_ns()
-        span = tracing.tracer().start_span(method, context=parent, kind=SpanKind.SERVER)
-        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        span = tracing.start_server_span(method, remote)
+        token = otel_context.attach(trace.set_span_in_context(span))
         failure: BaseException | None = None
         try:
             await self.app(scope, receive, send_wrapper)
@@ -100,7 +103,7 @@ class TelemetryMiddleware:
                     tracing.export_failed_root(
                         span,
                         f"{method} {route}",
-                        parent=parent,
+                        parent=remote,
                         kind=SpanKind.SERVER,
                         start_time_ns=started_ns,
                         attributes=attributes,
@@ -114,11 +117,15 @@ class TelemetryMiddleware:
     def _log(self, scope: Scope, status: int, started: float, facts: dict[str, str]) -> None:
         if not self.access_log:
             return
-        log.info(
-            "request",
-            method=scope["method"],
-            route=route_template(scope),
-            status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        fields: dict[str, Any] = {
+            "method": scope["method"],
+            "route": route_template(scope),
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             **facts,
-        )
+        }
+        request_id = scope.get("state", {}).get("request_id")
+        if request_id is not None:
+            fields["request_id"] = request_id
+        if not obs_logging.access_line(fields):
+            log.info("request", **fields)

@@ -278,6 +278,24 @@ class BufferedLogger:
 
 
 _buffer: LineBuffer | None = None
+# Set by configure_logging: JSON lines at INFO or below, so `access_line` may write directly.
+_direct_access_lines = False
+
+
+def access_line(fields: dict[str, Any]) -> bool:
+    """Write a request's access line (`event: "request"`) straight to the buffer, as the
+    processor chain would render it; False when the chain must do it (console output, a level
+    above INFO). `fields` holds only values the platform wrote (method, route template, status,
+    duration, request id, user hash): nothing to redact. The chain took ~15 µs a line, this
+    ~3; there is one per request."""
+    if not _direct_access_lines:
+        return False
+    fields["event"] = "request"
+    fields["level"] = "info"
+    add_timestamp(None, "info", fields)
+    add_trace_ids(None, "info", fields)
+    line_buffer().add(orjson.dumps(fields, default=repr) + b"\n")
+    return True
 
 
 def line_buffer() -> LineBuffer:
@@ -294,7 +312,7 @@ def flush_logs() -> None:
 
 
 def configure_logging(settings: LoggingSettings, *, environment: str = "development") -> None:
-    global _user_hash_key
+    global _user_hash_key, _direct_access_lines
     _user_hash_key = (
         SecretsProvider(environment)
         .get(
@@ -308,6 +326,7 @@ def configure_logging(settings: LoggingSettings, *, environment: str = "developm
         .encode()
     )
     level = logging.getLevelNamesMapping().get(settings.level.upper(), logging.INFO)
+    _direct_access_lines = settings.json_output and level <= logging.INFO
     renderer: structlog.types.Processor = (
         # orjson: a third of the stdlib's time for an access line (one per request); bytes,
         # as the buffer writes them.

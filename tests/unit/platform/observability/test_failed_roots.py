@@ -29,6 +29,7 @@ def exported(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
     monkeypatch.setattr(tracing, "_active", True)
     monkeypatch.setattr(tracing, "_failed_roots", processor)
+    monkeypatch.setattr(tracing, "_ratio_bound", 0)  # whatever an earlier test installed
     yield exporter
     provider.shutdown()
 
@@ -113,3 +114,49 @@ async def test_an_exception_leaves_its_root_with_the_exception_event(
     attributes = dict(event.attributes or {})
     assert attributes["exception.type"] == "RuntimeError"
     assert "the database went away" in str(attributes["exception.stacktrace"])
+
+
+def test_the_callers_traceparent_is_read_directly_and_strictly() -> None:
+    remote = tracing.parse_traceparent(PARENT)
+    assert remote is not None
+    assert (remote.trace_id, remote.span_id) == (
+        0x0AF7651916CD43DD8448EB211C80319C,
+        0xB7AD6B7169203331,
+    )
+    assert remote.is_remote
+    assert remote.trace_flags.sampled
+    for bad in (
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",  # zero trace id
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  # zero span id
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",  # no flags
+        "nonsense",
+    ):
+        assert tracing.parse_traceparent(bad) is None, bad
+    # With a tracestate (or a later version), OpenTelemetry's propagator reads both.
+    with_state = tracing.parse_traceparent(PARENT, "congo=t61rcWkgMzE")
+    assert with_state is not None
+    assert with_state.trace_state.get("congo") == "t61rcWkgMzE"
+
+
+def test_an_unsampled_callers_request_gets_a_span_in_its_trace_without_the_sdk(
+    exported: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remote = tracing.parse_traceparent(PARENT)
+    assert remote is not None
+    unsampled = tracing.start_server_span("GET", remote)
+    ids = unsampled.get_span_context()
+    assert not unsampled.is_recording()
+    assert ids.trace_id == remote.trace_id
+    assert ids.span_id not in (0, remote.span_id)
+    assert not ids.trace_flags.sampled
+    # Kept by the ratio: the SDK's span, recorded, with the caller as its parent.
+    monkeypatch.setattr(tracing, "_ratio_bound", 1 << 64)
+    monkeypatch.setattr(
+        tracing,
+        "_tracer",
+        TracerProvider(sampler=tracing.EdgeSampler(1.0, keep_errors=True)).get_tracer("t"),
+    )
+    sampled = tracing.start_server_span("GET", remote)
+    assert sampled.is_recording()
+    assert sampled.get_span_context().trace_id == remote.trace_id
+    sampled.end()

@@ -3,6 +3,7 @@ warning, and in the order they were logged."""
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import time
@@ -88,3 +89,30 @@ def test_plain_event_names_skip_redaction_and_others_do_not() -> None:
     )
     leaked = obs_logging.redact(None, "info", {"event": "mail to anna.schmidt@example.de"})
     assert "anna.schmidt" not in leaked["event"]
+
+
+def test_the_direct_access_line_is_what_the_processor_chain_writes(
+    pipe: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r, w = pipe
+    monkeypatch.setattr(obs_logging, "_buffer", obs_logging.LineBuffer(w, interval=3600))
+    fields = {"method": "GET", "route": "/api/v1/me", "status": 200, "duration_ms": 1.5}
+    monkeypatch.setattr(obs_logging, "_direct_access_lines", True)
+    assert obs_logging.access_line(dict(fields, request_id="r1", user="abc"))
+    monkeypatch.setattr(obs_logging, "_direct_access_lines", False)
+    assert not obs_logging.access_line(dict(fields))  # console output: the chain writes it
+    chained = dict(fields, request_id="r1", user="abc", event="request")
+    for processor in (
+        obs_logging.add_timestamp,
+        obs_logging.add_trace_ids,
+        obs_logging.redact,
+    ):
+        chained = dict(processor(None, "info", chained))
+    chained["level"] = "info"
+    assert obs_logging.line_buffer() is obs_logging._buffer
+    obs_logging.flush_logs()
+    direct = json.loads(_read(r))
+    assert direct.keys() == chained.keys()
+    assert {k: v for k, v in direct.items() if k != "timestamp"} == {
+        k: v for k, v in chained.items() if k != "timestamp"
+    }
