@@ -135,7 +135,8 @@ async def test_facet_index_age(client: httpx.AsyncClient, parts: Parts) -> None:
 
     index = parts.get(SEARCH).facet_index
     assert index is not None, "the tests run the index backend"
-    for _ in range(100):
+    # Bounded: loading takes seconds with the test data, up to a minute with 1M listings.
+    for _ in range(1200):
         if index.ready:
             break
         await asyncio.sleep(0.1)
