@@ -409,7 +409,7 @@ def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[
 
 # What "off" turns off in every API instance and worker: the traces (no provider, no spans,
 # no propagation) and the app's per-request access line. "on" is as deployed: the sampling
-# ratio stays the environment's (0.1 by default). Metrics stay on in both: the SLOs and the
+# ratio stays the environment's (0.01 by default). Metrics stay on in both: the SLOs and the
 # autoscaling read them, so they are not optional.
 INSTRUMENTATION: dict[str, dict[str, str]] = {
     "on": {"SICHRPLACE_TRACING_ENABLED": "true", "SICHRPLACE_LOG_ACCESS_LOG": "true"},
