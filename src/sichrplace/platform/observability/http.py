@@ -65,10 +65,9 @@ class TelemetryMiddleware:
                 traceparent = value.decode("latin-1")
             elif key == b"tracestate":
                 tracestate = value.decode("latin-1")
-        remote = tracing.parse_traceparent(traceparent, tracestate) if traceparent else None
         method = scope["method"]
         started_ns = time.time_ns()
-        span = tracing.start_server_span(method, remote)
+        span = tracing.start_server_span(method, traceparent, tracestate)
         token = otel_context.attach(trace.set_span_in_context(span))
         failure: BaseException | None = None
         try:
@@ -103,29 +102,43 @@ class TelemetryMiddleware:
                     tracing.export_failed_root(
                         span,
                         f"{method} {route}",
-                        parent=remote,
+                        parent=(
+                            tracing.parse_traceparent(traceparent, tracestate)
+                            if traceparent
+                            else None
+                        ),
                         kind=SpanKind.SERVER,
                         start_time_ns=started_ns,
                         attributes=attributes,
                         description=type(failure).__name__ if failure else f"HTTP {status}",
                         exc=failure,
                     )
-            self._log(scope, status, started, facts)
+            self._log(scope, status, started, facts, span.get_span_context())
             span.end()
             otel_context.detach(token)
 
-    def _log(self, scope: Scope, status: int, started: float, facts: dict[str, str]) -> None:
+    def _log(
+        self,
+        scope: Scope,
+        status: int,
+        started: float,
+        facts: dict[str, str],
+        ids: trace.SpanContext | None = None,
+    ) -> None:
         if not self.access_log:
             return
+        method, route = scope["method"], route_template(scope)
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        request_id = scope["state"].get("request_id") if "state" in scope else None
+        if obs_logging.access_line(method, route, status, duration_ms, facts, request_id, ids):
+            return
         fields: dict[str, Any] = {
-            "method": scope["method"],
-            "route": route_template(scope),
+            "method": method,
+            "route": route,
             "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "duration_ms": duration_ms,
             **facts,
         }
-        request_id = scope.get("state", {}).get("request_id")
         if request_id is not None:
             fields["request_id"] = request_id
-        if not obs_logging.access_line(fields):
-            log.info("request", **fields)
+        log.info("request", **fields)

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import structlog
 from opentelemetry import trace
+from opentelemetry.trace import SpanContext
 
 from sichrplace.config import LoggingSettings
 from sichrplace.platform.secrets.provider import SecretsProvider
@@ -178,19 +179,25 @@ def _orjson_text(event: Any, **_: Any) -> str:
 
 
 def add_timestamp(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """structlog processor: `timestamp` in UTC, ISO 8601 with milliseconds. The part up to
-    the second is formatted once per second (structlog's stamper took ~2 µs a line)."""
+    """structlog processor: `timestamp` in UTC, ISO 8601 with milliseconds."""
+    event["timestamp"] = timestamp()
+    return event
+
+
+def timestamp() -> str:
+    """Now in UTC, ISO 8601 with milliseconds. The part up to the second is formatted once per
+    second and the milliseconds come from a table (structlog's stamper took ~2 µs a line)."""
     global _stamp
-    now = time.time()
-    second = int(now)
+    milliseconds = int(time.time() * 1000)
+    second, millisecond = divmod(milliseconds, 1000)
     stamped_second, prefix = _stamp  # one tuple: threads never see a half-updated pair
     if second != stamped_second:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _stamp = (second, prefix)
-    event["timestamp"] = f"{prefix}.{int((now - second) * 1000):03d}Z"
-    return event
+    return prefix + _MILLISECONDS[millisecond]
 
 
+_MILLISECONDS = [f".{ms:03d}Z" for ms in range(1000)]
 _stamp: tuple[int, str] = (-1, "")
 
 
@@ -284,19 +291,40 @@ _buffer: LineBuffer | None = None
 _direct_access_lines = False
 
 
-def access_line(fields: dict[str, Any]) -> bool:
+def access_line(
+    method: str,
+    route: str,
+    status: int,
+    duration_ms: float,
+    facts: dict[str, str],
+    request_id: str | None,
+    ids: SpanContext | None,
+) -> bool:
     """Write a request's access line (`event: "request"`) straight to the buffer, as the
     processor chain would render it; False when the chain must do it (console output, a level
-    above INFO). `fields` holds only values the platform wrote (method, route template, status,
-    duration, request id, user hash): nothing to redact. The chain took ~15 µs a line, this
-    ~3; there is one per request."""
+    above INFO). Every value is one the platform wrote (method, route template, status,
+    duration, request id, user hash; `ids`: the request's span, None to read the current one):
+    nothing to redact. The chain took ~15 µs a line, this ~1.5; there is one per request."""
     if not _direct_access_lines:
         return False
-    fields["event"] = "request"
-    fields["level"] = "info"
-    add_timestamp(None, "info", fields)
-    add_trace_ids(None, "info", fields)
-    line_buffer().add(_line(_orjson_dumps(fields)))
+    fields: dict[str, Any] = {
+        "method": method,
+        "route": route,
+        "status": status,
+        "duration_ms": duration_ms,
+        **facts,
+        "event": "request",
+        "level": "info",
+        "timestamp": timestamp(),
+    }
+    if request_id is not None:
+        fields["request_id"] = request_id
+    if ids is None:
+        ids = trace.get_current_span().get_span_context()
+    if ids.is_valid:
+        fields["trace_id"] = format(ids.trace_id, "032x")
+        fields["span_id"] = format(ids.span_id, "016x")
+    line_buffer().add(orjson.dumps(fields, default=repr) + b"\n")
     return True
 
 

@@ -143,7 +143,7 @@ def test_an_unsampled_callers_request_gets_a_span_in_its_trace_without_the_sdk(
 ) -> None:
     remote = tracing.parse_traceparent(PARENT)
     assert remote is not None
-    unsampled = tracing.start_server_span("GET", remote)
+    unsampled = tracing.start_server_span("GET", PARENT)
     ids = unsampled.get_span_context()
     assert not unsampled.is_recording()
     assert ids.trace_id == remote.trace_id
@@ -156,7 +156,7 @@ def test_an_unsampled_callers_request_gets_a_span_in_its_trace_without_the_sdk(
         "_tracer",
         TracerProvider(sampler=tracing.EdgeSampler(1.0, keep_errors=True)).get_tracer("t"),
     )
-    sampled = tracing.start_server_span("GET", remote)
+    sampled = tracing.start_server_span("GET", PARENT)
     assert sampled.is_recording()
     assert sampled.get_span_context().trace_id == remote.trace_id
     sampled.end()

@@ -11,6 +11,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext
 
 from sichrplace.platform.observability import logging as obs_logging
 
@@ -97,17 +100,25 @@ def test_the_direct_access_line_is_what_the_processor_chain_writes(
     r, w = pipe
     monkeypatch.setattr(obs_logging, "_buffer", obs_logging.LineBuffer(w, interval=3600))
     fields = {"method": "GET", "route": "/api/v1/me", "status": 200, "duration_ms": 1.5}
+    facts = {"user": "abc"}
+    ids = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, False)
     monkeypatch.setattr(obs_logging, "_direct_access_lines", True)
-    assert obs_logging.access_line(dict(fields, request_id="r1", user="abc"))
+    assert obs_logging.access_line("GET", "/api/v1/me", 200, 1.5, facts, "r1", ids)
     monkeypatch.setattr(obs_logging, "_direct_access_lines", False)
-    assert not obs_logging.access_line(dict(fields))  # console output: the chain writes it
+    # console output: the chain writes it
+    assert not obs_logging.access_line("GET", "/api/v1/me", 200, 1.5, facts, "r1", ids)
     chained = dict(fields, request_id="r1", user="abc", event="request")
-    for processor in (
-        obs_logging.add_timestamp,
-        obs_logging.add_trace_ids,
-        obs_logging.redact,
-    ):
-        chained = dict(processor(None, "info", chained))
+    token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(ids)))
+    try:
+        for processor in (
+            obs_logging.add_timestamp,
+            obs_logging.add_trace_ids,
+            obs_logging.redact,
+        ):
+            chained = dict(processor(None, "info", chained))
+    finally:
+        otel_context.detach(token)
+    assert chained["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
     chained["level"] = "info"
     assert obs_logging.line_buffer() is obs_logging._buffer
     obs_logging.flush_logs()
