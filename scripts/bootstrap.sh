@@ -11,7 +11,7 @@ python_only=0
 
 APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-postgis-3 pgbouncer redis-server
   nginx-light libnginx-mod-http-brotli-filter wrk postgresql-client-15 ca-certificates wngerman
-  hunspell-de-de prometheus prometheus-alertmanager
+  hunspell-de-de prometheus prometheus-alertmanager fonts-dejavu-core
   prometheus-postgres-exporter prometheus-redis-exporter prometheus-pgbouncer-exporter
   prometheus-nginx-exporter prometheus-node-exporter prometheus-blackbox-exporter)
 

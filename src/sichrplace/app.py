@@ -27,6 +27,7 @@ from sichrplace.platform.observability import metrics
 from sichrplace.platform.observability.http import TelemetryMiddleware
 from sichrplace.platform.observability.setup import setup_observability
 from sichrplace.platform.parts import Parts
+from sichrplace.viewings import endpoints as viewings_endpoints
 
 API_PREFIX = "/api/v1"
 
@@ -40,12 +41,26 @@ class Application(FastAPI):
 def _api_routers() -> list[APIRouter]:
     """Every domain router mounted under /api/v1 (imported here to keep start-up explicit)."""
     from sichrplace.accounts import endpoints as accounts
+    from sichrplace.contracts import endpoints as contracts
     from sichrplace.listings import endpoints as listings
     from sichrplace.media import endpoints as media
+    from sichrplace.payments import endpoints as payments
     from sichrplace.search import endpoints as search
+    from sichrplace.viewings import endpoints as viewings
 
     # Routes are matched in order: the hottest reads first (matching is a linear scan).
-    return [search.router, listings.router, media.router, accounts.router, ops.api_router]
+    return [
+        search.router,
+        listings.router,
+        media.router,
+        accounts.router,
+        contracts.router,
+        payments.router,
+        viewings.slots_router,
+        viewings.router,
+        viewings.calendar_api_router,
+        ops.api_router,
+    ]
 
 
 def _tune_gc() -> None:
@@ -99,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Application:
     for router in _api_routers():
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(ops.router)
+    app.include_router(viewings_endpoints.calendar_router)  # /calendar/{token}.ics
     app.include_router(metrics.router)
     app.include_router(media_endpoints.files_router)  # /media/ without nginx (tests, serve)
     # Added last = outermost: ids, then the trace and access line, then metrics, then the

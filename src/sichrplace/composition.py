@@ -15,7 +15,11 @@ from contextlib import asynccontextmanager
 
 from sichrplace.accounts.security import AUTH, build_auth_runtime
 from sichrplace.config import Settings
+from sichrplace.contracts.charges import DepositSource
 from sichrplace.integrations.maps.google import GoogleGeocoder
+from sichrplace.integrations.payments.paypal import PaypalProvider
+from sichrplace.integrations.payments.stripe import StripeProvider
+from sichrplace.integrations.payments.types import PaymentProvider
 from sichrplace.kit import german
 from sichrplace.listings.invalidation import ReadPath
 from sichrplace.listings.page_views import PageViewBuffer
@@ -23,6 +27,7 @@ from sichrplace.listings.parts import LISTINGS, ListingsParts
 from sichrplace.media import service as media_service
 from sichrplace.media.parts import MEDIA, MediaParts
 from sichrplace.media.storage import MediaStorage
+from sichrplace.payments.parts import PAYMENTS, PaymentsParts
 from sichrplace.platform.bulkhead import Bulkhead
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
@@ -35,6 +40,8 @@ from sichrplace.search.backends.postgres import PostgresBackend
 from sichrplace.search.index.keeper import FacetIndex
 from sichrplace.search.parts import SEARCH, SearchParts
 from sichrplace.search.plans.stats import PlanStats
+from sichrplace.viewings import service as viewings_service
+from sichrplace.viewings.charges import ViewingFeeSource
 
 
 def _core(settings: Settings) -> Parts:
@@ -64,7 +71,42 @@ def _domains(parts: Parts, *, views: PageViewBuffer | None) -> None:
         db=parts.db,
         extras=media_service.detail_images(media.settings, media.storage),
     )
-    parts.provide(LISTINGS, ListingsParts(geocoder=geocoder, read_path=read_path, views=views))
+    parts.provide(
+        LISTINGS,
+        ListingsParts(
+            geocoder=geocoder,
+            read_path=read_path,
+            views=views,
+            # A tenant with a confirmed viewing sees the exact address (viewings answers).
+            confirmed_viewing=viewings_service.has_confirmed_viewing,
+        ),
+    )
+    _payments(parts)
+
+
+def _payments(parts: Parts) -> None:
+    """Both providers (webhooks of either are accepted; new payments go to the configured
+    one) and what each purpose charges for (payments imports neither viewings nor contracts)."""
+    settings = parts.settings
+    providers: dict[str, PaymentProvider] = {
+        "stripe": StripeProvider(settings.payments, redis=parts.redis),
+        "paypal": PaypalProvider(settings.payments, redis=parts.redis),
+    }
+    for name, provider in providers.items():
+        parts.on_close(f"payments.{name}", provider.aclose)
+    parts.provide(
+        PAYMENTS,
+        PaymentsParts(
+            provider=providers[settings.payments.provider],
+            providers=providers,
+            sources={
+                "viewing_fee": ViewingFeeSource(settings.payments, settings.viewings),
+                "deposit": DepositSource(),
+            },
+            return_url=settings.app.public_base_url.rstrip("/") + settings.payments.return_path,
+            currency=settings.payments.currency,
+        ),
+    )
 
 
 @asynccontextmanager

@@ -68,6 +68,10 @@ class StackSettings(BaseSettings):
     prometheus_port: int = 59090
     alertmanager_port: int = 59093
     exporters_base_port: int = 59100
+    # The local fake payment providers (sichrplace/stack/fake_payments/): Stripe's and
+    # PayPal's wire formats, with an approval page standing in for the provider's checkout.
+    stripe_fake_port: int = 58091
+    paypal_fake_port: int = 58092
 
 
 # A browser's Origin: scheme, host (a name, IPv4 or a bracketed IPv6) and optional port; no
@@ -429,6 +433,54 @@ class FacetIndexSettings(BaseSettings):
     max_staleness_seconds: float = Field(default=0.25, ge=0, le=0.25)
 
 
+class PaymentsSettings(BaseSettings):
+    """Payments (payments/, integrations/payments/): the provider, its endpoints and secrets,
+    the fees. Amounts are integer cents; every amount is decided by the server."""
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_PAYMENTS_")
+
+    # New payments go to this provider; webhooks of both are accepted.
+    provider: Literal["stripe", "paypal"] = "stripe"
+    currency: Literal["EUR"] = "EUR"
+    viewing_fee_cents: int = Field(default=2500, ge=50)
+    # Stripe (PaymentIntents API, https://docs.stripe.com/api/payment_intents).
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_secret_key: SecretStr | None = None
+    stripe_secret_key_file: Path | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_webhook_secret_file: Path | None = None
+    # Stripe-Signature: a timestamp older (or newer) than this is refused (replays).
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    # PayPal (Orders v2, https://developer.paypal.com/docs/api/orders/v2/).
+    paypal_api_base: str = "https://api-m.paypal.com"
+    paypal_client_id: str = ""
+    paypal_client_secret: SecretStr | None = None
+    paypal_client_secret_file: Path | None = None
+    paypal_webhook_id: str = ""
+    # Outbound calls (platform/resilience), per provider.
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    # Where the provider sends the payer back after approval (a path under the public URL).
+    return_path: str = "/viewings"
+    # The reconciliation job compares the ledger with the provider this often.
+    reconcile_cron: str = "*/30 * * * *"
+
+
+class ViewingsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_VIEWINGS_")
+
+    # An unpaid booking frees its slot after this long (status "expired").
+    payment_window_minutes: int = Field(default=15, ge=1)
+    timezone: str = "Europe/Berlin"
+    # Slots: at least this long, at most this long, at most this far ahead.
+    min_slot_minutes: int = Field(default=10, ge=1)
+    max_slot_minutes: int = Field(default=240, ge=1)
+    max_days_ahead: int = Field(default=180, ge=1)
+
+
 class Settings:
     """All settings, grouped by concern."""
 
@@ -449,6 +501,8 @@ class Settings:
         self.cache = CacheSettings()
         self.search = SearchSettings()
         self.facet_index = FacetIndexSettings()
+        self.payments = PaymentsSettings()
+        self.viewings = ViewingsSettings()
         self._follow_stack_ports()
         self._production_defaults()
 
@@ -465,6 +519,12 @@ class Settings:
             self.smtp.port = stack.smtp_port
         if "public_base_url" not in self.app.model_fields_set:
             self.app.public_base_url = f"http://127.0.0.1:{stack.nginx_port}"
+        if self.app.environment != "production":
+            # Outside production the providers are the stack's fakes unless set explicitly.
+            if "stripe_api_base" not in self.payments.model_fields_set:
+                self.payments.stripe_api_base = f"http://127.0.0.1:{stack.stripe_fake_port}"
+            if "paypal_api_base" not in self.payments.model_fields_set:
+                self.payments.paypal_api_base = f"http://127.0.0.1:{stack.paypal_fake_port}"
 
     def _production_defaults(self) -> None:
         """Defaults that differ in production, unless set explicitly."""

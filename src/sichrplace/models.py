@@ -1,11 +1,14 @@
 """Imports every domain's models so Alembic sees one complete metadata."""
 
 from sichrplace.accounts import models as accounts_models  # noqa: F401
+from sichrplace.contracts import models as contracts_models  # noqa: F401
 from sichrplace.listings import models as listings_models  # noqa: F401
 from sichrplace.media import models as media_models  # noqa: F401
 from sichrplace.notifications import models as notifications_models  # noqa: F401
+from sichrplace.payments import models as payments_models  # noqa: F401
 from sichrplace.platform.db.base import Base
 from sichrplace.search.suggest import models as suggest_models  # noqa: F401
+from sichrplace.viewings import models as viewings_models  # noqa: F401
 
 metadata = Base.metadata
 

@@ -10,9 +10,11 @@ from sichrplace.cli import (
     check,
     dashboards,
     db,
+    fakes,
     jobs,
     mail,
     ops,
+    payments,
     seed,
     serve,
     slo,
@@ -33,6 +35,8 @@ app.add_typer(slo.app, name="slo")
 app.add_typer(ops.app, name="ops")
 app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(traces.app, name="traces")
+app.add_typer(fakes.app, name="fakes")
+app.add_typer(payments.app, name="payments")
 app.command("serve")(serve.serve)
 
 

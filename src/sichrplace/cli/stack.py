@@ -93,6 +93,7 @@ def up(
     if postgres.make_replica(settings, layout):
         _say(f"made the replica with pg_basebackup in {layout.pg_replica}")
     supervisor.start(layout, "postgres-replica", "pgbouncer", "redis", "smtp", "otlp-receiver")
+    supervisor.start(layout, "stripe-fake", "paypal-fake")
     postgres.wait_postgres(settings, layout, s.replica_port)
     _wait("pgbouncer", lambda: _port_open(s.pgbouncer_port))
     _wait("redis", lambda: _port_open(s.redis_port))
@@ -141,6 +142,8 @@ def down() -> None:
         s.redis_port,
         s.nginx_port,
         s.smtp_port,
+        s.stripe_fake_port,
+        s.paypal_fake_port,
         *api_ports(settings, 16),
         *observability.all_ports(settings),
     ]
@@ -169,6 +172,8 @@ def status() -> None:
         "nginx": s.nginx_port,
         "smtp": s.smtp_port,
         "otlp-receiver": otlp_port(settings),
+        "stripe-fake": s.stripe_fake_port,
+        "paypal-fake": s.paypal_fake_port,
     }
     for i, port in enumerate(api_ports(settings, 16), start=1):
         ports[f"api-{i}"] = port

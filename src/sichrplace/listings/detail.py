@@ -24,6 +24,9 @@ AnySession = PrimarySession | ReplicaSession
 _FIELDS = tuple(ListingOut.model_fields)
 # Extra fields for one listing, read with the same session (e.g. {"images": [...]}).
 DetailExtras = Callable[[AnySession, uuid.UUID], Awaitable[dict[str, Any]]]
+# Whether a tenant has a confirmed viewing of a listing (session, listing id, tenant id):
+# the booking journey's answer, wired by the composition root (viewings imports listings).
+ConfirmedViewing = Callable[[AnySession, uuid.UUID, uuid.UUID], Awaitable[bool]]
 # The cache key of a listing's public detail ("public:": entries from before the public view
 # existed, which held the full one, are never read again).
 CACHE_DOMAIN = "listing"

@@ -145,6 +145,7 @@ async def get_listing(listing_id: str, request: Request, read: DetailReadDep) ->
         user,
         pinned=replica.force_primary,
         extras=read.listings.read_path.extras,
+        confirmed_viewing=read.listings.confirmed_viewing,
     )
     views = read.listings.views
     if views is not None and not detail.managed:
@@ -153,7 +154,7 @@ async def get_listing(listing_id: str, request: Request, read: DetailReadDep) ->
     # The detail is ListingOut-shaped JSON text already (as the cache holds it): written out
     # as is rather than validated through the response model again (the hottest read).
     cache_control = conditional.cache_control_for(
-        request, read.max_age, private_body=detail.managed
+        request, read.max_age, private_body=detail.managed or detail.private
     )
     return conditional.json_response(
         request, detail.body, cache_control=cache_control, headers=headers

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sichrplace.integrations.maps.types import Geocoder
+from sichrplace.listings.detail import ConfirmedViewing
 from sichrplace.listings.invalidation import ReadPath
 from sichrplace.listings.page_views import PageViewBuffer
 from sichrplace.platform.parts import Key
@@ -18,6 +19,8 @@ class ListingsParts:
     read_path: ReadPath
     # Detail page views counted in this process (API processes only).
     views: PageViewBuffer | None = None
+    # A tenant with a confirmed viewing sees the exact address (None: nobody is told so).
+    confirmed_viewing: ConfirmedViewing | None = None
 
 
 LISTINGS = Key[ListingsParts]("listings")

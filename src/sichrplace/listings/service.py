@@ -19,6 +19,7 @@ from sichrplace.kit import jsonbody
 from sichrplace.listings import geocoding, repository, rules
 from sichrplace.listings.detail import (
     CACHE_DOMAIN,
+    ConfirmedViewing,
     DetailExtras,
     cache_key,
     document,
@@ -162,6 +163,8 @@ class DetailView:
     body: bytes
     managed: bool
     source: ReadSource
+    # Shaped for this caller alone (a tenant with a confirmed viewing): never to be shared.
+    private: bool = False
 
 
 @tracing.traced("listing.detail")
@@ -173,6 +176,7 @@ async def get_listing(
     *,
     pinned: bool,
     extras: DetailExtras | None = None,
+    confirmed_viewing: ConfirmedViewing | None = None,
 ) -> DetailView:
     """The listing's detail as `caller` may see it.
 
@@ -180,8 +184,8 @@ async def get_listing(
     is handed on unchanged) and visibility is decided after the cache. Landlords and admins,
     who may manage it, are read past the cache first: their own listing (or any, for an
     admin) is the full view. A caller pinned by read-your-writes bypasses the cache and
-    reads the primary. (The booking journey adds the tenant with a confirmed viewing here,
-    through `has_confirmed_viewing` of `detail.shaped`.)
+    reads the primary. A tenant with a confirmed viewing of a listing whose public view
+    hides the address gets the detail with it, built for them alone (`private`).
     """
     if rules.may_manage_some(caller):
         full = await load_full(replica, listing_id, extras)
@@ -203,6 +207,17 @@ async def get_listing(
     # Not one who manages it (they were answered above): an archived listing is not found.
     if doc is None or not rules.may_see(None, owner_id="", status=doc["status"]):
         raise ListingNotFound()
+    if (
+        confirmed_viewing is not None
+        and caller is not None
+        and caller.role == "tenant"
+        and doc["street"] is None  # the public view hides the address: may this tenant see it?
+        and await confirmed_viewing(replica, listing_id, caller.id)
+    ):
+        full = await load_full(replica, listing_id, extras)
+        if full is not None:
+            own = shaped(full, caller, has_confirmed_viewing=True)
+            return DetailView(jsonbody.dumps(own), False, source, private=True)
     return DetailView(body, False, source)
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import smtplib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
@@ -23,8 +26,35 @@ def message_id_for(dedupe_key: str, sender: str) -> str:
     return f"<{digest}@{domain}>"
 
 
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a mail, e.g. a viewing's .ics (`content_type` "text/calendar")."""
+
+    filename: str
+    content_type: str  # maintype/subtype
+    data: bytes
+
+    def to_job(self) -> dict[str, str]:
+        """As a job argument (JSON): the bytes base64-encoded."""
+        return {
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "data": base64.b64encode(self.data).decode("ascii"),
+        }
+
+    @classmethod
+    def from_job(cls, value: Mapping[str, str]) -> Attachment:
+        return cls(value["filename"], value["content_type"], base64.b64decode(value["data"]))
+
+
 def build_message(
-    *, sender: str, to: str, subject: str, body: str, dedupe_key: str
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    body: str,
+    dedupe_key: str,
+    attachments: Sequence[Attachment] = (),
 ) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
@@ -33,6 +63,9 @@ def build_message(
     msg["Date"] = formatdate(usegmt=True)
     msg["Message-ID"] = message_id_for(dedupe_key, sender)
     msg.set_content(body)
+    for item in attachments:
+        maintype, _, subtype = item.content_type.partition("/")
+        msg.add_attachment(item.data, maintype=maintype, subtype=subtype, filename=item.filename)
     return msg
 
 

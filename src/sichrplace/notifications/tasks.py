@@ -14,7 +14,13 @@ NOTIFICATIONS_QUEUE = "notifications"
 
 
 @task(name="notifications.send_email", queue=NOTIFICATIONS_QUEUE)
-async def send_email(to: str, subject: str, body: str, dedupe_key: str) -> str:
+async def send_email(
+    to: str,
+    subject: str,
+    body: str,
+    dedupe_key: str,
+    attachments: list[dict[str, str]] | None = None,
+) -> str:
     """Send one email, at most once per `dedupe_key` barring a crash mid-commit.
 
     The key is claimed and the message sent inside one transaction: an SMTP failure rolls
@@ -25,7 +31,13 @@ async def send_email(to: str, subject: str, body: str, dedupe_key: str) -> str:
     parts = job_parts()
     settings = parts.settings
     msg = mailer.build_message(
-        sender=settings.smtp.sender, to=to, subject=subject, body=body, dedupe_key=dedupe_key
+        sender=settings.smtp.sender,
+        to=to,
+        subject=subject,
+        body=body,
+        dedupe_key=dedupe_key,
+        # Jobs enqueued before attachments existed have none.
+        attachments=[mailer.Attachment.from_job(a) for a in attachments or ()],
     )
     async with transaction(parts.db) as session:
         claimed = await repository.claim_dedupe_key(

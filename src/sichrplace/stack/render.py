@@ -13,6 +13,7 @@ from pathlib import Path
 from string import Template
 
 from sichrplace.config import PROJECT_ROOT, ObservabilityPorts, Settings
+from sichrplace.integrations.payments import webhook_url
 from sichrplace.stack import observability
 from sichrplace.stack.layout import (
     PG_BIN,
@@ -167,6 +168,20 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
             extra=env,
         ),
     ]
+    # The fake payment providers (sichrplace.stack.fake_payments), webhooks through nginx.
+    for provider, port in (
+        ("stripe", settings.stack.stripe_fake_port),
+        ("paypal", settings.stack.paypal_fake_port),
+    ):
+        hook = webhook_url(settings.app.public_base_url, provider)
+        blocks.append(
+            _program(
+                f"{provider}-fake",
+                f"{cli} fakes {provider} --host 127.0.0.1 --port {port} --webhook-url {hook}",
+                layout,
+                extra=env,
+            )
+        )
     blocks.append(
         _program(
             "otlp-receiver",

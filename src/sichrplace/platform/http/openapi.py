@@ -62,6 +62,7 @@ _WWW_AUTHENTICATE = {
 DESCRIPTIONS: dict[int, str] = {
     400: "Malformed request (a body that is not JSON)",
     401: "Missing, invalid or expired credentials",
+    402: "The payment provider declined the payment",
     403: "The caller's role or ownership does not allow this",
     404: "No such resource (or not visible to the caller)",
     409: "Conflicts with the resource's current state",

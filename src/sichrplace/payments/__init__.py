@@ -1,0 +1,1 @@
+"""Payments: intents with idempotency, verified webhooks, refunds, the ledger, reconciliation."""
