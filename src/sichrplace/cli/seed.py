@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+import uuid
 
+import structlog
 import typer
 
 from sichrplace.config import Settings, get_settings
@@ -37,16 +40,46 @@ def bump_caches(settings: Settings) -> None:
         typer.echo(f"note: could not invalidate cached search results: {exc}", err=True)
 
 
+def _journey(settings: Settings, user_ids: dict[str, uuid.UUID]) -> list[str]:
+    """The booking journey's lines to print (a note instead when it cannot be seeded: the
+    rest of the demo data stands without it)."""
+    from sichrplace.seeding.demo import JOURNEY_LANDLORD, JOURNEY_TENANT
+    from sichrplace.seeding.journey import Cast, seed_journey
+    from sichrplace.seeding.journey_summary import summary
+
+    cast = Cast(landlord=user_ids[JOURNEY_LANDLORD], tenant=user_ids[JOURNEY_TENANT])
+    # The parts it builds warn about the development secrets the local stack runs with: only
+    # errors would tell the reader something here.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    try:
+        report = asyncio.run(seed_journey(settings, cast))
+    except Exception as exc:
+        typer.echo(f"note: the booking journey was not seeded: {exc!r}", err=True)
+        return []
+    return summary(
+        report,
+        landlord=JOURNEY_LANDLORD,
+        tenant=JOURNEY_TENANT,
+        base_url=settings.app.public_base_url.rstrip("/"),
+        timezone=settings.viewings.timezone,
+    )
+
+
 @app.command()
 def demo(
     listings: int = typer.Option(3000, min=0, help="Listings owned by the demo landlords."),
+    bookings: bool = typer.Option(
+        True, help="The booking journey: slots, a viewing in each state, a contract."
+    ),
 ) -> None:
-    """Demo landlords and tenants with known passwords, and listings across German cities."""
+    """Demo landlords and tenants with known passwords, listings across German cities, and the
+    booking journey (paid through the stack's fake Stripe)."""
     from sichrplace.seeding.demo import DEMO_USERS, seed_demo
 
     settings = get_settings()
     started = time.perf_counter()
     report = seed_demo(settings, listings=listings)
+    journey = _journey(settings, report.user_ids) if bookings else []
     bump_caches(settings)
     typer.echo(
         f"demo: {report.users_created} users created, {report.listings_created} listings "
@@ -55,6 +88,8 @@ def demo(
     typer.echo("log in with (POST /api/v1/auth/login):")
     for user in DEMO_USERS:
         typer.echo(f"  {user.role:8s} {user.email:40s} {user.password}")
+    for line in journey:
+        typer.echo(line)
 
 
 @app.command("listings")

@@ -31,11 +31,17 @@ DEMO_USERS: tuple[DemoUser, ...] = (
 )
 
 
+# The booking journey's two parties (`seeding.journey`): one login shows every viewing state.
+JOURNEY_LANDLORD = "anna.vermieterin@demo.sichrplace.de"
+JOURNEY_TENANT = "david.mieter@demo.sichrplace.de"
+
+
 @dataclass
 class DemoReport:
     users_created: int
     listings_created: int
     listings_total: int
+    user_ids: dict[str, uuid.UUID]
 
 
 def ensure_users(conn: psycopg.Connection, settings: Settings) -> tuple[dict[str, uuid.UUID], int]:
@@ -86,4 +92,5 @@ def seed_demo(settings: Settings, *, listings: int = 3000) -> DemoReport:
         users_created=users_created,
         listings_created=created,
         listings_total=have + created,
+        user_ids=ids,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -204,15 +205,25 @@ async def mark_refunded(session: PrimarySession, viewing_id: uuid.UUID, *, now: 
     )
 
 
-async def expire_unpaid(session: PrimarySession, *, now: datetime, limit: int) -> list[ViewingRow]:
+async def expire_unpaid(
+    session: PrimarySession,
+    *,
+    now: datetime,
+    limit: int,
+    only: Collection[uuid.UUID] | None = None,
+) -> list[ViewingRow]:
     """Expire up to `limit` unpaid bookings whose payment window ended by `now` (their slots
-    are free again); SKIP LOCKED leaves a booking being confirmed right now to its webhook."""
+    are free again); SKIP LOCKED leaves a booking being confirmed right now to its webhook.
+    `only`: just these bookings (a clock moved forward for some must not expire all)."""
+    conditions = [
+        viewings.c.status == ViewingStatus.PENDING_PAYMENT.value,
+        viewings.c.expires_at <= now,
+    ]
+    if only is not None:
+        conditions.append(viewings.c.id.in_(list(only)))
     due = (
         select(viewings.c.id)
-        .where(
-            viewings.c.status == ViewingStatus.PENDING_PAYMENT.value,
-            viewings.c.expires_at <= now,
-        )
+        .where(*conditions)
         .order_by(viewings.c.expires_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
