@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -303,20 +303,30 @@ def code_version(settings: Settings) -> str:
 _PID = re.compile(r"\bpid (\d+)")
 
 
-def _api_pids(settings: Settings) -> dict[str, int]:
+def program_pids(settings: Settings, prefix: str) -> dict[str, int]:
+    """Pids of the stack's running programs whose name starts with `prefix`, by name."""
     out: dict[str, int] = {}
     for program in supervisor.states(layout_for(settings)):
         found = _PID.search(program.description)
-        if program.name.startswith("api-") and found is not None:
+        if program.name.startswith(prefix) and found is not None:
             out[program.name] = int(found.group(1))
     return out
 
 
+def _api_pids(settings: Settings) -> dict[str, int]:
+    return program_pids(settings, "api-")
+
+
 def api_cpu_seconds(settings: Settings) -> dict[int, float]:
     """User + system CPU seconds of each API process so far, by pid (from /proc)."""
+    return cpu_seconds(_api_pids(settings).values())
+
+
+def cpu_seconds(pids: Iterable[int]) -> dict[int, float]:
+    """User + system CPU seconds of each process so far, by pid (from /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
     out: dict[int, float] = {}
-    for pid in _api_pids(settings).values():
+    for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:

@@ -78,6 +78,51 @@ def search(
 
 
 @app.command()
+def booking(
+    runs: int = typer.Option(3, min=1, help="Runs; the report is the median."),
+    duration: str = typer.Option("20s", help="Booking phase per run (e.g. 20s, 1m)."),
+    concurrency: int = typer.Option(32, min=1, help="Open connections to nginx."),
+    warmup: str = typer.Option("5s", help="Booking phase once before the runs (not measured)."),
+    ceiling_duration: str = typer.Option("5s", help="Per ceiling and run."),
+    racers: int = typer.Option(4, min=1, help="Tenants racing for each slot."),
+    tenants: int = typer.Option(200, min=1, help="Bench tenants (made once, kept)."),
+    listings: int = typer.Option(32, min=1, help="Bench listings the slots go on (kept)."),
+    base_url: str = typer.Option("", help="Default: the stack's nginx."),
+    fake_stripe_url: str = typer.Option("", help="Default: the stack's fake Stripe."),
+) -> None:
+    """Tenants racing for viewing slots through nginx, the winners paying while signed
+    webhooks arrive; booking, payment-intent and webhook p95 against their targets, the
+    ceilings (/healthz, /api/v1/me) from the same run, and the database counted afterwards
+    (no double booking, no double charge). Exits 1 when a target or a check fails."""
+    from sichrplace.bench.booking import BookingBenchConfig, run, run_line, table
+
+    settings = get_settings()
+    landlords = max(1, min(8, listings))
+    cfg = BookingBenchConfig(
+        runs=runs,
+        duration_s=parse_duration(duration),
+        concurrency=concurrency,
+        warmup_s=parse_duration(warmup),
+        ceiling_s=parse_duration(ceiling_duration),
+        racers=racers,
+        tenants=tenants,
+        landlords=landlords,
+        listings_per_landlord=-(-listings // landlords),
+        base_url=base_url or f"http://127.0.0.1:{settings.stack.nginx_port}",
+        fake_url=fake_stripe_url or f"http://127.0.0.1:{settings.stack.stripe_fake_port}",
+    )
+    report, path = run(cfg, settings, typer.echo)
+    typer.echo("")
+    typer.echo(f"median of {runs} runs, {concurrency} connections, {duration} each:")
+    typer.echo(table(report["median"], report["verdict"]))
+    for i, info in enumerate(report["runs"], 1):
+        typer.echo(run_line(str(i), info))
+    typer.echo(f"\nresults: {path}")
+    if not report["verdict"]["passed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def explain(
     replica: bool = typer.Option(True, help="Run on the replica (what the API reads)."),
     search_path: str = typer.Option("", hidden=True, help="Another schema (experiments)."),
