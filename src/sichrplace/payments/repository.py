@@ -235,30 +235,44 @@ async def ledger_net(session: AnySession, payment_id: uuid.UUID) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
+_LEDGER_TOTALS = (
+    "SELECT p.id AS payment_id, p.provider_ref, p.status, p.amount_cents, p.created_at,"
+    " coalesce((SELECT sum(l.amount_cents) FROM ledger_entries l"
+    "           WHERE l.payment_id = p.id), 0) AS ledger_net_cents"
+    " FROM payments p WHERE p.provider = :provider"
+)
+
+
+def _ledger_total(r: Row[Any]) -> LedgerTotal:
+    return LedgerTotal(
+        payment_id=r.payment_id,
+        provider_ref=r.provider_ref,
+        status=PaymentStatus(r.status),
+        amount_cents=int(r.amount_cents),
+        ledger_net_cents=int(r.ledger_net_cents),
+        created_at=r.created_at,
+    )
+
+
 async def ledger_totals(
     session: PrimarySession, provider: str, *, created_after: datetime, created_before: datetime
 ) -> list[LedgerTotal]:
-    stmt = text(
-        "SELECT p.id AS payment_id, p.provider_ref, p.status, p.amount_cents, p.created_at,"
-        " coalesce((SELECT sum(l.amount_cents) FROM ledger_entries l"
-        "           WHERE l.payment_id = p.id), 0) AS ledger_net_cents"
-        " FROM payments p WHERE p.provider = :provider"
-        " AND p.created_at > :after AND p.created_at <= :before"
-    )
+    stmt = text(_LEDGER_TOTALS + " AND p.created_at > :after AND p.created_at <= :before")
     rows = await session.execute(
         stmt, {"provider": provider, "after": created_after, "before": created_before}
     )
-    return [
-        LedgerTotal(
-            payment_id=r.payment_id,
-            provider_ref=r.provider_ref,
-            status=PaymentStatus(r.status),
-            amount_cents=int(r.amount_cents),
-            ledger_net_cents=int(r.ledger_net_cents),
-            created_at=r.created_at,
-        )
-        for r in rows
-    ]
+    return [_ledger_total(r) for r in rows]
+
+
+async def ledger_totals_of(
+    session: PrimarySession, provider: str, provider_refs: Sequence[str]
+) -> list[LedgerTotal]:
+    """The payments of these provider refs (whenever they were created)."""
+    if not provider_refs:
+        return []
+    stmt = text(_LEDGER_TOTALS + " AND p.provider_ref = ANY(CAST(:refs AS text[]))")
+    rows = await session.execute(stmt, {"provider": provider, "refs": list(provider_refs)})
+    return [_ledger_total(r) for r in rows]
 
 
 # --- refunds ---------------------------------------------------------------------------------

@@ -153,7 +153,8 @@ def compare(ours: Iterable[LedgerTotal], theirs: Iterable[ProviderPayment]) -> l
 
     The caller passes only payments old enough to have settled (a payment whose webhook is
     on its way is not a difference). A provider payment we do not know is a difference only
-    when money moved (an abandoned intent from a rolled-back booking is not)."""
+    when money moved (an abandoned intent from a rolled-back booking is not), and so is one
+    of ours the provider does not list (PayPal lists captured orders only)."""
     mine = {row.provider_ref: row for row in ours}
     found: list[Finding] = []
     seen: set[str] = set()
@@ -201,7 +202,9 @@ def compare(ours: Iterable[LedgerTotal], theirs: Iterable[ProviderPayment]) -> l
                 )
             )
     for ref, row in mine.items():
-        if ref not in seen:
+        # Only money is reconciled: a payment that moved none by our records (an order its
+        # payer never approved) may be absent from a list of moved money (PayPal's).
+        if ref not in seen and (row.status in PAID_STATUSES or row.ledger_net_cents != 0):
             found.append(
                 Finding(
                     ref,

@@ -401,6 +401,10 @@ async def run_refund(db: Database, parts: PaymentsParts, payment_id: uuid.UUID) 
     return None if row is None else row.status.value
 
 
+# How much earlier than the window the provider's list starts (see `reconcile`).
+_LIST_MARGIN = timedelta(minutes=10)
+
+
 @dataclass(frozen=True, slots=True)
 class ReconcileReport:
     compared: int = 0
@@ -428,11 +432,19 @@ async def reconcile(
     for name in providers or list(parts.providers):
         provider = _provider(parts, name)
         since = now - lookback
-        theirs = await provider.list_payments(created_after=since)
+        # Asked from a little earlier than our window: a row is stamped when its booking's
+        # transaction began, before the provider made the payment on its own clock.
+        theirs = await provider.list_payments(created_after=since - _LIST_MARGIN)
         new_kinds: list[IssueKind] = []
         async with transaction(db) as session:
             ours = await repository.ledger_totals(
                 session, name, created_after=since, created_before=now
+            )
+            # A listed payment whose row lies outside the window is compared all the same
+            # (else it is "missing locally" at the window's edge, and stays so forever).
+            known = {row.provider_ref for row in ours}
+            ours += await repository.ledger_totals_of(
+                session, name, sorted({p.provider_ref for p in theirs} - known)
             )
             recent = {row.provider_ref for row in ours if row.created_at > now - settle}
             settled = [row for row in ours if row.provider_ref not in recent]
