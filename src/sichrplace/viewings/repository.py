@@ -39,6 +39,7 @@ VIEWING_COLUMNS = [
     (slots.c[f.name] if f.name in _SLOT_TIMES else viewings.c[f.name])
     for f in dataclasses.fields(ViewingRow)
 ]
+_OWN_COLUMNS = [f.name for f in dataclasses.fields(ViewingRow) if f.name not in _SLOT_TIMES]
 _JOINED = viewings.join(slots, slots.c.id == viewings.c.slot_id)
 _LIVE = viewings.c.status.in_([s.value for s in LIVE_STATUSES])
 
@@ -150,11 +151,13 @@ async def insert_viewing(
             expires_at=expires_at,
         )
         .on_conflict_do_nothing(index_elements=["slot_id"], index_where=text(LIVE_SQL))
-        .returning(viewings.c.id)
+        .returning(*(viewings.c[name] for name in _OWN_COLUMNS))
     )
-    if (await session.execute(stmt)).one_or_none() is None:
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
         return None
-    return await get_viewing(session, viewing_id)
+    # The slot's times are known: no second statement to join them in.
+    return _viewing_from({**row._asdict(), "starts_at": slot.starts_at, "ends_at": slot.ends_at})
 
 
 async def get_viewing(

@@ -181,8 +181,10 @@ async def book(
             # Rolled back: no commit will count it, so it is counted here (the booking SLI).
             business.BOOKINGS.labels("failed").inc()
             raise
-        # Read again: a webhook that beat this transaction was applied by start_payment and
-        # may have confirmed the booking already.
+        if payment.status == PaymentStatus.REQUIRES_ACTION:
+            return Booking(viewing, payment)
+        # A webhook that beat this transaction was applied by start_payment and may have
+        # confirmed the booking already: read it again.
         current = await repository.get_viewing(session, viewing.id)
         assert current is not None
         return Booking(current, payment)
