@@ -11,6 +11,7 @@ import uuid
 import httpx
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from sichrplace.payments import tasks
@@ -166,6 +167,10 @@ async def test_another_users_key_of_the_same_name_is_independent(
     assert len(await key_rows(db, stranger.id, key)) == 1
 
 
+def _failed_payments() -> float:
+    return REGISTRY.get_sample_value("sichrplace_payments_total", {"outcome": "failed"}) or 0.0
+
+
 async def test_a_request_that_did_not_complete_stores_nothing(
     client: httpx.AsyncClient, db: Database, wired: Wired, stage: Stage
 ) -> None:
@@ -176,8 +181,10 @@ async def test_a_request_that_did_not_complete_stores_nothing(
     key = f"outage-{uuid.uuid4()}"
     headers = keyed(stage.tenant.headers, key)
     await wired.stripe.fault("create", "http_500", times=2)  # every attempt of one call
+    failed_before = _failed_payments()
     r = await client.post(INTENTS, json=intent_body(booking["id"]), headers=headers)
     assert r.status_code == 503, r.text
+    assert _failed_payments() == failed_before + 1  # the payment SLI's bad event
     assert slug(r) == "payment-provider-unavailable"
     assert int(r.headers["retry-after"]) >= 1
     assert await key_rows(db, stage.tenant.id, key) == []

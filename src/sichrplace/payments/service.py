@@ -109,6 +109,8 @@ async def start_payment(
                 return_url=parts.return_url,
             )
         except DependencyUnavailable as exc:
+            # The payment SLI's bad event (rolled back: no commit will count it, so now).
+            business.PAYMENTS.labels("failed").inc()
             raise ProviderUnavailable(exc.retry_after) from exc
         except types.PaymentDeclined as exc:
             raise PaymentDeclined(exc.code) from exc

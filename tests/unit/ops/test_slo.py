@@ -73,11 +73,15 @@ def test_every_exported_sli_metric_exists_with_its_threshold_as_a_bucket() -> No
 
 
 def test_pending_slos_are_listed_in_the_generated_header() -> None:
-    text = slo.render_rules(slo.load_slos())
-    header = text.split("groups:")[0]
-    assert "booking-success: exported by the booking issue" in header
-    assert "payment-success: exported by the booking issue" in header
+    pending = VALID.replace("  - name: api-availability", "  - name: bookings") + (
+        "    pending: exported by issue 99\n"
+    )
+    both = slo.parse_slos(VALID + "\n".join(pending.split("slos:\n")[1:]))
+    header = slo.render_rules(both).split("groups:")[0]
+    assert "bookings: exported by issue 99" in header
     assert "api-availability" not in header
+    # Every declared SLO's metric is exported by now: none is pending.
+    assert "pending" not in slo.render_rules(slo.load_slos()).split("groups:")[0]
 
 
 def test_alerts_are_the_workbooks_multiwindow_burn_rates() -> None:
