@@ -195,6 +195,10 @@ class Outbox:
     def reset(self) -> None:
         self._held = None
 
+    def busy(self) -> bool:
+        """Deliveries under way (being sent, or waiting to retry)."""
+        return bool(self._tasks)
+
     async def _deliver_with_retries(self, event_id: str) -> None:
         delays = self.config.webhook_retry_delays
         for attempt in range(1, len(delays) + 2):
