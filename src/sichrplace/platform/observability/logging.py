@@ -185,15 +185,10 @@ def add_timestamp(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
 
 
 def timestamp() -> str:
-    """Now in UTC, ISO 8601 with milliseconds."""
-    return _timestamp_at(int(time.time() * 1000))
-
-
-def _timestamp_at(milliseconds: int) -> str:
-    """A moment (ms since the epoch) in UTC, ISO 8601 with milliseconds. The part up to the
-    second is formatted once per second and the milliseconds come from a table (structlog's
-    stamper took ~2 µs a line)."""
+    """Now in UTC, ISO 8601 with milliseconds. The part up to the second is formatted once per
+    second and the milliseconds come from a table (structlog's stamper took ~2 µs a line)."""
     global _stamp
+    milliseconds = int(time.time() * 1000)
     second, millisecond = divmod(milliseconds, 1000)
     stamped_second, prefix = _stamp  # one tuple: threads never see a half-updated pair
     if second != stamped_second:
@@ -206,32 +201,21 @@ _MILLISECONDS = [f".{ms:03d}Z" for ms in range(1000)]
 _stamp: tuple[int, str] = (-1, "")
 
 
-# A request's access line as `access_line` noted it, rendered when its batch is written:
-# (method, route, status, duration_ms, facts, request_id, trace_id, span_id, time in ms).
-AccessRecord = tuple[str, str, int, float, dict[str, str], str | None, int, int, int]
-_ACCESS_LINE_BYTES = 300  # about a rendered access line, for the batch's size
-
-
 class LineBuffer:
     """Log lines gathered and written to a file descriptor (stdout) a batch at a time: when
     64 KiB are waiting, every `interval` seconds, at exit, and at once after a warning or an
     error. One write per line cost an API process a system call per request, and whatever
     reads the pipe (supervisor, a container runtime) a wake-up per line. Every line of the
     process goes through here (structlog's and the standard library's), so lines never
-    interleave. Lost on a hard kill: at most the last `interval` of info lines.
-
-    Access lines wait as records and are rendered with their batch, off the request's path:
-    rendered one by one between requests they cost ~2.5x what they cost in a batch (a cold
-    serializer and allocator each time; docs/performance.md, "Instrumentation overhead")."""
+    interleave. Lost on a hard kill: at most the last `interval` of info lines."""
 
     def __init__(self, fd: int = 1, *, max_bytes: int = 65536, interval: float = 0.2) -> None:
         self.fd = fd
         self.max_bytes = max_bytes
         self.interval = interval
-        self._parts: list[bytes | AccessRecord] = []
+        self._parts: list[bytes] = []
         self._size = 0
-        self._lock = threading.Lock()  # guards _parts: held for an append or a swap only
-        self._write_lock = threading.Lock()  # one batch at a time, in order
+        self._lock = threading.Lock()
         self._start_flusher()
         os.register_at_fork(after_in_child=self._after_fork)
         atexit.register(self.flush)
@@ -241,7 +225,6 @@ class LineBuffer:
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
         self._parts, self._size = [], 0
         self._start_flusher()
 
@@ -254,29 +237,18 @@ class LineBuffer:
         with self._lock:
             self._parts.append(line)
             self._size += len(line)
-            full = self._size >= self.max_bytes
-        if urgent or full:
-            self.flush()
-
-    def add_access(self, record: AccessRecord) -> None:
-        with self._lock:
-            self._parts.append(record)
-            self._size += _ACCESS_LINE_BYTES
-            full = self._size >= self.max_bytes
-        if full:
-            self.flush()
+            if urgent or self._size >= self.max_bytes:
+                self._write_locked()
 
     def flush(self) -> None:
-        with self._write_lock:
-            with self._lock:
-                parts, self._parts, self._size = self._parts, [], 0
-            if parts:
-                self._write(
-                    b"".join(p if isinstance(p, bytes) else render_access(p) for p in parts)
-                )
+        with self._lock:
+            self._write_locked()
 
-    def _write(self, batch: bytes) -> None:
-        data = memoryview(batch)
+    def _write_locked(self) -> None:
+        if not self._parts:
+            return
+        data = memoryview(b"".join(self._parts))
+        self._parts, self._size = [], 0
         while data:
             try:
                 written = os.write(self.fd, data)
@@ -328,35 +300,13 @@ def access_line(
     request_id: str | None,
     ids: SpanContext | None,
 ) -> bool:
-    """Note a request's access line (`event: "request"`) for the buffer, which renders it as
-    the processor chain would; False when the chain must do it (console output, a level above
-    INFO). Every value is one the platform wrote (method, route template, status, duration,
-    request id, user hash; `ids`: the request's span, None to read the current one): nothing
-    to redact. The chain took ~15 µs a line; there is one per request."""
+    """Write a request's access line (`event: "request"`) straight to the buffer, as the
+    processor chain would render it; False when the chain must do it (console output, a level
+    above INFO). Every value is one the platform wrote (method, route template, status,
+    duration, request id, user hash; `ids`: the request's span, None to read the current one):
+    nothing to redact. The chain took ~15 µs a line, this ~1.5; there is one per request."""
     if not _direct_access_lines:
         return False
-    if ids is None:
-        ids = trace.get_current_span().get_span_context()
-    trace_id, span_id = (ids.trace_id, ids.span_id) if ids.is_valid else (0, 0)
-    line_buffer().add_access(
-        (
-            method,
-            route,
-            status,
-            duration_ms,
-            facts,
-            request_id,
-            trace_id,
-            span_id,
-            int(time.time() * 1000),
-        )
-    )
-    return True
-
-
-def render_access(record: AccessRecord) -> bytes:
-    """An access record as its JSON line (the fields in the processor chain's order)."""
-    method, route, status, duration_ms, facts, request_id, trace_id, span_id, at = record
     fields: dict[str, Any] = {
         "method": method,
         "route": route,
@@ -365,14 +315,17 @@ def render_access(record: AccessRecord) -> bytes:
         **facts,
         "event": "request",
         "level": "info",
-        "timestamp": _timestamp_at(at),
+        "timestamp": timestamp(),
     }
     if request_id is not None:
         fields["request_id"] = request_id
-    if trace_id:
-        fields["trace_id"] = format(trace_id, "032x")
-        fields["span_id"] = format(span_id, "016x")
-    return orjson.dumps(fields, default=repr) + b"\n"
+    if ids is None:
+        ids = trace.get_current_span().get_span_context()
+    if ids.is_valid:
+        fields["trace_id"] = format(ids.trace_id, "032x")
+        fields["span_id"] = format(ids.span_id, "016x")
+    line_buffer().add(orjson.dumps(fields, default=repr) + b"\n")
+    return True
 
 
 def _short_job_calls(record: logging.LogRecord) -> bool:

@@ -130,31 +130,6 @@ def test_the_direct_access_line_is_what_the_processor_chain_writes(
     }
 
 
-def test_access_records_are_rendered_with_their_batch_in_order(
-    pipe: tuple[int, int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An access line is noted as a record and rendered when its batch is written: nothing
-    reaches the pipe before, a warning takes it along in its place, and its timestamp is the
-    moment it was noted, not the moment it was rendered."""
-    r, w = pipe
-    buffer = obs_logging.LineBuffer(w, interval=3600)
-    monkeypatch.setattr(obs_logging, "_buffer", buffer)
-    monkeypatch.setattr(obs_logging, "_direct_access_lines", True)
-    buffer.add(b'{"event":"first"}\n')
-    noted = datetime.now(UTC)
-    assert obs_logging.access_line("POST", "/api/v1/viewings", 201, 3.25, {}, "r2", None)
-    assert _read(r) == b""  # waits for the batch
-    time.sleep(0.01)
-    buffer.add(b'{"event":"boom","level":"warning"}\n', urgent=True)
-    lines = [json.loads(line) for line in _read(r, 1).splitlines()]
-    assert [line["event"] for line in lines] == ["first", "request", "boom"]
-    access = lines[1]
-    assert (access["route"], access["status"]) == ("/api/v1/viewings", 201)
-    assert "trace_id" not in access  # no span: no ids
-    stamped = datetime.strptime(access["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    assert abs(stamped - noted) < timedelta(milliseconds=5)
-
-
 def test_job_queue_messages_name_the_job_without_its_arguments() -> None:
     """A job's arguments (a mail's address, body, attachment) never reach the log: the job
     queue's messages name the task and id instead."""
