@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import opentelemetry.instrumentation.redis as redis_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -110,3 +111,32 @@ async def test_outbound_calls_send_traceparent() -> None:
         await client.aclose()
     assert seen
     assert seen[0].split("-")[1] == trace_id
+
+
+async def test_redis_commands_outside_a_recorded_trace_skip_the_instrumentation(
+    redis: Any, spans: InMemorySpanExporter, unique: str, monkeypatch: Any
+) -> None:
+    """The instrumentation formats a command's arguments before it asks the tracer: outside
+    a recorded trace it is not called at all (inside one it records the command)."""
+    formatted: list[object] = []
+    real = redis_instrumentation._format_command_args
+    monkeypatch.setattr(
+        redis_instrumentation,
+        "_format_command_args",
+        lambda args: formatted.append(args) or real(args),
+    )
+    key = f"test:trace:{unique}"
+    await redis.set(key, "1", ex=60)  # no span at all
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.get(key)
+        await pipe.execute()
+    assert formatted == []
+    with tracing.span("test.recorded") as recorded:
+        await redis.get(key)
+    assert len(formatted) == 1
+    names = {
+        s.name
+        for s in _finished(spans)
+        if s.parent and s.parent.span_id == recorded.get_span_context().span_id
+    }
+    assert "GET" in names

@@ -4,7 +4,11 @@ the clients run uninstrumented (no wrapper on any call). Outbound HTTP has its o
 
 from __future__ import annotations
 
+import types
+from typing import Any
+
 import redis.asyncio as aioredis
+from opentelemetry import trace
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 from opentelemetry.metrics import get_meter
@@ -37,3 +41,26 @@ def instrument_redis(client: aioredis.Redis) -> None:
         return
     _instrumented.add(id(client))
     RedisInstrumentor.instrument_client(client, tracer_provider=tracing.SkippingTracerProvider())
+    _traced_only_when_recording(client)
+
+
+def _traced_only_when_recording(client: aioredis.Redis) -> None:
+    """Commands and pipelines outside a recorded trace (99% of requests at the deployed ratio)
+    skip the instrumentation: it formats every command's arguments and span name before it
+    asks the tracer, ~3 µs a command whether a span is recorded or not."""
+    traced_command, traced_pipeline = client.execute_command, client.pipeline
+    plain_command = types.MethodType(type(client).execute_command, client)
+    plain_pipeline = types.MethodType(type(client).pipeline, client)
+
+    async def execute_command(*args: Any, **options: Any) -> Any:
+        if trace.get_current_span().is_recording():
+            return await traced_command(*args, **options)  # type: ignore[no-untyped-call]
+        return await plain_command(*args, **options)
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        if trace.get_current_span().is_recording():
+            return traced_pipeline(*args, **kwargs)
+        return plain_pipeline(*args, **kwargs)
+
+    client.execute_command = execute_command  # type: ignore[method-assign]
+    client.pipeline = pipeline  # type: ignore[method-assign]
