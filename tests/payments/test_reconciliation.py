@@ -394,9 +394,38 @@ async def test_unpaid_paypal_orders_are_no_difference(
     await wait_payment(db, captured_id, "processing")
     await run_jobs(wired)
     assert (await payment_row(db, captured_id))["status"] == "succeeded"
-    await move_to_the_past(db, isolated, abandoned["payment"]["id"], captured_id)
+    # Past PayPal's listing delay (up to 3 h): compared, not waited for.
+    await move_to_the_past(
+        db, isolated, abandoned["payment"]["id"], captured_id, before_now=timedelta(hours=4)
+    )
     before = issues_counted()
 
     found = await run_reconcile_job(wired, isolated, monkeypatch)
     assert (found, await open_issues(db, isolated.refs)) == (0, [])
     assert issues_counted() == before
+
+
+async def test_a_provider_that_lists_late_is_given_its_delay(
+    client: httpx.AsyncClient,
+    db: Database,
+    wired: Wired,
+    isolated: Isolated,
+    stage: Stage,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A provider that lists new payments late (PayPal: up to three hours) is not compared
+    with a payment younger than that: a paid payment its list does not show yet is no
+    difference while the delay lasts, and one after it."""
+    assert PaypalProvider.listing_delay == timedelta(hours=3)
+    stripe = isolated.fake.state
+    booking, ref = await paid(client, db, wired, stage, isolated.fake)
+    payment_id = booking["payment"]["id"]
+    stripe.intents.pop(ref)  # not (yet) in the provider's list
+    stripe._order.remove(ref)
+    await move_to_the_past(db, isolated, payment_id)  # an hour before the job's now
+    monkeypatch.setattr(isolated.provider, "listing_delay", timedelta(hours=2))
+    assert await run_reconcile_job(wired, isolated, monkeypatch) == 0
+    assert await open_issues(db, isolated.refs) == []
+    monkeypatch.setattr(isolated.provider, "listing_delay", timedelta(0))
+    assert await run_reconcile_job(wired, isolated, monkeypatch) == 1
+    assert [i["kind"] for i in await open_issues(db, isolated.refs)] == ["missing_at_provider"]

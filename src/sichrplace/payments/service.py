@@ -448,7 +448,9 @@ async def reconcile(
             ours += await repository.ledger_totals_of(
                 session, name, sorted({p.provider_ref for p in theirs} - known)
             )
-            recent = {row.provider_ref for row in ours if row.created_at > now - settle}
+            # Younger than the settling time or the provider's listing delay: not compared yet.
+            wait = max(settle, provider.listing_delay)
+            recent = {row.provider_ref for row in ours if row.created_at > now - wait}
             settled = [row for row in ours if row.provider_ref not in recent]
             listed = [p for p in theirs if p.provider_ref not in recent]
             findings = rules.compare(settled, listed)

@@ -280,6 +280,7 @@ class PaypalProvider:
     """Implements `types.PaymentProvider` against PayPal's REST APIs."""
 
     name: ProviderName = "paypal"
+    listing_delay = timedelta(hours=3)  # PayPal lists a new transaction up to three hours late
 
     def __init__(
         self,

@@ -37,7 +37,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NoReturn
 from urllib.parse import urlencode
 
@@ -309,6 +309,7 @@ class StripeProvider:
     """Implements `types.PaymentProvider` against Stripe's REST API."""
 
     name: ProviderName = "stripe"
+    listing_delay = timedelta(0)  # listed at once
 
     def __init__(
         self,

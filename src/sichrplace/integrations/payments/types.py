@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 ProviderName = Literal["stripe", "paypal"]
@@ -98,6 +98,8 @@ class PaymentProvider(Protocol):
     `PaymentDeclined`."""
 
     name: ProviderName
+    # How late a new payment may appear in `list_payments` (reconciliation waits that long).
+    listing_delay: timedelta
 
     async def create_intent(
         self,
