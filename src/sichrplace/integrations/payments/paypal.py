@@ -53,7 +53,7 @@ from sichrplace.integrations.payments import (
 )
 from sichrplace.integrations.payments.money import cents_to_decimal, decimal_to_cents
 from sichrplace.integrations.payments.stripe import classify as _stripe_classify
-from sichrplace.integrations.payments.stripe import policy_from
+from sichrplace.integrations.payments.stripe import json_object, policy_from
 from sichrplace.integrations.payments.types import (
     EventKind,
     IntentStatus,
@@ -521,13 +521,7 @@ class PaypalProvider:
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError as exc:
-        raise DependencyUnavailable(DEPENDENCY, "unparseable answer", response=response) from exc
-    if not isinstance(body, dict):
-        raise DependencyUnavailable(DEPENDENCY, "unexpected answer", response=response)
-    return body
+    return json_object(response, DEPENDENCY)
 
 
 def _error(response: httpx.Response) -> tuple[str, str]:

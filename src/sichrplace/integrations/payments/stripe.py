@@ -361,11 +361,11 @@ class StripeProvider:
         response = await self._send(
             "POST", path, headers=headers, content=form_encode(params), idempotent=True
         )
-        return _json(response)
+        return json_object(response)
 
     async def _get(self, path: str, params: Mapping[str, object]) -> dict[str, Any]:
         pairs = form_encode(params).decode()
-        return _json(await self._send("GET", f"{path}?{pairs}" if pairs else path))
+        return json_object(await self._send("GET", f"{path}?{pairs}" if pairs else path))
 
     async def _send(
         self,
@@ -461,13 +461,14 @@ class StripeProvider:
             params["starting_after"] = data[-1]["id"]
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def json_object(response: httpx.Response, dependency: str = DEPENDENCY) -> dict[str, Any]:
+    """A provider's JSON object answer; anything else is the provider failing (an outage)."""
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError as exc:
-        raise DependencyUnavailable(DEPENDENCY, "unparseable answer", response=response) from exc
+        raise DependencyUnavailable(dependency, "unparseable answer", response=response) from exc
     if not isinstance(body, dict):
-        raise DependencyUnavailable(DEPENDENCY, "unexpected answer", response=response)
+        raise DependencyUnavailable(dependency, "unexpected answer", response=response)
     return body
 
 
