@@ -67,6 +67,15 @@ class Payment(Base):
         ),
         Index("ix_payments_reference_id_created_at", "reference_id", "created_at"),
         Index("ix_payments_provider_created_at", "provider", "created_at"),
+        # Under the foreign keys: a viewing's or contract's delete checks them (0021).
+        Index(
+            "ix_payments_viewing_id", "viewing_id", postgresql_where=text("viewing_id IS NOT NULL")
+        ),
+        Index(
+            "ix_payments_contract_id",
+            "contract_id",
+            postgresql_where=text("contract_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)

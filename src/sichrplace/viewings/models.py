@@ -43,6 +43,7 @@ class ViewingSlot(Base):
             using="gist",
             where=text("deleted_at IS NULL"),
         ),
+        Index("ix_viewing_slots_listing_id", "listing_id"),  # the listing's cascade (0021)
         Index(
             "ix_viewing_slots_listing_id_starts_at",
             "listing_id",
@@ -82,6 +83,7 @@ class Viewing(Base):
             postgresql_where=text("status = 'pending_payment'"),
         ),
         Index("ix_viewings_slot_id", "slot_id"),
+        Index("ix_viewings_listing_id", "listing_id"),  # the listing's cascade (0021)
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
