@@ -73,9 +73,12 @@ async def test_worker_serves_runs_retries_and_dead_letters(
 
     q = job_queue
     deadline = time.monotonic() + 10
-    while True:  # the dead letter shows once the sampler has run after it
+    while True:  # the dead letter and the emptied queue show once the sampler ran after both
         samples = await _scrape(port)
-        if _value(samples, "sichrplace_jobs_dead_letters", queue=q) == 1:
+        if (
+            _value(samples, "sichrplace_jobs_dead_letters", queue=q) == 1
+            and _value(samples, "sichrplace_jobs_queue_depth", queue=q) == 0
+        ):
             break
         assert time.monotonic() < deadline, "the dead letter was not sampled"
         await asyncio.sleep(0.2)
