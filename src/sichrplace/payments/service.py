@@ -33,7 +33,7 @@ from sichrplace.payments.errors import (
 )
 from sichrplace.payments.parts import PaymentsParts
 from sichrplace.payments.records import PaymentRecord
-from sichrplace.payments.sources import ChargeSource, Purpose
+from sichrplace.payments.sources import Charge, ChargeSource, Purpose
 from sichrplace.payments.vocabulary import IssueKind, LedgerKind, PaymentStatus
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
@@ -77,23 +77,30 @@ async def start_payment(
     payer: Caller,
     idempotency_key: str | None,
     provider: str | None = None,
+    new_charge: Charge | None = None,
 ) -> PaymentRecord:
     """A payment for what `payer` owes for the reference (the amount from its source), with
     the provider's intent (status requires_action, an approval URL). The payer's live one for
     the same thing is returned again while it waits for approval; one in another state ->
     409 `payment-in-progress`. `idempotency_key` is the client's (request-level replay is the
-    endpoint's IdempotencyStore); it is recorded on the span only."""
+    endpoint's IdempotencyStore); it is recorded on the span only. `new_charge`: the caller
+    made the reference in this very transaction and says what it costs, so there is nothing
+    to read back and no earlier payment of it to look for."""
     with tracing.span("payment.intent", {"payment.purpose": purpose}):
         if idempotency_key is not None:
             tracing.set_attributes(**{"payment.idempotency_key": idempotency_key})
-        charge = await _source(parts, purpose).charge_for(session, reference_id, payer)
+        charge = new_charge or await _source(parts, purpose).charge_for(
+            session, reference_id, payer
+        )
         installment = charge.installment
-        live = await repository.live_payment(session, purpose, reference_id, installment)
-        if live is not None:
-            if live.status == S.REQUIRES_ACTION and live.payer_id == payer.id:
-                return live
-            raise PaymentInProgress(live.status.value)
-        attempt = await repository.count_payments(session, purpose, reference_id, installment)
+        attempt = 0
+        if new_charge is None:
+            live = await repository.live_payment(session, purpose, reference_id, installment)
+            if live is not None:
+                if live.status == S.REQUIRES_ACTION and live.payer_id == payer.id:
+                    return live
+                raise PaymentInProgress(live.status.value)
+            attempt = await repository.count_payments(session, purpose, reference_id, installment)
         chosen = parts.provider if provider is None else _provider(parts, provider)
         try:
             intent = await chosen.create_intent(
@@ -240,17 +247,19 @@ async def _apply_pending(
 ) -> PaymentRecord:
     """Apply the payment's stored events in the order they happened; an event that must
     wait (a refund before its success) stays and is tried again after each change."""
+    # Read once: the ref's lock is held, so no other transaction applies or adds to them
+    # until this one ends (a delivery stored meanwhile waits for the lock and applies it).
+    pending = await repository.pending_events(session, payment.provider, payment.provider_ref)
     while True:
         changed = False
-        for event in await repository.pending_events(
-            session, payment.provider, payment.provider_ref
-        ):
+        for event in list(pending):
             step = rules.transition(payment.status, event.kind)  # type: ignore[arg-type]
             if step.defer:
                 continue
             before = payment.status
             payment = await _apply(session, parts, payment, step, refund_ref=event.refund_ref)
             await repository.mark_applied(session, event.provider, event.event_id, payment.id)
+            pending.remove(event)
             if payment.status != before:
                 changed = True
                 break

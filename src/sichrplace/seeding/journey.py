@@ -199,6 +199,7 @@ async def _book(j: _Journey, flat: ListingRow) -> Booking:
             message=MESSAGE,
             idempotency_key=None,
             settings=j.settings.viewings,
+            fee_cents=j.settings.payments.viewing_fee_cents,
             now=utcnow(),
         )
 

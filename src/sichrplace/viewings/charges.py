@@ -36,13 +36,11 @@ class ViewingFeeSource:
         party = rules.check_party(payer, viewing)
         if party != "tenant" or viewing.status != ViewingStatus.PENDING_PAYMENT:
             raise ViewingNotPayable()
-        when = rules.german_when(viewing.starts_at, viewing.ends_at, self.viewings.timezone)
-        return Charge(
-            amount_cents=self.payments.viewing_fee_cents,
-            payer_id=viewing.tenant_id,
-            payee_id=viewing.landlord_id,
-            description=f"Besichtigungsgebühr: {context.title}, {when}",
-            viewing_id=viewing.id,
+        return rules.fee_charge(
+            viewing,
+            context.title,
+            fee_cents=self.payments.viewing_fee_cents,
+            timezone=self.viewings.timezone,
         )
 
     async def on_paid(

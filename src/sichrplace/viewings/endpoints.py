@@ -294,6 +294,7 @@ async def book_viewing(
             message=body.message,
             idempotency_key=idempotency_key,
             settings=settings.viewings,
+            fee_cents=settings.payments.viewing_fee_cents,
             now=utcnow(),
         )
         _pin_author(request, session, user.id)

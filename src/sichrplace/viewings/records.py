@@ -20,6 +20,16 @@ class SlotRow:
 
 
 @dataclass(frozen=True, slots=True)
+class BookableSlot:
+    """A slot with what booking it needs of its listing (read together, one round trip)."""
+
+    slot: SlotRow
+    owner_id: uuid.UUID
+    listing_status: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
 class ViewingRow:
     """A booking with its slot's times (every reader of a viewing shows them)."""
 

@@ -22,7 +22,13 @@ from sichrplace.accounts.models import User
 from sichrplace.listings.models import Listing
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 from sichrplace.viewings.models import LIVE_SQL, CalendarFeed, Viewing, ViewingSlot
-from sichrplace.viewings.records import Person, SlotRow, ViewingContext, ViewingRow
+from sichrplace.viewings.records import (
+    BookableSlot,
+    Person,
+    SlotRow,
+    ViewingContext,
+    ViewingRow,
+)
 from sichrplace.viewings.vocabulary import LIVE_STATUSES, ViewingStatus
 
 slots: Table = ViewingSlot.__table__  # type: ignore[assignment]
@@ -90,6 +96,27 @@ async def get_slot(
         stmt = stmt.with_for_update(read=True)
     row = (await session.execute(stmt)).one_or_none()
     return None if row is None else _slot(row)
+
+
+async def bookable_slot(session: PrimarySession, slot_id: uuid.UUID) -> BookableSlot | None:
+    """A slot not deleted, FOR SHARE as get_slot(share=True) (only the slot's row: the
+    listing stays free to edit), with its listing's owner, status and title."""
+    stmt = (
+        select(*SLOT_COLUMNS, listings.c.owner_id, listings.c.status, listings.c.title)
+        .select_from(slots.join(listings, listings.c.id == slots.c.listing_id))
+        .where(slots.c.id == slot_id, slots.c.deleted_at.is_(None))
+        .with_for_update(read=True, of=slots)
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        return None
+    values = row._asdict()
+    return BookableSlot(
+        slot=SlotRow(**{f.name: values[f.name] for f in dataclasses.fields(SlotRow)}),
+        owner_id=values["owner_id"],
+        listing_status=str(values["status"]),
+        title=values["title"],
+    )
 
 
 async def slot_has_live_booking(session: AnySession, slot_id: uuid.UUID) -> bool:
@@ -194,10 +221,14 @@ async def set_status(
         values["cancelled_by"] = cancelled_by
     if bump_sequence:
         values["sequence"] = viewings.c.sequence + 1
-    await session.execute(update(viewings).where(viewings.c.id == viewing_id).values(**values))
-    found = await get_viewing(session, viewing_id)
-    assert found is not None  # locked by the caller
-    return found
+    # UPDATE ... FROM the slot: the changed row with its slot's times in one round trip.
+    stmt = (
+        update(viewings)
+        .where(viewings.c.id == viewing_id, slots.c.id == viewings.c.slot_id)
+        .values(**values)
+        .returning(*VIEWING_COLUMNS)
+    )
+    return _viewing((await session.execute(stmt)).one())  # locked by the caller: it exists
 
 
 async def mark_refunded(session: PrimarySession, viewing_id: uuid.UUID, *, now: datetime) -> None:
@@ -322,8 +353,12 @@ def _context(row: Row[Any]) -> ViewingContext:
     )
 
 
-async def viewing_context(session: AnySession, viewing_id: uuid.UUID) -> ViewingContext | None:
+async def viewing_context(
+    session: AnySession, viewing_id: uuid.UUID, *, lock: bool = False
+) -> ViewingContext | None:
     stmt = select(*_CONTEXT_COLUMNS).select_from(_CONTEXT).where(viewings.c.id == viewing_id)
+    if lock:
+        stmt = stmt.with_for_update(of=viewings)  # as get_viewing(lock=True)
     row = (await session.execute(stmt)).one_or_none()
     return None if row is None else _context(row)
 

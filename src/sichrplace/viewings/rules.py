@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sichrplace.kit.errors import Unprocessable
 from sichrplace.listings.rules import Caller
+from sichrplace.payments.sources import Charge
 from sichrplace.viewings.errors import (
     IllegalViewingTransition,
     ListingNotBookable,
@@ -169,3 +170,16 @@ def german_when(starts_at: datetime, ends_at: datetime, timezone: str) -> str:
 def english_when(starts_at: datetime, ends_at: datetime, timezone: str) -> str:
     start, end = local(starts_at, timezone), local(ends_at, timezone)
     return f"{start:%a, %d %b %Y}, {start:%H:%M}-{end:%H:%M} ({timezone})"
+
+
+def fee_charge(viewing: ViewingRow, title: str, *, fee_cents: int, timezone: str) -> Charge:
+    """What the tenant owes for a booking: the fee by setting (never the client's), to the
+    landlord, described in German for the provider's page."""
+    when = german_when(viewing.starts_at, viewing.ends_at, timezone)
+    return Charge(
+        amount_cents=fee_cents,
+        payer_id=viewing.tenant_id,
+        payee_id=viewing.landlord_id,
+        description=f"Besichtigungsgebühr: {title}, {when}",
+        viewing_id=viewing.id,
+    )

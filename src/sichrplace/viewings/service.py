@@ -9,19 +9,20 @@ queued in the same transaction (sent only if it commits); business counters coun
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import secrets
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sichrplace.config import ViewingsSettings
 from sichrplace.kit.errors import Unprocessable
-from sichrplace.listings.errors import ListingNotFound
+from sichrplace.listings import rules as listing_rules
 from sichrplace.listings.rules import Caller
 from sichrplace.listings.service import visible_listing
-from sichrplace.notifications.service import Attachment, queue_email
+from sichrplace.notifications.service import Attachment, Email, queue_emails
 from sichrplace.payments import service as payments_service
 from sichrplace.payments.parts import PaymentsParts
 from sichrplace.payments.records import PaymentRecord
@@ -49,6 +50,7 @@ FEED_HISTORY = timedelta(days=365)
 FEED_LIMIT = 1000
 EXPIRE_BATCH = 500
 MAX_FEED_TOKEN = 100  # longer path segments are no token of ours
+PARTIES: tuple[Party, Party] = ("tenant", "landlord")
 
 
 # --- slots ------------------------------------------------------------------------------------
@@ -139,29 +141,30 @@ async def book(
     message: str | None,
     idempotency_key: str | None,
     settings: ViewingsSettings,
+    fee_cents: int,
     now: datetime,
 ) -> Booking:
     """Book a slot and start paying its fee, in the caller's one transaction: the booking
     (pending payment; the database refuses a second live one: 409 slot-taken), then the
     payment intent. A failure of either rolls both back."""
     with tracing.span("viewing.book", {"viewing.slot_id": str(slot_id)}):
-        # FOR SHARE: many bookers at once, but not while the owner deletes the slot.
-        slot = await repository.get_slot(session, slot_id, share=True)
-        if slot is None:
-            raise SlotNotFound()
-        try:
-            listing = await visible_listing(session, slot.listing_id, caller)
-        except ListingNotFound:
-            raise SlotNotFound() from None  # an archived listing's slots are not found either
-        rules.check_listing_bookable(listing.status)
+        # FOR SHARE: many bookers at once, but not while the owner deletes the slot. The
+        # listing comes with it (one round trip); who may see it is the listings' rule.
+        found = await repository.bookable_slot(session, slot_id)
+        if found is None or not listing_rules.may_see(
+            caller, owner_id=found.owner_id, status=found.listing_status
+        ):
+            raise SlotNotFound()  # an archived listing's slots are not found either
+        slot = found.slot
+        rules.check_listing_bookable(found.listing_status)
         rules.check_bookable(
-            tenant_id=caller.id, owner_id=listing.owner_id, starts_at=slot.starts_at, now=now
+            tenant_id=caller.id, owner_id=found.owner_id, starts_at=slot.starts_at, now=now
         )
         viewing = await repository.insert_viewing(
             session,
             slot=slot,
             tenant_id=caller.id,
-            landlord_id=listing.owner_id,
+            landlord_id=found.owner_id,
             message=message,
             expires_at=rules.payment_deadline(now, settings.payment_window_minutes),
         )
@@ -176,6 +179,9 @@ async def book(
                 reference_id=viewing.id,
                 payer=caller,
                 idempotency_key=idempotency_key,
+                new_charge=rules.fee_charge(
+                    viewing, found.title, fee_cents=fee_cents, timezone=settings.timezone
+                ),
             )
         except Exception:
             # Rolled back: no commit will count it, so it is counted here (the booking SLI).
@@ -289,11 +295,13 @@ async def cancel(
         # on_paid answers False (no longer pending) and payments refunds it.
         if current.status == ViewingStatus.CONFIRMED:
             context = await _context(session, viewing_id)
-            for recipient in ("tenant", "landlord"):
-                mail = emails.cancelled(
+            mails = [
+                emails.cancelled(
                     context, recipient, by=party, refunded=refunded, timezone=settings.timezone
                 )
-                await _send(session, mail, _ics(context, settings.timezone))
+                for recipient in PARTIES
+            ]
+            await _send(session, mails, _ics(context, settings.timezone))
         else:
             # Ended before it succeeded, by the user's choice (a confirmed one was counted as
             # succeeded when it was confirmed).
@@ -323,16 +331,18 @@ async def confirm_paid(
     """The fee was paid (inside payments' webhook transaction): pending → confirmed, both
     parties are emailed (with the .ics). False when the booking can no longer be had
     (expired or cancelled meanwhile): payments then refunds. Confirmed already: True."""
-    current = await repository.get_viewing(session, viewing_id, lock=True)
-    if current is None:
+    # The booking locked and read with what its emails say, in one statement.
+    context = await repository.viewing_context(session, viewing_id, lock=True)
+    if context is None:
         return False
+    current = context.viewing
     if current.status == ViewingStatus.CONFIRMED:
         return True  # a repeated notice of the same payment
     if not rules.may_move(current.status, ViewingStatus.CONFIRMED):
         return False
     # Paid after the window but before the expiry job ran: the slot is still held, so the
     # booking stands (the job would have freed it; it did not).
-    await repository.set_status(
+    updated = await repository.set_status(
         session,
         viewing_id,
         ViewingStatus.CONFIRMED,
@@ -340,11 +350,13 @@ async def confirm_paid(
         bump_sequence=rules.bumps_sequence(ViewingStatus.CONFIRMED),
     )
     business.booking(session, "succeeded")
-    context = await _context(session, viewing_id)
+    context = dataclasses.replace(context, viewing=updated)
     attachment = _ics(context, settings.timezone)
-    for recipient in ("tenant", "landlord"):
-        mail = emails.confirmed(context, recipient, timezone=settings.timezone)
-        await _send(session, mail, attachment)
+    await _send(
+        session,
+        [emails.confirmed(context, r, timezone=settings.timezone) for r in PARTIES],
+        attachment,
+    )
     return True
 
 
@@ -352,14 +364,13 @@ async def record_refund(session: PrimarySession, viewing_id: uuid.UUID, *, now: 
     await repository.mark_refunded(session, viewing_id, now=now)
 
 
-async def _send(session: PrimarySession, mail: emails.Mail, attachment: Attachment) -> None:
-    await queue_email(
+async def _send(
+    session: PrimarySession, mails: Sequence[emails.Mail], attachment: Attachment
+) -> None:
+    """Both parties' emails of one change, queued together (one statement)."""
+    await queue_emails(
         session,
-        to=mail.to,
-        subject=mail.subject,
-        body=mail.body,
-        dedupe_key=mail.dedupe_key,
-        attachments=[attachment],
+        [Email(m.to, m.subject, m.body, m.dedupe_key, (attachment,)) for m in mails],
     )
 
 

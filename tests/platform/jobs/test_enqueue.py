@@ -9,7 +9,7 @@ import pytest
 
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
-from sichrplace.platform.jobs import enqueue
+from sichrplace.platform.jobs import enqueue, enqueue_many
 from tests.platform.jobs.fixtures import SharedWorker
 from tests.platform.jobs.tasks_for_tests import noop
 from tests.platform.jobs.workers import events, fetch, job, wait_status
@@ -56,6 +56,37 @@ async def test_rolled_back_job_never_exists_committed_job_runs(
         kept=kept,
     )
     assert ran == [{"token": kept}]
+
+
+async def test_jobs_queued_together_exist_together_or_not_at_all(
+    db: Database, shared_worker: SharedWorker
+) -> None:
+    job_queue = shared_worker.queue
+    tag = uuid.uuid4().hex
+    lost = [{"token": f"lost-{tag}-{i}"} for i in range(2)]
+    kept = [{"token": f"kept-{tag}-{i}"} for i in range(3)]
+
+    lost_ids: list[int] = []
+
+    async def enqueue_then_fail() -> None:
+        async with transaction(db) as session:
+            lost_ids.extend(await enqueue_many(session, noop, lost, queue=job_queue))
+            raise Abort
+
+    with pytest.raises(Abort):
+        await enqueue_then_fail()
+    assert len(lost_ids) == 2
+    assert [await job(db, i) for i in lost_ids] == [None, None]
+
+    async with transaction(db) as session:
+        assert await enqueue_many(session, noop, [], queue=job_queue) == []
+        kept_ids = await enqueue_many(session, noop, kept, queue=job_queue)
+    assert len(set(kept_ids)) == 3
+    rows = [await job(db, i) for i in kept_ids]
+    assert [r["args"] for r in rows if r is not None] == kept
+    assert {r["queue_name"] for r in rows if r is not None} == {job_queue}
+    for job_id in kept_ids:
+        await wait_status(db, job_id, "succeeded")
 
 
 async def test_scheduled_job_waits_for_its_time(db: Database, shared_worker: SharedWorker) -> None:

@@ -16,7 +16,7 @@ Handlers run at least once: make them idempotent. A handler's own unit of work i
 """
 
 from sichrplace.platform.jobs.app import job_app
-from sichrplace.platform.jobs.enqueue import enqueue
+from sichrplace.platform.jobs.enqueue import enqueue, enqueue_many
 from sichrplace.platform.jobs.registry import (
     DEFAULT_QUEUE,
     MAINTENANCE_QUEUE,
@@ -33,6 +33,7 @@ __all__ = [
     "ExponentialBackoff",
     "PermanentJobError",
     "enqueue",
+    "enqueue_many",
     "job_app",
     "job_parts",
     "periodic",
