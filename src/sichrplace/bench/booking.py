@@ -31,6 +31,7 @@ from sichrplace.bench.booking_load import (
     CEILINGS,
     OPS,
     Journey,
+    Pace,
     Tally,
     booking_phase,
     ceiling_phase,
@@ -48,6 +49,7 @@ from sichrplace.bench.runner import (
 from sichrplace.config import PROJECT_ROOT, Settings
 from sichrplace.integrations.payments import DEV_STRIPE_WEBHOOK_SECRET
 from sichrplace.integrations.payments.stripe import WEBHOOK_SECRET_NAME
+from sichrplace.notifications.tasks import NOTIFICATIONS_QUEUE
 from sichrplace.platform.secrets import provider_for
 from sichrplace.seeding.loader import unusable_password_hash
 
@@ -82,6 +84,8 @@ class BookingBenchConfig:
     duration_s: float = 20.0
     concurrency: int = 32
     warmup_s: float = 5.0
+    capacity_s: float = 10.0  # the closed-model phase that measures the capacity, per run
+    load: float = 0.5  # the measured phase's arrival rate, as a share of that capacity
     ceiling_s: float = 5.0
     racers: int = 4  # tenants per slot
     tenants: int = 200
@@ -131,6 +135,18 @@ def wait_for_deliveries(
         if seen >= expected or time.monotonic() > stop:
             return seen
         time.sleep(0.25)
+
+
+def settle(conn: psycopg.Connection, refs: list[str], timeout_s: float) -> float:
+    """Until the provider has delivered the phase's approvals and the workers have sent its
+    emails (or the time is up); the seconds it took. The next phase starts on a quiet stack,
+    not under the backlog of the one before."""
+    began = time.monotonic()
+    wait_for_deliveries(conn, refs, 2 * len(refs), timeout_s)
+    stop = began + timeout_s
+    while cast_.queued_jobs(conn, (NOTIFICATIONS_QUEUE,)) and time.monotonic() < stop:
+        time.sleep(0.25)
+    return time.monotonic() - began
 
 
 def prepare(
@@ -185,8 +201,10 @@ def _race(
     slot_ids: list[uuid.UUID],
     duration_s: float,
     rng: random.Random,
+    races_per_s: float | None = None,
 ) -> tuple[Journey, Tally, float, dict[str, float]]:
-    """The booking phase over fresh tokens; its tally, seconds and CPU figures."""
+    """A booking phase over fresh tokens, closed (as fast as the stack answers) or, with
+    `races_per_s`, open at that arrival rate; its tally, seconds and CPU figures."""
     journey = Journey(
         cfg.base_url,
         cfg.fake_url,
@@ -194,11 +212,16 @@ def _race(
         webhook_secret(settings),
     )
     plan = race_plan(slot_ids, len(cast.tenants), cfg.racers, rng)
+    pace = None if races_per_s is None else Pace(races_per_s, cfg.racers, rng)
     meter = CpuMeter(settings).start()
     tally, elapsed = asyncio.run(
-        booking_phase(journey, plan, concurrency=cfg.concurrency, duration_s=duration_s)
+        booking_phase(journey, plan, concurrency=cfg.concurrency, duration_s=duration_s, pace=pace)
     )
     return journey, tally, elapsed, meter.report(tally.requests(), elapsed)
+
+
+def races_per_s(tally: Tally, elapsed: float, racers: int) -> float:
+    return tally.attempts / max(1, racers) / max(elapsed, 1e-3)
 
 
 def _slots(
@@ -221,7 +244,7 @@ def warm_up(
         _, tally, elapsed, _ = _race(settings, cfg, cast, slot_ids, cfg.warmup_s, rng)
     finally:
         cast_.retire_slots(conn, slot_ids)
-    return tally.attempts / max(1, cfg.racers) / max(elapsed, 1e-3)
+    return races_per_s(tally, elapsed, cfg.racers)
 
 
 def measured_run(
@@ -229,17 +252,35 @@ def measured_run(
     settings: Settings,
     cfg: BookingBenchConfig,
     cast: cast_.Cast,
-    slots: int,
+    best: float,
     rng: random.Random,
+    *,
+    sizing: float,
 ) -> RunResult:
-    """The booking phase, the provider's deliveries waited for, the ceilings, the audit."""
+    """The capacity phase (closed; slots for `sizing` races per second), the measured phase
+    at `cfg.load` of the best capacity phase so far, `best` or this run's (open), the
+    provider's deliveries waited for, the ceilings, the audit of both phases. The best, not
+    this run's: a capacity phase slowed by something else on the machine would otherwise
+    lower the measured phase's load with it."""
     began = time.monotonic()
-    slot_ids = _slots(conn, settings, cast, slots)
+    capacity_slots = slots_for(sizing, cfg.capacity_s, cfg.racers)
+    slot_ids = _slots(conn, settings, cast, capacity_slots)
     try:
-        journey, tally, elapsed, cpu = _race(settings, cfg, cast, slot_ids, cfg.duration_s, rng)
-        delivered = wait_for_deliveries(conn, tally.refs, 2 * len(tally.refs), cfg.settle_s)
+        _, full, full_s, full_cpu = _race(settings, cfg, cast, slot_ids, cfg.capacity_s, rng)
+        capacity = races_per_s(full, full_s, cfg.racers)
+        offered = cfg.load * max(best, capacity)
+        settled_s = settle(conn, full.refs, cfg.settle_s)
+        paced_slots = slots_for(offered, cfg.duration_s, cfg.racers)
+        paced_ids = _slots(conn, settings, cast, paced_slots)
+        slot_ids += paced_ids
+        journey, tally, elapsed, cpu = _race(
+            settings, cfg, cast, paced_ids, cfg.duration_s, rng, races_per_s=offered
+        )
+        refs = full.refs + tally.refs
+        delivered = wait_for_deliveries(conn, refs, 2 * len(refs), cfg.settle_s)
         measurements = {op: tally.measurement(op, elapsed) for op in OPS}
-        server_errors = tally.server_errors()
+        measurements.update({saturated(op): full.measurement(op, full_s) for op in OPS})
+        server_errors = tally.server_errors() + full.server_errors()
         for op in CEILINGS:
             before = api_cpu_seconds(settings)
             ceiling, seconds = asyncio.run(
@@ -257,16 +298,30 @@ def measured_run(
         "double_bookings": found["double_bookings"],
         "double_charges": found["double_charges"],
         "unconfirmed": found["bookings"] - found["confirmed"],
-        "unapplied_events": 2 * len(tally.refs) - delivered,
+        "unapplied_events": 2 * len(refs) - delivered,
     }
-    info = {**phase_info(tally, elapsed, found, delivered, slots, cfg.racers), **cpu}
+    info = {
+        **cpu,
+        "capacity_races_per_s": round(capacity, 2),
+        "offered_races_per_s": round(offered, 2),
+        "races_per_s": round(races_per_s(tally, elapsed, cfg.racers), 2),
+        "capacity": {**phase_info(full, full_s, capacity_slots, cfg.racers), **full_cpu},
+        "settled_s": round(settled_s, 1),
+        "measured": phase_info(tally, elapsed, paced_slots, cfg.racers),
+        "paid": len(refs),
+        "provider_events_applied": max(0, delivered - len(refs)),
+        "db": found,
+    }
     info["wall_s"] = round(time.monotonic() - began, 1)
     return RunResult(measurements, checks, info)
 
 
-def phase_info(
-    tally: Tally, elapsed: float, found: dict[str, int], delivered: int, slots: int, racers: int
-) -> dict[str, Any]:
+def saturated(op: str) -> str:
+    """The name of an operation's figures in the capacity phase."""
+    return f"{op}_at_capacity"
+
+
+def phase_info(tally: Tally, elapsed: float, slots: int, racers: int) -> dict[str, Any]:
     return {
         "seconds": round(elapsed, 2),
         "slots": slots,
@@ -275,11 +330,9 @@ def phase_info(
         "bookings_409": tally.count("booking_create", 409),
         "paid": len(tally.refs),
         "webhook_results": dict(tally.webhook_results),
-        "provider_events_applied": max(0, delivered - len(tally.refs)),
         "approve_errors": tally.approve_errors,
         "ran_out_of_slots": tally.ran_out,
         "statuses": {op: {str(s): n for s, n in c.items()} for op, c in tally.statuses.items()},
-        "db": found,
     }
 
 
@@ -311,14 +364,16 @@ def table(median: dict[str, dict[str, float]], verdict: dict[str, Any]) -> str:
         f"{'errors':>6s}  {'ceiling':8s} {'p95/ceil':>8s}  {'target':<16s}"
     )
     lines = [head, "-" * len(head)]
-    for op in (*OPS, *CEILINGS):
+    for op in (*OPS, *CEILINGS, *(saturated(o) for o in OPS)):
+        if op not in median:
+            continue
         m = median[op]
         v = verdict["targets"].get(op, {})
         target = ""
         if v:
             target = f"p95<={v['p95_target_ms']:g} {'ok' if v['p95_ok'] else 'MISS'}"
         ratio = f"{v['p95_ratio']:.2f}" if v.get("p95_ratio") is not None else ""
-        name = op if op in OPS else f"{op} (ceiling)"
+        name = op if op in OPS else f"{op} (ceiling)" if op in CEILINGS else op
         lines.append(
             f"{name:16s} {m['rps']:8.1f} {m['p50_ms']:8.2f} {m['p95_ms']:8.2f} "
             f"{m['p99_ms']:8.2f} {int(m['errors']):6d}  {v.get('ceiling', ''):8s} {ratio:>8s}"
@@ -337,16 +392,25 @@ def table(median: dict[str, dict[str, float]], verdict: dict[str, Any]) -> str:
 
 
 def run_line(number: str, info: dict[str, Any]) -> str:
-    """A run in a line: races, wins and losses, payments, the provider's deliveries."""
+    """A run in a line: the capacity, the measured phase's pace, wins and losses, payments,
+    the provider's deliveries, the database's count (both phases)."""
+    full, measured = info["capacity"], info["measured"]
     notes = []
-    if info["approve_errors"]:
-        notes.append(f"{info['approve_errors']} approvals failed")
-    if info["ran_out_of_slots"]:
-        notes.append("ran out of slots")
+    errors = full["approve_errors"] + measured["approve_errors"]
+    if errors:
+        notes.append(f"{errors} approvals failed")
+    for name, phase in (("capacity", full), ("measured", measured)):
+        if phase["ran_out_of_slots"]:
+            notes.append(f"the {name} phase ran out of slots")
+    webhooks: Counter[str] = Counter(full["webhook_results"]) + Counter(measured["webhook_results"])
     return (
-        f"run {number}: {info['races']} races in {info['seconds']:.1f} s, 201 x"
-        f" {info['bookings_201']}, 409 x {info['bookings_409']}, paid {info['paid']},"
-        f" webhooks {info['webhook_results']}, provider events applied"
+        f"run {number}: capacity {info['capacity_races_per_s']:.1f} races/s"
+        f" ({full['races']} in {full['seconds']:.1f} s); measured at"
+        f" {info['offered_races_per_s']:.1f} races/s offered, {info['races_per_s']:.1f} run"
+        f" ({measured['races']} in {measured['seconds']:.1f} s); 201 x"
+        f" {full['bookings_201'] + measured['bookings_201']}, 409 x"
+        f" {full['bookings_409'] + measured['bookings_409']}, paid {info['paid']},"
+        f" webhooks {dict(webhooks)}, provider events applied"
         f" {info['provider_events_applied']}/{info['paid']}, confirmed"
         f" {info['db']['confirmed']}/{info['db']['bookings']}, ledger charges"
         f" {info['db']['charges']}; {info['wall_s']:.0f} s in all"
@@ -365,14 +429,16 @@ def run(
     with psycopg.connect(settings.db.direct_dsn) as conn:
         cast = prepare(conn, settings, cfg, progress)
         progress(f"set up in {time.monotonic() - began:.1f} s")
-        rate = warm_up(conn, settings, cfg, cast, rng)
-        progress(f"warm-up ({cfg.warmup_s:g} s): {rate:.0f} races/s")
+        sizing = warm_up(conn, settings, cfg, cast, rng)
+        progress(f"warm-up ({cfg.warmup_s:g} s): {sizing:.0f} races/s")
+        # Only the capacity phases count: a short warm-up, before the provider's deliveries
+        # and the emails catch up, looks faster than the stack can keep up.
+        best = 0.0
         for i in range(cfg.runs):
-            slots = slots_for(rate, cfg.duration_s, cfg.racers)
-            result = measured_run(conn, settings, cfg, cast, slots, rng)
+            result = measured_run(conn, settings, cfg, cast, best, rng, sizing=sizing)
             runs.append(result)
-            seen = result.info["races"] / max(result.info["seconds"], 1e-3)
-            rate = max(rate, seen) * (2 if result.info["ran_out_of_slots"] else 1)
+            best = max(best, result.info["capacity_races_per_s"])
+            sizing = max(sizing, best) * (2 if result.info["capacity"]["ran_out_of_slots"] else 1)
             progress(run_line(f"{i + 1}/{cfg.runs}", result.info))
     median = median_of([r.measurements for r in runs])
     requests: Counter[str] = Counter()
@@ -392,6 +458,8 @@ def run(
             "runs": cfg.runs,
             "duration_s": cfg.duration_s,
             "warmup_s": cfg.warmup_s,
+            "capacity_s": cfg.capacity_s,
+            "load": cfg.load,
             "ceiling_s": cfg.ceiling_s,
             "concurrency": cfg.concurrency,
             "racers_per_slot": cfg.racers,
@@ -414,6 +482,9 @@ def run(
         "medians_of_runs": {
             key: statistics.median(i[key] for i in info if key in i)
             for key in (
+                "capacity_races_per_s",
+                "offered_races_per_s",
+                "races_per_s",
                 "api_cpu_ms_per_request",
                 "client_cpu_ms_per_request",
                 "api_cpu_cores",

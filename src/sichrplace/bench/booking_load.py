@@ -1,10 +1,17 @@
 """The timed part of `sichrplace bench booking`: tenants racing for slots through nginx, the
 winners paying, signed webhooks arriving, and the ceilings measured with the same client.
 
-Each of `concurrency` tasks owns one keep-alive connection to nginx and takes the next
-attempt (slot, tenant) from one shared plan in which the `racers` attempts at a slot are
-adjacent: the next free tasks send them at about the same moment, so one gets 201 and the
-rest 409. The winner goes on, on its connection: `POST /payments/intents` for the booking
+Each of `concurrency` tasks owns one keep-alive connection to nginx. Attempts (slot, tenant)
+come from one shared plan in which the `racers` attempts at a slot are adjacent, so they are
+sent at about the same moment: one gets 201 and the rest 409. Two ways to send them:
+
+- closed (the capacity phase): a free task takes the next attempt at once, so the phase runs
+  as fast as the stack answers;
+- open (the measured phase, a `Pace`): races arrive at random times at a given rate whatever
+  the answers, and an attempt's booking time counts from its arrival, its wait for a free
+  connection included.
+
+The winner goes on, on its connection: `POST /payments/intents` for the booking
 (Idempotency-Key), then a `payment_intent.succeeded` event for the booking's intent, signed
 with the endpoint secret as Stripe signs it, to the webhook endpoint; that request is the
 webhook's measured apply (verify, store, confirm the booking, ledger). Then the payer
@@ -16,12 +23,13 @@ rows end in agreement, and its late event must change nothing.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import secrets
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -47,6 +55,17 @@ NO_ANSWER = 0  # the status recorded for a timeout, a reset or an unreadable ans
 APPROVERS = 2
 
 Attempt = tuple[uuid.UUID, int]  # (slot, index of the tenant)
+# An attempt and its scheduled start (perf_counter seconds; None: sent when taken).
+Scheduled = tuple[Attempt, float | None]
+
+
+@dataclass(frozen=True)
+class Pace:
+    """The open model's arrivals: races per second (Poisson), attempts per race."""
+
+    races_per_s: float
+    racers: int
+    rng: random.Random
 
 
 @dataclass
@@ -165,8 +184,12 @@ async def _timed(
     path: str,
     headers: dict[str, str],
     body: bytes | None = None,
+    *,
+    since: float | None = None,
 ) -> Answer | None:
-    started = time.perf_counter()
+    """One request, timed from `since` (a paced attempt's scheduled start, so the time it
+    waited for a free connection counts) or from now."""
+    started = time.perf_counter() if since is None else since
     try:
         answer = await conn.request(method, path, headers=headers, body=body)
     except (OSError, TimeoutError, asyncio.IncompleteReadError, ProtocolError):
@@ -219,19 +242,14 @@ async def _pay(
 
 async def _racer(
     conn: Connection,
-    attempts: Iterator[Attempt],
-    deadline: float,
+    next_attempt: Callable[[], Awaitable[Scheduled | None]],
     journey: Journey,
     tally: Tally,
     approvals: asyncio.Queue[str | None],
 ) -> None:
-    while time.monotonic() < deadline:
-        attempt = next(attempts, None)
-        if attempt is None:
-            tally.ran_out = True
-            return
+    while (scheduled := await next_attempt()) is not None:
+        (slot_id, tenant), due = scheduled
         tally.attempts += 1
-        slot_id, tenant = attempt
         auth = journey.tenants[tenant]
         answer = await _timed(
             conn,
@@ -241,6 +259,7 @@ async def _racer(
             "/api/v1/viewings",
             {"Authorization": auth, "Content-Type": JSON, "Idempotency-Key": str(uuid.uuid4())},
             orjson.dumps({"slot_id": str(slot_id)}),
+            since=due,
         )
         if answer is None or answer.status != 201:
             continue
@@ -248,6 +267,51 @@ async def _racer(
         if ref is not None:
             tally.refs.append(ref)
             approvals.put_nowait(ref)
+
+
+def _closed(
+    attempts: Iterator[Attempt], deadline: float, tally: Tally
+) -> Callable[[], Awaitable[Scheduled | None]]:
+    """Closed model: a free connection takes the next attempt at once, until the deadline."""
+
+    async def take() -> Scheduled | None:
+        if time.perf_counter() >= deadline:
+            return None
+        attempt = next(attempts, None)
+        if attempt is None:
+            tally.ran_out = True
+        return None if attempt is None else (attempt, None)
+
+    return take
+
+
+async def _arrivals(
+    attempts: Iterator[Attempt],
+    queue: asyncio.Queue[Scheduled | None],
+    *,
+    rate: float,
+    racers: int,
+    deadline: float,
+    rng: random.Random,
+    tally: Tally,
+) -> None:
+    """Open model: races arrive at random (Poisson) times, `rate` per second on average;
+    the attempts of a race are queued together with their scheduled start. Arrivals do not
+    wait for answers: when every connection is busy, attempts queue and their wait counts."""
+    due = time.perf_counter()
+    while True:
+        due += rng.expovariate(rate)
+        if due >= deadline:
+            return
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        race = list(itertools.islice(attempts, racers))
+        if not race:
+            tally.ran_out = True
+            return
+        for attempt in race:
+            queue.put_nowait((attempt, due))
 
 
 async def _approver(conn: Connection, approvals: asyncio.Queue[str | None], tally: Tally) -> None:
@@ -263,10 +327,18 @@ async def _approver(conn: Connection, approvals: asyncio.Queue[str | None], tall
 
 
 async def booking_phase(
-    journey: Journey, plan: Sequence[Attempt], *, concurrency: int, duration_s: float
+    journey: Journey,
+    plan: Sequence[Attempt],
+    *,
+    concurrency: int,
+    duration_s: float,
+    pace: Pace | None = None,
 ) -> tuple[Tally, float]:
     """Race through `plan` for `duration_s` (or until it runs out); the tally and the
-    seconds until the last answer. Approvals still queued are sent before returning."""
+    seconds until the last answer. Without `pace` every connection sends its next attempt
+    as soon as it has its answer (closed model: the phase runs at the stack's capacity);
+    with it, races arrive at the pace's rate (open model). Approvals still queued are sent
+    before returning."""
     tally = Tally()
     approvals: asyncio.Queue[str | None] = asyncio.Queue()
     approvers = [
@@ -275,14 +347,37 @@ async def booking_phase(
     ]
     conns = [Connection(journey.base_url) for _ in range(concurrency)]
     attempts = iter(plan)
-    started = time.monotonic()
+    started = time.perf_counter()
     deadline = started + duration_s
+    arrivals: asyncio.Task[None] | None = None
+    if pace is None:
+        take = _closed(attempts, deadline, tally)
+    else:
+        queue: asyncio.Queue[Scheduled | None] = asyncio.Queue()
+        take = queue.get
+
+        async def arrive() -> None:
+            try:
+                await _arrivals(
+                    attempts,
+                    queue,
+                    rate=pace.races_per_s,
+                    racers=pace.racers,
+                    deadline=deadline,
+                    rng=pace.rng,
+                    tally=tally,
+                )
+            finally:
+                for _ in conns:
+                    queue.put_nowait(None)
+
+        arrivals = asyncio.create_task(arrive())
     try:
-        await asyncio.gather(
-            *(_racer(c, attempts, deadline, journey, tally, approvals) for c in conns)
-        )
-        elapsed = time.monotonic() - started
+        await asyncio.gather(*(_racer(c, take, journey, tally, approvals) for c in conns))
+        elapsed = time.perf_counter() - started
     finally:
+        if arrivals is not None:
+            arrivals.cancel()
         for conn in conns:
             conn.close()
         for _ in approvers:

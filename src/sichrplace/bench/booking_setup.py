@@ -239,6 +239,17 @@ def applied_events(conn: psycopg.Connection, refs: Sequence[str]) -> int:
     return int(row[0]) if row else 0
 
 
+def queued_jobs(conn: psycopg.Connection, queues: Sequence[str]) -> int:
+    """Jobs of these queues due now and not finished (the emails a phase left to send)."""
+    row = conn.execute(
+        "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = ANY(%s) "
+        "AND status IN ('todo', 'doing') AND (scheduled_at IS NULL OR scheduled_at <= now())",
+        [list(queues)],
+    ).fetchone()
+    conn.rollback()
+    return int(row[0]) if row else 0
+
+
 # The domains' fixed status words are written in; every value is bound.
 AUDIT_SQL = f"""
 WITH v AS (

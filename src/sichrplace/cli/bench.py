@@ -80,9 +80,19 @@ def search(
 @app.command()
 def booking(
     runs: int = typer.Option(3, min=1, help="Runs; the report is the median."),
-    duration: str = typer.Option("20s", help="Booking phase per run (e.g. 20s, 1m)."),
+    duration: str = typer.Option("20s", help="Measured phase per run (e.g. 20s, 1m)."),
     concurrency: int = typer.Option(32, min=1, help="Open connections to nginx."),
     warmup: str = typer.Option("5s", help="Booking phase once before the runs (not measured)."),
+    capacity_duration: str = typer.Option(
+        "10s", help="Per run: the phase at full speed that measures the capacity."
+    ),
+    load: float = typer.Option(
+        0.5,
+        min=0.05,
+        max=1.0,
+        help="The measured phase's arrival rate, as a share of capacity (0.5: one of the two"
+        " API instances can fail and the other carries the load).",
+    ),
     ceiling_duration: str = typer.Option("5s", help="Per ceiling and run."),
     racers: int = typer.Option(4, min=1, help="Tenants racing for each slot."),
     tenants: int = typer.Option(200, min=1, help="Bench tenants (made once, kept)."),
@@ -91,9 +101,11 @@ def booking(
     fake_stripe_url: str = typer.Option("", help="Default: the stack's fake Stripe."),
 ) -> None:
     """Tenants racing for viewing slots through nginx, the winners paying while signed
-    webhooks arrive; booking, payment-intent and webhook p95 against their targets, the
-    ceilings (/healthz, /api/v1/me) from the same run, and the database counted afterwards
-    (no double booking, no double charge). Exits 1 when a target or a check fails."""
+    webhooks arrive. Each run measures the capacity (races per second at full speed), then
+    sends races at a share of it (--load) and checks booking, payment-intent and webhook p95
+    against their targets; the ceilings (/healthz, /api/v1/me) from the same run, and the
+    database counted afterwards (no double booking, no double charge). Exits 1 when a target
+    or a check fails."""
     from sichrplace.bench.booking import BookingBenchConfig, run, run_line, table
 
     settings = get_settings()
@@ -103,6 +115,8 @@ def booking(
         duration_s=parse_duration(duration),
         concurrency=concurrency,
         warmup_s=parse_duration(warmup),
+        capacity_s=parse_duration(capacity_duration),
+        load=load,
         ceiling_s=parse_duration(ceiling_duration),
         racers=racers,
         tenants=tenants,
@@ -113,7 +127,12 @@ def booking(
     )
     report, path = run(cfg, settings, typer.echo)
     typer.echo("")
-    typer.echo(f"median of {runs} runs, {concurrency} connections, {duration} each:")
+    pace = report["medians_of_runs"]
+    typer.echo(
+        f"median of {runs} runs, {concurrency} connections, {duration} each at"
+        f" {load:g} x capacity ({pace.get('offered_races_per_s', 0):.1f} of"
+        f" {pace.get('capacity_races_per_s', 0):.1f} races/s):"
+    )
     typer.echo(table(report["median"], report["verdict"]))
     for i, info in enumerate(report["runs"], 1):
         typer.echo(run_line(str(i), info))

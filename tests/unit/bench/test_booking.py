@@ -291,23 +291,86 @@ async def test_the_phase_stops_taking_attempts_at_its_deadline(stack: FakeStack)
     assert not tally.ran_out
 
 
+async def test_paced_races_arrive_at_their_rate_whatever_the_answers(stack: FakeStack) -> None:
+    plan = race_plan([uuid.uuid4() for _ in range(400)], tenants=12, racers=4, rng=random.Random())
+    journey = Journey(
+        "http://nginx", "http://fake", [f"Bearer tenant-{i}" for i in range(12)], SECRET
+    )
+    pace = booking_load.Pace(races_per_s=100.0, racers=4, rng=random.Random(5))
+    tally, elapsed = await booking_load.booking_phase(
+        journey, plan, concurrency=8, duration_s=0.5, pace=pace
+    )
+    races = tally.attempts // 4
+    assert tally.attempts == races * 4  # a race's attempts arrive together
+    assert 25 <= races <= 80  # Poisson around 50
+    assert not tally.ran_out
+    assert elapsed >= 0.45
+    assert tally.count("booking_create", 201) == races
+    assert tally.webhook_results == Counter({"applied": races})
+
+
+async def test_a_paced_booking_counts_its_wait_for_a_free_connection(
+    stack: FakeStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One connection, each booking answer taking 20 ms, races arriving far faster: the later
+    attempts wait in the queue, and that wait is part of their time (no coordinated omission)."""
+    answer = stack.answer
+
+    async def slow(
+        method: str, path: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Answer:
+        if path == "/api/v1/viewings":
+            await asyncio.sleep(0.02)
+        return await answer(method, path, headers, body)
+
+    monkeypatch.setattr(stack, "answer", slow)
+    plan = race_plan([uuid.uuid4() for _ in range(5)], tenants=4, racers=2, rng=random.Random())
+    journey = Journey(
+        "http://nginx", "http://fake", [f"Bearer tenant-{i}" for i in range(4)], SECRET
+    )
+    pace = booking_load.Pace(races_per_s=1000.0, racers=2, rng=random.Random(1))
+    tally, _ = await booking_load.booking_phase(
+        journey, plan, concurrency=1, duration_s=0.05, pace=pace
+    )
+    assert tally.ran_out
+    times = tally.latencies["booking_create"]
+    assert len(times) == 10
+    assert max(times) > 9 * 20  # the last one waited for the nine before it
+
+
 def test_a_run_line_names_what_went_wrong_besides_the_counts() -> None:
-    info = {
+    phase = {
         "races": 10,
         "seconds": 20.04,
         "bookings_201": 10,
         "bookings_409": 30,
         "paid": 10,
         "webhook_results": {"applied": 10},
-        "provider_events_applied": 9,
-        "db": {"confirmed": 10, "bookings": 10, "charges": 10},
-        "wall_s": 31.6,
         "approve_errors": 1,
         "ran_out_of_slots": True,
     }
+    info = {
+        "capacity_races_per_s": 14.04,
+        "offered_races_per_s": 9.83,
+        "races_per_s": 9.51,
+        "capacity": {**phase, "seconds": 10.0, "races": 140, "approve_errors": 0},
+        "measured": phase,
+        "paid": 150,
+        "provider_events_applied": 149,
+        "db": {"confirmed": 150, "bookings": 150, "charges": 150},
+        "wall_s": 31.6,
+    }
     line = booking.run_line("2/3", info)
-    assert line.startswith("run 2/3: 10 races in 20.0 s, 201 x 10, 409 x 30, paid 10")
-    assert "provider events applied 9/10" in line
-    assert line.endswith("32 s in all; 1 approvals failed; ran out of slots")
-    quiet = booking.run_line("1", {**info, "approve_errors": 0, "ran_out_of_slots": False})
-    assert quiet.endswith("32 s in all")
+    assert line.startswith(
+        "run 2/3: capacity 14.0 races/s (140 in 10.0 s); measured at 9.8 races/s offered,"
+        " 9.5 run (10 in 20.0 s); 201 x 20, 409 x 60, paid 150"
+    )
+    assert "webhooks {'applied': 20}" in line
+    assert "provider events applied 149/150" in line
+    assert line.endswith(
+        "32 s in all; 1 approvals failed; the capacity phase ran out of slots;"
+        " the measured phase ran out of slots"
+    )
+    quiet = {**phase, "approve_errors": 0, "ran_out_of_slots": False}
+    calm = booking.run_line("1", {**info, "capacity": quiet, "measured": quiet})
+    assert calm.endswith("32 s in all")
