@@ -1,0 +1,75 @@
+"""Appending events in a transaction and publishing them once it commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from sichrplace.platform.db.sessions import PrimarySession, on_commit
+from sichrplace.platform.events import repository
+from sichrplace.platform.events.records import StoredEvent
+
+log = structlog.get_logger(__name__)
+
+CHANNEL_PREFIX = "events:user:"
+
+
+def channel(user_id: uuid.UUID) -> str:
+    """The Redis pub/sub channel of one user's events."""
+    return f"{CHANNEL_PREFIX}{user_id.hex}"
+
+
+def encode(event: StoredEvent) -> bytes:
+    return orjson.dumps(
+        {
+            "user_id": str(event.user_id),
+            "seq": event.seq,
+            "kind": event.kind,
+            "data": event.data,
+            "created_at": event.created_at.isoformat(),
+        }
+    )
+
+
+def decode(raw: bytes | str) -> StoredEvent:
+    value = orjson.loads(raw)
+    return StoredEvent(
+        user_id=uuid.UUID(value["user_id"]),
+        seq=int(value["seq"]),
+        kind=str(value["kind"]),
+        data=dict(value["data"]),
+        created_at=datetime.fromisoformat(value["created_at"]),
+    )
+
+
+async def emit(
+    session: PrimarySession,
+    redis: aioredis.Redis,
+    user_ids: Collection[uuid.UUID],
+    kind: str,
+    data: Mapping[str, Any],
+) -> list[StoredEvent]:
+    """One event of `kind` for each user, stored with the caller's write and published
+    after it commits. `data` is JSON (what the stream's `data:` line carries)."""
+    stored = await repository.append(session, user_ids, kind, orjson.dumps(dict(data)).decode())
+
+    async def publish() -> None:
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                for event in stored:
+                    pipe.publish(channel(event.user_id), encode(event))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            # Streams catch up from Postgres: a lost publish delays delivery, loses nothing.
+            log.warning("event_publish_failed", kind=kind, error=repr(exc)[:200])
+
+    if stored:
+        on_commit(session, publish)
+    return stored
