@@ -6,6 +6,7 @@
     async def send_email(to: str, ...) -> None: ...
 
     job_id = await enqueue(session, send_email, to="a@b.de", ...)  # commits with session
+    ids = await enqueue_many(session, send_email, [{...}, {...}])   # one INSERT for several
 
     @periodic(cron="* * * * * 15")   # registered by the domain's tasks module
     @task(name="listings.flush_view_counts", queue=MAINTENANCE_QUEUE)
