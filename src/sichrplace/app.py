@@ -41,10 +41,12 @@ class Application(FastAPI):
 def _api_routers() -> list[APIRouter]:
     """Every domain router mounted under /api/v1 (imported here to keep start-up explicit)."""
     from sichrplace.accounts import endpoints as accounts
+    from sichrplace.accounts.dependencies import current_user
     from sichrplace.contracts import endpoints as contracts
     from sichrplace.listings import endpoints as listings
     from sichrplace.media import endpoints as media
     from sichrplace.payments import endpoints as payments
+    from sichrplace.platform.events.http import events_router
     from sichrplace.search import endpoints as search
     from sichrplace.viewings import endpoints as viewings
 
@@ -59,6 +61,7 @@ def _api_routers() -> list[APIRouter]:
         viewings.slots_router,
         viewings.router,
         viewings.calendar_api_router,
+        events_router(current_user),
         ops.api_router,
     ]
 
@@ -128,7 +131,9 @@ def create_app(settings: Settings | None = None) -> Application:
                 limit=settings.app.max_active_requests,
                 max_wait_seconds=settings.app.admission_max_wait_seconds,
             ),
-            exempt=("/healthz", "/readyz", "/metrics"),
+            # An event stream stays open for as long as its client listens: it must not hold a
+            # slot (the event hub caps streams per user and per process instead).
+            exempt=("/healthz", "/readyz", "/metrics", API_PREFIX + "/events"),
         )
     app.add_middleware(
         InputGuardMiddleware,

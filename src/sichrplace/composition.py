@@ -31,6 +31,7 @@ from sichrplace.payments.parts import PAYMENTS, PaymentsParts
 from sichrplace.platform.bulkhead import Bulkhead
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
+from sichrplace.platform.events.hub import EVENT_HUB, EventHub
 from sichrplace.platform.observability.clients import instrument_engine, instrument_redis
 from sichrplace.platform.parts import Parts
 from sichrplace.platform.redis import make_redis
@@ -122,10 +123,26 @@ async def api_parts(settings: Settings) -> AsyncIterator[Parts]:
         views.start()
         parts.on_close("views", views.aclose)
         _domains(parts, views=views)
+        _event_hub(parts)
         await _search(parts)
         yield parts
     finally:
         await parts.aclose()
+
+
+def _event_hub(parts: Parts) -> None:
+    """The process's one Redis subscription for its event streams; it ends them when the
+    process starts draining, so their clients reconnect elsewhere."""
+    settings = parts.settings
+    hub = EventHub(
+        parts.db,
+        settings.redis.url,
+        settings.events,
+        socket_timeout=max(1.0, settings.redis.socket_timeout_seconds),
+        draining=lambda: parts.draining,
+    )
+    hub.start()
+    parts.provide(EVENT_HUB, hub, close=hub.aclose)
 
 
 async def _search(parts: Parts) -> None:

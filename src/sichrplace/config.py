@@ -481,6 +481,42 @@ class ViewingsSettings(BaseSettings):
     max_days_ahead: int = Field(default=180, ge=1)
 
 
+class EventsSettings(BaseSettings):
+    """The per-user event stream (`GET /api/v1/events`, platform/events)."""
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_EVENTS_")
+
+    # A comment line after this long without a write keeps idle streams open through nginx
+    # and proxies (nginx's proxy_read_timeout for the stream is far longer).
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    # The reconnection delay a client is told once per stream (`retry:`).
+    retry_ms: int = Field(default=2000, ge=0)
+    # Postgres is checked for events newer than each stream's last one this often (one query
+    # per process for all its streams), so an event whose publish was lost still arrives;
+    # more often while the Redis connection is down.
+    poll_seconds: float = Field(default=20.0, gt=0)
+    degraded_poll_seconds: float = Field(default=2.0, gt=0)
+    # Open streams per user on one instance (the next: 429), and per instance (503).
+    max_streams_per_user: int = Field(default=5, ge=1)
+    max_streams: int = Field(default=5000, ge=1)
+    retry_after_seconds: int = Field(default=5, ge=1)
+    # Events read from Postgres per query when a stream replays or catches up.
+    replay_page: int = Field(default=500, ge=1)
+    # Events waiting for one slow stream; beyond them it catches up from Postgres instead.
+    queue_size: int = Field(default=256, ge=1)
+    # How long a new stream waits for Redis to confirm its subscription before it starts
+    # (while Redis is down it starts at once and is caught up by the checks above).
+    subscribe_wait_seconds: float = Field(default=2.0, ge=0)
+    # The hub's Redis connection: a PING this often, reconnect when nothing came back for
+    # three of them; reconnect attempts back off from min to max.
+    redis_ping_seconds: float = Field(default=5.0, gt=0)
+    reconnect_min_seconds: float = Field(default=0.1, gt=0)
+    reconnect_max_seconds: float = Field(default=5.0, gt=0)
+    # Events older than this are deleted (the daily job `events.prune`): a client away longer
+    # starts from now and reloads what it shows (messages, notifications) from their APIs.
+    retention_days: int = Field(default=30, ge=1)
+
+
 class Settings:
     """All settings, grouped by concern."""
 
@@ -503,6 +539,7 @@ class Settings:
         self.facet_index = FacetIndexSettings()
         self.payments = PaymentsSettings()
         self.viewings = ViewingsSettings()
+        self.events = EventsSettings()
         self._follow_stack_ports()
         self._production_defaults()
 

@@ -8,11 +8,15 @@ import uuid
 
 import pytest
 import redis.asyncio as aioredis
+from sqlalchemy import text
 
 from sichrplace.config import Settings
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.events import channel, decode, emit, last_seq, since
+from sichrplace.platform.events.tasks import prune
+from sichrplace.platform.jobs.runtime import use_job_parts
+from sichrplace.platform.parts import Parts
 from tests.helpers.members import create_member
 
 
@@ -96,3 +100,25 @@ async def test_parallel_writers_for_one_user_leave_no_gap_and_no_repeat(
         assert sorted(e.data["i"] for e in mine) == list(range(20))
         per_other = [len(await since(session, o.id, 0, 100)) for o in others]
     assert sorted(per_other) == sorted([7, 7, 6])
+
+
+async def test_the_daily_job_deletes_only_events_past_their_retention(
+    db: Database, redis: aioredis.Redis, settings: Settings, parts: Parts
+) -> None:
+    a = await create_member(db, settings, "tenant", label="events-prune")
+    async with transaction(db) as session:
+        await emit(session, redis, [a.id], "test.old", {"n": 1})
+        await emit(session, redis, [a.id], "test.new", {"n": 2})
+        days = settings.events.retention_days
+        await session.execute(
+            text(
+                "UPDATE user_events SET created_at = now() - make_interval(days => :d)"
+                " WHERE user_id = :u AND seq = 1"
+            ),
+            {"d": days + 1, "u": a.id},
+        )
+    with use_job_parts(parts):
+        assert await prune() >= 1
+    async with transaction(db) as session:
+        assert [e.kind for e in await since(session, a.id, 0, 10)] == ["test.new"]
+        assert await last_seq(session, a.id) == 2  # numbers never repeat

@@ -65,6 +65,23 @@ async def last_seq(session: PrimarySession | ReplicaSession, user_id: uuid.UUID)
     return int(row[0]) if row else 0
 
 
+async def last_seqs(
+    session: PrimarySession | ReplicaSession, user_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """The newest event number of each of these users that has one (a hub's check of all its
+    streams in one query)."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(
+        text(
+            "SELECT user_id, last_seq FROM user_event_counters"
+            " WHERE user_id = ANY(CAST(:users AS uuid[]))"
+        ),
+        {"users": list(user_ids)},
+    )
+    return {r[0]: int(r[1]) for r in rows.all()}
+
+
 async def delete_before(session: PrimarySession, moment: datetime, *, limit: int) -> int:
     """Drop one batch of events older than `moment` (the counters stay: numbers never repeat)."""
     result = await session.execute(
