@@ -45,6 +45,7 @@ def _api_routers() -> list[APIRouter]:
     from sichrplace.contracts import endpoints as contracts
     from sichrplace.listings import endpoints as listings
     from sichrplace.media import endpoints as media
+    from sichrplace.messaging import endpoints as messaging
     from sichrplace.payments import endpoints as payments
     from sichrplace.platform.events.http import events_router
     from sichrplace.search import endpoints as search
@@ -56,6 +57,7 @@ def _api_routers() -> list[APIRouter]:
         listings.router,
         media.router,
         accounts.router,
+        messaging.router,
         contracts.router,
         payments.router,
         viewings.slots_router,

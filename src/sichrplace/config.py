@@ -481,6 +481,15 @@ class ViewingsSettings(BaseSettings):
     max_days_ahead: int = Field(default=180, ge=1)
 
 
+class MessagingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_MESSAGING_")
+
+    # Sending (a new conversation's first message included) is limited per user: at most
+    # this many sends per window, counted in Redis across all instances.
+    send_limit: int = Field(default=30, ge=1)
+    send_window_seconds: int = Field(default=60, ge=1)
+
+
 class EventsSettings(BaseSettings):
     """The per-user event stream (`GET /api/v1/events`, platform/events)."""
 
@@ -539,6 +548,7 @@ class Settings:
         self.facet_index = FacetIndexSettings()
         self.payments = PaymentsSettings()
         self.viewings = ViewingsSettings()
+        self.messaging = MessagingSettings()
         self.events = EventsSettings()
         self._follow_stack_ports()
         self._production_defaults()

@@ -4,6 +4,7 @@ from sichrplace.accounts import models as accounts_models  # noqa: F401
 from sichrplace.contracts import models as contracts_models  # noqa: F401
 from sichrplace.listings import models as listings_models  # noqa: F401
 from sichrplace.media import models as media_models  # noqa: F401
+from sichrplace.messaging import models as messaging_models  # noqa: F401
 from sichrplace.notifications import models as notifications_models  # noqa: F401
 from sichrplace.payments import models as payments_models  # noqa: F401
 from sichrplace.platform.db.base import Base

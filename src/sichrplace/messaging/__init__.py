@@ -1,0 +1,1 @@
+"""Messaging: conversations between a tenant and a listing's landlord, and their messages."""

@@ -1,0 +1,87 @@
+"""What the messaging repository returns: typed, immutable rows (times timezone-aware UTC)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+
+@dataclass(frozen=True, slots=True)
+class ListingBrief:
+    """What starting a conversation needs of a listing."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    status: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRow:
+    id: uuid.UUID
+    listing_id: uuid.UUID
+    tenant_id: uuid.UUID
+    landlord_id: uuid.UUID
+    last_seq: int
+    created_at: datetime
+    last_message_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LockedConversation:
+    """A conversation read under its row lock for a send, with the id of the sender's
+    message of the same client_message_id if one is stored (a retry)."""
+
+    conversation: ConversationRow
+    existing_message_id: uuid.UUID | None
+
+
+class MessageRow(NamedTuple):
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    seq: int
+    author_id: uuid.UUID
+    body: str
+    client_message_id: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LastMessage:
+    id: uuid.UUID
+    seq: int
+    author_id: uuid.UUID
+    excerpt: str
+    sent_at: datetime
+
+
+class ConversationView(NamedTuple):
+    """A conversation as one participant sees it (the list's and the detail's item)."""
+
+    id: uuid.UUID
+    listing_id: uuid.UUID
+    listing_title: str
+    tenant_id: uuid.UUID
+    landlord_id: uuid.UUID
+    other_id: uuid.UUID
+    other_name: str
+    created_at: datetime
+    last_activity_at: datetime
+    archived: bool
+    read_seq: int
+    unread_count: int
+    last_message: LastMessage | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMarker:
+    """A participant's read marker: the seq they have read up to, the message at it (None
+    before the first read) and what is still unread."""
+
+    conversation_id: uuid.UUID
+    user_id: uuid.UUID
+    read_seq: int
+    message_id: uuid.UUID | None
+    unread_count: int

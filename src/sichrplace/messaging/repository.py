@@ -1,0 +1,391 @@
+"""All messaging SQL (Core, column projections). Rows come back as `messaging.records`.
+
+The invariants are the database's: a second conversation for a (tenant, listing) and a second
+message for a (conversation, author, client_message_id) are inserts that do nothing
+(`ON CONFLICT DO NOTHING`), after which the first one is read; a message's seq is the locked
+conversation's `last_seq` + 1, written in the same statement as the message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, Table, and_, case, func, literal, select, text, tuple_, update
+
+from sichrplace.accounts.models import User
+from sichrplace.listings.models import Listing
+from sichrplace.messaging.models import Conversation, ConversationMember, Message
+from sichrplace.messaging.records import (
+    ConversationRow,
+    ConversationView,
+    LastMessage,
+    ListingBrief,
+    LockedConversation,
+    MessageRow,
+    ReadMarker,
+)
+from sichrplace.messaging.vocabulary import EXCERPT_LENGTH
+from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
+
+conversations: Table = Conversation.__table__  # type: ignore[assignment]
+members: Table = ConversationMember.__table__  # type: ignore[assignment]
+messages: Table = Message.__table__  # type: ignore[assignment]
+listings: Table = Listing.__table__  # type: ignore[assignment]
+users: Table = User.__table__  # type: ignore[assignment]
+
+AnySession = PrimarySession | ReplicaSession
+
+CONVERSATION_COLUMNS = [conversations.c[f.name] for f in dataclasses.fields(ConversationRow)]
+MESSAGE_COLUMNS = [messages.c[name] for name in MessageRow._fields]
+
+
+def _conversation(row: Row[Any]) -> ConversationRow:
+    return ConversationRow(**row._asdict())
+
+
+def _message(row: Row[Any]) -> MessageRow:
+    return MessageRow(**row._asdict())
+
+
+# --- listings and conversations ---------------------------------------------------------------
+
+
+async def listing_brief(session: AnySession, listing_id: uuid.UUID) -> ListingBrief | None:
+    stmt = select(listings.c.id, listings.c.owner_id, listings.c.status, listings.c.title).where(
+        listings.c.id == listing_id
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        return None
+    return ListingBrief(id=row.id, owner_id=row.owner_id, status=str(row.status), title=row.title)
+
+
+# One statement: the conversation and its two member rows, or nothing when the tenant has one
+# about the listing already (a concurrent create waits for the first and then does nothing).
+_CREATE = text(
+    """
+WITH created AS (
+    INSERT INTO conversations (id, listing_id, tenant_id, landlord_id, created_at,
+                               last_message_at)
+    VALUES (:id, :listing_id, :tenant_id, :landlord_id, :now, :now)
+    ON CONFLICT (tenant_id, listing_id) DO NOTHING
+    RETURNING id, tenant_id, landlord_id, created_at
+), joined AS (
+    INSERT INTO conversation_members (conversation_id, user_id, last_activity_at)
+    SELECT id, tenant_id, created_at FROM created
+    UNION ALL
+    SELECT id, landlord_id, created_at FROM created
+)
+SELECT id FROM created
+"""
+)
+
+
+async def create_conversation(
+    session: PrimarySession,
+    *,
+    listing_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    landlord_id: uuid.UUID,
+    now: datetime,
+) -> uuid.UUID | None:
+    """The new conversation's id, or None when the tenant has one about the listing."""
+    params = {
+        "id": uuid.uuid4(),
+        "listing_id": listing_id,
+        "tenant_id": tenant_id,
+        "landlord_id": landlord_id,
+        "now": now,
+    }
+    row = (await session.execute(_CREATE, params)).one_or_none()
+    return None if row is None else row[0]
+
+
+async def conversation_of(
+    session: AnySession, *, tenant_id: uuid.UUID, listing_id: uuid.UUID
+) -> uuid.UUID | None:
+    stmt = select(conversations.c.id).where(
+        conversations.c.tenant_id == tenant_id, conversations.c.listing_id == listing_id
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_conversation(
+    session: AnySession, conversation_id: uuid.UUID
+) -> ConversationRow | None:
+    stmt = select(*CONVERSATION_COLUMNS).where(conversations.c.id == conversation_id)
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else _conversation(row)
+
+
+async def lock_for_send(
+    session: PrimarySession,
+    conversation_id: uuid.UUID,
+    *,
+    author_id: uuid.UUID,
+    client_message_id: str,
+) -> LockedConversation | None:
+    """The conversation FOR UPDATE (senders to it take turns: its seqs have no gaps), with
+    the author's stored message of this client_message_id, if any, in the same round trip."""
+    existing = (
+        select(messages.c.id)
+        .where(
+            messages.c.conversation_id == conversations.c.id,
+            messages.c.author_id == author_id,
+            messages.c.client_message_id == client_message_id,
+        )
+        .correlate(conversations)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(*CONVERSATION_COLUMNS, existing.label("existing_id"))
+        .where(conversations.c.id == conversation_id)
+        .with_for_update(of=conversations)
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        return None
+    values = row._asdict()
+    existing_id = values.pop("existing_id")
+    return LockedConversation(ConversationRow(**values), existing_id)
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+# The message, the conversation's last seq and both members' activity in one statement; the
+# recipient's archive is lifted (a new message brings an archived conversation back).
+_SEND = text(
+    """
+WITH inserted AS (
+    INSERT INTO messages (id, conversation_id, seq, author_id, body, client_message_id, sent_at)
+    VALUES (:id, :conversation_id, :seq, :author_id, :body, :client_message_id, :now)
+    ON CONFLICT (conversation_id, author_id, client_message_id) DO NOTHING
+    RETURNING id, conversation_id, seq, author_id, body, client_message_id, sent_at
+), bumped AS (
+    UPDATE conversations c SET last_seq = i.seq, last_message_at = i.sent_at
+    FROM inserted i WHERE c.id = i.conversation_id
+), touched AS (
+    UPDATE conversation_members m
+    SET last_activity_at = i.sent_at,
+        archived = CASE WHEN m.user_id = i.author_id THEN m.archived ELSE false END
+    FROM inserted i WHERE m.conversation_id = i.conversation_id
+)
+SELECT id, conversation_id, seq, author_id, body, client_message_id, sent_at FROM inserted
+"""
+)
+
+
+async def insert_message(
+    session: PrimarySession,
+    *,
+    conversation_id: uuid.UUID,
+    seq: int,
+    author_id: uuid.UUID,
+    body: str,
+    client_message_id: str,
+    now: datetime,
+) -> MessageRow | None:
+    """The stored message, or None when the author sent this client_message_id before.
+    The caller holds the conversation's lock and passes its last_seq + 1."""
+    params = {
+        "id": uuid.uuid4(),
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "author_id": author_id,
+        "body": body,
+        "client_message_id": client_message_id,
+        "now": now,
+    }
+    row = (await session.execute(_SEND, params)).one_or_none()
+    return None if row is None else _message(row)
+
+
+async def get_message(session: AnySession, message_id: uuid.UUID) -> MessageRow | None:
+    stmt = select(*MESSAGE_COLUMNS).where(messages.c.id == message_id)
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else _message(row)
+
+
+async def message_by_client_id(
+    session: AnySession,
+    conversation_id: uuid.UUID,
+    *,
+    author_id: uuid.UUID,
+    client_message_id: str,
+) -> MessageRow | None:
+    stmt = select(*MESSAGE_COLUMNS).where(
+        messages.c.conversation_id == conversation_id,
+        messages.c.author_id == author_id,
+        messages.c.client_message_id == client_message_id,
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else _message(row)
+
+
+async def message_page(
+    session: AnySession, conversation_id: uuid.UUID, *, before: int | None, limit: int
+) -> list[MessageRow]:
+    """Messages newest first, those with a seq below `before` (a range of the seq index)."""
+    stmt = select(*MESSAGE_COLUMNS).where(messages.c.conversation_id == conversation_id)
+    if before is not None:
+        stmt = stmt.where(messages.c.seq < before)
+    stmt = stmt.order_by(messages.c.seq.desc()).limit(limit)
+    return [_message(r) for r in (await session.execute(stmt)).all()]
+
+
+# --- a participant's view ---------------------------------------------------------------------
+
+_other = users.alias("other")
+_last = messages.alias("last_message")
+_unread_source = messages.alias("unread")
+_OTHER_ID = case(
+    (conversations.c.tenant_id == members.c.user_id, conversations.c.landlord_id),
+    else_=conversations.c.tenant_id,
+)
+# Messages of the other participant after the member's read marker (an index-only range).
+_UNREAD = (
+    select(func.count())
+    .select_from(_unread_source)
+    .where(
+        _unread_source.c.conversation_id == members.c.conversation_id,
+        _unread_source.c.seq > members.c.read_seq,
+        _unread_source.c.author_id != members.c.user_id,
+    )
+    .correlate(members)
+    .scalar_subquery()
+)
+# Typed as one wide row (the column list is longer than Select's typed overloads).
+_VIEW: Select[Any] = select(
+    conversations.c.id,
+    conversations.c.listing_id,
+    listings.c.title.label("listing_title"),
+    conversations.c.tenant_id,
+    conversations.c.landlord_id,
+    _other.c.id.label("other_id"),
+    _other.c.full_name.label("other_name"),
+    conversations.c.created_at,
+    members.c.last_activity_at,
+    members.c.archived,
+    members.c.read_seq,
+    _UNREAD.label("unread_count"),
+    _last.c.id.label("last_id"),
+    _last.c.seq.label("last_seq"),
+    _last.c.author_id.label("last_author_id"),
+    func.left(_last.c.body, literal(EXCERPT_LENGTH)).label("last_excerpt"),
+    _last.c.sent_at.label("last_sent_at"),
+).select_from(
+    members.join(conversations, conversations.c.id == members.c.conversation_id)
+    .join(listings, listings.c.id == conversations.c.listing_id)
+    .join(_other, _other.c.id == _OTHER_ID)
+    .outerjoin(
+        _last,
+        and_(
+            _last.c.conversation_id == conversations.c.id,
+            _last.c.seq == conversations.c.last_seq,
+        ),
+    )
+)
+_VIEW_FIELDS = [f for f in ConversationView._fields if f != "last_message"]
+
+
+def _view(row: Row[Any]) -> ConversationView:
+    values = row._asdict()
+    last = None
+    if values["last_id"] is not None:
+        last = LastMessage(
+            id=values["last_id"],
+            seq=values["last_seq"],
+            author_id=values["last_author_id"],
+            excerpt=values["last_excerpt"],
+            sent_at=values["last_sent_at"],
+        )
+    return ConversationView(**{name: values[name] for name in _VIEW_FIELDS}, last_message=last)
+
+
+async def conversation_view(
+    session: AnySession, conversation_id: uuid.UUID, user_id: uuid.UUID
+) -> ConversationView | None:
+    """The conversation as `user_id` sees it; None unless they take part in it."""
+    stmt = _VIEW.where(members.c.conversation_id == conversation_id, members.c.user_id == user_id)
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else _view(row)
+
+
+async def list_conversations(
+    session: AnySession,
+    user_id: uuid.UUID,
+    *,
+    archived: bool,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[ConversationView]:
+    """The user's conversations, newest activity first, after a keyset cursor (a range of
+    the member index)."""
+    stmt = _VIEW.where(members.c.user_id == user_id, members.c.archived == archived)
+    if after is not None:
+        stmt = stmt.where(
+            tuple_(members.c.last_activity_at, members.c.conversation_id) < tuple_(*after)
+        )
+    stmt = stmt.order_by(members.c.last_activity_at.desc(), members.c.conversation_id.desc()).limit(
+        limit
+    )
+    return [_view(r) for r in (await session.execute(stmt)).all()]
+
+
+async def set_archived(
+    session: PrimarySession, conversation_id: uuid.UUID, user_id: uuid.UUID, *, archived: bool
+) -> bool:
+    """False when the user takes no part in the conversation."""
+    stmt = (
+        update(members)
+        .where(members.c.conversation_id == conversation_id, members.c.user_id == user_id)
+        .values(archived=archived)
+        .returning(members.c.user_id)
+    )
+    return (await session.execute(stmt)).one_or_none() is not None
+
+
+# --- read markers -----------------------------------------------------------------------------
+
+
+async def advance_read(
+    session: PrimarySession, conversation_id: uuid.UUID, user_id: uuid.UUID, *, seq: int
+) -> bool:
+    """Move the member's read marker up to `seq`; never backwards. True if it moved."""
+    stmt = (
+        update(members)
+        .where(
+            members.c.conversation_id == conversation_id,
+            members.c.user_id == user_id,
+            members.c.read_seq < seq,
+        )
+        .values(read_seq=seq)
+        .returning(members.c.read_seq)
+    )
+    return (await session.execute(stmt)).one_or_none() is not None
+
+
+async def read_marker(
+    session: AnySession, conversation_id: uuid.UUID, user_id: uuid.UUID
+) -> ReadMarker | None:
+    at_marker = (
+        select(messages.c.id)
+        .where(
+            messages.c.conversation_id == members.c.conversation_id,
+            messages.c.seq == members.c.read_seq,
+        )
+        .correlate(members)
+        .scalar_subquery()
+    )
+    stmt = select(
+        members.c.conversation_id,
+        members.c.user_id,
+        members.c.read_seq,
+        at_marker.label("message_id"),
+        _UNREAD.label("unread_count"),
+    ).where(members.c.conversation_id == conversation_id, members.c.user_id == user_id)
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else ReadMarker(**row._asdict())

@@ -1,0 +1,289 @@
+"""Messaging use cases: start a conversation, send, page, read markers, archiving.
+The decisions are the pure rules of `messaging.rules`; the SQL is `messaging.repository`.
+
+Services never commit: the request boundary (or a job's unit of work) does. Each change
+emits its real-time events (platform.events) in the same transaction, so an event exists if
+and only if its change committed; they are published after the commit.
+
+- A new message un-archives the conversation for its recipient (the sender's own archive
+  state stays as it is).
+- Sending does not move the sender's read marker: markers move only through `mark_read`.
+- A retried send (same author, conversation and client_message_id) returns the stored
+  message, whatever its body, and is not counted by the rate limit again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from sichrplace.config import MessagingSettings
+from sichrplace.listings.errors import ListingNotFound
+from sichrplace.listings.rules import Caller
+from sichrplace.messaging import repository, rules
+from sichrplace.messaging.errors import (
+    ConversationNotFound,
+    SendRateLimited,
+    message_not_in_conversation,
+)
+from sichrplace.messaging.records import ConversationView, MessageRow, ReadMarker
+from sichrplace.messaging.vocabulary import CONVERSATION_READ, MESSAGE_CREATED
+from sichrplace.platform import events
+from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
+from sichrplace.platform.ratelimit import FixedWindowLimiter
+
+AnySession = PrimarySession | ReplicaSession
+SEND_LIMITER = "message-send"
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message: MessageRow
+    created: bool  # False: a retry, the stored message
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    conversation: ConversationView
+    message: MessageRow
+    created: bool  # False: the tenant's conversation about the listing existed
+
+
+def send_limiter(redis: aioredis.Redis, settings: MessagingSettings) -> FixedWindowLimiter:
+    return FixedWindowLimiter(
+        redis,
+        name=SEND_LIMITER,
+        limit=settings.send_limit,
+        window_seconds=settings.send_window_seconds,
+    )
+
+
+def message_data(message: MessageRow) -> dict[str, Any]:
+    """A message as the `message.created` event carries it."""
+    return {
+        "id": str(message.id),
+        "seq": message.seq,
+        "author_id": str(message.author_id),
+        "body": message.body,
+        "sent_at": rules.rfc3339(message.sent_at),
+    }
+
+
+# --- conversations ----------------------------------------------------------------------------
+
+
+async def start_conversation(
+    session: PrimarySession,
+    redis: aioredis.Redis,
+    caller: Caller,
+    listing_id: uuid.UUID,
+    *,
+    body: str,
+    client_message_id: str,
+    settings: MessagingSettings,
+    now: datetime,
+) -> Started:
+    """The tenant's conversation about the listing with the landlord, made on first contact
+    (one per tenant and listing: a second start finds the first), and `body` sent in it."""
+    text = rules.check_body(body)
+    listing = await repository.listing_brief(session, listing_id)
+    if listing is None or not rules.may_see_listing(caller, listing):
+        raise ListingNotFound()
+    rules.check_may_start(caller, listing)
+    created_id = await repository.create_conversation(
+        session, listing_id=listing.id, tenant_id=caller.id, landlord_id=listing.owner_id, now=now
+    )
+    conversation_id = created_id or await repository.conversation_of(
+        session, tenant_id=caller.id, listing_id=listing.id
+    )
+    assert conversation_id is not None  # the insert did nothing: it exists (and stays)
+    sent = await _send(
+        session,
+        redis,
+        caller,
+        conversation_id,
+        body=text,
+        client_message_id=client_message_id,
+        settings=settings,
+        now=now,
+    )
+    view = await repository.conversation_view(session, conversation_id, caller.id)
+    assert view is not None
+    return Started(view, sent.message, created=created_id is not None)
+
+
+async def conversation_for(
+    session: AnySession, caller: Caller, conversation_id: uuid.UUID
+) -> ConversationView:
+    """The conversation as the caller sees it; 404 unless they take part in it."""
+    view = await repository.conversation_view(session, conversation_id, caller.id)
+    if view is None:
+        raise ConversationNotFound()
+    return view
+
+
+async def list_conversations(
+    session: AnySession,
+    caller: Caller,
+    *,
+    archived: bool,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[ConversationView], str | None]:
+    """The caller's conversations (either side), newest activity first, and the next cursor."""
+    after = rules.decode_cursor(cursor) if cursor else None
+    rows = await repository.list_conversations(
+        session, caller.id, archived=archived, after=after, limit=limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = (
+        rules.encode_cursor(rows[-1].last_activity_at, rows[-1].id) if more and rows else None
+    )
+    return rows, next_cursor
+
+
+async def set_archived(
+    session: PrimarySession, caller: Caller, conversation_id: uuid.UUID, *, archived: bool
+) -> ConversationView:
+    """Archive or restore the conversation for the caller alone (the other side keeps theirs)."""
+    if not await repository.set_archived(session, conversation_id, caller.id, archived=archived):
+        raise ConversationNotFound()
+    return await conversation_for(session, caller, conversation_id)
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+async def messages(
+    session: AnySession,
+    caller: Caller,
+    conversation_id: uuid.UUID,
+    *,
+    before: int | None,
+    limit: int,
+) -> tuple[list[MessageRow], int | None]:
+    """A page of the conversation's messages, newest first, and the seq to page on from."""
+    conversation = await repository.get_conversation(session, conversation_id)
+    if conversation is None:
+        raise ConversationNotFound()
+    rules.check_participant(caller.id, conversation)
+    rows = await repository.message_page(session, conversation_id, before=before, limit=limit)
+    return rows, rules.next_message_cursor([r.seq for r in rows], limit)
+
+
+async def send(
+    session: PrimarySession,
+    redis: aioredis.Redis,
+    caller: Caller,
+    conversation_id: uuid.UUID,
+    *,
+    body: str,
+    client_message_id: str,
+    settings: MessagingSettings,
+    now: datetime,
+) -> Sent:
+    """Send a message (trimmed text) to the conversation; idempotent per client_message_id."""
+    return await _send(
+        session,
+        redis,
+        caller,
+        conversation_id,
+        body=rules.check_body(body),
+        client_message_id=client_message_id,
+        settings=settings,
+        now=now,
+    )
+
+
+async def _send(
+    session: PrimarySession,
+    redis: aioredis.Redis,
+    caller: Caller,
+    conversation_id: uuid.UUID,
+    *,
+    body: str,
+    client_message_id: str,
+    settings: MessagingSettings,
+    now: datetime,
+) -> Sent:
+    locked = await repository.lock_for_send(
+        session, conversation_id, author_id=caller.id, client_message_id=client_message_id
+    )
+    if locked is None:
+        raise ConversationNotFound()
+    conversation = locked.conversation
+    rules.check_participant(caller.id, conversation)
+    if locked.existing_message_id is not None:
+        stored = await repository.get_message(session, locked.existing_message_id)
+        assert stored is not None
+        return Sent(stored, created=False)
+    decision = await send_limiter(redis, settings).hit(str(caller.id))
+    if not decision.allowed:
+        raise SendRateLimited(decision.retry_after)
+    message = await repository.insert_message(
+        session,
+        conversation_id=conversation.id,
+        seq=conversation.last_seq + 1,
+        author_id=caller.id,
+        body=body,
+        client_message_id=client_message_id,
+        now=now,
+    )
+    if message is None:
+        # Stored by a send that held the lock just before this one (this statement's
+        # snapshot of the lookup above predates it): the same message, once.
+        stored = await repository.message_by_client_id(
+            session, conversation.id, author_id=caller.id, client_message_id=client_message_id
+        )
+        assert stored is not None
+        return Sent(stored, created=False)
+    await events.emit(
+        session,
+        redis,
+        (conversation.tenant_id, conversation.landlord_id),
+        MESSAGE_CREATED,
+        {"conversation_id": str(conversation.id), "message": message_data(message)},
+    )
+    return Sent(message, created=True)
+
+
+# --- read markers -----------------------------------------------------------------------------
+
+
+async def mark_read(
+    session: PrimarySession,
+    redis: aioredis.Redis,
+    caller: Caller,
+    conversation_id: uuid.UUID,
+    *,
+    up_to_message_id: uuid.UUID,
+) -> ReadMarker:
+    """Move the caller's read marker up to a message of the conversation (never backwards;
+    an older message leaves it where it is). The other participant learns of a move."""
+    conversation = await repository.get_conversation(session, conversation_id)
+    if conversation is None:
+        raise ConversationNotFound()
+    other = rules.check_participant(caller.id, conversation)
+    message = await repository.get_message(session, up_to_message_id)
+    if message is None or message.conversation_id != conversation.id:
+        raise message_not_in_conversation()
+    if await repository.advance_read(session, conversation.id, caller.id, seq=message.seq):
+        await events.emit(
+            session,
+            redis,
+            (other,),
+            CONVERSATION_READ,
+            {
+                "conversation_id": str(conversation.id),
+                "reader_id": str(caller.id),
+                "up_to_seq": message.seq,
+            },
+        )
+    marker = await repository.read_marker(session, conversation.id, caller.id)
+    assert marker is not None
+    return marker
