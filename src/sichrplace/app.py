@@ -46,8 +46,10 @@ def _api_routers() -> list[APIRouter]:
     from sichrplace.listings import endpoints as listings
     from sichrplace.media import endpoints as media
     from sichrplace.messaging import endpoints as messaging
+    from sichrplace.notifications.endpoints import notifications_router
     from sichrplace.payments import endpoints as payments
     from sichrplace.platform.events.http import events_router
+    from sichrplace.privacy import endpoints as privacy
     from sichrplace.search import endpoints as search
     from sichrplace.viewings import endpoints as viewings
 
@@ -64,6 +66,8 @@ def _api_routers() -> list[APIRouter]:
         viewings.router,
         viewings.calendar_api_router,
         events_router(current_user),
+        notifications_router(current_user),
+        privacy.router,
         ops.api_router,
     ]
 

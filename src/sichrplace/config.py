@@ -488,6 +488,9 @@ class MessagingSettings(BaseSettings):
     # this many sends per window, counted in Redis across all instances.
     send_limit: int = Field(default=30, ge=1)
     send_window_seconds: int = Field(default=60, ge=1)
+    # A new message is emailed to its recipient this long after it was sent, and only if it
+    # is still unread then: a burst of messages makes one email, a quick reader gets none.
+    unread_email_delay_seconds: int = Field(default=600, ge=0)
 
 
 class EventsSettings(BaseSettings):

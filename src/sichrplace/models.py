@@ -9,6 +9,7 @@ from sichrplace.notifications import models as notifications_models  # noqa: F40
 from sichrplace.payments import models as payments_models  # noqa: F401
 from sichrplace.platform.db.base import Base
 from sichrplace.platform.events import models as events_models  # noqa: F401
+from sichrplace.privacy import models as privacy_models  # noqa: F401
 from sichrplace.search.suggest import models as suggest_models  # noqa: F401
 from sichrplace.viewings import models as viewings_models  # noqa: F401
 

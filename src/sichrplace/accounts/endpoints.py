@@ -15,6 +15,8 @@ from sichrplace.accounts.schemas import (
     PasswordChangeIn,
     PasswordResetConfirmIn,
     PasswordResetRequestIn,
+    ProfileOut,
+    ProfilePatch,
     RefreshIn,
     RegisterIn,
     TokenPairOut,
@@ -22,6 +24,7 @@ from sichrplace.accounts.schemas import (
     VerifyEmailIn,
 )
 from sichrplace.accounts.service import TokenPair
+from sichrplace.kit.clock import utcnow
 from sichrplace.platform.http.dependencies import PrimaryDB, RedisDep
 from sichrplace.platform.http.openapi import problems
 
@@ -155,9 +158,27 @@ async def change_password(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/me", response_model=UserOut, responses=problems(401, 404))
-async def me(user: CurrentUser, session: PrimaryDB) -> UserOut:
-    return UserOut.of(await service.profile(session, user.id))
+@router.get("/me", response_model=ProfileOut, responses=problems(401, 404))
+async def me(user: CurrentUser, session: PrimaryDB) -> ProfileOut:
+    return ProfileOut.of_profile(await service.full_profile(session, user.id))
+
+
+@router.patch(
+    "/me",
+    response_model=ProfileOut,
+    summary="Change the caller's name, language or notification preferences",
+    responses=problems(401, 404, 422, s422="a field has a value it cannot take"),
+)
+async def patch_me(body: ProfilePatch, user: CurrentUser, session: PrimaryDB) -> ProfileOut:
+    profile = await service.update_profile(
+        session,
+        user.id,
+        full_name=body.full_name,
+        language=body.language,
+        notification_preferences=body.preference_changes(),
+        now=utcnow(),
+    )
+    return ProfileOut.of_profile(profile)
 
 
 @router.post("/auth/verify-email", response_model=UserOut, responses=problems(422))

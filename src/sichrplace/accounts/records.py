@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sichrplace.accounts.models import Role, TokenPurpose
 
@@ -53,3 +54,11 @@ class SessionStateRow:
 
     session_live: bool  # the session (refresh family) exists, is the user's and is not revoked
     suspended: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSettingsRow:
+    """A user's language and stored notification choices (only what they changed)."""
+
+    language: str
+    notification_preferences: dict[str, Any]

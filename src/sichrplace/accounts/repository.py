@@ -6,7 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, select, update
+import orjson
+from sqlalchemy import Row, and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from sichrplace.accounts.models import (
@@ -19,6 +20,7 @@ from sichrplace.accounts.models import (
 )
 from sichrplace.accounts.records import (
     AccountTokenRow,
+    ProfileSettingsRow,
     RefreshTokenRow,
     SessionStateRow,
     UserRow,
@@ -251,4 +253,142 @@ async def use_account_tokens(
             AccountToken.used_at.is_(None),
         )
         .values(used_at=now)
+    )
+
+
+# --- personal data (privacy: export and anonymisation) ----------------------------------------
+
+
+async def export_profile(session: PrimarySession, user_id: uuid.UUID) -> dict[str, Any] | None:
+    """The user's own row for a data export (no password hash)."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT id, email, full_name, role, email_verified_at, password_changed_at, "
+                "suspended_at, created_at, updated_at, deleted_at FROM users WHERE id = :uid"
+            ),
+            {"uid": user_id},
+        )
+    ).one_or_none()
+    return None if row is None else dict(row._mapping)
+
+
+async def export_sessions(session: PrimarySession, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The user's logins (refresh-token families): times only, never a token."""
+    stmt = (
+        select(
+            RefreshTokenFamily.id,
+            RefreshTokenFamily.created_at,
+            RefreshTokenFamily.revoked_at,
+            RefreshTokenFamily.revoked_reason,
+        )
+        .where(RefreshTokenFamily.user_id == user_id)
+        .order_by(RefreshTokenFamily.created_at, RefreshTokenFamily.id)
+    )
+    return [dict(r._mapping) for r in await session.execute(stmt)]
+
+
+async def lock_live_user(session: PrimarySession, user_id: uuid.UUID) -> UserRow | None:
+    """The user, row-locked, unless the account was deleted (a second deletion waits, then
+    finds it gone)."""
+    ids = text("SELECT id FROM users WHERE id = :uid AND deleted_at IS NULL FOR UPDATE")
+    if (await session.execute(ids, {"uid": user_id})).one_or_none() is None:
+        return None
+    return await get_user(session, user_id)
+
+
+async def anonymise_user(
+    session: PrimarySession,
+    user_id: uuid.UUID,
+    *,
+    email: str,
+    full_name: str,
+    password_hash: str,
+    now: datetime,
+) -> None:
+    """Overwrite what identifies the person; the row stays for the records that must be kept.
+    Open emailed tokens (verification, reset) are spent."""
+    await session.execute(
+        text(
+            "UPDATE users SET email = :email, full_name = :full_name, "
+            "password_hash = :password_hash, email_verified_at = NULL, deleted_at = :now, "
+            "updated_at = :now WHERE id = :uid"
+        ),
+        {
+            "uid": user_id,
+            "email": email,
+            "full_name": full_name,
+            "password_hash": password_hash,
+            "now": now,
+        },
+    )
+    await session.execute(
+        update(AccountToken)
+        .where(AccountToken.user_id == user_id, AccountToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+
+
+# --- profile settings (language, notification preferences) ------------------------------------
+
+
+async def profile_settings(
+    session: PrimarySession, user_id: uuid.UUID
+) -> ProfileSettingsRow | None:
+    row = (
+        await session.execute(
+            text("SELECT language, notification_preferences FROM users WHERE id = :uid"),
+            {"uid": user_id},
+        )
+    ).one_or_none()
+    return (
+        None
+        if row is None
+        else ProfileSettingsRow(row.language, dict(row.notification_preferences))
+    )
+
+
+async def lock_profile_settings(
+    session: PrimarySession, user_id: uuid.UUID
+) -> ProfileSettingsRow | None:
+    """The settings under the user's row lock: two PATCHes of different preferences both land."""
+    row = (
+        await session.execute(
+            text("SELECT language, notification_preferences FROM users WHERE id = :uid FOR UPDATE"),
+            {"uid": user_id},
+        )
+    ).one_or_none()
+    return (
+        None
+        if row is None
+        else ProfileSettingsRow(row.language, dict(row.notification_preferences))
+    )
+
+
+async def update_profile(
+    session: PrimarySession,
+    user_id: uuid.UUID,
+    *,
+    full_name: str | None,
+    language: str | None,
+    notification_preferences: dict[str, Any] | None,
+    now: datetime,
+) -> None:
+    """Set what is given (None: unchanged)."""
+    await session.execute(
+        text(
+            "UPDATE users SET full_name = COALESCE(:full_name, full_name), "
+            "language = COALESCE(:language, language), "
+            "notification_preferences = COALESCE(CAST(:prefs AS jsonb), "
+            "notification_preferences), updated_at = :now WHERE id = :uid"
+        ),
+        {
+            "uid": user_id,
+            "full_name": full_name,
+            "language": language,
+            "prefs": None
+            if notification_preferences is None
+            else orjson.dumps(notification_preferences).decode(),
+            "now": now,
+        },
     )

@@ -4,10 +4,10 @@ single-use emailed tokens, login throttling. The service applies them to what it
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from sichrplace.accounts.errors import weak_password
 from sichrplace.accounts.records import AccountTokenRow, RefreshTokenRow
@@ -78,3 +78,36 @@ def retry_after(decisions: Iterable[Decision]) -> int | None:
     every limiter allows it."""
     refused = [d.retry_after for d in decisions if not d.allowed]
     return max(refused) if refused else None
+
+
+# --- profile settings -------------------------------------------------------------------------
+
+LANGUAGES = ("de", "en")
+# Per kind of notification, what the user gets besides the in-app notification. Stored is only
+# what the user changed: a default changed here applies to everyone who kept it.
+NOTIFICATION_DEFAULTS: dict[str, dict[str, bool]] = {"message": {"email": True}}
+
+
+def effective_preferences(stored: Mapping[str, Any]) -> dict[str, dict[str, bool]]:
+    """The defaults with the user's stored choices over them (unknown kinds ignored)."""
+    result = {kind: dict(channels) for kind, channels in NOTIFICATION_DEFAULTS.items()}
+    for kind, channels in stored.items():
+        if kind in result and isinstance(channels, Mapping):
+            for channel, wanted in channels.items():
+                if channel in result[kind] and isinstance(wanted, bool):
+                    result[kind][channel] = wanted
+    return result
+
+
+def merged_preferences(
+    stored: Mapping[str, Any], changes: Mapping[str, Mapping[str, bool]]
+) -> dict[str, dict[str, bool]]:
+    """What to store after a PATCH: the stored choices with the changed ones over them."""
+    result = {kind: dict(channels) for kind, channels in effective_preferences(stored).items()}
+    for kind, channels in changes.items():
+        result.setdefault(kind, {}).update(channels)
+    return result
+
+
+def wants_email(stored: Mapping[str, Any], kind: str) -> bool:
+    return effective_preferences(stored).get(kind, {}).get("email", False)

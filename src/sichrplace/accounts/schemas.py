@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
 
 from sichrplace.accounts.models import Role
 from sichrplace.accounts.records import UserRow
+
+if TYPE_CHECKING:
+    from sichrplace.accounts.service import Profile
 
 # minLength is checked by the password rules (their own message), stated here for clients.
 Password = Annotated[
@@ -101,3 +104,54 @@ class AcceptedOut(BaseModel):
 class PasswordChangeIn(BaseModel):
     current_password: Annotated[str, Field(max_length=1024)]
     new_password: Password
+
+
+# --- the profile (GET/PATCH /me) --------------------------------------------------------------
+
+Language = Literal["de", "en"]
+
+
+class ChannelsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: StrictBool = Field(description="Also send an email (besides the in-app notification)")
+
+
+class NotificationPreferencesIn(BaseModel):
+    """Only the kinds and channels to change; the others keep their values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: ChannelsIn | None = Field(
+        default=None, description="New messages (the unread-message email; default on)"
+    )
+
+
+class ProfilePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    full_name: FullName | None = None
+    language: Language | None = Field(
+        default=None, description="The language of emails to the user (German by default)"
+    )
+    notification_preferences: NotificationPreferencesIn | None = None
+
+    def preference_changes(self) -> dict[str, dict[str, bool]] | None:
+        if self.notification_preferences is None:
+            return None
+        return self.notification_preferences.model_dump(exclude_none=True)
+
+
+class ProfileOut(UserOut):
+    language: Language
+    notification_preferences: dict[str, dict[str, bool]] = Field(
+        description='Per kind, per channel: e.g. {"message": {"email": true}}'
+    )
+
+    @classmethod
+    def of_profile(cls, profile: Profile) -> ProfileOut:
+        return cls(
+            **UserOut.of(profile.user).model_dump(),
+            language=profile.language,
+            notification_preferences=profile.notification_preferences,
+        )

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import redis.asyncio as aioredis
 import structlog
@@ -383,3 +383,53 @@ async def confirm_password_reset(
     throttle = login_throttle(redis, auth.settings)
     subject = rules.throttle_subject(user.email)
     on_commit(session, functools.partial(throttle.lift_account_lockout, subject))
+
+
+# --- profile settings -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    user: UserRow
+    language: str
+    notification_preferences: dict[str, dict[str, bool]]
+
+
+async def full_profile(session: PrimarySession, user_id: uuid.UUID) -> Profile:
+    """The user with their language and effective notification preferences."""
+    user = await profile(session, user_id)
+    stored = await repo.profile_settings(session, user_id)
+    if stored is None:
+        raise NotFound("user not found")
+    return Profile(
+        user, stored.language, rules.effective_preferences(stored.notification_preferences)
+    )
+
+
+async def update_profile(
+    session: PrimarySession,
+    user_id: uuid.UUID,
+    *,
+    full_name: str | None,
+    language: str | None,
+    notification_preferences: Mapping[str, Mapping[str, bool]] | None,
+    now: datetime,
+) -> Profile:
+    """Change what is given; preferences merge kind by kind, channel by channel."""
+    stored = await repo.lock_profile_settings(session, user_id)
+    if stored is None:
+        raise NotFound("user not found")
+    preferences = None
+    if notification_preferences is not None:
+        preferences = rules.merged_preferences(
+            stored.notification_preferences, notification_preferences
+        )
+    await repo.update_profile(
+        session,
+        user_id,
+        full_name=full_name,
+        language=language,
+        notification_preferences=preferences,
+        now=now,
+    )
+    return await full_profile(session, user_id)

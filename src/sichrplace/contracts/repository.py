@@ -273,3 +273,66 @@ async def mark_installment_refunded(
     )
     row = (await session.execute(stmt)).one_or_none()
     return None if row is None else InstallmentRow(**row._asdict())
+
+
+# --- personal data (privacy: export and deletion) ---------------------------------------------
+
+
+async def export_contracts(session: PrimarySession, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The user's contracts with their signatures and the user's own audit events. Where and
+    with what a signature or event was made (IP, user agent) only for the user's own: the
+    other party's are theirs."""
+    contracts = text(
+        """
+        SELECT id, listing_id, viewing_id, landlord_id, tenant_id,
+               CASE WHEN tenant_id = :uid THEN 'tenant' ELSE 'landlord' END AS role,
+               status, start_date, end_date, cold_rent_cents, utilities_cents, deposit_cents,
+               deposit_plan, deposit_status, document_sha256, created_at, updated_at, sent_at,
+               fully_signed_at
+        FROM contracts WHERE tenant_id = :uid OR landlord_id = :uid
+        ORDER BY created_at, id
+        """
+    )
+    signatures = text(
+        """
+        SELECT s.contract_id, s.party, s.signer_id, s.full_name, s.document_sha256, s.signed_at,
+               CASE WHEN s.signer_id = :uid THEN s.ip END AS ip,
+               CASE WHEN s.signer_id = :uid THEN s.user_agent END AS user_agent
+        FROM contract_signatures s JOIN contracts c ON c.id = s.contract_id
+        WHERE c.tenant_id = :uid OR c.landlord_id = :uid
+        ORDER BY s.signed_at, s.party
+        """
+    )
+    events = text(
+        """
+        SELECT e.contract_id, e.kind, e.ip, e.user_agent, e.created_at
+        FROM contract_events e WHERE e.actor_id = :uid ORDER BY e.id
+        """
+    )
+    params = {"uid": user_id}
+    rows = [dict(r._mapping) for r in await session.execute(contracts, params)]
+    by_id: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        row["signatures"], row["my_events"] = [], []
+        by_id[row["id"]] = row
+    for sig in await session.execute(signatures, params):
+        by_id[sig.contract_id]["signatures"].append(dict(sig._mapping))
+    for event in await session.execute(events, params):
+        if event.contract_id in by_id:
+            by_id[event.contract_id]["my_events"].append(dict(event._mapping))
+    return rows
+
+
+async def open_obligations_of(session: PrimarySession, user_id: uuid.UUID) -> int:
+    """Contracts that bind the user and are not settled: sent for signature but not signed by
+    both, or signed with a deposit the user (as tenant) has not paid in full."""
+    stmt = text(
+        """
+        SELECT count(*) FROM contracts
+        WHERE (tenant_id = :uid OR landlord_id = :uid)
+          AND (status IN ('sent', 'partially_signed')
+               OR (status = 'fully_signed' AND tenant_id = :uid
+                   AND deposit_status IN ('unpaid', 'partially_paid')))
+        """
+    )
+    return int((await session.execute(stmt, {"uid": user_id})).scalar_one())

@@ -158,3 +158,23 @@ async def prune_view_batches(session: PrimarySession, *, older_than_days: int) -
         ),
         {"d": older_than_days},
     )
+
+
+# --- personal data (privacy: export and deletion) ---------------------------------------------
+
+
+async def export_owned(session: PrimarySession, owner_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every listing of the owner, archived ones included (without internal search columns)."""
+    stmt = text(
+        "SELECT to_jsonb(l) - 'location' - 'search_tsv' - 'search_extra' - 'city_key' "
+        "- 'district_key' AS doc FROM listings l WHERE owner_id = :uid ORDER BY created_at, id"
+    )
+    return [dict(r.doc) for r in await session.execute(stmt, {"uid": owner_id})]
+
+
+async def unarchived_of(session: PrimarySession, owner_id: uuid.UUID) -> list[uuid.UUID]:
+    """The owner's listings that are not archived yet."""
+    stmt = select(Listing.id).where(
+        Listing.owner_id == owner_id, Listing.status != ListingStatus.ARCHIVED.value
+    )
+    return list((await session.execute(stmt)).scalars())

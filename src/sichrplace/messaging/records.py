@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,4 +84,20 @@ class ReadMarker:
     user_id: uuid.UUID
     read_seq: int
     message_id: uuid.UUID | None
+    unread_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadState:
+    """A recipient's unread messages in one conversation (from the other participant)."""
+
+    recipient_id: uuid.UUID
+    recipient_email: str
+    recipient_name: str
+    recipient_language: str
+    recipient_preferences: dict[str, Any]
+    other_name: str
+    listing_title: str
+    read_seq: int
+    newest_seq: int  # the other participant's newest message (0: none)
     unread_count: int

@@ -26,6 +26,7 @@ from sichrplace.messaging.records import (
     LockedConversation,
     MessageRow,
     ReadMarker,
+    UnreadState,
 )
 from sichrplace.messaging.vocabulary import EXCERPT_LENGTH
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
@@ -389,3 +390,90 @@ async def read_marker(
     ).where(members.c.conversation_id == conversation_id, members.c.user_id == user_id)
     row = (await session.execute(stmt)).one_or_none()
     return None if row is None else ReadMarker(**row._asdict())
+
+
+# --- personal data (privacy: export) ----------------------------------------------------------
+
+
+async def export_conversations(session: PrimarySession, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The user's conversations with every message in them: the other participant's messages
+    are part of the user's correspondence."""
+    conversations = text(
+        """
+        SELECT c.id, c.listing_id,
+               CASE WHEN c.tenant_id = :uid THEN 'tenant' ELSE 'landlord' END AS role,
+               CASE WHEN c.tenant_id = :uid THEN c.landlord_id ELSE c.tenant_id END
+                   AS other_party_id,
+               o.full_name AS other_party_name, c.created_at, c.last_message_at,
+               m.read_seq, m.archived
+        FROM conversations c
+        JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = :uid
+        JOIN users o ON o.id = CASE WHEN c.tenant_id = :uid THEN c.landlord_id
+                                    ELSE c.tenant_id END
+        WHERE c.tenant_id = :uid OR c.landlord_id = :uid
+        ORDER BY c.created_at, c.id
+        """
+    )
+    bodies = text(
+        """
+        SELECT msg.conversation_id, msg.seq, msg.author_id, msg.author_id = :uid AS mine,
+               msg.body, msg.sent_at
+        FROM messages msg JOIN conversations c ON c.id = msg.conversation_id
+        WHERE c.tenant_id = :uid OR c.landlord_id = :uid
+        ORDER BY msg.conversation_id, msg.seq
+        """
+    )
+    params = {"uid": user_id}
+    rows = [dict(r._mapping) for r in await session.execute(conversations, params)]
+    by_id: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        row["messages"] = []
+        by_id[row["id"]] = row
+    for message in await session.execute(bodies, params):
+        if message.conversation_id in by_id:
+            item = dict(message._mapping)
+            del item["conversation_id"]
+            by_id[message.conversation_id]["messages"].append(item)
+    return rows
+
+
+# --- notifications about unread messages ------------------------------------------------------
+
+_UNREAD_STATE = text(
+    """
+    SELECT r.id AS recipient_id, r.email AS recipient_email, r.full_name AS recipient_name,
+           r.language AS recipient_language,
+           r.notification_preferences AS recipient_preferences,
+           a.full_name AS other_name, l.title AS listing_title, m.read_seq,
+           (SELECT max(x.seq) FROM messages x
+             WHERE x.conversation_id = c.id AND x.author_id <> m.user_id) AS newest_seq,
+           (SELECT count(*) FROM messages x
+             WHERE x.conversation_id = c.id AND x.author_id <> m.user_id
+               AND x.seq > m.read_seq) AS unread_count
+    FROM conversations c
+    JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = :recipient
+    JOIN users r ON r.id = m.user_id
+    JOIN users a ON a.id = CASE WHEN c.tenant_id = m.user_id THEN c.landlord_id
+                                ELSE c.tenant_id END
+    JOIN listings l ON l.id = c.listing_id
+    WHERE c.id = :conversation
+    """
+)
+
+
+async def unread_state(
+    session: AnySession, conversation_id: uuid.UUID, recipient_id: uuid.UUID
+) -> UnreadState | None:
+    """What the recipient has not read of the other participant's messages, with what a
+    notification or email about it says; None unless they take part in the conversation."""
+    row = (
+        await session.execute(
+            _UNREAD_STATE, {"conversation": conversation_id, "recipient": recipient_id}
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    values = row._asdict()
+    values["newest_seq"] = values["newest_seq"] or 0
+    values["recipient_preferences"] = dict(values["recipient_preferences"] or {})
+    return UnreadState(**values)

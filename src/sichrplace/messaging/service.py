@@ -22,16 +22,19 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from sichrplace.config import MessagingSettings
+from sichrplace.kit.clock import utcnow
 from sichrplace.listings.errors import ListingNotFound
 from sichrplace.listings.rules import Caller
-from sichrplace.messaging import repository, rules
+from sichrplace.messaging import repository, rules, tasks
 from sichrplace.messaging.errors import (
     ConversationNotFound,
     SendRateLimited,
     message_not_in_conversation,
 )
-from sichrplace.messaging.records import ConversationView, MessageRow, ReadMarker
+from sichrplace.messaging.records import ConversationRow, ConversationView, MessageRow, ReadMarker
 from sichrplace.messaging.vocabulary import CONVERSATION_READ, MESSAGE_CREATED
+from sichrplace.notifications import service as notifications
+from sichrplace.notifications.vocabulary import MESSAGE
 from sichrplace.platform import events
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 from sichrplace.platform.ratelimit import FixedWindowLimiter
@@ -249,7 +252,59 @@ async def _send(
         MESSAGE_CREATED,
         {"conversation_id": str(conversation.id), "message": message_data(message)},
     )
+    await _notify_recipient(session, redis, conversation, message, settings=settings, now=now)
     return Sent(message, created=True)
+
+
+def conversation_group(conversation_id: uuid.UUID) -> str:
+    """The group of a conversation's message notifications: one unread per recipient."""
+    return f"conversation:{conversation_id}"
+
+
+async def _notify_recipient(
+    session: PrimarySession,
+    redis: aioredis.Redis,
+    conversation: ConversationRow,
+    message: MessageRow,
+    *,
+    settings: MessagingSettings,
+    now: datetime,
+) -> None:
+    """The recipient's in-app notification (one unread per conversation, refreshed with each
+    message) and, once per burst, the delayed unread-message email job."""
+    recipient = (
+        conversation.landlord_id
+        if message.author_id == conversation.tenant_id
+        else conversation.tenant_id
+    )
+    state = await repository.unread_state(session, conversation.id, recipient)
+    assert state is not None  # the recipient is a member of the conversation
+    await notifications.notify(
+        session,
+        redis,
+        recipient,
+        MESSAGE,
+        f"Neue Nachricht von {state.other_name} / New message from {state.other_name}",
+        data={
+            "conversation_id": str(conversation.id),
+            "listing_id": str(conversation.listing_id),
+            "listing_title": state.listing_title,
+            "from_id": str(message.author_id),
+            "from_name": state.other_name,
+            "unread_count": state.unread_count,
+            "message_seq": message.seq,
+        },
+        group_key=conversation_group(conversation.id),
+        now=now,
+    )
+    await notifications.schedule_once(
+        session,
+        tasks.pending_key(conversation.id, recipient),
+        tasks.unread_email,
+        delay_seconds=settings.unread_email_delay_seconds,
+        conversation_id=str(conversation.id),
+        recipient_id=str(recipient),
+    )
 
 
 # --- read markers -----------------------------------------------------------------------------
@@ -273,6 +328,11 @@ async def mark_read(
     if message is None or message.conversation_id != conversation.id:
         raise message_not_in_conversation()
     if await repository.advance_read(session, conversation.id, caller.id, seq=message.seq):
+        if message.seq >= conversation.last_seq:
+            # All read: the conversation's message notification has nothing left to say.
+            await notifications.mark_group_read(
+                session, caller.id, conversation_group(conversation.id), now=utcnow()
+            )
         await events.emit(
             session,
             redis,

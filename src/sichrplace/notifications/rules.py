@@ -21,3 +21,13 @@ def check_email(*, to: str, subject: str, dedupe_key: str) -> None:
     _check_header("subject", subject)
     if not dedupe_key or len(dedupe_key) > MAX_DEDUPE_KEY:
         raise Unprocessable.field("dedupe_key", f"must be 1 to {MAX_DEDUPE_KEY} characters")
+
+
+MAX_ID = 2**63 - 1  # bigserial
+
+
+def decode_cursor(cursor: str) -> int:
+    """A list cursor is the id to continue below; anything else is 422 naming `cursor`."""
+    if not cursor.isascii() or not cursor.isdigit() or not 0 < int(cursor) <= MAX_ID:
+        raise Unprocessable.field("cursor", "is not a cursor of this list")
+    return int(cursor)

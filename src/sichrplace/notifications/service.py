@@ -1,18 +1,40 @@
-"""What other domains call: queue an email with their business write."""
+"""What other domains call: queue an email with their business write, notify a user in-app
+(stored with the write, put on the user's event stream), schedule a delayed email once."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sichrplace.notifications import rules
+import orjson
+import redis.asyncio as aioredis
+from procrastinate.tasks import Task
+
+from sichrplace.notifications import repository, rules
 from sichrplace.notifications.mailer import Attachment
+from sichrplace.notifications.records import NotificationRow
 from sichrplace.notifications.tasks import send_email
-from sichrplace.platform.db.sessions import PrimarySession
+from sichrplace.notifications.vocabulary import NOTIFICATION_CREATED
+from sichrplace.platform import events
+from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
+from sichrplace.platform.events import repository as event_store
 from sichrplace.platform.jobs import enqueue, enqueue_many
 
-__all__ = ["Attachment", "Email", "queue_email", "queue_emails"]
+__all__ = [
+    "Attachment",
+    "Email",
+    "list_notifications",
+    "mark_read",
+    "notify",
+    "queue_email",
+    "queue_emails",
+    "schedule_once",
+]
+
+AnySession = PrimarySession | ReplicaSession
 
 
 async def queue_email(
@@ -58,3 +80,111 @@ async def queue_emails(session: PrimarySession, mails: Sequence[Email]) -> None:
     """`queue_email` for several emails of one event (e.g. to both parties of a booking),
     queued in one statement."""
     await enqueue_many(session, send_email, [mail.to_job() for mail in mails])
+
+
+# --- in-app notifications ---------------------------------------------------------------------
+
+
+def notification_data(row: NotificationRow) -> dict[str, Any]:
+    """A notification as the API and the `notification.created` event show it."""
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "title": row.title,
+        "data": row.data,
+        "created_at": row.created_at.isoformat(),
+        "read": row.read_at is not None,
+    }
+
+
+async def notify(
+    session: PrimarySession,
+    redis: aioredis.Redis | None,
+    user_id: uuid.UUID,
+    kind: str,
+    title: str,
+    *,
+    data: Mapping[str, Any],
+    now: datetime,
+    group_key: str | None = None,
+) -> NotificationRow:
+    """Store a notification for `user_id` in the caller's transaction and put it on the
+    user's event stream (`notification.created`, published after the commit).
+
+    `title` is German first ("Neue Nachricht / New message"); `data` is JSON naming what it
+    is about (ids, never a message body). With `group_key`, the user's unread notification of
+    the same key is replaced (one per conversation, not one per message). Without a Redis
+    client (a job or script without one) the event is stored unpublished: streams read it
+    from Postgres on their next check.
+    """
+    row = await repository.insert_notification(
+        session,
+        user_id=user_id,
+        kind=kind,
+        title=title,
+        data=dict(data),
+        group_key=group_key,
+        now=now,
+    )
+    payload = notification_data(row)
+    if redis is None:
+        await event_store.append(
+            session, (user_id,), NOTIFICATION_CREATED, orjson.dumps(payload).decode()
+        )
+    else:
+        await events.emit(session, redis, (user_id,), NOTIFICATION_CREATED, payload)
+    return row
+
+
+async def list_notifications(
+    session: AnySession, user_id: uuid.UUID, *, unread: bool, cursor: str | None, limit: int
+) -> tuple[list[NotificationRow], str | None]:
+    """The user's notifications newest first, and the next page's cursor (an id)."""
+    before = rules.decode_cursor(cursor) if cursor else None
+    rows = await repository.list_notifications(
+        session, user_id, unread=unread, before=before, limit=limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (str(rows[-1].id) if more and rows else None)
+
+
+async def mark_read(
+    session: PrimarySession, user_id: uuid.UUID, *, up_to_id: int, now: datetime
+) -> tuple[int, int]:
+    """Mark the user's notifications up to `up_to_id` read (only theirs; a read one stays
+    read): how many were marked, and how many remain unread."""
+    marked = await repository.mark_read(session, user_id, up_to_id=up_to_id, now=now)
+    return marked, await repository.unread_count(session, user_id)
+
+
+async def mark_group_read(
+    session: PrimarySession, user_id: uuid.UUID, group_key: str, *, now: datetime
+) -> None:
+    """The user has seen what the group's notification is about (e.g. read the conversation)."""
+    await repository.mark_group_read(session, user_id, group_key, now=now)
+
+
+# --- delayed emails ---------------------------------------------------------------------------
+
+
+async def schedule_once(
+    session: PrimarySession,
+    key: str,
+    task_fn: Task[Any, Any, Any],
+    /,
+    *,
+    delay_seconds: float,
+    **kwargs: Any,
+) -> bool:
+    """Schedule `task_fn(**kwargs)` in `delay_seconds` unless a job of `key` is scheduled
+    already (True: this call scheduled it). The job calls `release_once(session, key)` when
+    it runs, so what happens after that schedules a new one."""
+    if not await repository.claim_pending(session, key):
+        return False
+    await enqueue(session, task_fn, schedule_in_seconds=delay_seconds, **kwargs)
+    return True
+
+
+async def release_once(session: PrimarySession, key: str) -> None:
+    await repository.release_pending(session, key)

@@ -454,3 +454,35 @@ async def open_issues(session: AnySession, *, limit: int) -> list[IssueRecord]:
 async def count_open_issues(session: AnySession) -> int:
     stmt = select(func.count()).where(issues.c.resolved_at.is_(None))
     return int((await session.execute(stmt)).scalar_one())
+
+
+# --- personal data (privacy: export) ----------------------------------------------------------
+
+
+async def export_payments(session: PrimarySession, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The user's payments as payer or payee: amounts, statuses, times; no provider reference
+    or checkout URL."""
+    stmt = text(
+        """
+        SELECT id, purpose, reference_id, installment,
+               CASE WHEN payer_id = :uid THEN 'payer' ELSE 'payee' END AS role,
+               provider, amount_cents, currency, status, description,
+               created_at, updated_at, succeeded_at, refunded_at
+        FROM payments WHERE payer_id = :uid OR payee_id = :uid
+        ORDER BY created_at, id
+        """
+    )
+    return [dict(r._mapping) for r in await session.execute(stmt, {"uid": user_id})]
+
+
+async def export_ledger(session: PrimarySession, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The ledger entries of the user's payments (no provider object reference)."""
+    stmt = text(
+        """
+        SELECT e.id, e.payment_id, e.kind, e.amount_cents, e.currency, e.created_at
+        FROM ledger_entries e JOIN payments p ON p.id = e.payment_id
+        WHERE p.payer_id = :uid OR p.payee_id = :uid
+        ORDER BY e.id
+        """
+    )
+    return [dict(r._mapping) for r in await session.execute(stmt, {"uid": user_id})]

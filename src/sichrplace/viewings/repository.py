@@ -417,3 +417,46 @@ async def feed_owner(session: AnySession, token_sha256: bytes) -> uuid.UUID | No
         feeds.c.token_sha256 == token_sha256, feeds.c.revoked_at.is_(None)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# --- personal data (privacy: export and deletion) ---------------------------------------------
+
+
+async def export_viewings(session: PrimarySession, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The user's bookings as tenant or landlord, with their slot's times."""
+    stmt = text(
+        """
+        SELECT v.id, v.listing_id, v.slot_id,
+               CASE WHEN v.tenant_id = :uid THEN 'tenant' ELSE 'landlord' END AS role,
+               v.status, v.message, s.starts_at, s.ends_at, v.created_at, v.updated_at,
+               v.confirmed_at, v.cancelled_at, v.completed_at, v.expired_at, v.refunded_at
+        FROM viewings v JOIN viewing_slots s ON s.id = v.slot_id
+        WHERE v.tenant_id = :uid OR v.landlord_id = :uid
+        ORDER BY v.created_at, v.id
+        """
+    )
+    return [dict(r._mapping) for r in await session.execute(stmt, {"uid": user_id})]
+
+
+async def export_feed(session: PrimarySession, user_id: uuid.UUID) -> dict[str, Any] | None:
+    """Whether the user has a calendar feed (its times; never the token or its hash)."""
+    stmt = select(CalendarFeed.created_at, CalendarFeed.revoked_at).where(
+        CalendarFeed.user_id == user_id
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    return None if row is None else dict(row._mapping)
+
+
+async def open_viewings_of(
+    session: PrimarySession, user_id: uuid.UUID, *, now: datetime
+) -> list[uuid.UUID]:
+    """The user's bookings still ahead: pending payment, or confirmed for a slot not begun."""
+    stmt = text(
+        """
+        SELECT v.id FROM viewings v JOIN viewing_slots s ON s.id = v.slot_id
+        WHERE (v.tenant_id = :uid OR v.landlord_id = :uid)
+          AND (v.status = 'pending_payment' OR (v.status = 'confirmed' AND s.starts_at > :now))
+        ORDER BY v.id
+        """
+    )
+    return list((await session.execute(stmt, {"uid": user_id, "now": now})).scalars())

@@ -1,0 +1,1 @@
+"""Personal data (GDPR): the caller's data export and the deletion of their account."""
