@@ -333,13 +333,12 @@ async def anonymise_user(
 
 
 async def profile_settings(
-    session: PrimarySession, user_id: uuid.UUID
+    session: PrimarySession, user_id: uuid.UUID, *, lock: bool = False
 ) -> ProfileSettingsRow | None:
+    """`lock`: under the user's row lock, so two PATCHes of different preferences both land."""
+    sql = "SELECT language, notification_preferences FROM users WHERE id = :uid"
     row = (
-        await session.execute(
-            text("SELECT language, notification_preferences FROM users WHERE id = :uid"),
-            {"uid": user_id},
-        )
+        await session.execute(text(sql + (" FOR UPDATE" if lock else "")), {"uid": user_id})
     ).one_or_none()
     return (
         None
@@ -351,18 +350,7 @@ async def profile_settings(
 async def lock_profile_settings(
     session: PrimarySession, user_id: uuid.UUID
 ) -> ProfileSettingsRow | None:
-    """The settings under the user's row lock: two PATCHes of different preferences both land."""
-    row = (
-        await session.execute(
-            text("SELECT language, notification_preferences FROM users WHERE id = :uid FOR UPDATE"),
-            {"uid": user_id},
-        )
-    ).one_or_none()
-    return (
-        None
-        if row is None
-        else ProfileSettingsRow(row.language, dict(row.notification_preferences))
-    )
+    return await profile_settings(session, user_id, lock=True)
 
 
 async def update_profile(
