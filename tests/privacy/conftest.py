@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
+from sichrplace.accounts.models import RefreshTokenFamily
+from sichrplace.accounts.security import build_auth_runtime
+from sichrplace.config import Settings
+from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
 from tests.helpers.members import Member
 from tests.viewings.conftest import (  # noqa: F401 - fixtures
@@ -32,7 +36,9 @@ class Account:
     password: str
 
 
-async def registered(client: httpx.AsyncClient, role: str, label: str) -> Account:
+async def registered(
+    client: httpx.AsyncClient, db: Database, settings: Settings, role: str, label: str
+) -> Account:
     """A user registered and signed in through the API (a real password hash)."""
     email = f"{label}-{uuid.uuid4().hex[:12]}@example.com"
     r = await client.post(
@@ -41,10 +47,21 @@ async def registered(client: httpx.AsyncClient, role: str, label: str) -> Accoun
     )
     assert r.status_code == 201, r.text
     user_id = uuid.UUID(r.json()["id"])
-    token = await login(client, email, PASSWORD)
-    assert token.status_code == 200, token.text
-    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    return Account(Member(user_id, role, email, headers), PASSWORD)
+    # A session and its token made directly, not through login: the suite's failed logins
+    # from this address would otherwise throttle it (the password stays real for DELETE /me).
+    return Account(await signed_in(db, settings, user_id, role, email), PASSWORD)
+
+
+async def signed_in(
+    db: Database, settings: Settings, user_id: uuid.UUID, role: str, email: str
+) -> Member:
+    session_id = uuid.uuid4()
+    async with transaction(db) as session:
+        await session.execute(insert(RefreshTokenFamily).values(id=session_id, user_id=user_id))
+    token = build_auth_runtime(settings).access_tokens.issue(
+        user_id=user_id, email=email, role=role, session_id=session_id, now=datetime.now(UTC)
+    )
+    return Member(user_id, role, email, {"Authorization": f"Bearer {token}"})
 
 
 async def login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
