@@ -7,10 +7,10 @@ problems.
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import UTC, datetime
 
+from sichrplace.kit.cursor import decode_time_id, encode_time_id
 from sichrplace.kit.errors import Forbidden, Unprocessable
 from sichrplace.listings import rules as listing_rules
 from sichrplace.listings.rules import Caller
@@ -89,17 +89,11 @@ def next_message_cursor(seqs: list[int], limit: int) -> int | None:
 
 
 def encode_cursor(moment: datetime, conversation_id: uuid.UUID) -> str:
-    raw = f"{moment.isoformat()}|{conversation_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_time_id(moment, conversation_id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment_text, _, ident = raw.partition("|")
-        moment = datetime.fromisoformat(moment_text)
-        if moment.tzinfo is None:
-            raise ValueError("naive")
-        return moment, uuid.UUID(ident)
-    except ValueError:  # also binascii.Error and UnicodeDecodeError (ValueError subclasses)
+        return decode_time_id(cursor)
+    except ValueError:
         raise not_a_cursor("cursor") from None

@@ -8,7 +8,6 @@ queued in the same transaction (sent only if it commits); business counters coun
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import secrets
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sichrplace.config import ViewingsSettings
+from sichrplace.kit.cursor import decode_time_id, encode_time_id
 from sichrplace.kit.errors import Unprocessable
 from sichrplace.listings import rules as listing_rules
 from sichrplace.listings.rules import Caller
@@ -229,19 +229,13 @@ async def list_viewings(
 
 
 def encode_cursor(created_at: datetime, viewing_id: uuid.UUID) -> str:
-    raw = f"{created_at.isoformat()}|{viewing_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_time_id(created_at, viewing_id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, _, ident = raw.partition("|")
-        moment = datetime.fromisoformat(created)
-        if moment.tzinfo is None:
-            raise ValueError("naive")
-        return moment, uuid.UUID(ident)
-    except ValueError:  # also binascii.Error and UnicodeDecodeError (ValueError subclasses)
+        return decode_time_id(cursor)
+    except ValueError:
         raise Unprocessable.field("cursor", "is not a cursor of this list") from None
 
 

@@ -57,12 +57,7 @@ async def since(
 
 async def last_seq(session: PrimarySession | ReplicaSession, user_id: uuid.UUID) -> int:
     """The user's newest event number (0 before the first): where a new stream starts."""
-    row = (
-        await session.execute(
-            text("SELECT last_seq FROM user_event_counters WHERE user_id = :u"), {"u": user_id}
-        )
-    ).one_or_none()
-    return int(row[0]) if row else 0
+    return (await last_seqs(session, [user_id])).get(user_id, 0)
 
 
 async def last_seqs(
