@@ -101,7 +101,7 @@ def _payments(parts: Parts) -> None:
             provider=providers[settings.payments.provider],
             providers=providers,
             sources={
-                "viewing_fee": ViewingFeeSource(settings.payments, settings.viewings),
+                "viewing_fee": ViewingFeeSource(settings.payments, settings.viewings, parts.redis),
                 "deposit": DepositSource(),
             },
             return_url=settings.app.public_base_url.rstrip("/") + settings.payments.return_path,

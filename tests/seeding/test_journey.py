@@ -176,6 +176,7 @@ async def test_a_rerun_books_a_fresh_pending_viewing_once_the_old_one_ended(
             parts.get(PAYMENTS),
             Actor(tenant.id, "tenant"),
             old.id,
+            redis=None,
             settings=settings.viewings,
             now=datetime.now(UTC),
         )

@@ -161,7 +161,7 @@ async def payments(
     except LookupError:
         original = None
     sources: dict[Purpose, ChargeSource] = dict(original.sources) if original else {}
-    sources["viewing_fee"] = ViewingFeeSource(settings.payments, settings.viewings)
+    sources["viewing_fee"] = ViewingFeeSource(settings.payments, settings.viewings, parts.redis)
     wired = PaymentsParts(
         provider=provider,
         providers={

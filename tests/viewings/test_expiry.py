@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
+from sichrplace.config import ViewingsSettings
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.jobs import job_app
@@ -33,7 +34,10 @@ async def _expire(db: Database, now: datetime, viewing_id: uuid.UUID) -> set[uui
     """The expiry job's service at a later `now`, for this test's booking only (the stack's
     other pending bookings are other tests')."""
     async with transaction(db) as session:
-        return {v.id for v in await service.expire_unpaid(session, now=now, only={viewing_id})}
+        expired = await service.expire_unpaid(
+            session, None, settings=ViewingsSettings(), now=now, only={viewing_id}
+        )
+        return {v.id for v in expired}
 
 
 async def test_an_unpaid_booking_expires_after_the_window_and_frees_the_slot(

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 from procrastinate.tasks import Task
 
@@ -20,7 +19,6 @@ from sichrplace.notifications.tasks import send_email
 from sichrplace.notifications.vocabulary import NOTIFICATION_CREATED
 from sichrplace.platform import events
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
-from sichrplace.platform.events import repository as event_store
 from sichrplace.platform.jobs import enqueue, enqueue_many
 
 __all__ = [
@@ -126,13 +124,7 @@ async def notify(
         group_key=group_key,
         now=now,
     )
-    payload = notification_data(row)
-    if redis is None:
-        await event_store.append(
-            session, (user_id,), NOTIFICATION_CREATED, orjson.dumps(payload).decode()
-        )
-    else:
-        await events.emit(session, redis, (user_id,), NOTIFICATION_CREATED, payload)
+    await events.emit(session, redis, (user_id,), NOTIFICATION_CREATED, notification_data(row))
     return row
 
 

@@ -101,7 +101,13 @@ async def delete_account(
         raise AccountNotDeletable(open_contracts)
     for viewing_id in await viewings_repo.open_viewings_of(session, user.id, now=now):
         await viewings_service.cancel(
-            session, payments, caller, viewing_id, settings=viewings_settings, now=now
+            session,
+            payments,
+            caller,
+            viewing_id,
+            redis=redis,
+            settings=viewings_settings,
+            now=now,
         )
     for listing_id in await listings_repo.unarchived_of(session, user.id):
         await listings_service.archive_listing(session, caller, listing_id, read_path=read_path)

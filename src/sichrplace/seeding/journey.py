@@ -247,6 +247,7 @@ async def _make_cancelled(j: _Journey, flat: ListingRow) -> uuid.UUID:
             j.payments,
             j.tenant,
             booking.viewing.id,
+            redis=None,
             settings=j.settings.viewings,
             now=utcnow(),
         )
@@ -278,7 +279,9 @@ async def _make_completed(j: _Journey, flat: ListingRow) -> uuid.UUID:
         await journey_sql.shift_viewing(session, viewing.id, by, with_slot=True)
         # The landlord marked it done two hours after it ended.
         done = viewing.ends_at - by + timedelta(hours=2)
-        await viewings_service.complete(session, j.landlord, viewing.id, now=done)
+        await viewings_service.complete(
+            session, j.landlord, viewing.id, redis=None, settings=j.settings.viewings, now=done
+        )
     return viewing.id
 
 
@@ -291,7 +294,9 @@ async def _make_expired(j: _Journey, flat: ListingRow) -> uuid.UUID:
             session, booking.viewing.id, EXPIRED_BOOKED_AGO, with_slot=False
         )
         due = booking.viewing.expires_at - EXPIRED_BOOKED_AGO + timedelta(minutes=1)
-        await viewings_service.expire_unpaid(session, now=due, only={booking.viewing.id})
+        await viewings_service.expire_unpaid(
+            session, None, settings=j.settings.viewings, now=due, only={booking.viewing.id}
+        )
     await _viewing(j, booking.viewing.id, V.EXPIRED)
     return booking.viewing.id
 

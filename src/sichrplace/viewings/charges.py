@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import uuid
 
+import redis.asyncio as aioredis
+
 from sichrplace.config import PaymentsSettings, ViewingsSettings
 from sichrplace.kit.clock import utcnow
 from sichrplace.listings.rules import Caller
@@ -19,9 +21,16 @@ from sichrplace.viewings.vocabulary import ViewingStatus
 class ViewingFeeSource:
     """payments.sources.ChargeSource for "viewing_fee"."""
 
-    def __init__(self, payments: PaymentsSettings, viewings: ViewingsSettings) -> None:
+    def __init__(
+        self,
+        payments: PaymentsSettings,
+        viewings: ViewingsSettings,
+        redis: aioredis.Redis | None = None,
+    ) -> None:
         self.payments = payments
         self.viewings = viewings
+        # Publishes the confirmation on the parties' event streams (without: stored only).
+        self.redis = redis
 
     async def charge_for(
         self, session: PrimarySession, reference_id: uuid.UUID, payer: Caller
@@ -47,7 +56,7 @@ class ViewingFeeSource:
         self, session: PrimarySession, reference_id: uuid.UUID, payment_id: uuid.UUID
     ) -> bool:
         return await service.confirm_paid(
-            session, reference_id, settings=self.viewings, now=utcnow()
+            session, self.redis, reference_id, settings=self.viewings, now=utcnow()
         )
 
     async def on_refunded(

@@ -33,6 +33,7 @@ from sichrplace.platform.db.routing import mark_recent_write
 from sichrplace.platform.db.sessions import PrimarySession, on_commit
 from sichrplace.platform.http.dependencies import (
     PrimaryDB,
+    RedisDep,
     SettingsDep,
     get_db,
     part,
@@ -365,6 +366,7 @@ async def cancel_viewing(
     user: CurrentUser,
     session: PrimaryDB,
     payments: PaymentsDep,
+    redis: RedisDep,
     settings: SettingsDep,
     request: Request,
 ) -> dict[str, Any]:
@@ -375,6 +377,7 @@ async def cancel_viewing(
         payments,
         user,
         _uuid(viewing_id, ViewingNotFound),
+        redis=redis,
         settings=settings.viewings,
         now=utcnow(),
     )
@@ -397,10 +400,20 @@ async def cancel_viewing(
     ),
 )
 async def complete_viewing(
-    viewing_id: str, user: CurrentUser, session: PrimaryDB, settings: SettingsDep, request: Request
+    viewing_id: str,
+    user: CurrentUser,
+    session: PrimaryDB,
+    redis: RedisDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> dict[str, Any]:
     viewing = await service.complete(
-        session, user, _uuid(viewing_id, ViewingNotFound), now=utcnow()
+        session,
+        user,
+        _uuid(viewing_id, ViewingNotFound),
+        redis=redis,
+        settings=settings.viewings,
+        now=utcnow(),
     )
     _pin_author(request, session, user.id)
     return _viewing_out(viewing, settings.viewings.timezone)

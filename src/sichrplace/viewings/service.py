@@ -15,6 +15,9 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+
+import redis.asyncio as aioredis
 
 from sichrplace.config import ViewingsSettings
 from sichrplace.kit.cursor import decode_time_id, encode_time_id
@@ -22,12 +25,15 @@ from sichrplace.kit.errors import Unprocessable
 from sichrplace.listings import rules as listing_rules
 from sichrplace.listings.rules import Caller
 from sichrplace.listings.service import visible_listing
+from sichrplace.notifications import service as notifications
 from sichrplace.notifications.service import Attachment, Email, queue_emails
+from sichrplace.notifications.vocabulary import VIEWING
 from sichrplace.payments import service as payments_service
 from sichrplace.payments.parts import PaymentsParts
 from sichrplace.payments.records import PaymentRecord
 from sichrplace.payments.sources import Purpose
 from sichrplace.payments.vocabulary import PaymentStatus
+from sichrplace.platform import events
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 from sichrplace.platform.observability import business, tracing
 from sichrplace.viewings import calendar, emails, repository, rules
@@ -40,7 +46,7 @@ from sichrplace.viewings.errors import (
     ViewingNotFound,
 )
 from sichrplace.viewings.records import SlotRow, ViewingContext, ViewingRow
-from sichrplace.viewings.vocabulary import Party, ViewingStatus
+from sichrplace.viewings.vocabulary import VIEWING_UPDATED, Party, ViewingStatus
 
 AnySession = PrimarySession | ReplicaSession
 PURPOSE: Purpose = "viewing_fee"
@@ -253,12 +259,83 @@ def _ics(context: ViewingContext, timezone: str) -> Attachment:
     return Attachment("besichtigung.ics", ICS_TYPE, data)
 
 
+def viewing_event(viewing: ViewingRow) -> dict[str, Any]:
+    """What a `viewing.updated` event says: the booking's new state and when it is (ids, no
+    personal data; the client reads the rest with GET /viewings/{id})."""
+    return {
+        "id": str(viewing.id),
+        "status": viewing.status.value,
+        "listing_id": str(viewing.listing_id),
+        "slot_id": str(viewing.slot_id),
+        "starts_at": viewing.starts_at.isoformat(),
+        "ends_at": viewing.ends_at.isoformat(),
+        "updated_at": viewing.updated_at.isoformat(),
+        "sequence": viewing.sequence,
+    }
+
+
+# Who gets an in-app notification of a change, and what it says (German first): the party
+# who made the change is not told of it.
+_NOTICES: dict[ViewingStatus, dict[Party, tuple[str, str]]] = {
+    ViewingStatus.CONFIRMED: {
+        "tenant": ("Besichtigung bestätigt", "Viewing confirmed"),
+        "landlord": ("Neue Besichtigung gebucht", "New viewing booked"),
+    },
+    ViewingStatus.CANCELLED: {
+        "tenant": ("Besichtigung abgesagt", "Viewing cancelled"),
+        "landlord": ("Besichtigung abgesagt", "Viewing cancelled"),
+    },
+    ViewingStatus.EXPIRED: {
+        "tenant": ("Buchung verfallen, nicht bezahlt", "Booking expired, not paid"),
+    },
+}
+
+
+def viewing_group(viewing_id: uuid.UUID) -> str:
+    """One unread notification per booking: a later change replaces an unread earlier one."""
+    return f"viewing:{viewing_id}"
+
+
+async def _announce(
+    session: PrimarySession,
+    redis: aioredis.Redis | None,
+    viewing: ViewingRow,
+    *,
+    by: Party | None,
+    timezone: str,
+    now: datetime,
+) -> None:
+    """The change on both parties' event streams, and the in-app notification of each party
+    the change concerns (not of `by`, who made it), stored with the change, published after
+    the commit."""
+    data = viewing_event(viewing)
+    await events.emit(
+        session, redis, (viewing.tenant_id, viewing.landlord_id), VIEWING_UPDATED, data
+    )
+    de_when = rules.german_when(viewing.starts_at, viewing.ends_at, timezone)
+    en_when = rules.english_when(viewing.starts_at, viewing.ends_at, timezone)
+    for party, (de, en) in _NOTICES.get(viewing.status, {}).items():
+        if party == by:
+            continue
+        await notifications.notify(
+            session,
+            redis,
+            viewing.tenant_id if party == "tenant" else viewing.landlord_id,
+            VIEWING,
+            f"{de}: {de_when} / {en}: {en_when}",
+            data=data,
+            group_key=viewing_group(viewing.id),
+            now=now,
+        )
+
+
 async def cancel(
     session: PrimarySession,
     payments: PaymentsParts,
     caller: Caller,
     viewing_id: uuid.UUID,
     *,
+    redis: aioredis.Redis | None,
     settings: ViewingsSettings,
     now: datetime,
 ) -> ViewingRow:
@@ -300,27 +377,41 @@ async def cancel(
             # Ended before it succeeded, by the user's choice (a confirmed one was counted as
             # succeeded when it was confirmed).
             business.booking(session, "cancelled")
+        await _announce(session, redis, updated, by=party, timezone=settings.timezone, now=now)
         return updated
 
 
 async def complete(
-    session: PrimarySession, caller: Caller, viewing_id: uuid.UUID, *, now: datetime
+    session: PrimarySession,
+    caller: Caller,
+    viewing_id: uuid.UUID,
+    *,
+    redis: aioredis.Redis | None,
+    settings: ViewingsSettings,
+    now: datetime,
 ) -> ViewingRow:
     current = await repository.get_viewing(session, viewing_id, lock=True)
     if current is None:
         raise ViewingNotFound()
     rules.check_may_complete(caller, current, now=now)
-    return await repository.set_status(
+    updated = await repository.set_status(
         session,
         viewing_id,
         ViewingStatus.COMPLETED,
         now=now,
         bump_sequence=rules.bumps_sequence(ViewingStatus.COMPLETED),
     )
+    await _announce(session, redis, updated, by="landlord", timezone=settings.timezone, now=now)
+    return updated
 
 
 async def confirm_paid(
-    session: PrimarySession, viewing_id: uuid.UUID, *, settings: ViewingsSettings, now: datetime
+    session: PrimarySession,
+    redis: aioredis.Redis | None,
+    viewing_id: uuid.UUID,
+    *,
+    settings: ViewingsSettings,
+    now: datetime,
 ) -> bool:
     """The fee was paid (inside payments' webhook transaction): pending → confirmed, both
     parties are emailed (with the .ics). False when the booking can no longer be had
@@ -351,6 +442,7 @@ async def confirm_paid(
         [emails.confirmed(context, r, timezone=settings.timezone) for r in PARTIES],
         attachment,
     )
+    await _announce(session, redis, updated, by=None, timezone=settings.timezone, now=now)
     return True
 
 
@@ -369,13 +461,19 @@ async def _send(
 
 
 async def expire_unpaid(
-    session: PrimarySession, *, now: datetime, only: Collection[uuid.UUID] | None = None
+    session: PrimarySession,
+    redis: aioredis.Redis | None,
+    *,
+    settings: ViewingsSettings,
+    now: datetime,
+    only: Collection[uuid.UUID] | None = None,
 ) -> list[ViewingRow]:
     """Expire the bookings whose payment window ended by `now` (their slots are free again);
     `only` limits it to some (the demo seed and tests, whose `now` is not everyone's)."""
     expired = await repository.expire_unpaid(session, now=now, limit=EXPIRE_BATCH, only=only)
-    for _ in expired:
+    for viewing in expired:
         business.booking(session, "abandoned")
+        await _announce(session, redis, viewing, by=None, timezone=settings.timezone, now=now)
     return expired
 
 

@@ -23,7 +23,9 @@ async def expire_unpaid(timestamp: int | None = None) -> int:
     """Expire bookings left unpaid past the payment window (status "expired")."""
     parts = job_parts()
     async with transaction(parts.db) as session:
-        expired = await service.expire_unpaid(session, now=utcnow())
+        expired = await service.expire_unpaid(
+            session, parts.redis, settings=parts.settings.viewings, now=utcnow()
+        )
     if expired:
         log.info("viewings_expired", count=len(expired), ids=[str(v.id) for v in expired[:20]])
     return len(expired)

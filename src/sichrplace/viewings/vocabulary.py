@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
 
 
 class ViewingStatus(StrEnum):
@@ -31,6 +31,9 @@ TRANSITIONS: dict[ViewingStatus, frozenset[ViewingStatus]] = {
     ViewingStatus.CANCELLED: frozenset(),
     ViewingStatus.EXPIRED: frozenset(),
 }
+
+# The per-user event (platform.events) both parties' streams get on each change of status.
+VIEWING_UPDATED: Final = "viewing.updated"
 
 # A party's side of a booking.
 Party = Literal["tenant", "landlord"]

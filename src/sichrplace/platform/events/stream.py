@@ -51,14 +51,20 @@ def decode(raw: bytes | str) -> StoredEvent:
 
 async def emit(
     session: PrimarySession,
-    redis: aioredis.Redis,
+    redis: aioredis.Redis | None,
     user_ids: Collection[uuid.UUID],
     kind: str,
     data: Mapping[str, Any],
 ) -> list[StoredEvent]:
     """One event of `kind` for each user, stored with the caller's write and published
-    after it commits. `data` is JSON (what the stream's `data:` line carries)."""
+    after it commits. `data` is JSON (what the stream's `data:` line carries).
+
+    Without a Redis client (a script or job that has none) the event is only stored: open
+    streams read it from Postgres at their hub's next check (EventsSettings.poll_seconds).
+    """
     stored = await repository.append(session, user_ids, kind, orjson.dumps(dict(data)).decode())
+    if redis is None:
+        return stored
 
     async def publish() -> None:
         try:
