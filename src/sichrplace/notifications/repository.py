@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -51,34 +53,49 @@ async def was_sent(session: PrimarySession, dedupe_key: str) -> bool:
 # --- in-app notifications ---------------------------------------------------------------------
 
 
-async def insert_notification(
-    session: PrimarySession,
-    *,
-    user_id: uuid.UUID,
-    kind: str,
-    title: str,
-    data: dict[str, Any],
-    group_key: str | None,
-    now: datetime,
-) -> NotificationRow:
-    """A new notification (the newest id). With a group_key, the user's unread one of the same
-    key is replaced: it moves to the top with the new content instead of piling up."""
-    if group_key is not None:
-        await session.execute(
-            delete(Notification).where(
-                Notification.user_id == user_id,
-                Notification.group_key == group_key,
-                Notification.read_at.is_(None),
-            )
-        )
-    stmt = (
-        insert(Notification)
-        .values(
-            user_id=user_id, kind=kind, title=title, data=data, group_key=group_key, created_at=now
-        )
-        .returning(*_COLUMNS)
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    user_id: uuid.UUID
+    kind: str
+    title: str
+    data: dict[str, Any]
+    group_key: str | None
+
+
+async def insert_notifications(
+    session: PrimarySession, notices: Sequence[NewNotification], *, now: datetime
+) -> list[NotificationRow]:
+    """New notifications (the newest ids), in one statement. With a group_key, the user's
+    unread one of the same key is replaced instead: it takes the new id (so it moves to the
+    top) and the new content, rather than piling up; two writers at once cannot both insert
+    one (the partial unique index decides, the second updates)."""
+    if not notices:
+        return []
+    values = insert(Notification).values(
+        [
+            {
+                "user_id": n.user_id,
+                "kind": n.kind,
+                "title": n.title,
+                "data": n.data,
+                "group_key": n.group_key,
+                "created_at": now,
+            }
+            for n in notices
+        ]
     )
-    return _row((await session.execute(stmt)).one())
+    stmt = values.on_conflict_do_update(
+        index_elements=[Notification.user_id, Notification.group_key],
+        index_where=Notification.read_at.is_(None) & Notification.group_key.is_not(None),
+        set_={
+            "id": values.excluded.id,
+            "kind": values.excluded.kind,
+            "title": values.excluded.title,
+            "data": values.excluded.data,
+            "created_at": values.excluded.created_at,
+        },
+    ).returning(*_COLUMNS)
+    return [_row(r) for r in (await session.execute(stmt)).all()]
 
 
 async def list_notifications(

@@ -24,9 +24,11 @@ from sichrplace.platform.jobs import enqueue, enqueue_many
 __all__ = [
     "Attachment",
     "Email",
+    "Notice",
     "list_notifications",
     "mark_read",
     "notify",
+    "notify_many",
     "queue_email",
     "queue_emails",
     "schedule_once",
@@ -95,6 +97,18 @@ def notification_data(row: NotificationRow) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One user's new notification: `title` German first ("Neue Nachricht / New message");
+    `data` JSON naming what it is about (ids, never a message body); with `group_key`, it
+    replaces the user's unread notification of the same key."""
+
+    user_id: uuid.UUID
+    title: str
+    data: Mapping[str, Any]
+    group_key: str | None = None
+
+
 async def notify(
     session: PrimarySession,
     redis: aioredis.Redis | None,
@@ -107,25 +121,36 @@ async def notify(
     group_key: str | None = None,
 ) -> NotificationRow:
     """Store a notification for `user_id` in the caller's transaction and put it on the
-    user's event stream (`notification.created`, published after the commit).
+    user's event stream (`notification.created`, published after the commit): see Notice."""
+    (row,) = await notify_many(
+        session, redis, kind, [Notice(user_id, title, data, group_key)], now=now
+    )
+    return row
 
-    `title` is German first ("Neue Nachricht / New message"); `data` is JSON naming what it
-    is about (ids, never a message body). With `group_key`, the user's unread notification of
-    the same key is replaced (one per conversation, not one per message). Without a Redis
-    client (a job or script without one) the event is stored unpublished: streams read it
-    from Postgres on their next check.
-    """
-    row = await repository.insert_notification(
+
+async def notify_many(
+    session: PrimarySession,
+    redis: aioredis.Redis | None,
+    kind: str,
+    notices: Sequence[Notice],
+    *,
+    now: datetime,
+) -> list[NotificationRow]:
+    """`notify` for several users at once (each user once), in two statements whatever their
+    number: the rows, then their events. Without a Redis client (a job or script without one)
+    the events are stored unpublished: streams read them from Postgres on their next check."""
+    rows = await repository.insert_notifications(
         session,
-        user_id=user_id,
-        kind=kind,
-        title=title,
-        data=dict(data),
-        group_key=group_key,
+        [
+            repository.NewNotification(n.user_id, kind, n.title, dict(n.data), n.group_key)
+            for n in notices
+        ],
         now=now,
     )
-    await events.emit(session, redis, (user_id,), NOTIFICATION_CREATED, notification_data(row))
-    return row
+    await events.emit_each(
+        session, redis, NOTIFICATION_CREATED, {row.user_id: notification_data(row) for row in rows}
+    )
+    return rows
 
 
 async def list_notifications(

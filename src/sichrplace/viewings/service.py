@@ -314,19 +314,17 @@ async def _announce(
     )
     de_when = rules.german_when(viewing.starts_at, viewing.ends_at, timezone)
     en_when = rules.english_when(viewing.starts_at, viewing.ends_at, timezone)
-    for party, (de, en) in _NOTICES.get(viewing.status, {}).items():
-        if party == by:
-            continue
-        await notifications.notify(
-            session,
-            redis,
+    notices = [
+        notifications.Notice(
             viewing.tenant_id if party == "tenant" else viewing.landlord_id,
-            VIEWING,
             f"{de}: {de_when} / {en}: {en_when}",
-            data=data,
+            data,
             group_key=viewing_group(viewing.id),
-            now=now,
         )
+        for party, (de, en) in _NOTICES.get(viewing.status, {}).items()
+        if party != by
+    ]
+    await notifications.notify_many(session, redis, VIEWING, notices, now=now)
 
 
 async def cancel(

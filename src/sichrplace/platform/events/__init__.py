@@ -13,7 +13,14 @@ nothing is sent twice.
 
 from sichrplace.platform.events.records import StoredEvent
 from sichrplace.platform.events.repository import delete_before, last_seq, since
-from sichrplace.platform.events.stream import CHANNEL_PREFIX, channel, decode, emit, encode
+from sichrplace.platform.events.stream import (
+    CHANNEL_PREFIX,
+    channel,
+    decode,
+    emit,
+    emit_each,
+    encode,
+)
 
 __all__ = [
     "CHANNEL_PREFIX",
@@ -22,6 +29,7 @@ __all__ = [
     "decode",
     "delete_before",
     "emit",
+    "emit_each",
     "encode",
     "last_seq",
     "since",

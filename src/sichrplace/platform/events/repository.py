@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from sqlalchemy import Table, select, text
@@ -39,6 +39,38 @@ async def append(
     if not users:
         return []
     rows = await session.execute(_APPEND, {"users": users, "kind": kind, "data": data_json})
+    return [StoredEvent(**r._asdict()) for r in rows.all()]
+
+
+# The same for events whose data differs per recipient (each user once per statement).
+_APPEND_EACH = text(
+    """
+WITH wanted AS (
+    SELECT u, d FROM unnest(CAST(:users AS uuid[]), CAST(:datas AS jsonb[])) AS w (u, d)
+), counted AS (
+    INSERT INTO user_event_counters (user_id, last_seq)
+    SELECT u, 1 FROM wanted ORDER BY u
+    ON CONFLICT (user_id) DO UPDATE SET last_seq = user_event_counters.last_seq + 1
+    RETURNING user_id, last_seq
+)
+INSERT INTO user_events (user_id, seq, kind, data)
+SELECT c.user_id, c.last_seq, :kind, w.d FROM counted c JOIN wanted w ON w.u = c.user_id
+RETURNING user_id, seq, kind, data, created_at
+"""
+)
+
+
+async def append_each(
+    session: PrimarySession, kind: str, data_json: Mapping[uuid.UUID, str]
+) -> list[StoredEvent]:
+    """One event per user with that user's data (e.g. each recipient's own notification)."""
+    if not data_json:
+        return []
+    users = sorted(data_json)
+    rows = await session.execute(
+        _APPEND_EACH,
+        {"users": users, "datas": [data_json[u] for u in users], "kind": kind},
+    )
     return [StoredEvent(**r._asdict()) for r in rows.all()]
 
 

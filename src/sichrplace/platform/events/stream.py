@@ -63,8 +63,32 @@ async def emit(
     streams read it from Postgres at their hub's next check (EventsSettings.poll_seconds).
     """
     stored = await repository.append(session, user_ids, kind, orjson.dumps(dict(data)).decode())
-    if redis is None:
-        return stored
+    _publish_after_commit(session, redis, kind, stored)
+    return stored
+
+
+async def emit_each(
+    session: PrimarySession,
+    redis: aioredis.Redis | None,
+    kind: str,
+    data: Mapping[uuid.UUID, Mapping[str, Any]],
+) -> list[StoredEvent]:
+    """`emit` where each user's event says something of its own (one statement for all)."""
+    stored = await repository.append_each(
+        session, kind, {user: orjson.dumps(dict(d)).decode() for user, d in data.items()}
+    )
+    _publish_after_commit(session, redis, kind, stored)
+    return stored
+
+
+def _publish_after_commit(
+    session: PrimarySession,
+    redis: aioredis.Redis | None,
+    kind: str,
+    stored: list[StoredEvent],
+) -> None:
+    if redis is None or not stored:
+        return
 
     async def publish() -> None:
         try:
@@ -76,6 +100,4 @@ async def emit(
             # Streams catch up from Postgres: a lost publish delays delivery, loses nothing.
             log.warning("event_publish_failed", kind=kind, error=repr(exc)[:200])
 
-    if stored:
-        on_commit(session, publish)
-    return stored
+    on_commit(session, publish)
