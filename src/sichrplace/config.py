@@ -493,6 +493,16 @@ class MessagingSettings(BaseSettings):
     unread_email_delay_seconds: int = Field(default=600, ge=0)
 
 
+class NotificationsSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_NOTIFICATIONS_")
+
+    # In-app notifications older than this are deleted, read or not (the daily job
+    # `notifications.prune`): they point at messages and viewings, which keep the record.
+    retention_days: int = Field(default=180, ge=1)
+    # Sent emails' dedupe keys are kept this long: far beyond any retry of a send job.
+    sent_email_retention_days: int = Field(default=90, ge=1)
+
+
 class EventsSettings(BaseSettings):
     """The per-user event stream (`GET /api/v1/events`, platform/events)."""
 
@@ -553,6 +563,7 @@ class Settings:
         self.viewings = ViewingsSettings()
         self.messaging = MessagingSettings()
         self.events = EventsSettings()
+        self.notifications = NotificationsSettings()
         self._follow_stack_ports()
         self._production_defaults()
 

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis.asyncio as aioredis
+from sqlalchemy import text
 
+from sichrplace.config import Settings
 from sichrplace.kit.errors import Unprocessable
-from sichrplace.notifications.service import queue_email
+from sichrplace.notifications.service import Notice, notify_many, queue_email
+from sichrplace.notifications.tasks import prune
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
+from sichrplace.platform.events import since
+from sichrplace.platform.jobs.runtime import use_job_parts
+from sichrplace.platform.parts import Parts
 from tests.helpers.mailbox import wait_for_mail
+from tests.helpers.members import create_member
 from tests.platform.jobs.workers import fetch
 
 
@@ -69,3 +79,94 @@ async def test_queue_email_rejects_bad_input(
         with pytest.raises(Unprocessable) as raised:
             await queue_email(session, **args)
     assert raised.value.errors == [{"field": field, "message": raised.value.errors[0]["message"]}]
+
+
+async def test_concurrent_notifications_of_one_group_leave_one_unread(
+    db: Database, redis: aioredis.Redis, settings: Settings
+) -> None:
+    """Writers of the same (user, group) at once (two transactions both holding an insert
+    before either commits) end with one unread notification, the last to commit, and one
+    event each; without the upsert the second would fail on the unique index."""
+    member = await create_member(db, settings, "tenant", label="ntf")
+    group = f"test:{uuid.uuid4()}"
+    first_in = asyncio.Event()
+    now = datetime.now(UTC)
+
+    async def write(n: int) -> None:
+        if n == 1:
+            await first_in.wait()
+        async with transaction(db) as session:
+            await notify_many(
+                session,
+                redis,
+                "viewing",
+                [Notice(member.id, f"Titel {n}", {"n": n}, group_key=group)],
+                now=now,
+            )
+            if n == 0:
+                first_in.set()
+                # Uncommitted while the second writer's insert meets its row and waits.
+                await asyncio.sleep(0.3)
+
+    await asyncio.gather(write(0), write(1))
+    async with db.primary.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT title FROM notifications WHERE user_id = :u AND group_key = :g"
+                    " AND read_at IS NULL"
+                ),
+                {"u": member.id, "g": group},
+            )
+        ).all()
+    assert [r[0] for r in rows] == ["Titel 1"]  # the second writer's, committed last
+    async with transaction(db) as session:
+        stream = await since(session, member.id, 0, 100)
+    assert [e.kind for e in stream] == ["notification.created", "notification.created"]
+    assert stream[-1].data["title"] == rows[0][0]
+
+
+async def test_the_daily_job_deletes_only_what_is_past_its_retention(
+    db: Database, redis: aioredis.Redis, settings: Settings, parts: Parts
+) -> None:
+    member = await create_member(db, settings, "tenant", label="ntf-prune")
+    now = datetime.now(UTC)
+    old_key, new_key = f"test:prune:{uuid.uuid4()}", f"test:prune:{uuid.uuid4()}"
+    days = settings.notifications.retention_days
+    async with transaction(db) as session:
+        await notify_many(
+            session,
+            redis,
+            "viewing",
+            [Notice(member.id, "alt", {})],
+            now=now - timedelta(days=days + 1),
+        )
+        await notify_many(session, redis, "viewing", [Notice(member.id, "neu", {})], now=now)
+        kept_days = settings.notifications.sent_email_retention_days
+        await session.execute(
+            text(
+                "INSERT INTO notification_emails_sent"
+                " (dedupe_key, recipient, subject, message_id, sent_at)"
+                " VALUES (:old, 'a@example.com', 's', 'm1', now() - make_interval(days => :d)),"
+                " (:new, 'a@example.com', 's', 'm2', now())"
+            ),
+            {"old": old_key, "new": new_key, "d": kept_days + 1},
+        )
+    with use_job_parts(parts):
+        assert await prune() >= 2
+    async with db.primary.connect() as conn:
+        titles = (
+            await conn.execute(
+                text("SELECT title FROM notifications WHERE user_id = :u"), {"u": member.id}
+            )
+        ).scalars()
+        assert list(titles) == ["neu"]
+        keys = (
+            await conn.execute(
+                text(
+                    "SELECT dedupe_key FROM notification_emails_sent WHERE dedupe_key IN (:a, :b)"
+                ),
+                {"a": old_key, "b": new_key},
+            )
+        ).scalars()
+        assert list(keys) == [new_key]

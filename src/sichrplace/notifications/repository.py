@@ -167,3 +167,26 @@ async def claim_pending(session: PrimarySession, key: str) -> bool:
 
 async def release_pending(session: PrimarySession, key: str) -> None:
     await session.execute(delete(PendingEmail).where(PendingEmail.key == key))
+
+
+# --- retention --------------------------------------------------------------------------------
+
+
+async def delete_notifications_before(
+    session: PrimarySession, moment: datetime, *, limit: int
+) -> int:
+    """Drop one batch of notifications created before `moment`."""
+    old = (
+        select(Notification.id).where(Notification.created_at < moment).limit(limit)
+    ).scalar_subquery()
+    result = await session.execute(delete(Notification).where(Notification.id.in_(old)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete_sent_before(session: PrimarySession, moment: datetime, *, limit: int) -> int:
+    """Drop one batch of sent emails' dedupe keys recorded before `moment`."""
+    old = (
+        select(SentEmail.dedupe_key).where(SentEmail.sent_at < moment).limit(limit)
+    ).scalar_subquery()
+    result = await session.execute(delete(SentEmail).where(SentEmail.dedupe_key.in_(old)))
+    return int(getattr(result, "rowcount", 0) or 0)

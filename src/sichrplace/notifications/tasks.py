@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
 import structlog
 
+from sichrplace.kit.clock import utcnow
 from sichrplace.notifications import mailer, repository
 from sichrplace.platform.db import transaction
-from sichrplace.platform.jobs import job_parts, task
+from sichrplace.platform.jobs import MAINTENANCE_QUEUE, job_parts, periodic, task
 
 log = structlog.get_logger(__name__)
 
 NOTIFICATIONS_QUEUE = "notifications"
+PRUNE_BATCH = 10_000
 
 
 @task(name="notifications.send_email", queue=NOTIFICATIONS_QUEUE)
@@ -53,3 +58,40 @@ async def send_email(
         await mailer.deliver(settings.smtp, msg)
     log.info("email_sent", dedupe_key=dedupe_key, message_id=str(msg["Message-ID"]))
     return "sent"
+
+
+@periodic(cron="23 3 * * *")  # daily, at a quiet hour
+@task(
+    name="notifications.prune",
+    queue=MAINTENANCE_QUEUE,
+    max_attempts=1,  # tomorrow's run is the retry
+    queueing_lock="notifications.prune",
+)
+async def prune(timestamp: int | None = None) -> int:
+    """Delete notifications and sent emails' dedupe keys past their retention, a batch per
+    transaction; how many rows in all."""
+    parts = job_parts()
+    settings, now = parts.settings.notifications, utcnow()
+    deleted = await _in_batches(
+        repository.delete_notifications_before, now - timedelta(days=settings.retention_days)
+    )
+    deleted += await _in_batches(
+        repository.delete_sent_before, now - timedelta(days=settings.sent_email_retention_days)
+    )
+    if deleted:
+        log.info("notifications_pruned", count=deleted)
+    return deleted
+
+
+async def _in_batches(
+    delete: Callable[..., Awaitable[int]],
+    before: datetime,
+) -> int:
+    parts = job_parts()
+    deleted = 0
+    while True:
+        async with transaction(parts.db) as session:
+            done = await delete(session, before, limit=PRUNE_BATCH)
+        deleted += done
+        if done < PRUNE_BATCH:
+            return deleted
