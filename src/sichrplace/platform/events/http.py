@@ -30,6 +30,12 @@ The caller's events as Server-Sent Events (`text/event-stream`), whichever insta
 them. Each event is `id: <n>` (numbered per user), `event: <kind>`, `data: <JSON>`; a comment
 line (`: ping`) is sent when the stream has been quiet for a while, `retry:` once at the start.
 
+Kinds: `message.created` (a message in one of the caller's conversations, the caller's own
+included), `conversation.read` (the other participant read up to a message),
+`notification.created` (a new in-app notification, as `GET /notifications` shows it),
+`viewing.updated` (a booking of the caller's, as tenant or landlord, changed its status:
+`{id, status, listing_id, slot_id, starts_at, ends_at, updated_at, sequence}`).
+
 A new stream starts with what happens from now on. A client that reconnects with
 `Last-Event-ID: <n>` (or `?last_event_id=<n>` where it cannot set headers) first receives
 everything after n, in order, then live events; no event is sent twice on a stream. When an
