@@ -3,6 +3,8 @@ stay for the other participant, kept records stay, the deletion is audited."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from sqlalchemy import text
@@ -128,3 +130,27 @@ async def test_an_open_contract_refuses_the_deletion(
 async def test_deleting_needs_a_signed_in_caller(client: httpx.AsyncClient) -> None:
     r = await client.request("DELETE", f"{API}/me", json={"password": "x"})
     assert r.status_code == 401
+
+
+async def test_repeated_wrong_passwords_are_slowed_down_with_429(
+    client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    """Guessing the password through DELETE /me is throttled like a login (per account and
+    address): after the free failures 429 with Retry-After, even for the right password."""
+    account = await registered(client, db, settings, "tenant", "privacy-429")
+    headers = account.member.headers
+    free = settings.auth.login_free_failures_per_account_ip
+    answers = [(await _delete(client, headers, f"wrong-{i}")).status_code for i in range(free + 1)]
+    assert answers == [401] * (free + 1)  # the last one counted starts a block of 1 s
+    r = await _delete(client, headers, "wrong-again")
+    assert r.status_code == 429, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    await asyncio.sleep(int(r.headers["Retry-After"]) + 0.2)
+    r = await _delete(client, headers, "wrong-after-the-wait")
+    assert r.status_code == 401  # counted again: the next block is twice as long
+    r = await _delete(client, headers, account.password)
+    assert r.status_code == 429  # the block holds for the right password too
+    assert int(r.headers["Retry-After"]) >= 1
+    [user] = await rows(db, "SELECT deleted_at FROM users WHERE id = :u", u=account.member.id)
+    assert user["deleted_at"] is None
+    assert (await client.get(f"{API}/me", headers=headers)).status_code == 200
