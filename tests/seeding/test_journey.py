@@ -72,7 +72,10 @@ async def _counts(db: Database, landlord: Member, tenant: Member) -> dict[str, i
             "  WHERE p.payer_id = :t) AS ledger,"
             " (SELECT count(*) FROM contracts WHERE landlord_id = :l) AS contracts,"
             " (SELECT count(*) FROM contract_events e JOIN contracts c ON c.id = e.contract_id"
-            "  WHERE c.landlord_id = :l) AS contract_events",
+            "  WHERE c.landlord_id = :l) AS contract_events,"
+            " (SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            "  WHERE c.tenant_id = :t) AS messages,"
+            " (SELECT count(*) FROM notifications WHERE user_id IN (:l, :t)) AS notifications",
             l=landlord.id,
             t=tenant.id,
         )
@@ -145,10 +148,22 @@ async def test_the_journey_has_one_viewing_per_state_and_a_rerun_adds_nothing(
     )
     pending = viewings["pending_payment"]
     assert any(str(pending["id"]) in line for line in lines)
+    # The conversation about the confirmed flat, with both sides' messages.
+    assert first.messages_created == 3
+    messages = await _rows(
+        db,
+        "SELECT m.author_id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+        " WHERE c.id = :c AND c.listing_id = :f ORDER BY m.seq",
+        c=first.conversation_id,
+        f=first.flats[V.CONFIRMED].id,
+    )
+    assert [m["author_id"] for m in messages] == [tenant.id, landlord.id, tenant.id]
+    assert any(str(first.conversation_id) in line for line in lines)
 
     before = await _counts(db, landlord, tenant)
     second = await seed_journey(settings, roles, job_queue=job_queue)
     assert (second.listings_created, second.viewings_created, second.slots_created) == (0, 0, 0)
+    assert (second.conversation_id, second.messages_created) == (first.conversation_id, 0)
     assert not second.contract_created
     assert second.contract is not None
     assert first.contract is not None

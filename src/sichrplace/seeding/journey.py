@@ -32,6 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import redis.asyncio as aioredis
 
 from sichrplace.composition import worker_parts
 from sichrplace.config import Settings
@@ -41,6 +42,7 @@ from sichrplace.contracts.schemas import ContractCreate
 from sichrplace.kit.clock import utcnow
 from sichrplace.kit.errors import ProblemError
 from sichrplace.listings.records import ListingRow
+from sichrplace.messaging import service as messaging_service
 from sichrplace.payments import service as payments_service
 from sichrplace.payments.parts import PAYMENTS, PaymentsParts
 from sichrplace.payments.records import PaymentRecord
@@ -67,6 +69,26 @@ COMPLETED_AT = time(11)  # the completed viewing took place a few days ago at th
 EXPIRED_BOOKED_AGO = timedelta(days=1)
 MESSAGE = "Guten Tag, ich interessiere mich sehr für die Wohnung und würde sie gern besichtigen."
 CLIENT = Client(ip="127.0.0.1", user_agent="sichrplace seed demo")
+# The demo conversation about the confirmed viewing's flat, in order: who writes what (each
+# message's client_message_id makes a second seed find it instead of writing it again).
+CONVERSATION: tuple[tuple[str, str, str], ...] = (
+    (
+        "tenant",
+        "demo-question",
+        "Guten Tag, ist die Wohnung noch frei? Gibt es einen Stellplatz für ein Fahrrad?",
+    ),
+    (
+        "landlord",
+        "demo-answer",
+        "Hallo, ja, die Wohnung ist noch frei, und im Hof gibt es abschließbare Fahrradständer. "
+        "Buchen Sie gern einen der freien Besichtigungstermine.",
+    ),
+    (
+        "tenant",
+        "demo-thanks",
+        "Vielen Dank, ich habe einen Termin gebucht und freue mich auf die Besichtigung.",
+    ),
+)
 
 
 class JourneyUnavailable(RuntimeError):
@@ -107,6 +129,8 @@ class JourneyReport:
     states: list[StateReport] = field(default_factory=list)
     contract: dict[str, Any] | None = None
     contract_created: bool = False
+    conversation_id: uuid.UUID | None = None
+    messages_created: int = 0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -118,6 +142,7 @@ class JourneyReport:
 class _Journey:
     settings: Settings
     db: Database
+    redis: aioredis.Redis
     payments: PaymentsParts
     payer: FakePayer
     landlord: Actor
@@ -247,7 +272,7 @@ async def _make_cancelled(j: _Journey, flat: ListingRow) -> uuid.UUID:
             j.payments,
             j.tenant,
             booking.viewing.id,
-            redis=None,
+            redis=j.redis,
             settings=j.settings.viewings,
             now=utcnow(),
         )
@@ -280,7 +305,7 @@ async def _make_completed(j: _Journey, flat: ListingRow) -> uuid.UUID:
         # The landlord marked it done two hours after it ended.
         done = viewing.ends_at - by + timedelta(hours=2)
         await viewings_service.complete(
-            session, j.landlord, viewing.id, redis=None, settings=j.settings.viewings, now=done
+            session, j.landlord, viewing.id, redis=j.redis, settings=j.settings.viewings, now=done
         )
     return viewing.id
 
@@ -295,7 +320,7 @@ async def _make_expired(j: _Journey, flat: ListingRow) -> uuid.UUID:
         )
         due = booking.viewing.expires_at - EXPIRED_BOOKED_AGO + timedelta(minutes=1)
         await viewings_service.expire_unpaid(
-            session, None, settings=j.settings.viewings, now=due, only={booking.viewing.id}
+            session, j.redis, settings=j.settings.viewings, now=due, only={booking.viewing.id}
         )
     await _viewing(j, booking.viewing.id, V.EXPIRED)
     return booking.viewing.id
@@ -359,6 +384,38 @@ async def _ensure_contract(j: _Journey, viewing: ViewingRow, flat: ListingRow) -
 # --- the whole journey ------------------------------------------------------------------------
 
 
+async def _ensure_conversation(j: _Journey, flat: ListingRow) -> None:
+    """The tenant's conversation with the landlord about `flat` (CONVERSATION's messages)."""
+    (_, first_id, first_body), *rest = CONVERSATION
+    settings, report = j.settings.messaging, j.report
+    async with transaction(j.db) as session:
+        started = await messaging_service.start_conversation(
+            session,
+            j.redis,
+            j.tenant,
+            flat.id,
+            body=first_body,
+            client_message_id=first_id,
+            settings=settings,
+            now=utcnow(),
+        )
+    report.conversation_id = started.conversation.id
+    report.messages_created += int(started.created)
+    for author, client_message_id, body in rest:
+        async with transaction(j.db) as session:
+            sent = await messaging_service.send(
+                session,
+                j.redis,
+                j.tenant if author == "tenant" else j.landlord,
+                started.conversation.id,
+                body=body,
+                client_message_id=client_message_id,
+                settings=settings,
+                now=utcnow(),
+            )
+        report.messages_created += int(sent.created)
+
+
 async def seed_journey(
     settings: Settings, cast: Cast, *, job_queue: str | None = None
 ) -> JourneyReport:
@@ -379,6 +436,7 @@ async def seed_journey(
         j = _Journey(
             settings=settings,
             db=parts.db,
+            redis=parts.redis,
             # Always the fake Stripe, whichever provider new payments go to by setting.
             payments=dataclasses.replace(wired, provider=stripe, job_queue=job_queue),
             payer=payer,
@@ -403,6 +461,10 @@ async def seed_journey(
                 await _ensure_contract(j, completed.viewing, completed.flat)
             except ProblemError as exc:
                 report.notes.append(f"contract: {exc.slug}: {exc.detail}")
+        try:
+            await _ensure_conversation(j, report.flats[V.CONFIRMED])
+        except ProblemError as exc:
+            report.notes.append(f"conversation: {exc.slug}: {exc.detail}")
         for flat in report.flats.values():
             try:
                 report.free_slots += await _top_up(j, flat)

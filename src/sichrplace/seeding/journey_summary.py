@@ -50,6 +50,11 @@ def summary(
             f"{state.flat.title}"
         )
         lines.append(f"  {'':16s} {_detail(state, report, timezone)}")
+    if report.conversation_id is not None:
+        lines.append(
+            f"  conversation {report.conversation_id} about the confirmed flat "
+            f"({report.messages_created} new messages)"
+        )
     lines += [f"  note: {note}" for note in report.notes]
     contract = report.contract["id"] if report.contract else "{id}"
     api = f"{base_url}/api/v1"
@@ -66,6 +71,11 @@ def summary(
         f'{api}/contracts/{contract}/sign {{"full_name", "accept": true, "document_sha256"}}; '
         "once both signed, the tenant pays the deposit (POST "
         f'{api}/payments/intents {{"purpose": "deposit", "contract_id": ...}})',
+        f"  both:     GET {api}/conversations (with unread_count), GET "
+        f"{api}/conversations/{{id}}/messages, POST one there "
+        '{"body", "client_message_id"}; GET '
+        f"{api}/events streams new messages, read receipts, viewing changes and notifications "
+        f"(curl -N), GET {api}/notifications",
         "  mail:     sichrplace mail list (confirmations with their .ics, the contract)",
     ]
     return lines
