@@ -48,15 +48,16 @@ class Cast:
     listings: list[uuid.UUID]
 
 
-def member_email(role: str, number: int) -> str:
-    return f"booking-{role}-{number:04d}@{BENCH_DOMAIN}"
+def member_email(role: str, number: int, prefix: str = "booking") -> str:
+    return f"{prefix}-{role}-{number:04d}@{BENCH_DOMAIN}"
 
 
 def ensure_members(
-    conn: psycopg.Connection, role: str, count: int, password_hash: str
+    conn: psycopg.Connection, role: str, count: int, password_hash: str, prefix: str = "booking"
 ) -> list[Member]:
-    """`count` bench users of `role` (made when missing), each with a live session."""
-    emails = [member_email(role, i) for i in range(count)]
+    """`count` bench users of `role` (made when missing), each with a live session; `prefix`
+    keeps each benchmark's users apart."""
+    emails = [member_email(role, i, prefix) for i in range(count)]
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO users (id, email, password_hash, full_name, role, email_verified_at) "

@@ -142,6 +142,73 @@ def booking(
 
 
 @app.command()
+def messaging(
+    runs: int = typer.Option(3, min=1, help="Runs; the report is the median."),
+    duration: str = typer.Option("20s", help="Measured phase per run (e.g. 20s, 1m)."),
+    connections: int = typer.Option(
+        1000, min=2, help="Event streams (GET /api/v1/events) held open through nginx."
+    ),
+    streams_per_user: int = typer.Option(
+        2, min=1, help="Streams per user (the users are connections / this, in pairs)."
+    ),
+    concurrency: int = typer.Option(32, min=1, help="Connections the messages are sent on."),
+    warmup: str = typer.Option("5s", help="Sending flat out once before the runs (not measured)."),
+    capacity_duration: str = typer.Option(
+        "10s", help="Per run: the phase at full speed that measures the capacity."
+    ),
+    load: float = typer.Option(
+        0.5,
+        min=0.05,
+        max=1.0,
+        help="The measured phase's arrival rate, as a share of capacity (0.5: one of the two"
+        " API instances can fail and the other carries the load).",
+    ),
+    rate: float = typer.Option(
+        0.0, min=0.0, help="Messages per second in the measured phase instead of --load (0: off)."
+    ),
+    ceiling_duration: str = typer.Option("5s", help="Per ceiling and run."),
+    base_url: str = typer.Option("", help="Default: the stack's nginx."),
+) -> None:
+    """Event streams held open across the API instances while messages are sent. Each run
+    measures the capacity (messages per second at full speed), then sends at a share of it
+    (--load) or at --rate and checks send p95 and send-to-receive p95 (from the send's start
+    to the event on every stream of the recipient) against their targets; the ceilings
+    (/healthz, /api/v1/me, a Redis pub/sub round trip) from the same run; every message
+    counted on every stream that must carry it, and a reconnect with Last-Event-ID per user
+    compared with what its streams received. Exits 1 when a target or a check fails."""
+    from sichrplace.bench.messaging import MessagingBenchConfig, run, run_line, table
+
+    settings = get_settings()
+    cfg = MessagingBenchConfig(
+        runs=runs,
+        duration_s=parse_duration(duration),
+        connections=connections,
+        streams_per_user=streams_per_user,
+        concurrency=concurrency,
+        warmup_s=parse_duration(warmup),
+        capacity_s=parse_duration(capacity_duration),
+        load=load,
+        rate=rate or None,
+        ceiling_s=parse_duration(ceiling_duration),
+        base_url=base_url or f"http://127.0.0.1:{settings.stack.nginx_port}",
+    )
+    report, path = run(cfg, settings, typer.echo)
+    typer.echo("")
+    pace = report["medians_of_runs"]
+    typer.echo(
+        f"median of {runs} runs, {connections} streams, {concurrency} sending connections,"
+        f" {duration} each at {pace.get('offered_messages_per_s', 0):.1f} messages/s"
+        f" (capacity {pace.get('capacity_messages_per_s', 0):.1f}):"
+    )
+    typer.echo(table(report["median"], report["verdict"]))
+    for i, info in enumerate(report["runs"], 1):
+        typer.echo(run_line(str(i), info))
+    typer.echo(f"\nresults: {path}")
+    if not report["verdict"]["passed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def explain(
     replica: bool = typer.Option(True, help="Run on the replica (what the API reads)."),
     search_path: str = typer.Option("", hidden=True, help="Another schema (experiments)."),
