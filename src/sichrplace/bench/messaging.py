@@ -77,6 +77,7 @@ CHECKS = (
     "replay_missing",  # events the Last-Event-ID replay has that a held stream lacked
     "replay_extra",  # events a held stream had that the replay lacks
     "replay_incomplete",  # replays that did not reach the user's newest event in time
+    "replay_gaps",  # replays whose ids did not follow each other from Last-Event-ID + 1
     "streams_not_opened",
     "send_errors",  # sends answered other than 201, or not at all
     "status_5xx",
@@ -500,6 +501,7 @@ def run(
             checks["replay_missing"] += replay["missing"]
             checks["replay_extra"] += replay["extra"]
             checks["replay_incomplete"] += replay["incomplete"]
+            checks["replay_gaps"] += replay["replay_gaps"]
         finally:
             held = holder.close()
         checks["stream_gaps"] += held["gaps"]
