@@ -49,6 +49,17 @@ class MessageRow(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message just stored, with what its recipient's notification says."""
+
+    message: MessageRow
+    recipient_id: uuid.UUID
+    author_name: str
+    listing_title: str
+    recipient_unread: int  # the author's messages the recipient has not read, this one too
+
+
+@dataclass(frozen=True, slots=True)
 class LastMessage:
     id: uuid.UUID
     seq: int

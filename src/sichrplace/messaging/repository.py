@@ -25,6 +25,7 @@ from sichrplace.messaging.records import (
     ListingBrief,
     LockedConversation,
     MessageRow,
+    NewMessage,
     ReadMarker,
     UnreadState,
 )
@@ -157,7 +158,10 @@ async def lock_for_send(
 # --- messages ---------------------------------------------------------------------------------
 
 # The message, the conversation's last seq and both members' activity in one statement; the
-# recipient's archive is lifted (a new message brings an archived conversation back).
+# recipient's archive is lifted (a new message brings an archived conversation back). It
+# answers with what the recipient's notification says: the recipient's unread count (the
+# author's messages after their read marker, counted in the statement's snapshot, which does
+# not hold the new one yet: + 1), the author's name and the listing's title.
 _SEND = text(
     """
 WITH inserted AS (
@@ -174,7 +178,17 @@ WITH inserted AS (
         archived = CASE WHEN m.user_id = i.author_id THEN m.archived ELSE false END
     FROM inserted i WHERE m.conversation_id = i.conversation_id
 )
-SELECT id, conversation_id, seq, author_id, body, client_message_id, sent_at FROM inserted
+SELECT i.id, i.conversation_id, i.seq, i.author_id, i.body, i.client_message_id, i.sent_at,
+       rm.user_id AS recipient_id, a.full_name AS author_name, l.title AS listing_title,
+       1 + (SELECT count(*) FROM messages x
+             WHERE x.conversation_id = i.conversation_id AND x.author_id = i.author_id
+               AND x.seq > rm.read_seq) AS recipient_unread
+FROM inserted i
+JOIN conversation_members rm ON rm.conversation_id = i.conversation_id
+                            AND rm.user_id <> i.author_id
+JOIN users a ON a.id = i.author_id
+JOIN conversations c ON c.id = i.conversation_id
+JOIN listings l ON l.id = c.listing_id
 """
 )
 
@@ -188,9 +202,10 @@ async def insert_message(
     body: str,
     client_message_id: str,
     now: datetime,
-) -> MessageRow | None:
-    """The stored message, or None when the author sent this client_message_id before.
-    The caller holds the conversation's lock and passes its last_seq + 1."""
+) -> NewMessage | None:
+    """The stored message with what its recipient's notification says, or None when the
+    author sent this client_message_id before. The caller holds the conversation's lock and
+    passes its last_seq + 1."""
     params = {
         "id": uuid.uuid4(),
         "conversation_id": conversation_id,
@@ -201,7 +216,12 @@ async def insert_message(
         "now": now,
     }
     row = (await session.execute(_SEND, params)).one_or_none()
-    return None if row is None else _message(row)
+    if row is None:
+        return None
+    values = row._asdict()
+    brief = {k: values.pop(k) for k in ("recipient_id", "author_name", "listing_title")}
+    unread = int(values.pop("recipient_unread"))
+    return NewMessage(MessageRow(**values), recipient_unread=unread, **brief)
 
 
 async def get_message(session: AnySession, message_id: uuid.UUID) -> MessageRow | None:

@@ -31,7 +31,13 @@ from sichrplace.messaging.errors import (
     SendRateLimited,
     message_not_in_conversation,
 )
-from sichrplace.messaging.records import ConversationRow, ConversationView, MessageRow, ReadMarker
+from sichrplace.messaging.records import (
+    ConversationRow,
+    ConversationView,
+    MessageRow,
+    NewMessage,
+    ReadMarker,
+)
 from sichrplace.messaging.vocabulary import CONVERSATION_READ, MESSAGE_CREATED
 from sichrplace.notifications import service as notifications
 from sichrplace.notifications.vocabulary import MESSAGE
@@ -228,7 +234,7 @@ async def _send(
     decision = await send_limiter(redis, settings).hit(str(caller.id))
     if not decision.allowed:
         raise SendRateLimited(decision.retry_after)
-    message = await repository.insert_message(
+    new = await repository.insert_message(
         session,
         conversation_id=conversation.id,
         seq=conversation.last_seq + 1,
@@ -237,7 +243,7 @@ async def _send(
         client_message_id=client_message_id,
         now=now,
     )
-    if message is None:
+    if new is None:
         # Stored by a send that held the lock just before this one (this statement's
         # snapshot of the lookup above predates it): the same message, once.
         stored = await repository.message_by_client_id(
@@ -245,15 +251,8 @@ async def _send(
         )
         assert stored is not None
         return Sent(stored, created=False)
-    await events.emit(
-        session,
-        redis,
-        (conversation.tenant_id, conversation.landlord_id),
-        MESSAGE_CREATED,
-        {"conversation_id": str(conversation.id), "message": message_data(message)},
-    )
-    await _notify_recipient(session, redis, conversation, message, settings=settings, now=now)
-    return Sent(message, created=True)
+    await _notify_recipient(session, redis, conversation, new, settings=settings, now=now)
+    return Sent(new.message, created=True)
 
 
 def conversation_group(conversation_id: uuid.UUID) -> str:
@@ -265,37 +264,41 @@ async def _notify_recipient(
     session: PrimarySession,
     redis: aioredis.Redis,
     conversation: ConversationRow,
-    message: MessageRow,
+    new: NewMessage,
     *,
     settings: MessagingSettings,
     now: datetime,
 ) -> None:
-    """The recipient's in-app notification (one unread per conversation, refreshed with each
-    message) and, once per burst, the delayed unread-message email job."""
-    recipient = (
-        conversation.landlord_id
-        if message.author_id == conversation.tenant_id
-        else conversation.tenant_id
-    )
-    state = await repository.unread_state(session, conversation.id, recipient)
-    assert state is not None  # the recipient is a member of the conversation
-    await notifications.notify(
+    """`message.created` to both participants and the recipient's in-app notification (one
+    unread per conversation, refreshed with each message) in one statement of events, then,
+    once per burst, the delayed unread-message email job."""
+    message, recipient = new.message, new.recipient_id
+    created = {"conversation_id": str(conversation.id), "message": message_data(message)}
+    await notifications.notify_many(
         session,
         redis,
-        recipient,
         MESSAGE,
-        f"Neue Nachricht von {state.other_name} / New message from {state.other_name}",
-        data={
-            "conversation_id": str(conversation.id),
-            "listing_id": str(conversation.listing_id),
-            "listing_title": state.listing_title,
-            "from_id": str(message.author_id),
-            "from_name": state.other_name,
-            "unread_count": state.unread_count,
-            "message_seq": message.seq,
-        },
-        group_key=conversation_group(conversation.id),
+        [
+            notifications.Notice(
+                recipient,
+                f"Neue Nachricht von {new.author_name} / New message from {new.author_name}",
+                {
+                    "conversation_id": str(conversation.id),
+                    "listing_id": str(conversation.listing_id),
+                    "listing_title": new.listing_title,
+                    "from_id": str(message.author_id),
+                    "from_name": new.author_name,
+                    "unread_count": new.recipient_unread,
+                    "message_seq": message.seq,
+                },
+                group_key=conversation_group(conversation.id),
+            )
+        ],
         now=now,
+        also=[
+            events.Event(conversation.tenant_id, MESSAGE_CREATED, created),
+            events.Event(conversation.landlord_id, MESSAGE_CREATED, created),
+        ],
     )
     await notifications.schedule_once(
         session,

@@ -135,10 +135,13 @@ async def notify_many(
     notices: Sequence[Notice],
     *,
     now: datetime,
+    also: Sequence[events.Event] = (),
 ) -> list[NotificationRow]:
     """`notify` for several users at once (each user once), in two statements whatever their
-    number: the rows, then their events. Without a Redis client (a job or script without one)
-    the events are stored unpublished: streams read them from Postgres on their next check."""
+    number: the rows, then their events, with the caller's own events `also` (numbered
+    before the notifications': e.g. the message a notification is about). Without a Redis
+    client (a job or script without one) the events are stored unpublished: streams read
+    them from Postgres on their next check."""
     rows = await repository.insert_notifications(
         session,
         [
@@ -147,8 +150,16 @@ async def notify_many(
         ],
         now=now,
     )
-    await events.emit_each(
-        session, redis, NOTIFICATION_CREATED, {row.user_id: notification_data(row) for row in rows}
+    await events.emit_all(
+        session,
+        redis,
+        [
+            *also,
+            *(
+                events.Event(row.user_id, NOTIFICATION_CREATED, notification_data(row))
+                for row in rows
+            ),
+        ],
     )
     return rows
 

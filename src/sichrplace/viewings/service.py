@@ -306,12 +306,9 @@ async def _announce(
     now: datetime,
 ) -> None:
     """The change on both parties' event streams, and the in-app notification of each party
-    the change concerns (not of `by`, who made it), stored with the change, published after
-    the commit."""
+    the change concerns (not of `by`, who made it): two statements, stored with the change,
+    published after the commit."""
     data = viewing_event(viewing)
-    await events.emit(
-        session, redis, (viewing.tenant_id, viewing.landlord_id), VIEWING_UPDATED, data
-    )
     de_when = rules.german_when(viewing.starts_at, viewing.ends_at, timezone)
     en_when = rules.english_when(viewing.starts_at, viewing.ends_at, timezone)
     notices = [
@@ -324,7 +321,17 @@ async def _announce(
         for party, (de, en) in _NOTICES.get(viewing.status, {}).items()
         if party != by
     ]
-    await notifications.notify_many(session, redis, VIEWING, notices, now=now)
+    await notifications.notify_many(
+        session,
+        redis,
+        VIEWING,
+        notices,
+        now=now,
+        also=[
+            events.Event(viewing.tenant_id, VIEWING_UPDATED, data),
+            events.Event(viewing.landlord_id, VIEWING_UPDATED, data),
+        ],
+    )
 
 
 async def cancel(

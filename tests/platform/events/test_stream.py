@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sichrplace.config import Settings
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
-from sichrplace.platform.events import channel, decode, emit, last_seq, since
+from sichrplace.platform.events import Event, channel, decode, emit, emit_all, last_seq, since
 from sichrplace.platform.events.tasks import prune
 from sichrplace.platform.jobs.runtime import use_job_parts
 from sichrplace.platform.parts import Parts
@@ -122,3 +122,57 @@ async def test_the_daily_job_deletes_only_events_past_their_retention(
     async with transaction(db) as session:
         assert [e.kind for e in await since(session, a.id, 0, 10)] == ["test.new"]
         assert await last_seq(session, a.id) == 2  # numbers never repeat
+
+
+async def test_emit_all_numbers_several_events_per_user_in_order_and_in_parallel(
+    db: Database, redis: aioredis.Redis, settings: Settings
+) -> None:
+    """A message and the notification about it (two events for the recipient, one for the
+    sender) in one statement: numbered in the order given, published in that order; writers
+    of overlapping users at once leave no gap, no repeat and no deadlock."""
+    a = await create_member(db, settings, "tenant", label="events-all")
+    b = await create_member(db, settings, "landlord", label="events-all")
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(channel(a.id))
+    try:
+        async with transaction(db) as session:
+            stored = await emit_all(
+                session,
+                redis,
+                [
+                    Event(a.id, "test.message", {"n": 1}),
+                    Event(b.id, "test.message", {"n": 1}),
+                    Event(a.id, "test.notice", {"n": 1}),
+                ],
+            )
+        assert [(e.user_id, e.seq, e.kind) for e in stored if e.user_id == a.id] == [
+            (a.id, 1, "test.message"),
+            (a.id, 2, "test.notice"),
+        ]
+        heard = [decode(raw) for raw in await _received(pubsub, 2)]
+        assert [(e.seq, e.kind) for e in heard] == [(1, "test.message"), (2, "test.notice")]
+    finally:
+        await pubsub.aclose()
+
+    async def write(i: int) -> None:
+        async with transaction(db) as session:
+            first, second = (a.id, b.id) if i % 2 else (b.id, a.id)
+            await emit_all(
+                session,
+                redis,
+                [
+                    Event(first, "test.p", {"i": i, "k": 0}),
+                    Event(second, "test.p", {"i": i, "k": 0}),
+                    Event(first, "test.p", {"i": i, "k": 1}),
+                ],
+            )
+
+    await asyncio.gather(*(write(i) for i in range(10)))
+    async with transaction(db) as session:
+        for user in (a.id, b.id):
+            mine = await since(session, user, 2 if user == a.id else 1, 100)
+            assert [e.seq for e in mine] == list(range(mine[0].seq, mine[0].seq + len(mine)))
+            assert len(mine) == 15  # 5 writers gave it two events, 5 one
+            for i in range(10):  # each writer's two events of one user keep their order
+                ks = [e.data["k"] for e in mine if e.data["i"] == i]
+                assert ks == sorted(ks)

@@ -15,21 +15,23 @@ from sichrplace.platform.events.records import StoredEvent
 from sichrplace.platform.events.repository import delete_before, last_seq, since
 from sichrplace.platform.events.stream import (
     CHANNEL_PREFIX,
+    Event,
     channel,
     decode,
     emit,
-    emit_each,
+    emit_all,
     encode,
 )
 
 __all__ = [
     "CHANNEL_PREFIX",
+    "Event",
     "StoredEvent",
     "channel",
     "decode",
     "delete_before",
     "emit",
-    "emit_each",
+    "emit_all",
     "encode",
     "last_seq",
     "since",

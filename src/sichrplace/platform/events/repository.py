@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import Table, select, text
@@ -42,36 +42,49 @@ async def append(
     return [StoredEvent(**r._asdict()) for r in rows.all()]
 
 
-# The same for events whose data differs per recipient (each user once per statement).
-_APPEND_EACH = text(
+# Any events, several per user allowed, in one statement: each user's counter moves by the
+# number of its events (in user-id order, as above) and they take the numbers before it in the
+# order given.
+_APPEND_ALL = text(
     """
 WITH wanted AS (
-    SELECT u, d FROM unnest(CAST(:users AS uuid[]), CAST(:datas AS jsonb[])) AS w (u, d)
+    SELECT w.u, w.k, w.d, w.i
+    FROM unnest(CAST(:users AS uuid[]), CAST(:kinds AS text[]), CAST(:datas AS jsonb[]))
+         WITH ORDINALITY AS w (u, k, d, i)
+), per_user AS (
+    SELECT u, count(*) AS n FROM wanted GROUP BY u
 ), counted AS (
     INSERT INTO user_event_counters (user_id, last_seq)
-    SELECT u, 1 FROM wanted ORDER BY u
-    ON CONFLICT (user_id) DO UPDATE SET last_seq = user_event_counters.last_seq + 1
+    SELECT u, n FROM per_user ORDER BY u
+    ON CONFLICT (user_id) DO UPDATE SET last_seq = user_event_counters.last_seq + EXCLUDED.last_seq
     RETURNING user_id, last_seq
 )
 INSERT INTO user_events (user_id, seq, kind, data)
-SELECT c.user_id, c.last_seq, :kind, w.d FROM counted c JOIN wanted w ON w.u = c.user_id
+SELECT w.u, c.last_seq - p.n + row_number() OVER (PARTITION BY w.u ORDER BY w.i), w.k, w.d
+FROM wanted w JOIN per_user p ON p.u = w.u JOIN counted c ON c.user_id = w.u
 RETURNING user_id, seq, kind, data, created_at
 """
 )
 
 
-async def append_each(
-    session: PrimarySession, kind: str, data_json: Mapping[uuid.UUID, str]
+async def append_all(
+    session: PrimarySession, items: Sequence[tuple[uuid.UUID, str, str]]
 ) -> list[StoredEvent]:
-    """One event per user with that user's data (e.g. each recipient's own notification)."""
-    if not data_json:
+    """Events given as (user, kind, data JSON), numbered per user in the order given; the
+    result is ordered by user and number (the order to publish them in)."""
+    if not items:
         return []
-    users = sorted(data_json)
     rows = await session.execute(
-        _APPEND_EACH,
-        {"users": users, "datas": [data_json[u] for u in users], "kind": kind},
+        _APPEND_ALL,
+        {
+            "users": [user for user, _, _ in items],
+            "kinds": [kind for _, kind, _ in items],
+            "datas": [data for _, _, data in items],
+        },
     )
-    return [StoredEvent(**r._asdict()) for r in rows.all()]
+    stored = [StoredEvent(**r._asdict()) for r in rows.all()]
+    stored.sort(key=lambda e: (e.user_id, e.seq))
+    return stored
 
 
 async def since(

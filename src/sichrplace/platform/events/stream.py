@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -67,17 +68,24 @@ async def emit(
     return stored
 
 
-async def emit_each(
-    session: PrimarySession,
-    redis: aioredis.Redis | None,
-    kind: str,
-    data: Mapping[uuid.UUID, Mapping[str, Any]],
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event for one user's stream (what `emit_all` takes)."""
+
+    user_id: uuid.UUID
+    kind: str
+    data: Mapping[str, Any]
+
+
+async def emit_all(
+    session: PrimarySession, redis: aioredis.Redis | None, items: Sequence[Event]
 ) -> list[StoredEvent]:
-    """`emit` where each user's event says something of its own (one statement for all)."""
-    stored = await repository.append_each(
-        session, kind, {user: orjson.dumps(dict(d)).decode() for user, d in data.items()}
+    """`emit` for events of any kinds, several per user allowed, in one statement: each
+    user's are numbered in the order given (e.g. a message, then the notification about it)."""
+    stored = await repository.append_all(
+        session, [(e.user_id, e.kind, orjson.dumps(dict(e.data)).decode()) for e in items]
     )
-    _publish_after_commit(session, redis, kind, stored)
+    _publish_after_commit(session, redis, "+".join(sorted({e.kind for e in items})), stored)
     return stored
 
 
