@@ -67,12 +67,19 @@ def make_client(app: FastAPI) -> MakeClient:
 
 
 async def register(
-    client: httpx.AsyncClient, *, role: str = "tenant", email: str | None = None
+    client: httpx.AsyncClient,
+    *,
+    role: str = "tenant",
+    email: str | None = None,
+    accept_language: str | None = None,
 ) -> Account:
+    """A new account (German, unless `accept_language` prefers English: its language is the
+    registering request's)."""
     email = email or f"acc-{uuid.uuid4().hex[:12]}@example.com"
     password = strong_password()
     body = {"email": email, "password": password, "full_name": "Erika Mustermann", "role": role}
-    r = await client.post(f"{API}/auth/register", json=body)
+    headers = {"Accept-Language": accept_language} if accept_language else {}
+    r = await client.post(f"{API}/auth/register", json=body, headers=headers)
     assert r.status_code == 201, r.text
     return Account(r.json()["id"], email, password, role)
 

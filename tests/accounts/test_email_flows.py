@@ -27,8 +27,9 @@ from tests.accounts.conftest import (
 )
 from tests.helpers.mailbox import mails_to, wait_for_mail
 
-VERIFY_SUBJECT = "Confirm your SichrPlace email"
-RESET_SUBJECT = "Reset your SichrPlace password"
+# Accounts are German unless registered with an English Accept-Language.
+VERIFY_SUBJECT = "Bestätigen Sie Ihre E-Mail-Adresse"
+RESET_SUBJECT = "SichrPlace-Passwort zurück"
 
 
 def link_token(mail: EmailMessage, path: str) -> str:
@@ -38,7 +39,7 @@ def link_token(mail: EmailMessage, path: str) -> str:
     match = re.search(rf"/{path}\?token=([A-Za-z0-9_-]+)", text)
     assert match, text
     token = match.group(1)
-    assert f"code in the app: {token}" in text  # the bare token is in the body too
+    assert f": {token}\n" in text  # the bare token is in the body too (the code to enter)
     return token
 
 
@@ -186,3 +187,37 @@ async def test_reset_lifts_the_login_lock(
         changed = await s.get(User, uuid.UUID(account.id))
         assert changed is not None
         assert changed.password_changed_at > changed.created_at
+
+
+def _text(mail: EmailMessage) -> str:
+    body = mail.get_body(preferencelist=("plain",))
+    assert body is not None
+    text: str = body.get_content()
+    return text
+
+
+async def test_account_mails_are_in_the_accounts_language(ip_client: httpx.AsyncClient) -> None:
+    """German by default, English for an account registered in English; one language each."""
+    german = await register(ip_client, accept_language="fr, de;q=0.5")
+    english = await register(ip_client, accept_language="en-GB,en;q=0.9,de;q=0.5")
+    mail = await wait_for_mail(german.email, subject_contains=VERIFY_SUBJECT)
+    text = _text(mail)
+    assert text.startswith("Hallo Erika Mustermann,")
+    assert "willkommen bei SichrPlace" in text
+    assert "welcome" not in text
+    assert "Der Link ist 48 Stunden gültig." in text
+    mail = await wait_for_mail(english.email, subject_contains="Confirm your SichrPlace email")
+    text = _text(mail)
+    assert text.startswith("Hello Erika Mustermann,")
+    assert "welcome to SichrPlace" in text
+    assert "willkommen" not in text
+
+    for account in (german, english):
+        assert (await request_reset(ip_client, account.email)).status_code == 202
+    text = _text(await wait_for_mail(german.email, subject_contains=RESET_SUBJECT))
+    assert "hoffentlich Sie" in text
+    assert "Minuten gültig" in text
+    text = _text(await wait_for_mail(english.email, subject_contains="Reset your SichrPlace"))
+    assert "hopefully you" in text
+    assert "minutes and works once" in text
+    assert "Hallo" not in text

@@ -83,7 +83,7 @@ async def test_logout_ends_the_access_token_everywhere(
     await assert_ended(everywhere, ended["access_token"])
     r = await ip_client.get(f"{API}/me", headers=bearer(ended["access_token"]))
     assert r.headers["content-type"].startswith("application/problem+json")
-    assert "session ended" in r.json()["detail"]
+    assert "Sitzung beendet" in r.json()["detail"]  # anonymous now: German by default
     assert 'error="invalid_token"' in r.headers["www-authenticate"]
     await assert_works(everywhere, other["access_token"])  # another login goes on
     again = await ip_client.post(f"{API}/auth/logout", headers=bearer(ended["access_token"]))

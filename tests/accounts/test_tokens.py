@@ -150,7 +150,7 @@ async def test_expired_access_token_is_401(
         session_id=uuid.uuid4(),
         now=utcnow() - tokens.ttl - timedelta(seconds=5),
     )
-    r = await ip_client.get(f"{API}/me", headers=bearer(stale))
+    r = await ip_client.get(f"{API}/me", headers={**bearer(stale), "Accept-Language": "en"})
     assert r.status_code == 401
     assert "expired" in r.json()["detail"]
     assert 'error="invalid_token"' in r.headers["www-authenticate"]

@@ -25,6 +25,7 @@ from tests.contracts.conftest import (
     sign_body,
 )
 from tests.helpers.mailbox import wait_for_mail
+from tests.helpers.members import set_language
 from tests.unit.contracts.pdftext import text_of
 
 
@@ -208,21 +209,34 @@ async def test_bad_signature_input_is_422(
 
 
 async def test_emails_to_the_tenant_on_send_and_both_when_signed(
-    client: httpx.AsyncClient, make_deal: MakeDeal
+    client: httpx.AsyncClient, db: Database, make_deal: MakeDeal
 ) -> None:
+    """Each in the recipient's language: the tenant reads English, the landlord German."""
     deal = await make_deal("confirmed")
+    await set_language(db, deal.tenant.id, "en")
     contract = await create_contract(client, deal)
     sha = (await send(client, deal, contract["id"]))["document_sha256"]
-    mail = await wait_for_mail(deal.tenant.email, subject_contains="Mietvertrag liegt")
+    mail = await wait_for_mail(deal.tenant.email, subject_contains="Your lease is ready to sign")
     body = mail.get_body(preferencelist=("plain",))
     assert body is not None
     content = body.get_content()
-    assert content.index("Hallo") < content.index("Hello")
-    assert sha in content
+    assert content.startswith("Hello ")
+    assert "Hallo" not in content
+    assert f"Document SHA-256: {sha}" in content
     for member in (deal.tenant, deal.landlord):
         assert (await sign(client, member, contract["id"], sha)).status_code == 200
-    for member in (deal.tenant, deal.landlord):
-        await wait_for_mail(member.email, subject_contains="von beiden Seiten unterschrieben")
+    for member, subject, line in (
+        (deal.tenant, "Lease signed by both parties", "is now signed by tenant and landlord"),
+        (
+            deal.landlord,
+            "Mietvertrag von beiden Seiten unterschrieben",
+            "ist jetzt von Mieter und Vermieter unterschrieben",
+        ),
+    ):
+        signed = await wait_for_mail(member.email, subject_contains=subject)
+        part = signed.get_body(preferencelist=("plain",))
+        assert part is not None
+        assert line in part.get_content()
 
 
 async def test_spans_of_send_and_sign(

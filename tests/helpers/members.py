@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from sichrplace.accounts.models import RefreshTokenFamily, User
 from sichrplace.accounts.security import build_auth_runtime
@@ -24,8 +24,11 @@ class Member:
     headers: dict[str, str]
 
 
-async def create_member(db: Database, settings: Settings, role: str, *, label: str) -> Member:
-    """A user with `role`, its email tagged with `label`, and Bearer headers for it."""
+async def create_member(
+    db: Database, settings: Settings, role: str, *, label: str, language: str = "de"
+) -> Member:
+    """A user with `role` (and `language`), its email tagged with `label`, and Bearer headers
+    for it."""
     user_id, session_id = uuid.uuid4(), uuid.uuid4()
     email = f"{label}-{user_id.hex[:12]}@example.com"
     async with transaction(db) as session:
@@ -36,6 +39,7 @@ async def create_member(db: Database, settings: Settings, role: str, *, label: s
                 password_hash="not-a-real-hash",
                 full_name=f"{label.title()} Test",
                 role=role,
+                language=language,
             )
         )
         # Access tokens are refused unless their session (a refresh-token family) is live.
@@ -44,3 +48,11 @@ async def create_member(db: Database, settings: Settings, role: str, *, label: s
         user_id=user_id, email=email, role=role, session_id=session_id, now=datetime.now(UTC)
     )
     return Member(user_id, role, email, {"Authorization": f"Bearer {token}"})
+
+
+async def set_language(db: Database, user_id: uuid.UUID | str, language: str) -> None:
+    """Store a user's language (as `PATCH /me` does), e.g. to check the mails they get."""
+    async with transaction(db) as session:
+        await session.execute(
+            update(User).where(User.id == uuid.UUID(str(user_id))).values(language=language)
+        )

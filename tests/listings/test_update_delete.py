@@ -154,8 +154,8 @@ async def test_an_illegal_status_transition_is_a_409_problem(
     problem = r.json()
     assert problem["type"].endswith("/illegal-status-transition")
     assert problem["status"] == 409
-    assert problem["detail"] == "A listing cannot go from 'rented' to 'reserved'."
-    assert problem["errors"] == [{"field": "status", "message": "not allowed from 'rented'"}]
+    assert problem["detail"] == "Eine Anzeige kann nicht von 'rented' zu 'reserved' wechseln."
+    assert problem["errors"] == [{"field": "status", "message": "nicht erlaubt aus 'rented'"}]
     after = (await client.get(url, headers=owner.headers)).json()
     assert (after["status"], after["title"]) == ("rented", listing["title"])  # nothing stored
 

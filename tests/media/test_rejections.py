@@ -47,13 +47,14 @@ def _bomb() -> bytes:
 @pytest.mark.parametrize(
     ("case", "make", "message"),
     [
-        ("truncated jpeg", lambda: photo(800, 600, "JPEG")[:-4000], "corrupt"),
-        ("truncated png", lambda: photo(300, 300, "PNG")[:-100], "corrupt"),
-        ("jpeg header only", lambda: photo(800, 600, "JPEG")[:300], "corrupt"),
-        ("gif", _gif, "not a JPEG, PNG or WebP"),
-        ("text named .jpg", lambda: b"this is not an image\n" * 50, "not a JPEG, PNG or WebP"),
-        ("decompression bomb", _bomb, "pixels"),
-        ("empty", lambda: b"", "empty"),
+        # The landlord's language is German (the default).
+        ("truncated jpeg", lambda: photo(800, 600, "JPEG")[:-4000], "beschädigt"),
+        ("truncated png", lambda: photo(300, 300, "PNG")[:-100], "beschädigt"),
+        ("jpeg header only", lambda: photo(800, 600, "JPEG")[:300], "beschädigt"),
+        ("gif", _gif, "kein JPEG-, PNG- oder WebP-Bild"),
+        ("text named .jpg", lambda: b"this is not an image\n" * 50, "kein JPEG-, PNG- oder WebP"),
+        ("decompression bomb", _bomb, "Pixel"),
+        ("empty", lambda: b"", "leere Datei"),
     ],
 )
 async def test_invalid_files_are_422_and_leave_nothing(
@@ -89,7 +90,7 @@ async def test_file_just_over_10_mb_is_422_naming_file(
     data += b"\0" * (10 * 1024 * 1024 + 1 - len(data))  # a valid PNG plus trailing bytes
     r = await upload(client, listing_id, landlord, data, content_type="image/png")
     assert r.status_code == 422, r.text
-    assert r.json()["errors"] == [{"field": "file", "message": "larger than 10 MB"}]
+    assert r.json()["errors"] == [{"field": "file", "message": "größer als 10 MB"}]
     await assert_nothing_stored(db, settings, listing_id, data)
 
 

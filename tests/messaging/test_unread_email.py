@@ -88,7 +88,8 @@ async def test_a_burst_of_messages_makes_one_job_and_one_email(
     mail = mails[0]
     assert mail["to"] == stage.landlord.email
     assert mail["subject"].startswith("Neue Nachricht von ")
-    assert "10 ungelesene Nachrichten" in mail["body"]
+    assert "Sie haben 10 ungelesene Nachrichten von " in mail["body"]  # German by default
+    assert "unread" not in mail["body"]  # one language only
     assert "Nachricht 3" not in mail["body"]
     assert "noch frei" not in mail["body"]  # no bodies
     assert mail["dedupe_key"] == f"unread-messages:{conversation_id}:{stage.landlord.id}:10"
@@ -130,3 +131,21 @@ async def test_message_emails_turned_off_send_none(
 
     assert await _run_job(db, conversation_id, stage.landlord.id) == "off"
     assert await _mail_jobs(db, conversation_id) == []
+
+
+async def test_an_english_recipient_gets_the_email_in_english(
+    client: httpx.AsyncClient, db: Database, stage: Stage, conversations: list[str]
+) -> None:
+    r = await client.patch(f"{API}/me", json={"language": "en"}, headers=stage.landlord.headers)
+    assert r.status_code == 200, r.text
+    conversation = await started(client, stage, "Ist die Wohnung noch frei?")
+    conversation_id = str(conversation["id"])
+    conversations.append(conversation_id)
+
+    assert await _run_job(db, conversation_id, stage.landlord.id) == "sent"
+    (mail,) = await _mail_jobs(db, conversation_id)
+    assert mail["subject"].startswith("New message from ")
+    assert mail["body"].startswith("Hello ")
+    assert "you have one unread message from " in mail["body"]
+    assert "Apartment: " in mail["body"]
+    assert "ungelesen" not in mail["body"]

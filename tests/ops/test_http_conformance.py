@@ -17,7 +17,7 @@ async def test_a_json_body_sent_as_text_is_415_problem(client: httpx.AsyncClient
     assert r.status_code == 415
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["type"].endswith("/unsupported-media-type")
-    assert r.json()["errors"] == [{"field": "body", "message": "must be application/json"}]
+    assert r.json()["errors"] == [{"field": "body", "message": "muss application/json sein"}]
 
 
 async def test_a_form_body_is_415_but_a_json_suffix_type_is_read(

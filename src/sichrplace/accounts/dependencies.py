@@ -24,13 +24,15 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sichrplace.accounts import security, sessions
-from sichrplace.accounts.errors import InvalidAccessToken
+from sichrplace.accounts.errors import InvalidAccessToken, missing_bearer_token
 from sichrplace.accounts.models import Role
 from sichrplace.accounts.security import AUTH, AuthRuntime, Principal
-from sichrplace.kit.errors import Forbidden, Unauthorized
+from sichrplace.kit.errors import Forbidden
+from sichrplace.kit.i18n import N_
 from sichrplace.platform.db.routing import routed_replica
 from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.platform.http.dependencies import parts_of
+from sichrplace.platform.http.language import set_caller_language
 from sichrplace.platform.observability.logging import identify
 
 __all__ = [
@@ -63,7 +65,7 @@ def _signed_principal(
     auth: AuthRuntime, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
     if credentials is None or not credentials.credentials:
-        raise Unauthorized("Missing bearer token.")
+        raise missing_bearer_token()
     try:
         claims = auth.access_tokens.decode(credentials.credentials)
     except security.InvalidAccessToken as exc:
@@ -76,11 +78,16 @@ Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 async def _live(request: Request, principal: Principal) -> bool:
+    """Is the token's session live? Also records the caller's language on the request (read
+    in the same round trip), the language of any problem answered to it."""
     parts = parts_of(request)
     auth = parts.get(AUTH)
-    return await sessions.session_live(
+    check = await sessions.check_session(
         parts.redis, parts.db, auth.settings, principal.id, principal.session_id
     )
+    if check.live and check.language is not None:
+        set_caller_language(request, check.language)
+    return check.live
 
 
 async def current_user(request: Request, credentials: Bearer) -> Principal:
@@ -108,7 +115,7 @@ def require_role(*roles: Role | str) -> Callable[[Principal], Awaitable[Principa
     async def check_role(user: CurrentUser) -> Principal:
         if user.role not in allowed:
             raise Forbidden(
-                f"This action requires the role {' or '.join(sorted(allowed))}.",
+                N_("This action requires the role {roles}.", roles=" | ".join(sorted(allowed))),
                 headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
             )
         return user

@@ -26,6 +26,7 @@ from sichrplace.accounts.schemas import (
 from sichrplace.accounts.service import TokenPair
 from sichrplace.kit.clock import utcnow
 from sichrplace.platform.http.dependencies import PrimaryDB, RedisDep
+from sichrplace.platform.http.language import request_language
 from sichrplace.platform.http.openapi import problems
 
 router = APIRouter(tags=["accounts"])
@@ -52,7 +53,11 @@ def _pair(pair: TokenPair) -> TokenPairOut:
         409, 422, s409="An account with this email exists", s422="Invalid input or a weak password"
     ),
 )
-async def register(body: RegisterIn, session: PrimaryDB, auth: AuthDep) -> UserOut:
+async def register(
+    body: RegisterIn, request: Request, session: PrimaryDB, auth: AuthDep
+) -> UserOut:
+    """The new account's language is the request's (Accept-Language; German by default):
+    its verification mail is written in it, and `PATCH /me` changes it."""
     user = await service.register(
         session,
         auth,
@@ -60,6 +65,7 @@ async def register(body: RegisterIn, session: PrimaryDB, auth: AuthDep) -> UserO
         password=body.password,
         full_name=body.full_name,
         role=Role(body.role),
+        language=request_language(request),
     )
     return UserOut.of(user)
 
@@ -169,9 +175,13 @@ async def me(user: CurrentUser, session: PrimaryDB) -> ProfileOut:
     summary="Change the caller's name, language or notification preferences",
     responses=problems(401, 404, 422, s422="a field has a value it cannot take"),
 )
-async def patch_me(body: ProfilePatch, user: CurrentUser, session: PrimaryDB) -> ProfileOut:
+async def patch_me(
+    body: ProfilePatch, user: CurrentUser, session: PrimaryDB, redis: RedisDep
+) -> ProfileOut:
+    """A new language holds from the caller's next request on, on every instance."""
     profile = await service.update_profile(
         session,
+        redis,
         user.id,
         full_name=body.full_name,
         language=body.language,

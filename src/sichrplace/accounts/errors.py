@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from sichrplace.kit.errors import Conflict, Forbidden, Unauthorized, Unprocessable
+from sichrplace.kit.i18n import N_, Msg
 
 
 class EmailTaken(Conflict):
     slug = "email-taken"
 
     def __init__(self) -> None:
-        super().__init__("An account with this email address already exists.")
+        super().__init__(N_("An account with this email address already exists."))
 
 
 class InvalidCredentials(Unauthorized):
@@ -19,7 +20,7 @@ class InvalidCredentials(Unauthorized):
     commits = True
 
     def __init__(self) -> None:
-        super().__init__("Invalid email or password.")
+        super().__init__(N_("Invalid email or password."))
 
 
 class AccountSuspended(Forbidden):
@@ -29,14 +30,14 @@ class AccountSuspended(Forbidden):
     slug = "account-suspended"
 
     def __init__(self) -> None:
-        super().__init__("This account is suspended. Please contact SichrPlace support.")
+        super().__init__(N_("This account is suspended. Please contact SichrPlace support."))
 
 
 class InvalidRefreshToken(Unauthorized):
     slug = "invalid-refresh-token"
 
-    def __init__(self, detail: str = "The refresh token is invalid, expired or revoked.") -> None:
-        super().__init__(detail)
+    def __init__(self, detail: Msg | None = None) -> None:
+        super().__init__(detail or N_("The refresh token is invalid, expired or revoked."))
 
 
 class RefreshTokenReused(InvalidRefreshToken):
@@ -45,30 +46,53 @@ class RefreshTokenReused(InvalidRefreshToken):
     commits = True
 
     def __init__(self) -> None:
-        super().__init__("The refresh token was already used; the session has been revoked.")
+        super().__init__(N_("The refresh token was already used; the session has been revoked."))
+
+
+# Why an access token was refused, by the reason `security` and the session check give
+# (English, as the WWW-Authenticate header's error_description says it).
+TOKEN_REASONS: dict[str, Msg] = {
+    "malformed token": N_("malformed token"),
+    "unknown signing key": N_("unknown signing key"),
+    "token expired": N_("token expired"),
+    "invalid token": N_("invalid token"),
+    "invalid token claims": N_("invalid token claims"),
+    "session ended": N_("session ended"),
+}
 
 
 class InvalidAccessToken(Unauthorized):
     slug = "invalid-token"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(
-            f"Access token rejected: {detail}.",
+            N_(
+                "Access token rejected: {reason}.",
+                reason=TOKEN_REASONS.get(reason, TOKEN_REASONS["invalid token"]),
+            ),
             headers={
-                "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{detail}"'
+                "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{reason}"'
             },
         )
 
 
 def invalid_email_token() -> Unprocessable:
     return Unprocessable.field(
-        "token", "is invalid, expired or already used", slug="invalid-one-time-token"
+        "token", N_("is invalid, expired or already used"), slug="invalid-one-time-token"
     )
 
 
-def weak_password(reason: str) -> Unprocessable:
+def weak_password(reason: Msg) -> Unprocessable:
     return Unprocessable.field("password", reason, slug="weak-password")
 
 
 def wrong_current_password() -> Unprocessable:
-    return Unprocessable.field("current_password", "is not correct", slug="wrong-password")
+    return Unprocessable.field("current_password", N_("is not correct"), slug="wrong-password")
+
+
+def missing_bearer_token() -> Unauthorized:
+    return Unauthorized(N_("Missing bearer token."))
+
+
+def user_not_found() -> Msg:
+    return N_("No such user.")

@@ -15,8 +15,9 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import CITEXT, UUID
+from sqlalchemy.dialects.postgresql import CITEXT, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sichrplace.platform.db.base import Base
@@ -43,7 +44,10 @@ def _ts(*, nullable: bool = False, default_now: bool = False) -> Any:
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('tenant', 'landlord', 'admin')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('tenant', 'landlord', 'admin')", name="role"),
+        CheckConstraint("language IN ('de', 'en')", name="language"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     # citext: the unique constraint is case-insensitive, so concurrent sign-ups of
@@ -58,6 +62,11 @@ class User(Base):
     suspended_at: Mapped[datetime | None] = _ts(nullable=True)
     created_at: Mapped[datetime] = _ts(default_now=True)
     updated_at: Mapped[datetime] = _ts(default_now=True)
+    # The language of the user's emails and problems (migration 0024).
+    language: Mapped[str] = mapped_column(Text, nullable=False, server_default="de")
+    notification_preferences: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
 
 
 class RefreshTokenFamily(Base):

@@ -22,6 +22,7 @@ class UserRow:
     suspended_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    language: str  # 'de' | 'en': the user's emails and problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class SessionStateRow:
 
     session_live: bool  # the session (refresh family) exists, is the user's and is not revoked
     suspended: bool
+    language: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ _USER_COLUMNS = (
     User.suspended_at,
     User.created_at,
     User.updated_at,
+    User.language,
 )
 
 
@@ -57,6 +58,7 @@ async def insert_user(
     password_hash: str,
     full_name: str,
     role: str,
+    language: str = "de",
 ) -> UserRow | None:
     """Insert a user; None if the email (case-insensitive) is taken, also by a concurrent insert."""
     stmt = (
@@ -67,6 +69,7 @@ async def insert_user(
             password_hash=password_hash,
             full_name=full_name,
             role=role,
+            language=language,
         )
         .on_conflict_do_nothing(index_elements=[User.email])
         .returning(*_USER_COLUMNS)
@@ -128,13 +131,16 @@ async def session_state(
         select(
             and_(f.id.is_not(None), f.revoked_at.is_(None)).label("session_live"),
             User.suspended_at.is_not(None).label("suspended"),
+            User.language,
         )
         .select_from(User)
         .outerjoin(f, and_(f.id == session_id, f.user_id == User.id))
         .where(User.id == user_id)
     )
     row = (await session.execute(stmt)).one_or_none()
-    return None if row is None else SessionStateRow(bool(row.session_live), bool(row.suspended))
+    if row is None:
+        return None
+    return SessionStateRow(bool(row.session_live), bool(row.suspended), row.language)
 
 
 # --- refresh-token families -------------------------------------------------------------------

@@ -11,16 +11,17 @@ from typing import Any, Protocol
 
 from sichrplace.accounts.errors import weak_password
 from sichrplace.accounts.records import AccountTokenRow, RefreshTokenRow
+from sichrplace.kit.i18n import N_, Msg
 
 MIN_PASSWORD_LENGTH = 10
 
 
-def password_problem(password: str, common: Container[str]) -> str | None:
+def password_problem(password: str, common: Container[str]) -> Msg | None:
     """Why `password` is not acceptable, or None; `common` holds lower-cased common passwords."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"must be at least {MIN_PASSWORD_LENGTH} characters long"
+        return N_("must be at least {n} characters long", n=MIN_PASSWORD_LENGTH)
     if password.lower() in common:
-        return "is too common; choose a less guessable password"
+        return N_("is too common; choose a less guessable password")
     return None
 
 

@@ -28,6 +28,7 @@ from sichrplace.accounts.errors import (
     InvalidRefreshToken,
     RefreshTokenReused,
     invalid_email_token,
+    user_not_found,
     wrong_current_password,
 )
 from sichrplace.accounts.models import Role, TokenPurpose
@@ -38,6 +39,7 @@ from sichrplace.accounts.throttle import login_throttle
 from sichrplace.config import AuthSettings
 from sichrplace.kit.clock import utcnow
 from sichrplace.kit.errors import NotFound, TooManyRequests
+from sichrplace.kit.i18n import DEFAULT_LANGUAGE, N_, Language, language_of
 from sichrplace.notifications.service import queue_email
 from sichrplace.platform.db import PrimarySession, on_commit
 from sichrplace.platform.observability import business
@@ -72,11 +74,19 @@ async def register(
     password: str,
     full_name: str,
     role: Role,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> UserRow:
+    """`language`: the new account's first language (the registering request's, see
+    docs/architecture.md "Languages"); the verification mail is written in it."""
     rules.check_password(password, security.common_passwords())
     password_hash = await auth.passwords.hash(password)
     user = await repo.insert_user(
-        session, email=email, password_hash=password_hash, full_name=full_name, role=role.value
+        session,
+        email=email,
+        password_hash=password_hash,
+        full_name=full_name,
+        role=role.value,
+        language=language,
     )
     if user is None:
         raise EmailTaken()
@@ -88,7 +98,7 @@ async def register(
 async def profile(session: PrimarySession, user_id: uuid.UUID) -> UserRow:
     user = await repo.get_user(session, user_id)
     if user is None:
-        raise NotFound("user not found")
+        raise NotFound(user_not_found())
     return user
 
 
@@ -118,7 +128,7 @@ async def login(
             device_id = _device_id(auth, device_tokens, user.id)
     wait = await throttle.admit(subject=subject, ip=client_ip, device_id=device_id)
     if wait is not None:
-        raise TooManyRequests(wait, "Too many failed login attempts; try again later.")
+        raise TooManyRequests(wait, N_("Too many failed login attempts; try again later."))
     if not device_tokens:
         user = await repo.get_user_by_email(session, email.strip())
     if user is None:
@@ -152,16 +162,18 @@ async def _notify_burst(session: PrimarySession, auth: AuthRuntime, user: UserRo
     """Once per burst window (the throttle picks the one failure), through the mail queue."""
     settings = auth.settings
     window = settings.login_burst_window_seconds
+    letter = mails.sign_in_burst(
+        language_of(user.language),
+        full_name=user.full_name,
+        failures=settings.login_burst_failures,
+        window_minutes=max(1, window // 60),
+        reset_url=f"{auth.public_base_url}/reset-password",
+    )
     await queue_email(
         session,
         to=user.email,
-        subject=mails.SIGN_IN_BURST_SUBJECT,
-        body=mails.sign_in_burst(
-            full_name=user.full_name,
-            failures=settings.login_burst_failures,
-            window_minutes=max(1, window // 60),
-            reset_url=f"{auth.public_base_url}/reset-password",
-        ),
+        subject=letter.subject,
+        body=letter.body,
         dedupe_key=f"accounts:login-burst:{user.id}:{uuid.uuid4().hex}",
     )
 
@@ -251,7 +263,7 @@ async def change_password(
     pair = f"{rules.throttle_subject(user.email)}:{client_ip}"
     wait = (await delays.check(pair)).retry_after
     if wait:
-        raise TooManyRequests(wait, "Too many wrong passwords; try again later.")
+        raise TooManyRequests(wait, N_("Too many wrong passwords; try again later."))
     if not await auth.passwords.verify(user.password_hash, current_password):
         await delays.fail(pair)
         raise wrong_current_password()
@@ -272,11 +284,12 @@ async def set_suspended(
     """Suspend (every session ends, no login or refresh until lifted) or lift a suspension
     (the user logs in again: ended sessions stay ended)."""
     if not await repo.set_suspended(session, user_id, suspended=suspended):
-        raise NotFound("user not found")
+        raise NotFound(user_not_found())
     if suspended:
         await end_sessions(session, redis, settings, user_id, "suspended")
-    sessions.after_commit(session, redis, settings, user=(user_id, suspended))
-    return await profile(session, user_id)
+    user = await profile(session, user_id)
+    sessions.after_commit(session, redis, settings, user=(user_id, suspended, user.language))
+    return user
 
 
 # --- emailed tokens: verification and password reset ------------------------------------------
@@ -297,19 +310,18 @@ async def _send_verification(session: PrimarySession, auth: AuthRuntime, user: U
     """Enqueued in this transaction: the mail is sent only if the request commits."""
     ttl = auth.settings.verify_email_ttl_seconds
     token_id, token = await _new_account_token(session, user, TokenPurpose.VERIFY_EMAIL, ttl)
-    link = f"{auth.public_base_url}/verify-email?token={token}"
-    body = (
-        f"Hello {user.full_name},\n\n"
-        "welcome to SichrPlace! Please confirm your email address by opening this link:\n\n"
-        f"{link}\n\n"
-        f"Or enter this code in the app: {token}\n\n"
-        f"The link is valid for {ttl // 3600} hours.\n"
+    letter = mails.verification(
+        language_of(user.language),
+        full_name=user.full_name,
+        link=f"{auth.public_base_url}/verify-email?token={token}",
+        code=token,
+        hours=max(1, ttl // 3600),
     )
     await queue_email(
         session,
         to=user.email,
-        subject="Confirm your SichrPlace email address",
-        body=body,
+        subject=letter.subject,
+        body=letter.body,
         dedupe_key=f"accounts:verify-email:{token_id}",
     )
 
@@ -353,20 +365,18 @@ async def request_password_reset(
         return
     ttl = auth.settings.password_reset_ttl_seconds
     token_id, token = await _new_account_token(session, user, TokenPurpose.PASSWORD_RESET, ttl)
-    body = (
-        f"Hello {user.full_name},\n\n"
-        "someone (hopefully you) asked to reset your SichrPlace password. "
-        "To choose a new one, open this link:\n\n"
-        f"{auth.public_base_url}/reset-password?token={token}\n\n"
-        f"Or enter this code in the app: {token}\n\n"
-        f"The link is valid for {max(1, ttl // 60)} minutes and works once. "
-        "If you did not ask for it, ignore this mail: your password stays as it is.\n"
+    letter = mails.password_reset(
+        language_of(user.language),
+        full_name=user.full_name,
+        link=f"{auth.public_base_url}/reset-password?token={token}",
+        code=token,
+        minutes=max(1, ttl // 60),
     )
     await queue_email(
         session,
         to=user.email,
-        subject="Reset your SichrPlace password",
-        body=body,
+        subject=letter.subject,
+        body=letter.body,
         dedupe_key=f"accounts:password-reset:{token_id}",
     )
 
@@ -400,7 +410,7 @@ async def full_profile(session: PrimarySession, user_id: uuid.UUID) -> Profile:
     user = await profile(session, user_id)
     stored = await repo.profile_settings(session, user_id)
     if stored is None:
-        raise NotFound("user not found")
+        raise NotFound(user_not_found())
     return Profile(
         user, stored.language, rules.effective_preferences(stored.notification_preferences)
     )
@@ -408,6 +418,7 @@ async def full_profile(session: PrimarySession, user_id: uuid.UUID) -> Profile:
 
 async def update_profile(
     session: PrimarySession,
+    redis: aioredis.Redis,
     user_id: uuid.UUID,
     *,
     full_name: str | None,
@@ -418,7 +429,7 @@ async def update_profile(
     """Change what is given; preferences merge kind by kind, channel by channel."""
     stored = await repo.lock_profile_settings(session, user_id)
     if stored is None:
-        raise NotFound("user not found")
+        raise NotFound(user_not_found())
     preferences = None
     if notification_preferences is not None:
         preferences = rules.merged_preferences(
@@ -432,4 +443,6 @@ async def update_profile(
         notification_preferences=preferences,
         now=now,
     )
+    if language is not None and language != stored.language:
+        sessions.language_after_commit(session, redis, user_id, language)
     return await full_profile(session, user_id)

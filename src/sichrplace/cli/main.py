@@ -11,6 +11,7 @@ from sichrplace.cli import (
     dashboards,
     db,
     fakes,
+    i18n,
     jobs,
     mail,
     ops,
@@ -37,6 +38,7 @@ app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(traces.app, name="traces")
 app.add_typer(fakes.app, name="fakes")
 app.add_typer(payments.app, name="payments")
+app.add_typer(i18n.app, name="i18n")
 app.command("serve")(serve.serve)
 
 

@@ -3,36 +3,43 @@
 from __future__ import annotations
 
 from sichrplace.kit.errors import Conflict, Forbidden, NotFound
+from sichrplace.kit.i18n import N_, Msg
 
 
 class ContractNotFound(NotFound):
     slug = "contract-not-found"
 
     def __init__(self) -> None:
-        super().__init__("No such contract.")
+        super().__init__(N_("No such contract."))
 
 
 class ViewingNotFound(NotFound):
     slug = "viewing-not-found"
 
     def __init__(self) -> None:
-        super().__init__("No such viewing.")
+        super().__init__(N_("No such viewing."))
 
 
 class TenantNotFound(NotFound):
     slug = "tenant-not-found"
 
     def __init__(self) -> None:
-        super().__init__("No such tenant.")
+        super().__init__(N_("No such tenant."))
 
 
 class ViewingNotConfirmed(Conflict):
     slug = "viewing-not-confirmed"
 
     def __init__(self, status: str) -> None:
+        status = str(status)  # the value, also of an enum member
         super().__init__(
-            f"A contract needs a confirmed or completed viewing; this one is {str(status)!r}.",
-            errors=[{"field": "viewing_id", "message": f"the viewing is {str(status)!r}"}],
+            N_(
+                "A contract needs a confirmed or completed viewing; this one is '{status}'.",
+                status=status,
+            ),
+            errors=[
+                {"field": "viewing_id", "message": N_("the viewing is '{status}'", status=status)}
+            ],
         )
 
 
@@ -40,21 +47,26 @@ class NotContractLandlord(Forbidden):
     slug = "not-contract-landlord"
 
     def __init__(self) -> None:
-        super().__init__("Only the contract's landlord may do this.")
+        super().__init__(N_("Only the contract's landlord may do this."))
 
 
 class NotContractTenant(Forbidden):
     slug = "not-contract-tenant"
 
     def __init__(self) -> None:
-        super().__init__("Only the contract's tenant may do this.")
+        super().__init__(N_("Only the contract's tenant may do this."))
 
 
 class IllegalContractTransition(Conflict):
     slug = "illegal-contract-transition"
 
     def __init__(self, current: str, action: str) -> None:
-        super().__init__(f"A contract that is {str(current)!r} cannot be {action}.")
+        status = str(current)
+        if action == "sent":
+            detail = N_("A contract that is '{status}' cannot be sent.", status=status)
+        else:
+            detail = N_("A contract that is '{status}' cannot be signed.", status=status)
+        super().__init__(detail)
 
 
 class DocumentHashMismatch(Conflict):
@@ -62,9 +74,11 @@ class DocumentHashMismatch(Conflict):
 
     def __init__(self) -> None:
         super().__init__(
-            "The document_sha256 is not the frozen document's: download it again and sign "
-            "what you read.",
-            errors=[{"field": "document_sha256", "message": "not the frozen document's hash"}],
+            N_(
+                "The document_sha256 is not the frozen document's: download it again and "
+                "sign what you read."
+            ),
+            errors=[{"field": "document_sha256", "message": N_("not the frozen document's hash")}],
         )
 
 
@@ -72,7 +86,11 @@ class AlreadySigned(Conflict):
     slug = "already-signed"
 
     def __init__(self, party: str) -> None:
-        super().__init__(f"The {party!s} has already signed this contract.")
+        if str(party) == "tenant":
+            detail = N_("The tenant has already signed this contract.")
+        else:
+            detail = N_("The landlord has already signed this contract.")
+        super().__init__(detail)
 
 
 class DepositPlanFixed(Conflict):
@@ -80,13 +98,13 @@ class DepositPlanFixed(Conflict):
 
     def __init__(self) -> None:
         super().__init__(
-            "The deposit plan is fixed once the first deposit payment has been started.",
-            errors=[{"field": "deposit_plan", "message": "fixed by the first deposit payment"}],
+            N_("The deposit plan is fixed once the first deposit payment has been started."),
+            errors=[{"field": "deposit_plan", "message": N_("fixed by the first deposit payment")}],
         )
 
 
 class DepositNotDue(Conflict):
     slug = "deposit-not-due"
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"No deposit payment is owed now: {reason}.")
+    def __init__(self, reason: Msg) -> None:
+        super().__init__(N_("No deposit payment is owed now: {reason}.", reason=reason))

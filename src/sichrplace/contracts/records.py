@@ -88,6 +88,7 @@ class PersonRow:
     full_name: str
     email: str
     role: str
+    language: str = "de"  # of the emails to them
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from sichrplace.contracts.vocabulary import (
     Party,
 )
 from sichrplace.kit.errors import Unprocessable
+from sichrplace.kit.i18n import N_
 from sichrplace.listings.errors import ListingNotFound, NotListingOwner, deposit_too_high
 from sichrplace.listings.rules import Caller, max_deposit_cents, may_see
 
@@ -54,7 +55,7 @@ def check_terms(
     """422 naming the field: an end not after the start; a deposit over three cold rents
     (§551 Abs. 1 BGB, the listings' cap)."""
     if end_date is not None and end_date <= start_date:
-        raise Unprocessable.field("end_date", "must be after start_date")
+        raise Unprocessable.field("end_date", N_("must be after start_date"))
     if deposit_cents > max_deposit_cents(cold_rent_cents):
         raise deposit_too_high(deposit_cents, cold_rent_cents)
 
@@ -66,12 +67,14 @@ def check_source(
     if viewing_id is not None:
         extra = "listing_id" if listing_id is not None else "tenant_id"
         if listing_id is not None or tenant_id is not None:
-            raise Unprocessable.field(extra, "send either viewing_id, or listing_id and tenant_id")
+            raise Unprocessable.field(
+                extra, N_("send either viewing_id, or listing_id and tenant_id")
+            )
         return
     if listing_id is None:
-        raise Unprocessable.field("listing_id", "required without viewing_id")
+        raise Unprocessable.field("listing_id", N_("required without viewing_id"))
     if tenant_id is None:
-        raise Unprocessable.field("tenant_id", "required without viewing_id")
+        raise Unprocessable.field("tenant_id", N_("required without viewing_id"))
 
 
 def check_viewing(viewing: ViewingRef | None, landlord: Caller) -> ViewingRef:
@@ -171,16 +174,16 @@ def owed_parts(deposit_cents: int, plan: DepositPlan) -> list[tuple[int, int]]:
 def next_installment(contract: ContractRow, paid: Collection[int]) -> tuple[int, int]:
     """(installment number, amount in cents) owed now by the tenant; 409 when nothing is."""
     if contract.status != ContractStatus.FULLY_SIGNED:
-        raise DepositNotDue("the contract is not signed by both parties")
+        raise DepositNotDue(N_("the contract is not signed by both parties"))
     if contract.deposit_status == DepositStatus.REFUNDED:
-        raise DepositNotDue("the deposit was refunded")
+        raise DepositNotDue(N_("the deposit was refunded"))
     owed = owed_parts(contract.deposit_cents, contract.deposit_plan)
     if not owed:
-        raise DepositNotDue("the contract has no deposit")
+        raise DepositNotDue(N_("the contract has no deposit"))
     for number, amount in owed:
         if number not in paid:
             return number, amount
-    raise DepositNotDue("the deposit is paid")
+    raise DepositNotDue(N_("the deposit is paid"))
 
 
 def deposit_status_after(
@@ -194,7 +197,7 @@ def deposit_status_after(
 
 def check_distinct_parties(landlord_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
     if landlord_id == tenant_id:
-        raise Unprocessable.field("tenant_id", "the tenant cannot be the landlord")
+        raise Unprocessable.field("tenant_id", N_("the tenant cannot be the landlord"))
 
 
 def check_listing(listing: ListingRef | None, landlord: Caller) -> ListingRef:
@@ -210,6 +213,6 @@ def check_tenant(person: PersonRow | None, landlord: Caller) -> PersonRow:
     if person is None:
         raise TenantNotFound()
     if person.role != "tenant":
-        raise Unprocessable.field("tenant_id", "is not a tenant's account")
+        raise Unprocessable.field("tenant_id", N_("is not a tenant's account"))
     check_distinct_parties(landlord.id, person.id)
     return person

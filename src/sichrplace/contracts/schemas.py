@@ -16,6 +16,8 @@ from sichrplace.contracts.vocabulary import (
     EventKind,
     Party,
 )
+from sichrplace.kit.errors import InvalidValue
+from sichrplace.kit.i18n import N_
 from sichrplace.listings.schemas import Cents, Day
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$", description="hex SHA-256")]
@@ -43,7 +45,7 @@ class ContractCreate(BaseModel):
 
 def _must_accept(value: bool) -> bool:
     if not value:
-        raise ValueError("must be true to sign")
+        raise InvalidValue(N_("must be true to sign"))
     return value
 
 

@@ -36,6 +36,7 @@ from sichrplace.contracts.vocabulary import (
 )
 from sichrplace.kit.clock import utcnow
 from sichrplace.kit.errors import ProblemError
+from sichrplace.kit.i18n import language_of
 from sichrplace.listings.rules import Caller
 from sichrplace.notifications.service import queue_email
 from sichrplace.platform.db.sessions import PrimarySession
@@ -291,17 +292,19 @@ async def send_contract(
             user_agent=client.user_agent,
             detail={"document_sha256": sha256, "document_bytes": len(pdf)},
         )
+        letter = emails.sent(
+            language_of(parties.tenant.language),
+            tenant_name=parties.tenant.full_name,
+            landlord_name=parties.landlord.full_name,
+            address=_address(parties),
+            contract_id=contract_id,
+            document_sha256=sha256,
+        )
         await queue_email(
             session,
             to=parties.tenant.email,
-            subject=emails.SENT_SUBJECT,
-            body=emails.sent(
-                tenant_name=parties.tenant.full_name,
-                landlord_name=parties.landlord.full_name,
-                address=_address(parties),
-                contract_id=contract_id,
-                document_sha256=sha256,
-            ),
+            subject=letter.subject,
+            body=letter.body,
             dedupe_key=f"contracts:sent:{contract_id}",
         )
         return await _out(session, row)
@@ -372,16 +375,18 @@ async def _fully_signed(
     parties = await _parties(session, contract)
     assert contract.document_sha256 is not None
     for person in (parties.tenant, parties.landlord):
+        letter = emails.fully_signed(
+            language_of(person.language),
+            name=person.full_name,
+            address=_address(parties),
+            contract_id=contract.id,
+            document_sha256=contract.document_sha256,
+        )
         await queue_email(
             session,
             to=person.email,
-            subject=emails.SIGNED_SUBJECT,
-            body=emails.fully_signed(
-                name=person.full_name,
-                address=_address(parties),
-                contract_id=contract.id,
-                document_sha256=contract.document_sha256,
-            ),
+            subject=letter.subject,
+            body=letter.body,
             dedupe_key=f"contracts:fully-signed:{contract.id}:{person.id}",
         )
 

@@ -12,30 +12,33 @@ import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from sichrplace.kit.i18n import N_, Msg
+
 _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+NUL = N_("must not contain a NUL character")
+SURROGATE = N_("must not contain a lone UTF-16 surrogate")
+NOT_UTF8 = N_("must be valid UTF-8")
 
 
-def text_problem(value: str) -> str | None:
+def text_problem(value: str) -> Msg | None:
     """Why `value` may not be stored, or None when it may."""
     match = _BAD_CHARS.search(value)
     if match is None:
         return None
-    if match.group() == "\x00":
-        return "must not contain a NUL character"
-    return "must not contain a lone UTF-16 surrogate"
+    return NUL if match.group() == "\x00" else SURROGATE
 
 
-def _bytes_problem(raw: bytes) -> str | None:
+def _bytes_problem(raw: bytes) -> Msg | None:
     if b"\x00" in raw:
-        return "must not contain a NUL character"
+        return NUL
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
-        return "must be valid UTF-8"
+        return NOT_UTF8
     return None
 
 
-def query_problem(query_string: bytes) -> tuple[str, str] | None:
+def query_problem(query_string: bytes) -> tuple[str, Msg] | None:
     """(field, message) for the first bad name or value of a raw query string.
 
     The hot path (no %-escape, no NUL byte) is one byte scan; only escaped strings are split.
@@ -54,14 +57,14 @@ def query_problem(query_string: bytes) -> tuple[str, str] | None:
     return None
 
 
-def path_problem(raw_path: bytes) -> str | None:
+def path_problem(raw_path: bytes) -> Msg | None:
     """Why a raw (still %-escaped) request path is not text, or None."""
     if b"%" not in raw_path and b"\x00" not in raw_path:
         return None
     return _bytes_problem(unquote_to_bytes(raw_path))
 
 
-def json_problem(value: Any, field: str = "") -> tuple[str, str] | None:
+def json_problem(value: Any, field: str = "") -> tuple[str, Msg] | None:
     """(field, message) for the first bad string or key in a decoded JSON value, with fields
     named like the validation errors (`full_name`, `items.0.name`; `body` for the whole)."""
     if isinstance(value, str):
@@ -72,7 +75,7 @@ def json_problem(value: Any, field: str = "") -> tuple[str, str] | None:
             name = f"{field}.{key}" if field else str(key)
             problem = text_problem(key)
             if problem is not None:
-                return (field or "body", "key " + problem)
+                return (field or "body", N_("key {problem}", problem=problem))
             found = json_problem(item, name)
             if found is not None:
                 return found

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from sichrplace.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
+from sichrplace.kit.i18n import N_
 
 
 class ListingNotFound(NotFound):
     slug = "listing-not-found"
 
     def __init__(self) -> None:
-        super().__init__("No such listing.")
+        super().__init__(N_("No such listing."))
 
 
 class NotListingOwner(Forbidden):
     slug = "not-listing-owner"
 
     def __init__(self) -> None:
-        super().__init__("Only the listing's owner or an admin may change it.")
+        super().__init__(N_("Only the listing's owner or an admin may change it."))
 
 
 class IllegalStatusTransition(Conflict):
@@ -26,15 +27,25 @@ class IllegalStatusTransition(Conflict):
         # str(): the values, also of enum members (whose repr is not for clients).
         current, wanted = str(current), str(wanted)
         super().__init__(
-            f"A listing cannot go from {current!r} to {wanted!r}.",
-            errors=[{"field": "status", "message": f"not allowed from {current!r}"}],
+            N_(
+                "A listing cannot go from '{current}' to '{wanted}'.",
+                current=current,
+                wanted=wanted,
+            ),
+            errors=[
+                {"field": "status", "message": N_("not allowed from '{current}'", current=current)}
+            ],
         )
 
 
 def deposit_too_high(deposit_cents: int, cold_rent_cents: int) -> Unprocessable:
     return Unprocessable.field(
         "deposit_cents",
-        f"the deposit ({deposit_cents} cents) may be at most 3 x the cold rent "
-        f"({3 * cold_rent_cents} cents, §551 BGB)",
+        N_(
+            "the deposit ({deposit} cents) may be at most 3 x the cold rent "
+            "({cap} cents, §551 BGB)",
+            deposit=deposit_cents,
+            cap=3 * cold_rent_cents,
+        ),
         slug="deposit-cap-exceeded",
     )

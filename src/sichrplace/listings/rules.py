@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, get_args, get_type_hints
 
 from sichrplace.kit.errors import Unprocessable
+from sichrplace.kit.i18n import N_
 from sichrplace.listings.errors import (
     IllegalStatusTransition,
     ListingNotFound,
@@ -55,7 +56,7 @@ def check_coordinates(latitude: float | None, longitude: float | None) -> None:
     """422 naming the missing one when only one of latitude and longitude is given."""
     if (latitude is None) != (longitude is None):
         missing = "longitude" if longitude is None else "latitude"
-        raise Unprocessable.field(missing, "latitude and longitude go together")
+        raise Unprocessable.field(missing, N_("latitude and longitude go together"))
 
 
 # --- status -----------------------------------------------------------------------------------
@@ -172,7 +173,7 @@ def merge(current: ListingRow, sent: Mapping[str, object]) -> ListingRow:
     values, the status transition if one was asked for; derived columns follow."""
     for name, value in sent.items():
         if value is None and name not in NULLABLE:
-            raise Unprocessable.field(name, "must not be null")
+            raise Unprocessable.field(name, N_("must not be null"))
     changes: dict[str, Any] = {name: _stored(value) for name, value in sent.items()}
     merged = dataclasses.replace(current, **changes)
     check_deposit(merged.deposit_cents, merged.cold_rent_cents)

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
+from sichrplace.kit.errors import InvalidValue
+from sichrplace.kit.i18n import N_
 from sichrplace.listings.vocabulary import (
     AMENITIES,
     ENERGY_CLASSES,
@@ -29,7 +31,7 @@ EnergyClass = Literal[ENERGY_CLASSES]  # type: ignore[valid-type]
 
 def _half_steps(value: float) -> float:
     if not (value * 2).is_integer():
-        raise ValueError("rooms must be a whole or half number (e.g. 2 or 2.5)")
+        raise InvalidValue(N_("rooms must be a whole or half number (e.g. 2 or 2.5)"))
     return value
 
 
@@ -38,7 +40,7 @@ def iso_day(value: Any) -> Any:
     if isinstance(value, date):
         return value
     if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
-        raise ValueError("must be a date as YYYY-MM-DD")
+        raise InvalidValue(N_("must be a date as YYYY-MM-DD"))
     return value
 
 
@@ -54,7 +56,7 @@ def _nfc(value: str) -> str:
 def _not_blank(value: str) -> str:
     value = value.strip()
     if not value:
-        raise ValueError("must not be blank")
+        raise InvalidValue(N_("must not be blank"))
     return value
 
 

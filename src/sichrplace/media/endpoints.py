@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 
 from sichrplace.accounts.dependencies import CurrentUser, OptionalUser, RoutedReplicaDB
 from sichrplace.kit.errors import NotFound
+from sichrplace.kit.i18n import N_
 from sichrplace.media import service
 from sichrplace.media.dependencies import MediaPartsDep, MediaSettingsDep, StorageDep
 from sichrplace.media.schemas import ImageOut
@@ -91,7 +92,7 @@ async def media_file(shard: str, filename: str, storage: StorageDep) -> FileResp
     """Variant files when nginx is not in front (tests, `sichrplace serve`); same headers."""
     path = storage.resolve_public(f"{shard}/{filename}")
     if path is None:
-        raise NotFound("No such file.")
+        raise NotFound(N_("No such file."))
     return FileResponse(
         path, media_type="image/webp", headers={"Cache-Control": IMMUTABLE_CACHE_CONTROL}
     )

@@ -13,6 +13,8 @@ from io import BytesIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from sichrplace.kit.i18n import N_, Msg
+
 DECODERS = ("JPEG", "PNG", "WEBP")
 _FORMAT_NAMES = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp"}
 _SWAPPED_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that rotate by 90 degrees
@@ -21,7 +23,11 @@ _LANCZOS = Image.Resampling.LANCZOS
 
 
 class InvalidImage(Exception):
-    """The upload is not an acceptable image; the message is safe to show to the client."""
+    """The upload is not an acceptable image; `reason` is safe to show to the client."""
+
+    def __init__(self, reason: Msg) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +49,15 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     try:
         img = Image.open(BytesIO(data), formats=DECODERS)
     except UnidentifiedImageError as exc:
-        raise InvalidImage("not a JPEG, PNG or WebP image") from exc
+        raise InvalidImage(N_("not a JPEG, PNG or WebP image")) from exc
     except Image.DecompressionBombError as exc:
-        raise InvalidImage(f"image has more than {max_pixels} pixels") from exc
+        raise InvalidImage(N_("image has more than {n} pixels", n=max_pixels)) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InvalidImage("corrupt image") from exc
+        raise InvalidImage(N_("corrupt image")) from exc
     width, height = img.size
     if width <= 0 or height <= 0 or width * height > max_pixels:
         img.close()
-        raise InvalidImage(f"image has more than {max_pixels} pixels")
+        raise InvalidImage(N_("image has more than {n} pixels", n=max_pixels))
     return img
 
 
@@ -67,7 +73,7 @@ def probe(data: bytes, *, max_pixels: int) -> ProbedImage:
         try:
             img.load()
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise InvalidImage("corrupt or truncated image") from exc
+            raise InvalidImage(N_("corrupt or truncated image")) from exc
         fmt = _FORMAT_NAMES[str(img.format)]
         return ProbedImage(format=fmt, width=width, height=height)
 
@@ -96,7 +102,7 @@ def make_variants(
         try:
             oriented = ImageOps.exif_transpose(img)
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise InvalidImage("corrupt or truncated image") from exc
+            raise InvalidImage(N_("corrupt or truncated image")) from exc
         icc = img.info.get("icc_profile")
         has_alpha = oriented.mode in ("RGBA", "LA", "PA") or (
             oriented.mode == "P" and "transparency" in oriented.info

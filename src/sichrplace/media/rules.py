@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from sichrplace.kit.errors import Forbidden
+from sichrplace.kit.i18n import N_, Msg
 from sichrplace.listings.errors import ListingNotFound
 from sichrplace.listings.rules import Caller, may_manage, may_see
 
@@ -18,13 +19,13 @@ def check_may_add_images(caller: Caller, owner_id: uuid.UUID | None, status: str
     if owner_id is None or not may_see(caller, owner_id=owner_id, status=status):
         raise ListingNotFound()
     if not may_manage(caller, owner_id):
-        raise Forbidden("Only the listing's owner can add images.")
+        raise Forbidden(N_("Only the listing's owner can add images."))
 
 
-def upload_size_problem(size: int, limit: int) -> str | None:
+def upload_size_problem(size: int, limit: int) -> Msg | None:
     """Why an upload of `size` bytes is refused (`limit` at most), or None."""
     if size > limit:
-        return f"larger than {limit // _MB} MB"
+        return N_("larger than {n} MB", n=limit // _MB)
     if size == 0:
-        return "empty file"
+        return N_("empty file")
     return None

@@ -25,6 +25,7 @@ from sichrplace.accounts.security import Principal
 from sichrplace.config import MediaSettings
 from sichrplace.kit.clock import utcnow
 from sichrplace.kit.errors import NotFound, Unprocessable
+from sichrplace.kit.i18n import N_
 from sichrplace.listings.detail import DetailExtras
 from sichrplace.listings.invalidation import invalidate_listing
 from sichrplace.listings.service import visible_listing
@@ -73,7 +74,7 @@ async def upload_image(
                 imaging.probe, data, max_pixels=media.settings.max_pixels
             )
     except imaging.InvalidImage as exc:
-        raise Unprocessable.field("file", str(exc), slug="invalid-image") from exc
+        raise Unprocessable.field("file", exc.reason, slug="invalid-image") from exc
     digest = sha256_hex(data)
     image = await repository.insert_image(
         session,
@@ -134,7 +135,7 @@ async def get_image(
     await visible_listing(session, listing_id, viewer)  # 404 like the listing itself
     record = await repository.get_image(session, listing_id, image_id)
     if record is None:
-        raise NotFound("Image not found.")
+        raise NotFound(N_("Image not found."))
     return to_out(record, storage, settings.variant_widths)
 
 

@@ -1,8 +1,9 @@
-"""Messaging problems (problem+json `type` slugs are stable; German first, then English)."""
+"""Messaging problems (problem+json `type` slugs are stable)."""
 
 from __future__ import annotations
 
 from sichrplace.kit.errors import NotFound, TooManyRequests, Unprocessable
+from sichrplace.kit.i18n import N_
 
 
 class ConversationNotFound(NotFound):
@@ -11,7 +12,7 @@ class ConversationNotFound(NotFound):
     slug = "conversation-not-found"
 
     def __init__(self) -> None:
-        super().__init__("Keine solche Unterhaltung. / No such conversation.")
+        super().__init__(N_("No such conversation."))
 
 
 class SendRateLimited(TooManyRequests):
@@ -19,17 +20,14 @@ class SendRateLimited(TooManyRequests):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(
-            retry_after,
-            "Zu viele Nachrichten in kurzer Zeit; bitte kurz warten. / "
-            "Too many messages in a short time; please wait a moment.",
+            retry_after, N_("Too many messages in a short time; please wait a moment.")
         )
 
 
 def own_listing() -> Unprocessable:
     return Unprocessable.field(
         "listing_id",
-        "Zu der eigenen Anzeige kann keine Unterhaltung begonnen werden. / "
-        "a landlord cannot start a conversation about their own listing",
+        N_("a landlord cannot start a conversation about their own listing"),
         slug="own-listing",
     )
 
@@ -37,12 +35,10 @@ def own_listing() -> Unprocessable:
 def message_not_in_conversation() -> Unprocessable:
     return Unprocessable.field(
         "up_to_message_id",
-        "Keine Nachricht dieser Unterhaltung. / is not a message of this conversation",
+        N_("is not a message of this conversation"),
         slug="message-not-in-conversation",
     )
 
 
 def not_a_cursor(field: str) -> Unprocessable:
-    return Unprocessable.field(
-        field, "Kein Cursor dieser Liste. / is not a cursor of this list", slug="invalid-cursor"
-    )
+    return Unprocessable.field(field, N_("is not a cursor of this list"), slug="invalid-cursor")

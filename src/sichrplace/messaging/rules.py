@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sichrplace.kit.cursor import decode_time_id, encode_time_id
 from sichrplace.kit.errors import Forbidden, Unprocessable
+from sichrplace.kit.i18n import N_, Msg
 from sichrplace.listings import rules as listing_rules
 from sichrplace.listings.rules import Caller
 from sichrplace.messaging.errors import ConversationNotFound, not_a_cursor, own_listing
@@ -42,7 +43,7 @@ def check_may_start(caller: Caller, listing: ListingBrief) -> None:
     """Tenants start conversations (403 for other roles; the route says so first), never
     about a listing of their own (422 naming `listing_id`)."""
     if caller.role != "tenant":
-        raise Forbidden("Nur Mieter beginnen Unterhaltungen. / Only tenants start conversations.")
+        raise Forbidden(N_("Only tenants start conversations."))
     if caller.id == listing.owner_id:
         raise own_listing()
 
@@ -54,12 +55,12 @@ def trim_body(text: str) -> str:
     return text.strip()
 
 
-def body_problem(trimmed: str) -> str | None:
+def body_problem(trimmed: str) -> Msg | None:
     """Why a (trimmed) message text is refused, or None when it is fine."""
     if not trimmed:
-        return "Die Nachricht ist leer. / must not be empty"
+        return N_("must not be empty")
     if len(trimmed) > MAX_BODY:
-        return f"Höchstens {MAX_BODY} Zeichen. / must be at most {MAX_BODY} characters"
+        return N_("must be at most {n} characters", n=MAX_BODY)
     return None
 
 

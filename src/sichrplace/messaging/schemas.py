@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from sichrplace.kit.errors import InvalidValue
 from sichrplace.messaging import rules
 from sichrplace.messaging.vocabulary import EXCERPT_LENGTH, MAX_BODY, MAX_CLIENT_MESSAGE_ID
 
@@ -16,7 +17,7 @@ def _body(value: str) -> str:
     trimmed = rules.trim_body(value)
     problem = rules.body_problem(trimmed)
     if problem is not None:
-        raise ValueError(problem)
+        raise InvalidValue(problem)
     return trimmed
 
 

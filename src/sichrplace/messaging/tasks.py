@@ -14,6 +14,7 @@ import uuid
 import structlog
 
 from sichrplace.accounts.rules import wants_email
+from sichrplace.kit.i18n import N_, NP_, compose, language_of
 from sichrplace.messaging import repository
 from sichrplace.messaging.records import UnreadState
 from sichrplace.notifications import service as notifications
@@ -31,26 +32,29 @@ def pending_key(conversation_id: uuid.UUID, recipient_id: uuid.UUID) -> str:
 
 
 def unread_mail(state: UnreadState, conversation_id: uuid.UUID) -> notifications.Email:
-    """The email (German first, English below): counts and names, no message text."""
+    """The email, in the recipient's language: counts and names, no message text."""
+    language = language_of(state.recipient_language)
     count = state.unread_count
-    de_what = "eine ungelesene Nachricht" if count == 1 else f"{count} ungelesene Nachrichten"
-    en_what = "one unread message" if count == 1 else f"{count} unread messages"
-    body = (
-        f"Hallo {state.recipient_name},\n\n"
-        f"Sie haben {de_what} von {state.other_name}.\n\n"
-        f"Wohnung: {state.listing_title}\n\n"
-        "Lesen und antworten Sie in SichrPlace unter „Nachrichten“.\n\n"
-        "Viele Grüße\nIhr SichrPlace-Team\n\n"
-        "----\n\n"
-        f"Hello {state.recipient_name},\n\n"
-        f"you have {en_what} from {state.other_name}.\n\n"
-        f"Apartment: {state.listing_title}\n\n"
-        "Read and reply in SichrPlace under “Messages”.\n\n"
-        "Kind regards\nThe SichrPlace team\n"
+    body = compose(
+        language,
+        N_("Hello {name},", name=state.recipient_name),
+        NP_(
+            "you have one unread message from {sender}.",
+            "you have {n} unread messages from {sender}.",
+            count,
+            n=count,
+            sender=state.other_name,
+        ),
+        N_("Apartment: {title}", title=state.listing_title),
+        N_("Read and reply in SichrPlace under “Messages”."),
+        N_("Kind regards\nThe SichrPlace team"),
+    )
+    subject = N_(
+        "New message from {sender}: {title}", sender=state.other_name, title=state.listing_title
     )
     return notifications.Email(
         to=state.recipient_email,
-        subject=f"Neue Nachricht von {state.other_name} / New message: {state.listing_title}",
+        subject=subject.render(language),
         body=body,
         dedupe_key=f"unread-messages:{conversation_id}:{state.recipient_id}:{state.newest_seq}",
     )

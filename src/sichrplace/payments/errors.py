@@ -9,7 +9,9 @@ from sichrplace.kit.errors import (
     ProblemError,
     ServiceUnavailable,
     Unprocessable,
+    field_detail,
 )
+from sichrplace.kit.i18n import N_
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -18,14 +20,14 @@ class PaymentNotFound(NotFound):
     slug = "payment-not-found"
 
     def __init__(self) -> None:
-        super().__init__("No such payment.")
+        super().__init__(N_("No such payment."))
 
 
 class UnknownProvider(NotFound):
     slug = "unknown-payment-provider"
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"No payment provider {name!r}.")
+        super().__init__(N_("No payment provider '{name}'.", name=name))
 
 
 class WebhookInvalid(BadRequest):
@@ -34,7 +36,8 @@ class WebhookInvalid(BadRequest):
     slug = "webhook-rejected"
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"The webhook was not accepted: {reason}")
+        # The reason is the adapter's, in English: it is meant for the provider's logs.
+        super().__init__(N_("The webhook was not accepted: {reason}", reason=reason))
 
 
 class PaymentDeclined(ProblemError):
@@ -43,10 +46,7 @@ class PaymentDeclined(ProblemError):
     status, slug = 402, "payment-declined"
 
     def __init__(self, code: str) -> None:
-        super().__init__(
-            f"Der Zahlungsanbieter hat die Zahlung abgelehnt ({code}). / "
-            f"The payment provider declined the payment ({code})."
-        )
+        super().__init__(N_("The payment provider declined the payment ({code}).", code=code))
 
 
 class ProviderUnavailable(ServiceUnavailable):
@@ -54,8 +54,7 @@ class ProviderUnavailable(ServiceUnavailable):
 
     def __init__(self, retry_after: float | None = None) -> None:
         super().__init__(
-            "Der Zahlungsanbieter ist gerade nicht erreichbar. / "
-            "The payment provider is unavailable right now.",
+            N_("The payment provider is unavailable right now."),
             retry_after=max(1, int(retry_after or 5)),
         )
 
@@ -65,8 +64,10 @@ class PaymentInProgress(Conflict):
 
     def __init__(self, status: str) -> None:
         super().__init__(
-            f"A payment for this is already {status}.",
-            errors=[{"field": "status", "message": f"a payment is already {status}"}],
+            N_("A payment for this is already '{status}'.", status=status),
+            errors=[
+                {"field": "status", "message": N_("a payment is already '{status}'", status=status)}
+            ],
         )
 
 
@@ -75,8 +76,10 @@ class NotRefundable(Conflict):
 
     def __init__(self, status: str) -> None:
         super().__init__(
-            f"A payment that is {status!r} cannot be refunded.",
-            errors=[{"field": "status", "message": f"not refundable when {status!r}"}],
+            N_("A payment that is '{status}' cannot be refunded.", status=status),
+            errors=[
+                {"field": "status", "message": N_("not refundable when '{status}'", status=status)}
+            ],
         )
 
 
@@ -84,9 +87,9 @@ class IdempotencyKeyReused(Unprocessable):
     slug = "idempotency-key-reused"
 
     def __init__(self) -> None:
-        message = "was used for a different request (method, path or body)"
+        message = N_("was used for a different request (method, path or body)")
         super().__init__(
-            f"{IDEMPOTENCY_HEADER}: {message}",
+            field_detail(IDEMPOTENCY_HEADER, message),
             errors=[{"field": IDEMPOTENCY_HEADER, "message": message}],
         )
 
@@ -95,9 +98,9 @@ class IdempotencyKeyInvalid(Unprocessable):
     slug = "idempotency-key-invalid"
 
     def __init__(self) -> None:
-        message = "must be 1 to 255 printable ASCII characters"
+        message = N_("must be 1 to 255 printable ASCII characters")
         super().__init__(
-            f"{IDEMPOTENCY_HEADER}: {message}",
+            field_detail(IDEMPOTENCY_HEADER, message),
             errors=[{"field": IDEMPOTENCY_HEADER, "message": message}],
         )
 
@@ -107,6 +110,6 @@ class IdempotencyKeyUnfinished(Conflict):
 
     def __init__(self) -> None:
         super().__init__(
-            "The first request with this Idempotency-Key did not finish; use a new key.",
-            errors=[{"field": IDEMPOTENCY_HEADER, "message": "first request did not finish"}],
+            N_("The first request with this Idempotency-Key did not finish; use a new key."),
+            errors=[{"field": IDEMPOTENCY_HEADER, "message": N_("first request did not finish")}],
         )

@@ -18,6 +18,7 @@ import orjson
 
 from sichrplace.integrations.payments.types import EventKind, ProviderPayment
 from sichrplace.kit.errors import Unprocessable
+from sichrplace.kit.i18n import N_
 from sichrplace.payments.records import LedgerTotal
 from sichrplace.payments.vocabulary import PAID_STATUSES, IssueKind, PaymentStatus
 
@@ -234,8 +235,8 @@ def reference_of(
     )
     given = {"viewing_id": viewing_id, "contract_id": contract_id}
     if given[other] is not None:
-        raise Unprocessable.field(other, f"not allowed for purpose {purpose!r}")
+        raise Unprocessable.field(other, N_("not allowed for purpose '{purpose}'", purpose=purpose))
     reference = given[wanted]
     if reference is None:
-        raise Unprocessable.field(wanted, f"required for purpose {purpose!r}")
+        raise Unprocessable.field(wanted, N_("required for purpose '{purpose}'", purpose=purpose))
     return reference

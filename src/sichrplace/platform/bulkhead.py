@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from prometheus_client import Counter, Gauge, Histogram
 
 from sichrplace.kit.errors import ServiceUnavailable
+from sichrplace.kit.i18n import N_
 
 BULKHEAD_WAITING = Gauge(
     "sichrplace_bulkhead_waiting", "Requests waiting for a bulkhead slot", ["bulkhead"]
@@ -80,7 +81,8 @@ class Bulkhead:
         except TimeoutError:
             self._rejected.inc()
             raise ServiceUnavailable(
-                "Too many of these requests are being computed; retry shortly.", retry_after=2
+                N_("Too many of these requests are being computed; retry shortly."),
+                retry_after=2,
             ) from None
         finally:
             self._waiting.dec()

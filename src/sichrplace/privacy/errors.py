@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from sichrplace.kit.errors import Conflict, Unauthorized
+from sichrplace.kit.i18n import N_, NP_
 
 
 class WrongPassword(Unauthorized):
     slug = "wrong-password"
 
     def __init__(self) -> None:
-        super().__init__("Das Passwort ist falsch. (The password is wrong.)")
+        super().__init__(N_("The password is wrong."))
 
 
 class AccountNotDeletable(Conflict):
@@ -17,7 +18,12 @@ class AccountNotDeletable(Conflict):
 
     def __init__(self, contracts: int) -> None:
         super().__init__(
-            f"Das Konto kann noch nicht gelöscht werden: {contracts} Mietvertrag/-verträge "
-            "sind noch nicht von beiden Seiten unterschrieben oder die Kaution ist offen. "
-            "(The account cannot be deleted yet: a contract awaits signatures or its deposit.)"
+            NP_(
+                "The account cannot be deleted yet: {n} lease awaits signatures from both "
+                "sides or its deposit is open.",
+                "The account cannot be deleted yet: {n} leases await signatures from both "
+                "sides or their deposits are open.",
+                contracts,
+                n=contracts,
+            )
         )

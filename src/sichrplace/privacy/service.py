@@ -18,6 +18,7 @@ from sichrplace.accounts.throttle import login_throttle
 from sichrplace.config import ViewingsSettings
 from sichrplace.contracts import repository as contracts_repo
 from sichrplace.kit.errors import TooManyRequests
+from sichrplace.kit.i18n import N_
 from sichrplace.listings import repository as listings_repo
 from sichrplace.listings import service as listings_service
 from sichrplace.listings.invalidation import ReadPath
@@ -92,7 +93,7 @@ async def delete_account(
     pair = f"{accounts_rules.throttle_subject(user.email)}:{ip}"
     wait = (await delays.check(pair)).retry_after
     if wait:
-        raise TooManyRequests(wait, "Too many wrong passwords; try again later.")
+        raise TooManyRequests(wait, N_("Too many wrong passwords; try again later."))
     if not await auth.passwords.verify(user.password_hash, password):
         await delays.fail(pair)
         raise WrongPassword()

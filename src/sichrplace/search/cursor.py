@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from sichrplace.kit.errors import Unprocessable
+from sichrplace.kit.i18n import N_, Msg
 
 _VERSION = 1
 _DIGEST_SIZE = 10
@@ -49,25 +50,25 @@ def encode_cursor(cursor: Cursor, fingerprint: str) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _invalid(message: str) -> Unprocessable:
+def _invalid(message: Msg) -> Unprocessable:
     return Unprocessable.field("cursor", message, slug="invalid-cursor")
 
 
 def _number(key: Any) -> float:
     if isinstance(key, bool) or not isinstance(key, int | float) or not math.isfinite(key):
-        raise _invalid("malformed sort key")
+        raise _invalid(N_("malformed sort key"))
     return float(key)
 
 
 def _timestamp(key: Any) -> str:
     if not isinstance(key, str):
-        raise _invalid("malformed sort key")
+        raise _invalid(N_("malformed sort key"))
     try:
         parsed = datetime.fromisoformat(key)
     except ValueError:
-        raise _invalid("malformed sort key") from None
+        raise _invalid(N_("malformed sort key")) from None
     if parsed.tzinfo is None:
-        raise _invalid("malformed sort key")
+        raise _invalid(N_("malformed sort key"))
     return key
 
 
@@ -76,47 +77,47 @@ def _check_key(sort: str, key: Any) -> SortKey:
         return _timestamp(key)
     if sort in ("rent_asc", "rent_desc"):
         if not isinstance(key, int) or isinstance(key, bool):
-            raise _invalid("malformed sort key")
+            raise _invalid(N_("malformed sort key"))
         return key
     if sort == "distance":
         return _number(key)
     # relevance: [tier (0|1), rank, boundary timestamp | None, boundary id | None]
     if not isinstance(key, list) or len(key) != 4 or key[0] not in (0, 1):
-        raise _invalid("malformed sort key")
+        raise _invalid(N_("malformed sort key"))
     tier, rank, b_created, b_id = key
     if (b_created is None) != (b_id is None) or (tier == 1 and b_created is None):
-        raise _invalid("malformed sort key")
+        raise _invalid(N_("malformed sort key"))
     if b_created is not None:
         _timestamp(b_created)
         try:
             uuid.UUID(str(b_id))
         except ValueError:
-            raise _invalid("malformed sort key") from None
+            raise _invalid(N_("malformed sort key")) from None
     return [tier, _number(rank), b_created, b_id]
 
 
 def decode_cursor(token: str, *, sort: str, fingerprint: str) -> Cursor:
     """Parse and verify a cursor issued for this sort and filter set; anything else is a 422."""
     if not token or len(token) > MAX_CURSOR_CHARS:
-        raise _invalid("malformed cursor")
+        raise _invalid(N_("malformed cursor"))
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
-        raise _invalid("malformed cursor") from None
+        raise _invalid(N_("malformed cursor")) from None
     digest, payload = raw[:_DIGEST_SIZE], raw[_DIGEST_SIZE:]
     if len(digest) != _DIGEST_SIZE or not hmac.compare_digest(digest, _digest(payload)):
-        raise _invalid("cursor was modified or truncated")
+        raise _invalid(N_("cursor was modified or truncated"))
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
-        raise _invalid("malformed cursor") from None
+        raise _invalid(N_("malformed cursor")) from None
     if not isinstance(data, list) or len(data) != 5 or data[0] != _VERSION:
-        raise _invalid("unsupported cursor version")
+        raise _invalid(N_("unsupported cursor version"))
     _, c_sort, key, raw_id, c_fingerprint = data
     if c_sort != sort or c_fingerprint != fingerprint:
-        raise _invalid("cursor belongs to a different query (filters or sort changed)")
+        raise _invalid(N_("cursor belongs to a different query (filters or sort changed)"))
     try:
         listing_id = uuid.UUID(str(raw_id))
     except ValueError:
-        raise _invalid("malformed id") from None
+        raise _invalid(N_("malformed id")) from None
     return Cursor(sort=sort, key=_check_key(sort, key), id=listing_id)

@@ -29,6 +29,7 @@ from pydantic import BeforeValidator
 from pydantic import Field as Param
 from pydantic.fields import FieldInfo
 
+from sichrplace.kit.i18n import N_, Msg
 from sichrplace.listings.schemas import iso_day
 from sichrplace.listings.vocabulary import AMENITIES, ENERGY_CLASSES, MAX_CENTS
 from sichrplace.search.index import layout
@@ -74,7 +75,7 @@ class Filter(ABC, Generic[V]):
         """The filter's value from the validated parameter (None: not filtered)."""
         return value  # type: ignore[no-any-return]
 
-    def check(self, values: Mapping[str, Any]) -> tuple[str, str] | None:
+    def check(self, values: Mapping[str, Any]) -> tuple[str, Msg] | None:
         """A rule across parameters: (field, message) when `values` break it."""
         return None
 
@@ -110,10 +111,10 @@ class RentBound(Filter[int]):
     def param(self) -> tuple[Any, FieldInfo]:
         return int | None, _param(ge=0, le=MAX_CENTS, description="cents")
 
-    def check(self, values: Mapping[str, Any]) -> tuple[str, str] | None:
+    def check(self, values: Mapping[str, Any]) -> tuple[str, Msg] | None:
         low, high = values.get("min_rent"), values.get("max_rent")
         if self.lower and low is not None and high is not None and low > high:
-            return "min_rent", "must not be greater than max_rent"
+            return "min_rent", N_("must not be greater than {other}", other="max_rent")
         return None
 
     def sql(self, value: int, params: SqlParams, rent_type: RentType) -> str:
@@ -159,10 +160,10 @@ class Measure(Filter[Decimal]):
     def normalise(self, value: Any) -> Decimal | None:
         return None if value is None else Decimal(str(value))
 
-    def check(self, values: Mapping[str, Any]) -> tuple[str, str] | None:
+    def check(self, values: Mapping[str, Any]) -> tuple[str, Msg] | None:
         low, high = (values.get(self.name), values.get(self.other))
         if self.lower and low is not None and high is not None and low > high:
-            return self.name, f"must not be greater than {self.other}"
+            return self.name, N_("must not be greater than {other}", other=self.other)
         return None
 
     def sql(self, value: Decimal, params: SqlParams, rent_type: RentType) -> str:
@@ -235,10 +236,10 @@ class Amenities(Filter[tuple[str, ...]]):
         names = {a.strip().lower() for a in str(value).split(",") if a.strip()}
         return tuple(sorted(names)) or None
 
-    def check(self, values: Mapping[str, Any]) -> tuple[str, str] | None:
+    def check(self, values: Mapping[str, Any]) -> tuple[str, Msg] | None:
         unknown = sorted(set(values.get(self.name) or ()) - set(AMENITIES))
         if unknown:
-            return self.name, f"unknown amenity: {', '.join(unknown)}"
+            return self.name, N_("unknown amenity: {names}", names=", ".join(unknown))
         return None
 
     def sql(self, value: tuple[str, ...], params: SqlParams, rent_type: RentType) -> str:
@@ -296,10 +297,10 @@ class EnergyClassMax(Filter[str]):
     def normalise(self, value: Any) -> str | None:
         return None if value is None else str(value).strip().upper()
 
-    def check(self, values: Mapping[str, Any]) -> tuple[str, str] | None:
+    def check(self, values: Mapping[str, Any]) -> tuple[str, Msg] | None:
         value = values.get(self.name)
         if value is not None and value not in ENERGY_CLASSES:
-            return self.name, f"must be one of {', '.join(ENERGY_CLASSES)}"
+            return self.name, N_("must be one of {values}", values=", ".join(ENERGY_CLASSES))
         return None
 
     def sql(self, value: str, params: SqlParams, rent_type: RentType) -> str:

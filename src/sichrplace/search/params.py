@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 
 from sichrplace.kit.errors import Unprocessable
 from sichrplace.kit.german import expand_query
+from sichrplace.kit.i18n import N_
 from sichrplace.listings.places import district_key
 from sichrplace.listings.vocabulary import city_key
 from sichrplace.search.cursor import MAX_CURSOR_CHARS
@@ -72,17 +73,17 @@ class SearchParams(FilterParams):
 def _bbox(raw: str) -> BBox:
     parts = raw.split(",")
     if len(parts) != 4:
-        raise Unprocessable.field("bbox", "expected minLng,minLat,maxLng,maxLat")
+        raise Unprocessable.field("bbox", N_("expected minLng,minLat,maxLng,maxLat"))
     try:
         w, s, e, n = (float(p) for p in parts)
     except ValueError:
-        raise Unprocessable.field("bbox", "coordinates must be numbers") from None
+        raise Unprocessable.field("bbox", N_("coordinates must be numbers")) from None
     if not all(math.isfinite(v) for v in (w, s, e, n)):
-        raise Unprocessable.field("bbox", "coordinates must be finite")
+        raise Unprocessable.field("bbox", N_("coordinates must be finite"))
     if not (-180 <= w < e <= 180):
-        raise Unprocessable.field("bbox", "need -180 <= minLng < maxLng <= 180")
+        raise Unprocessable.field("bbox", N_("need -180 <= minLng < maxLng <= 180"))
     if not (-90 <= s < n <= 90):
-        raise Unprocessable.field("bbox", "need -90 <= minLat < maxLat <= 90")
+        raise Unprocessable.field("bbox", N_("need -90 <= minLat < maxLat <= 90"))
     return BBox(w, s, e, n)
 
 
@@ -104,11 +105,11 @@ def to_filters(p: StructuralParams) -> SearchFilters:
     """Check the rules across fields and normalise (equal filters -> equal cache keys)."""
     values = _values(p)
     if (p.lat is None) != (p.lng is None):
-        raise Unprocessable.field("lng" if p.lng is None else "lat", "lat and lng go together")
+        raise Unprocessable.field("lng" if p.lng is None else "lat", N_("lat and lng go together"))
     if p.radius_km is not None and p.lat is None:
-        raise Unprocessable.field("radius_km", "needs lat and lng")
+        raise Unprocessable.field("radius_km", N_("needs lat and lng"))
     if p.bbox is not None and p.radius_km is not None:
-        raise Unprocessable.field("bbox", "use either bbox or lat/lng/radius_km, not both")
+        raise Unprocessable.field("bbox", N_("use either bbox or lat/lng/radius_km, not both"))
     # German compounds become their parts ("Einbauküche" -> "Einbau Küche", kit/german.py).
     text_query = expand_query(" ".join(p.q.split())) if p.q is not None else None
     key = city_key(p.city) if p.city is not None else None
@@ -130,9 +131,9 @@ def to_query(p: StructuralParams) -> SearchQuery:
     sort, limit = getattr(p, "sort", None), getattr(p, "limit", 20)
     cursor = getattr(p, "cursor", None)
     if sort == "distance" and filters.point is None:
-        raise Unprocessable.field("sort", "distance sort needs lat and lng")
+        raise Unprocessable.field("sort", N_("distance sort needs lat and lng"))
     if sort == "relevance" and filters.q is None:
-        raise Unprocessable.field("sort", "relevance sort needs q")
+        raise Unprocessable.field("sort", N_("relevance sort needs q"))
     chosen: Sort = sort or ("relevance" if filters.q is not None else "newest")
     return SearchQuery(filters=filters, sort=chosen, limit=limit, cursor=cursor or None)
 

@@ -1,13 +1,15 @@
-"""The viewings' emails (German first, English below), as pure functions of a viewing's
-context: what each party is told on confirmation and cancellation."""
+"""The viewings' emails, each in its recipient's language: pure functions of a viewing's
+context, what each party is told on confirmation and cancellation (kit/i18n.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sichrplace.viewings import rules
+from sichrplace.kit.i18n import N_, Msg, compose, language_of, when
 from sichrplace.viewings.records import Person, ViewingContext
 from sichrplace.viewings.vocabulary import Party
+
+SIGN_OFF = N_("Kind regards\nThe SichrPlace team")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,37 +28,36 @@ def _recipient(context: ViewingContext, party: Party) -> Person:
     return context.tenant if party == "tenant" else context.landlord
 
 
-def confirmed(context: ViewingContext, party: Party, *, timezone: str) -> Mail:
+def _facts(context: ViewingContext, timezone: str) -> Msg:
     viewing = context.viewing
-    de_when = rules.german_when(viewing.starts_at, viewing.ends_at, timezone)
-    en_when = rules.english_when(viewing.starts_at, viewing.ends_at, timezone)
+    return N_(
+        "Apartment: {title}\nAddress: {address}\nWhen: {when}",
+        title=context.title,
+        address=context.address,
+        when=when(viewing.starts_at, viewing.ends_at, timezone),
+    )
+
+
+def confirmed(context: ViewingContext, party: Party, *, timezone: str) -> Mail:
     me, other = _recipient(context, party), _other(context, party)
-    de_with = "Vermieter/in" if party == "tenant" else "Mieter/in"
-    en_with = "landlord" if party == "tenant" else "tenant"
-    body = (
-        f"Hallo {me.full_name},\n\n"
-        f"Ihre Wohnungsbesichtigung ist bestätigt.\n\n"
-        f"Wohnung: {context.title}\n"
-        f"Adresse: {context.address}\n"
-        f"Termin: {de_when}\n"
-        f"{de_with}: {other.full_name}\n\n"
-        "Den Termin für Ihren Kalender finden Sie im Anhang (besichtigung.ics).\n\n"
-        "Viele Grüße\nIhr SichrPlace-Team\n\n"
-        "----\n\n"
-        f"Hello {me.full_name},\n\n"
-        f"Your apartment viewing is confirmed.\n\n"
-        f"Apartment: {context.title}\n"
-        f"Address: {context.address}\n"
-        f"When: {en_when}\n"
-        f"{en_with.capitalize()}: {other.full_name}\n\n"
-        "The appointment for your calendar is attached (besichtigung.ics).\n\n"
-        "Kind regards\nThe SichrPlace team\n"
+    language = language_of(me.language)
+    if party == "tenant":
+        with_whom = N_("Landlord: {name}", name=other.full_name)
+    else:
+        with_whom = N_("Tenant: {name}", name=other.full_name)
+    body = compose(
+        language,
+        N_("Hello {name},", name=me.full_name),
+        N_("Your apartment viewing is confirmed."),
+        N_("{facts}\n{with_whom}", facts=_facts(context, timezone), with_whom=with_whom),
+        N_("The appointment for your calendar is attached (besichtigung.ics)."),
+        SIGN_OFF,
     )
     return Mail(
         to=me.email,
-        subject=f"Besichtigung bestätigt / Viewing confirmed: {context.title}",
+        subject=N_("Viewing confirmed: {title}", title=context.title).render(language),
         body=body,
-        dedupe_key=f"viewing-confirmed:{viewing.id}:{party}",
+        dedupe_key=f"viewing-confirmed:{context.viewing.id}:{party}",
     )
 
 
@@ -64,39 +65,24 @@ def cancelled(
     context: ViewingContext, party: Party, *, by: Party | None, refunded: bool, timezone: str
 ) -> Mail:
     """`by`: the party who cancelled (None: the platform); `refunded`: the fee goes back."""
-    viewing = context.viewing
-    de_when = rules.german_when(viewing.starts_at, viewing.ends_at, timezone)
-    en_when = rules.english_when(viewing.starts_at, viewing.ends_at, timezone)
     me = _recipient(context, party)
-    de_by = {
-        "tenant": " von der Mieterin / dem Mieter",
-        "landlord": " von der Vermieterin / dem Vermieter",
-    }
-    en_by = {"tenant": " by the tenant", "landlord": " by the landlord"}
-    de_refund = (
-        "Die Besichtigungsgebühr wird erstattet.\n\n" if refunded and party == "tenant" else ""
-    )
-    en_refund = "The viewing fee will be refunded.\n\n" if refunded and party == "tenant" else ""
-    body = (
-        f"Hallo {me.full_name},\n\n"
-        f"die Wohnungsbesichtigung wurde{de_by[by] if by else ''} abgesagt.\n\n"
-        f"Wohnung: {context.title}\n"
-        f"Adresse: {context.address}\n"
-        f"Termin: {de_when}\n\n"
-        f"{de_refund}"
-        "Viele Grüße\nIhr SichrPlace-Team\n\n"
-        "----\n\n"
-        f"Hello {me.full_name},\n\n"
-        f"the apartment viewing was cancelled{en_by[by] if by else ''}.\n\n"
-        f"Apartment: {context.title}\n"
-        f"Address: {context.address}\n"
-        f"When: {en_when}\n\n"
-        f"{en_refund}"
-        "Kind regards\nThe SichrPlace team\n"
-    )
+    language = language_of(me.language)
+    if by == "tenant":
+        what = N_("the apartment viewing was cancelled by the tenant.")
+    elif by == "landlord":
+        what = N_("the apartment viewing was cancelled by the landlord.")
+    else:
+        what = N_("the apartment viewing was cancelled.")
+    paragraphs: list[Msg | str] = [
+        N_("Hello {name},", name=me.full_name),
+        what,
+        _facts(context, timezone),
+    ]
+    if refunded and party == "tenant":
+        paragraphs.append(N_("The viewing fee will be refunded."))
     return Mail(
         to=me.email,
-        subject=f"Besichtigung abgesagt / Viewing cancelled: {context.title}",
-        body=body,
-        dedupe_key=f"viewing-cancelled:{viewing.id}:{party}",
+        subject=N_("Viewing cancelled: {title}", title=context.title).render(language),
+        body=compose(language, *paragraphs, SIGN_OFF),
+        dedupe_key=f"viewing-cancelled:{context.viewing.id}:{party}",
     )

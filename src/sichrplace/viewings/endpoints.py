@@ -23,6 +23,7 @@ from sichrplace.accounts.dependencies import (
 )
 from sichrplace.kit.clock import utcnow
 from sichrplace.kit.errors import Unprocessable
+from sichrplace.kit.i18n import N_
 from sichrplace.listings.errors import ListingNotFound
 from sichrplace.payments.idempotency import Stored
 from sichrplace.payments.parts import PAYMENTS, PaymentsParts
@@ -220,7 +221,7 @@ async def list_slots(
     """The listing's free future slots (no live booking), soonest first."""
     for name, value in (("from", start), ("to", end)):
         if value is not None and value.tzinfo is None:
-            raise Unprocessable.field(name, "must carry a UTC offset")
+            raise Unprocessable.field(name, N_("must carry a UTC offset"))
     found = await service.free_slots(
         replica, user, _listing_id(listing_id), start=start, end=end, now=utcnow(), limit=limit
     )

@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 from sichrplace.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
+from sichrplace.kit.i18n import N_
 
 
 class SlotNotFound(NotFound):
     slug = "slot-not-found"
 
     def __init__(self) -> None:
-        super().__init__("No such viewing slot.")
+        super().__init__(N_("No such viewing slot."))
 
 
 class ViewingNotFound(NotFound):
     slug = "viewing-not-found"
 
     def __init__(self) -> None:
-        super().__init__("No such viewing.")
+        super().__init__(N_("No such viewing."))
 
 
 class CalendarFeedNotFound(NotFound):
     slug = "calendar-feed-not-found"
 
     def __init__(self) -> None:
-        super().__init__("No such calendar feed.")
+        super().__init__(N_("No such calendar feed."))
 
 
 class SlotOverlaps(Conflict):
@@ -31,8 +32,8 @@ class SlotOverlaps(Conflict):
 
     def __init__(self) -> None:
         super().__init__(
-            "The slot overlaps another slot of this listing.",
-            errors=[{"field": "starts_at", "message": "overlaps another slot of the listing"}],
+            N_("The slot overlaps another slot of this listing."),
+            errors=[{"field": "starts_at", "message": N_("overlaps another slot of the listing")}],
         )
 
 
@@ -40,14 +41,14 @@ class SlotTaken(Conflict):
     slug = "slot-taken"
 
     def __init__(self) -> None:
-        super().__init__("The slot is already booked.")
+        super().__init__(N_("The slot is already booked."))
 
 
 class SlotBooked(Conflict):
     slug = "slot-booked"
 
     def __init__(self) -> None:
-        super().__init__("A booked slot cannot be deleted; cancel the viewing first.")
+        super().__init__(N_("A booked slot cannot be deleted; cancel the viewing first."))
 
 
 class SlotStarted(Conflict):
@@ -57,7 +58,7 @@ class SlotStarted(Conflict):
     slug = "slot-started"
 
     def __init__(self) -> None:
-        super().__init__("The slot has already begun and can no longer be booked.")
+        super().__init__(N_("The slot has already begun and can no longer be booked."))
 
 
 class IllegalViewingTransition(Conflict):
@@ -66,8 +67,14 @@ class IllegalViewingTransition(Conflict):
     def __init__(self, current: str, wanted: str) -> None:
         current, wanted = str(current), str(wanted)
         super().__init__(
-            f"A viewing cannot go from {current!r} to {wanted!r}.",
-            errors=[{"field": "status", "message": f"not allowed from {current!r}"}],
+            N_(
+                "A viewing cannot go from '{current}' to '{wanted}'.",
+                current=current,
+                wanted=wanted,
+            ),
+            errors=[
+                {"field": "status", "message": N_("not allowed from '{current}'", current=current)}
+            ],
         )
 
 
@@ -75,26 +82,26 @@ class ViewingNotStarted(Conflict):
     slug = "viewing-not-started"
 
     def __init__(self) -> None:
-        super().__init__("A viewing can be completed only once its slot has begun.")
+        super().__init__(N_("A viewing can be completed only once its slot has begun."))
 
 
 class NotViewingLandlord(Forbidden):
     slug = "not-viewing-landlord"
 
     def __init__(self) -> None:
-        super().__init__("Only the landlord completes a viewing.")
+        super().__init__(N_("Only the landlord completes a viewing."))
 
 
 class NotSlotOwner(Forbidden):
     slug = "not-listing-owner"
 
     def __init__(self) -> None:
-        super().__init__("Only the listing's owner manages its viewing slots.")
+        super().__init__(N_("Only the listing's owner manages its viewing slots."))
 
 
 def own_listing() -> Unprocessable:
     return Unprocessable.field(
-        "slot_id", "a landlord cannot book a viewing of their own listing", slug="own-listing"
+        "slot_id", N_("a landlord cannot book a viewing of their own listing"), slug="own-listing"
     )
 
 
@@ -102,11 +109,11 @@ class ListingNotBookable(Conflict):
     slug = "listing-not-bookable"
 
     def __init__(self) -> None:
-        super().__init__("Only an active listing takes new viewing slots and bookings.")
+        super().__init__(N_("Only an active listing takes new viewing slots and bookings."))
 
 
 class ViewingNotPayable(Conflict):
     slug = "viewing-not-payable"
 
     def __init__(self) -> None:
-        super().__init__("Nothing is owed for this viewing now (only its tenant pays, once).")
+        super().__init__(N_("Nothing is owed for this viewing now (only its tenant pays, once)."))

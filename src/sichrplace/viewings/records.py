@@ -59,6 +59,7 @@ class Person:
     id: uuid.UUID
     email: str
     full_name: str
+    language: str = "de"  # of the emails to them ('de' | 'en')
 
 
 @dataclass(frozen=True, slots=True)

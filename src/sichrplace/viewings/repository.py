@@ -332,8 +332,10 @@ _CONTEXT_COLUMNS = [
     listings.c.city,
     _tenants.c.email.label("tenant_email"),
     _tenants.c.full_name.label("tenant_name"),
+    _tenants.c.language.label("tenant_language"),
     _landlords.c.email.label("landlord_email"),
     _landlords.c.full_name.label("landlord_name"),
+    _landlords.c.language.label("landlord_language"),
 ]
 _VIEWING_FIELDS = frozenset(f.name for f in dataclasses.fields(ViewingRow))
 
@@ -348,8 +350,18 @@ def _context(row: Row[Any]) -> ViewingContext:
         house_number=values["house_number"],
         postal_code=values["postal_code"],
         city=values["city"],
-        tenant=Person(viewing.tenant_id, values["tenant_email"], values["tenant_name"]),
-        landlord=Person(viewing.landlord_id, values["landlord_email"], values["landlord_name"]),
+        tenant=Person(
+            viewing.tenant_id,
+            values["tenant_email"],
+            values["tenant_name"],
+            values["tenant_language"],
+        ),
+        landlord=Person(
+            viewing.landlord_id,
+            values["landlord_email"],
+            values["landlord_name"],
+            values["landlord_language"],
+        ),
     )
 
 

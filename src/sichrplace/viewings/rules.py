@@ -12,6 +12,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sichrplace.kit.errors import Unprocessable
+from sichrplace.kit.i18n import N_
 from sichrplace.listings.rules import Caller
 from sichrplace.payments.sources import Charge
 from sichrplace.viewings.errors import (
@@ -42,20 +43,22 @@ def check_slot_times(
     """422 naming the field at fault: a slot starts in the future (within `max_days_ahead`),
     ends after it starts, and lasts between `min_minutes` and `max_minutes`."""
     if starts_at.tzinfo is None:
-        raise Unprocessable.field("starts_at", "must carry a UTC offset")
+        raise Unprocessable.field("starts_at", N_("must carry a UTC offset"))
     if ends_at.tzinfo is None:
-        raise Unprocessable.field("ends_at", "must carry a UTC offset")
+        raise Unprocessable.field("ends_at", N_("must carry a UTC offset"))
     if starts_at <= now:
-        raise Unprocessable.field("starts_at", "must be in the future")
+        raise Unprocessable.field("starts_at", N_("must be in the future"))
     if starts_at > now + timedelta(days=max_days_ahead):
-        raise Unprocessable.field("starts_at", f"must be at most {max_days_ahead} days ahead")
+        raise Unprocessable.field(
+            "starts_at", N_("must be at most {n} days ahead", n=max_days_ahead)
+        )
     if ends_at <= starts_at:
-        raise Unprocessable.field("ends_at", "must be after starts_at")
+        raise Unprocessable.field("ends_at", N_("must be after starts_at"))
     length = ends_at - starts_at
     if length < timedelta(minutes=min_minutes):
-        raise Unprocessable.field("ends_at", f"a slot lasts at least {min_minutes} minutes")
+        raise Unprocessable.field("ends_at", N_("a slot lasts at least {n} minutes", n=min_minutes))
     if length > timedelta(minutes=max_minutes):
-        raise Unprocessable.field("ends_at", f"a slot lasts at most {max_minutes} minutes")
+        raise Unprocessable.field("ends_at", N_("a slot lasts at most {n} minutes", n=max_minutes))
 
 
 def check_slot_owner(caller: Caller, owner_id: uuid.UUID) -> None:

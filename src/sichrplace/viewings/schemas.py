@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from sichrplace.kit.errors import InvalidValue
+from sichrplace.kit.i18n import N_
 from sichrplace.viewings.vocabulary import ViewingStatus
 
 
@@ -18,7 +20,9 @@ def _rfc3339(value: Any) -> Any:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
-        raise ValueError("must be an RFC 3339 time with offset, e.g. 2027-01-15T18:00:00+01:00")
+        raise InvalidValue(
+            N_("must be an RFC 3339 time with offset, e.g. 2027-01-15T18:00:00+01:00")
+        )
     return value
 
 

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from sichrplace.config import ViewingsSettings
 from sichrplace.kit.cursor import decode_time_id, encode_time_id
 from sichrplace.kit.errors import Unprocessable
+from sichrplace.kit.i18n import N_
 from sichrplace.listings import rules as listing_rules
 from sichrplace.listings.rules import Caller
 from sichrplace.listings.service import visible_listing
@@ -104,7 +105,7 @@ async def free_slots(
     """Bookable slots of a listing the viewer may see, soonest first, within [start, end)."""
     await visible_listing(session, listing_id, viewer)
     if start is not None and end is not None and end <= start:
-        raise Unprocessable.field("to", "must be after from")
+        raise Unprocessable.field("to", N_("must be after from"))
     after = now if start is None or start < now else start
     return await repository.free_slots(session, listing_id, after=after, before=end, limit=limit)
 
@@ -242,7 +243,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         return decode_time_id(cursor)
     except ValueError:
-        raise Unprocessable.field("cursor", "is not a cursor of this list") from None
+        raise Unprocessable.field("cursor", N_("is not a cursor of this list")) from None
 
 
 # --- state changes ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
@@ -255,17 +256,23 @@ def test_deposit_status_after_parts() -> None:
     assert rules.deposit_status_after(90_000, DepositPlan.ONCE, {1}) == DepositStatus.PAID
 
 
-def test_emails_are_german_first() -> None:
-    body = emails.sent(
-        tenant_name="Jürgen",
-        landlord_name="Grete",
-        address="Schönhauser Allee 12a, 10437 Berlin",
-        contract_id=uuid.uuid4(),
-        document_sha256=SHA,
-    )
-    assert body.index("Hallo Jürgen") < body.index("Hello Jürgen")
-    assert SHA in body
-    signed = emails.fully_signed(
-        name="Grete", address="x", contract_id=uuid.uuid4(), document_sha256=SHA
-    )
-    assert signed.index("unterschrieben") < signed.index("signed by tenant and landlord")
+def test_emails_are_in_the_recipients_language() -> None:
+    facts: dict[str, Any] = {
+        "tenant_name": "Jürgen",
+        "landlord_name": "Grete",
+        "address": "Schönhauser Allee 12a, 10437 Berlin",
+        "contract_id": uuid.uuid4(),
+        "document_sha256": SHA,
+    }
+    german, english = emails.sent("de", **facts), emails.sent("en", **facts)
+    assert german.subject == "Ihr Mietvertrag liegt zur Unterschrift bereit"
+    assert german.body.startswith("Hallo Jürgen,\n\nGrete hat Ihnen den Mietvertrag")
+    assert f"SHA-256 des Dokuments: {SHA}" in german.body
+    assert "§ 551 Abs. 2 BGB" in german.body
+    assert english.subject == "Your lease is ready to sign"
+    assert english.body.startswith("Hello Jürgen,\n\nGrete has sent you the lease")
+    assert f"Document SHA-256: {SHA}" in english.body
+    signed = {"name": "Grete", "address": "x", "contract_id": uuid.uuid4(), "document_sha256": SHA}
+    assert "von Mieter und Vermieter unterschrieben" in emails.fully_signed("de", **signed).body
+    assert "signed by tenant and landlord" in emails.fully_signed("en", **signed).body
+    assert "Hallo" not in emails.fully_signed("en", **signed).body

@@ -51,7 +51,7 @@ def test_a_deposit_of_three_cold_rents_is_the_most() -> None:
         rules.check_deposit(300_001, 100_000)
     assert raised.value.slug == "deposit-cap-exceeded"
     assert fields_of(raised.value) == ["deposit_cents"]
-    assert "300000 cents" in raised.value.errors[0]["message"]
+    assert "300000 cents" in str(raised.value.errors[0]["message"])
 
 
 @given(st.integers(0, MAX_CENTS), st.integers(0, MAX_CENTS))
@@ -103,8 +103,11 @@ def test_an_illegal_transition_is_a_409_naming_status_by_value() -> None:
         rules.check_transition(RENTED, RESERVED)
     assert raised.value.status == 409
     assert raised.value.slug == "illegal-status-transition"
-    assert raised.value.detail == "A listing cannot go from 'rented' to 'reserved'."
-    assert raised.value.errors == [{"field": "status", "message": "not allowed from 'rented'"}]
+    english = raised.value.document(language="en")
+    assert english["detail"] == "A listing cannot go from 'rented' to 'reserved'."
+    assert english["errors"] == [{"field": "status", "message": "not allowed from 'rented'"}]
+    german = raised.value.document(language="de")
+    assert german["detail"] == "Eine Anzeige kann nicht von 'rented' zu 'reserved' wechseln."
 
 
 # --- who may manage and see -------------------------------------------------------------------

@@ -49,8 +49,8 @@ def test_no_listing_is_404_before_any_role_check() -> None:
 def test_an_upload_is_neither_empty_nor_over_the_limit() -> None:
     assert rules.upload_size_problem(10 * MB, 10 * MB) is None
     assert rules.upload_size_problem(1, 10 * MB) is None
-    assert rules.upload_size_problem(10 * MB + 1, 10 * MB) == "larger than 10 MB"
-    assert rules.upload_size_problem(0, 10 * MB) == "empty file"
+    assert str(rules.upload_size_problem(10 * MB + 1, 10 * MB)) == "larger than 10 MB"
+    assert str(rules.upload_size_problem(0, 10 * MB)) == "empty file"
 
 
 def _record(status: ImageStatus, variants: dict[str, dict[str, object]]) -> ImageRecord:

@@ -1,9 +1,10 @@
-"""The viewings' emails: German first, English below, one per party and event (dedupe keys),
-the exact address and Berlin times."""
+"""The viewings' emails: each in its recipient's language, one per party and event (dedupe
+keys), the exact address and Berlin times in the language's format."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 from sichrplace.notifications.mailer import Attachment, build_message
 from sichrplace.viewings import emails
@@ -12,34 +13,42 @@ from tests.unit.viewings.rows import context
 TZ = "Europe/Berlin"
 
 
-def test_confirmation_is_german_first_and_names_place_and_time() -> None:
+def test_confirmation_names_place_and_time_in_the_recipients_language() -> None:
     ctx = context()
-    mail = emails.confirmed(ctx, "tenant", timezone=TZ)
+    ctx = dataclasses.replace(ctx, landlord=dataclasses.replace(ctx.landlord, language="en"))
+    mail = emails.confirmed(ctx, "tenant", timezone=TZ)  # the tenant: German (the default)
     assert mail.to == "mieterin@example.com"
-    assert mail.subject.startswith("Besichtigung bestätigt")
-    german, english = mail.body.split("----")
-    assert "Hallo Jana Müller" in german
-    assert "bestätigt" in german
-    assert "Karl-Marx-Allee 12a, 10243 Berlin" in german
-    assert "Mo., 14.12.2026, 18:00-18:30 Uhr" in german
-    assert "Vermieter/in: Jürgen Schmidt" in german
-    assert "Your apartment viewing is confirmed" in english
+    assert mail.subject == "Besichtigung bestätigt: Helle 3-Zimmer-Wohnung mit Balkon"
+    assert mail.body.startswith("Hallo Jana Müller,\n\nIhre Wohnungsbesichtigung ist bestätigt.")
+    assert "Adresse: Karl-Marx-Allee 12a, 10243 Berlin" in mail.body
+    assert "Termin: Montag, 14. Dezember 2026, 18:00-18:30 Uhr" in mail.body
+    assert "Vermieter/in: Jürgen Schmidt" in mail.body
+    assert "Your" not in mail.body
     landlord = emails.confirmed(ctx, "landlord", timezone=TZ)
     assert landlord.to == "vermieter@example.com"
-    assert "Mieter/in: Jana Müller" in landlord.body
+    assert landlord.subject == "Viewing confirmed: Helle 3-Zimmer-Wohnung mit Balkon"
+    assert landlord.body.startswith("Hello Jürgen Schmidt,\n\nYour apartment viewing is")
+    assert "When: Monday, 14 December 2026, 18:00-18:30" in landlord.body
+    assert "Tenant: Jana Müller" in landlord.body
+    assert "Kind regards\nThe SichrPlace team" in landlord.body
+    assert "Hallo" not in landlord.body
     assert mail.dedupe_key != landlord.dedupe_key
 
 
 def test_cancellation_says_who_and_the_refund_to_the_tenant() -> None:
     ctx = context()
     tenant = emails.cancelled(ctx, "tenant", by="landlord", refunded=True, timezone=TZ)
-    assert "abgesagt" in tenant.body.split("----")[0]
-    assert "von der Vermieterin / dem Vermieter" in tenant.body
-    assert "erstattet" in tenant.body
-    assert "refunded" in tenant.body
+    assert tenant.subject.startswith("Besichtigung abgesagt")
+    assert "von der Vermieterin / dem Vermieter abgesagt" in tenant.body
+    assert "Die Besichtigungsgebühr wird erstattet." in tenant.body
     landlord = emails.cancelled(ctx, "landlord", by="landlord", refunded=True, timezone=TZ)
     assert "erstattet" not in landlord.body  # the fee is the tenant's business
     assert tenant.dedupe_key == f"viewing-cancelled:{ctx.viewing.id}:tenant"
+    english = dataclasses.replace(ctx, tenant=dataclasses.replace(ctx.tenant, language="en"))
+    mail = emails.cancelled(english, "tenant", by=None, refunded=True, timezone=TZ)
+    assert mail.subject.startswith("Viewing cancelled")
+    assert "the apartment viewing was cancelled.\n" in mail.body
+    assert "The viewing fee will be refunded." in mail.body
 
 
 def test_a_mail_carries_its_ics_and_the_attachment_survives_the_job_arguments() -> None:

@@ -1,8 +1,9 @@
-"""Problems of the event stream (problem+json `type` slugs are stable; German first)."""
+"""Problems of the event stream (problem+json `type` slugs are stable)."""
 
 from __future__ import annotations
 
 from sichrplace.kit.errors import ServiceUnavailable, TooManyRequests, Unprocessable
+from sichrplace.kit.i18n import N_
 
 
 class TooManyStreams(TooManyRequests):
@@ -11,8 +12,7 @@ class TooManyStreams(TooManyRequests):
     def __init__(self, retry_after: int, limit: int) -> None:
         super().__init__(
             retry_after,
-            f"Zu viele offene Ereignis-Streams (höchstens {limit}); bitte einen schließen. / "
-            f"Too many open event streams (at most {limit}); close one first.",
+            N_("Too many open event streams (at most {n}); close one first.", n=limit),
         )
 
 
@@ -21,8 +21,7 @@ class StreamsUnavailable(ServiceUnavailable):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(
-            "Diese Instanz nimmt gerade keine Ereignis-Streams an; bitte erneut verbinden. / "
-            "This instance is not taking event streams right now; reconnect shortly.",
+            N_("This instance is not taking event streams right now; reconnect shortly."),
             retry_after=retry_after,
         )
 
@@ -30,6 +29,5 @@ class StreamsUnavailable(ServiceUnavailable):
 def bad_last_event_id(field: str) -> Unprocessable:
     return Unprocessable.field(
         field,
-        "Muss eine Ereignis-ID (eine ganze Zahl ab 0) sein. / "
-        "must be an event id (a whole number from 0)",
+        N_("must be an event id (a whole number from 0)"),
     )

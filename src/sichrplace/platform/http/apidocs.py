@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 
 from sichrplace.kit.errors import NotFound, ProblemError
+from sichrplace.kit.i18n import N_
 from sichrplace.platform.http.conditional import none_match
 
 ASSETS_PATH = "/docs/assets"
@@ -118,8 +119,12 @@ class DocsAssets:
         missing = self.missing()
         if missing:
             raise DocsAssetsMissing(
-                "The API documentation's assets are not installed (run scripts/bootstrap.sh, "
-                "or set SICHRPLACE_APP_NODE_MODULES_DIR); missing: " + ", ".join(missing),
+                N_(
+                    "The API documentation's assets are not installed (run "
+                    "scripts/bootstrap.sh, or set SICHRPLACE_APP_NODE_MODULES_DIR); "
+                    "missing: {files}",
+                    files=", ".join(missing),
+                ),
                 # The contract: every 503 says when to retry (an install takes seconds).
                 headers={"Retry-After": "60"},
             )
@@ -185,7 +190,7 @@ class _Pages:
 
     def asset(self, request: Request, digest: str, name: str) -> Response:
         if name not in self.known:
-            raise NotFound("No such documentation asset.")
+            raise NotFound(N_("No such documentation asset."))
         if name != SWAGGER_INIT:
             self.assets.require()
         current = self.assets.digest(name)

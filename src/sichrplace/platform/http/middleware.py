@@ -10,9 +10,11 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sichrplace.kit.errors import ServiceUnavailable
+from sichrplace.kit.errors import ServiceUnavailable, field_detail
+from sichrplace.kit.i18n import N_, Msg
 from sichrplace.kit.text import json_problem, path_problem, query_problem
 from sichrplace.platform.bulkhead import Bulkhead
+from sichrplace.platform.http.language import scope_language
 from sichrplace.platform.http.problems import problem_response
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -132,20 +134,22 @@ async def _reject_size(scope: Scope, receive: Receive, send: Send, limit: int) -
     response = problem_response(
         413,
         slug="payload-too-large",
-        detail=f"request body exceeds {limit} bytes",
-        errors=[{"field": "body", "message": f"larger than {limit} bytes"}],
+        detail=N_("request body exceeds {n} bytes", n=limit),
+        errors=[{"field": "body", "message": N_("larger than {n} bytes", n=limit)}],
+        language=scope_language(scope),
     )
     await response(scope, receive, send)
 
 
-async def _reject_text(scope: Scope, receive: Receive, send: Send, field: str, msg: str) -> None:
+async def _reject_text(scope: Scope, receive: Receive, send: Send, field: str, msg: Msg) -> None:
     response = problem_response(
         422,
         slug="validation-error",
-        title="Invalid input",
-        detail=f"{field}: {msg}",
+        title=N_("Invalid input"),
+        detail=field_detail(field, msg),
         errors=[{"field": field, "message": msg}],
         instance=scope["path"],
+        language=scope_language(scope),
     )
     await response(scope, receive, send)
 
@@ -178,7 +182,9 @@ class ContainErrorsMiddleware:
             await self.app(scope, receive, tracking_send)
         except Exception:
             if not started:
-                response = problem_response(500, slug="internal-error")
+                response = problem_response(
+                    500, slug="internal-error", language=scope_language(scope)
+                )
                 await response(scope, receive, send)
 
 
@@ -208,7 +214,11 @@ class AdmissionMiddleware:
             await self.bulkhead.enter()
         except ServiceUnavailable as exc:  # outside the app: its error handlers are not here
             response = problem_response(
-                exc.status, slug=exc.slug, detail=exc.detail, headers=exc.headers
+                exc.status,
+                slug=exc.slug,
+                detail=exc.detail,
+                headers=exc.headers,
+                language=scope_language(scope),
             )
             await response(scope, receive, send)
             return

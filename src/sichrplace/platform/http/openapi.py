@@ -26,7 +26,12 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details, as every error of this API is answered."""
+    """RFC 9457 problem details, as every error of this API is answered.
+
+    `title`, `detail` and `errors[].message` are German or English (the `Content-Language`
+    header says which): a signed-in caller's language (`PATCH /me`), otherwise the request's
+    `Accept-Language` (q-values honoured), otherwise German. `type`, `status` and the field
+    names are the same in both."""
 
     # Problem types may carry extension members (RFC 9457 §3.2).
     model_config = ConfigDict(extra="allow")

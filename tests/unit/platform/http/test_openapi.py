@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from sichrplace.app import API_PREFIX, create_app
 from sichrplace.kit import errors
 from sichrplace.kit.errors import PROBLEM_JSON, problem_document
+from sichrplace.kit.i18n import N_
 from sichrplace.platform.http.openapi import PROBLEM_REF
 
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -98,8 +99,8 @@ def test_the_problem_schema_accepts_what_the_server_sends(document: dict[str, An
     validator = problem_validator(document)
     sent = [
         problem_document(404, slug="not-found"),
-        problem_document(422, slug="validation-error", detail="x", instance="/api/v1/me"),
-        errors.Unprocessable.field("rooms", "must be a whole or half number").document("/x"),
+        problem_document(422, slug="validation-error", detail=N_("x"), instance="/api/v1/me"),
+        errors.Unprocessable.field("rooms", N_("must be a whole or half number")).document("/x"),
         errors.TooManyRequests(3).document(),
         errors.Unauthorized().document("/api/v1/me"),
     ]
