@@ -34,7 +34,7 @@ async def test_internal_endpoints_are_not_found_through_nginx(stack_url: str, pa
     body = response.json()
     assert body["type"] == "https://sichrplace.de/problems/not-found"
     assert body["status"] == 404
-    assert body["title"] == "Nicht gefunden"  # German by default
+    assert body["title"] == "Not Found"  # nginx's own answer (docs/api.md: English only)
     assert body["detail"]
 
 
