@@ -123,6 +123,21 @@ async def get_conversation(
     return None if row is None else _conversation(row)
 
 
+# Module-level text: on the send path, building this select on every call cost more than
+# running it.
+_LOCK_FOR_SEND = text(
+    """
+SELECT c.id, c.listing_id, c.tenant_id, c.landlord_id, c.last_seq, c.created_at,
+       c.last_message_at,
+       (SELECT m.id FROM messages m
+         WHERE m.conversation_id = c.id AND m.author_id = :author
+           AND m.client_message_id = :client_message_id) AS existing_id
+FROM conversations c WHERE c.id = :conversation
+FOR UPDATE OF c
+"""
+)
+
+
 async def lock_for_send(
     session: PrimarySession,
     conversation_id: uuid.UUID,
@@ -132,22 +147,12 @@ async def lock_for_send(
 ) -> LockedConversation | None:
     """The conversation FOR UPDATE (senders to it take turns: its seqs have no gaps), with
     the author's stored message of this client_message_id, if any, in the same round trip."""
-    existing = (
-        select(messages.c.id)
-        .where(
-            messages.c.conversation_id == conversations.c.id,
-            messages.c.author_id == author_id,
-            messages.c.client_message_id == client_message_id,
-        )
-        .correlate(conversations)
-        .scalar_subquery()
-    )
-    stmt = (
-        select(*CONVERSATION_COLUMNS, existing.label("existing_id"))
-        .where(conversations.c.id == conversation_id)
-        .with_for_update(of=conversations)
-    )
-    row = (await session.execute(stmt)).one_or_none()
+    params = {
+        "conversation": conversation_id,
+        "author": author_id,
+        "client_message_id": client_message_id,
+    }
+    row = (await session.execute(_LOCK_FOR_SEND, params)).one_or_none()
     if row is None:
         return None
     values = row._asdict()

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, update
+import orjson
+from sqlalchemy import Row, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from sichrplace.notifications.models import Notification, PendingEmail, SentEmail
@@ -62,6 +63,22 @@ class NewNotification:
     group_key: str | None
 
 
+# Module-level text: on the send path, building an upsert with SQLAlchemy's constructs on
+# every call cost more than the statement itself.
+_INSERT_NOTIFICATIONS = text(
+    """
+INSERT INTO notifications (user_id, kind, title, data, group_key, created_at)
+SELECT u, k, t, d, g, :now
+FROM unnest(CAST(:users AS uuid[]), CAST(:kinds AS text[]), CAST(:titles AS text[]),
+            CAST(:datas AS jsonb[]), CAST(:groups AS text[])) AS n (u, k, t, d, g)
+ON CONFLICT (user_id, group_key) WHERE read_at IS NULL AND group_key IS NOT NULL
+DO UPDATE SET id = EXCLUDED.id, kind = EXCLUDED.kind, title = EXCLUDED.title,
+              data = EXCLUDED.data, created_at = EXCLUDED.created_at
+RETURNING id, user_id, kind, title, data, created_at, read_at
+"""
+)
+
+
 async def insert_notifications(
     session: PrimarySession, notices: Sequence[NewNotification], *, now: datetime
 ) -> list[NotificationRow]:
@@ -71,31 +88,15 @@ async def insert_notifications(
     one (the partial unique index decides, the second updates)."""
     if not notices:
         return []
-    values = insert(Notification).values(
-        [
-            {
-                "user_id": n.user_id,
-                "kind": n.kind,
-                "title": n.title,
-                "data": n.data,
-                "group_key": n.group_key,
-                "created_at": now,
-            }
-            for n in notices
-        ]
-    )
-    stmt = values.on_conflict_do_update(
-        index_elements=[Notification.user_id, Notification.group_key],
-        index_where=Notification.read_at.is_(None) & Notification.group_key.is_not(None),
-        set_={
-            "id": values.excluded.id,
-            "kind": values.excluded.kind,
-            "title": values.excluded.title,
-            "data": values.excluded.data,
-            "created_at": values.excluded.created_at,
-        },
-    ).returning(*_COLUMNS)
-    return [_row(r) for r in (await session.execute(stmt)).all()]
+    params = {
+        "now": now,
+        "users": [n.user_id for n in notices],
+        "kinds": [n.kind for n in notices],
+        "titles": [n.title for n in notices],
+        "datas": [orjson.dumps(n.data).decode() for n in notices],
+        "groups": [n.group_key for n in notices],
+    }
+    return [_row(r) for r in (await session.execute(_INSERT_NOTIFICATIONS, params)).all()]
 
 
 async def list_notifications(
@@ -153,16 +154,16 @@ async def unread_count(session: AnySession, user_id: uuid.UUID) -> int:
 # --- delayed emails ---------------------------------------------------------------------------
 
 
+_CLAIM_PENDING = text(
+    "INSERT INTO notification_email_pending (key) VALUES (:key)"
+    " ON CONFLICT (key) DO NOTHING RETURNING key"
+)
+
+
 async def claim_pending(session: PrimarySession, key: str) -> bool:
     """Record that a delayed email of `key` is scheduled; False if one is already (a
     concurrent claim waits on the key's row and then finds it)."""
-    stmt = (
-        insert(PendingEmail)
-        .values(key=key)
-        .on_conflict_do_nothing(index_elements=[PendingEmail.key])
-        .returning(PendingEmail.key)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+    return (await session.execute(_CLAIM_PENDING, {"key": key})).scalar_one_or_none() is not None
 
 
 async def release_pending(session: PrimarySession, key: str) -> None:
