@@ -58,7 +58,11 @@ def get_auth(request: Request) -> AuthRuntime:
     return parts_of(request).get(AUTH)
 
 
-AuthDep = Annotated[AuthRuntime, Depends(get_auth)]
+async def _auth(request: Request) -> AuthRuntime:
+    return parts_of(request).get(AUTH)
+
+
+AuthDep = Annotated[AuthRuntime, Depends(_auth)]
 
 
 def _signed_principal(

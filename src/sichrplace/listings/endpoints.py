@@ -67,11 +67,11 @@ async def _detail_read(request: Request) -> DetailRead:
 DetailReadDep = Annotated[DetailRead, Depends(_detail_read)]
 
 
-def _read_path(listings: ListingsPartsDep) -> ReadPath:
+async def _read_path(listings: ListingsPartsDep) -> ReadPath:
     return listings.read_path
 
 
-def _geocoder(listings: ListingsPartsDep) -> Geocoder | None:
+async def _geocoder(listings: ListingsPartsDep) -> Geocoder | None:
     """The process's geocoder; none configured means "unavailable" (stored pending)."""
     return listings.geocoder
 

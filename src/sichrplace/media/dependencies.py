@@ -14,11 +14,11 @@ from sichrplace.platform.http.dependencies import part
 MediaPartsDep = Annotated[MediaParts, Depends(part(MEDIA))]
 
 
-def get_media_settings(media: MediaPartsDep) -> MediaSettings:
+async def get_media_settings(media: MediaPartsDep) -> MediaSettings:
     return media.settings
 
 
-def get_storage(media: MediaPartsDep) -> MediaStorage:
+async def get_storage(media: MediaPartsDep) -> MediaStorage:
     return media.storage
 
 

@@ -36,7 +36,7 @@ from sichrplace.platform.http.dependencies import (
     PrimaryDB,
     RedisDep,
     SettingsDep,
-    get_db,
+    database,
     part,
     parts_of,
 )
@@ -63,7 +63,7 @@ calendar_api_router = APIRouter(prefix="/calendar", tags=["calendar"])
 calendar_router = APIRouter(tags=["calendar"])
 
 PaymentsDep = Annotated[PaymentsParts, Depends(part(PAYMENTS))]
-DatabaseDep = Annotated[Database, Depends(get_db)]
+DatabaseDep = Annotated[Database, Depends(database)]
 IdempotencyKey = Annotated[
     str | None,
     Header(

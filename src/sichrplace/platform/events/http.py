@@ -20,7 +20,7 @@ from sichrplace.platform.events.delivery import frames
 from sichrplace.platform.events.errors import bad_last_event_id
 from sichrplace.platform.events.hub import EVENT_HUB, EventHub
 from sichrplace.platform.events.sse import EventStreamResponse
-from sichrplace.platform.http.dependencies import get_db, part
+from sichrplace.platform.http.dependencies import database, part
 from sichrplace.platform.http.openapi import problems
 
 EVENTS_PATH = "/events"
@@ -85,7 +85,7 @@ def events_router(current_user: Callable[..., Any]) -> APIRouter:
     async def events(
         user: Annotated[Caller, Depends(current_user)],
         hub: Annotated[EventHub, Depends(part(EVENT_HUB))],
-        db: Annotated[Database, Depends(get_db)],
+        db: Annotated[Database, Depends(database)],
         last_event_id_header: Annotated[
             str | None,
             Header(alias="Last-Event-ID", description="the last event id received"),

@@ -41,14 +41,18 @@ def parts_of(request: Request) -> Parts:
 def part(key: Key[T]) -> Callable[[Request], Any]:
     """A dependency giving the domain part named by `key`."""
 
-    def dependency(request: Request) -> T:
+    async def dependency(request: Request) -> T:
         return parts_of(request).get(key)
 
     dependency.__name__ = f"part_{key.name.replace('.', '_')}"
     return dependency
 
 
-def get_settings_of(request: Request) -> Settings:
+# The dependencies are coroutines, even those that only look something up: FastAPI runs a
+# plain function in its thread pool, a hand-off that costs more than the lookup.
+
+
+async def get_settings_of(request: Request) -> Settings:
     return parts_of(request).settings
 
 
@@ -56,11 +60,16 @@ def get_db(request: Request) -> Database:
     return parts_of(request).db
 
 
-def get_cache(request: Request) -> Cache:
+async def database(request: Request) -> Database:
+    """`get_db` as a dependency."""
+    return parts_of(request).db
+
+
+async def get_cache(request: Request) -> Cache:
     return parts_of(request).cache
 
 
-def get_redis(request: Request) -> aioredis.Redis:
+async def get_redis(request: Request) -> aioredis.Redis:
     return parts_of(request).redis
 
 
@@ -70,7 +79,7 @@ async def _primary_session(request: Request) -> AsyncIterator[PrimarySession]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_of)]
-DatabaseDep = Annotated[Database, Depends(get_db)]
+DatabaseDep = Annotated[Database, Depends(database)]
 CacheDep = Annotated[Cache, Depends(get_cache)]
 RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
 # `scope="function"` ends the dependency (commit) when the endpoint returns, before the
