@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from sichrplace.config import Settings
 from sichrplace.kit.errors import Unprocessable
+from sichrplace.kit.i18n import Msg
 from sichrplace.notifications.service import Notice, notify_many, queue_email
 from sichrplace.notifications.tasks import prune
 from sichrplace.platform.db import transaction
@@ -100,7 +101,7 @@ async def test_concurrent_notifications_of_one_group_leave_one_unread(
                 session,
                 redis,
                 "viewing",
-                [Notice(member.id, f"Titel {n}", {"n": n}, group_key=group)],
+                [Notice(member.id, Msg(f"Titel {n}"), {"n": n}, group_key=group)],
                 now=now,
             )
             if n == 0:
@@ -138,10 +139,10 @@ async def test_the_daily_job_deletes_only_what_is_past_its_retention(
             session,
             redis,
             "viewing",
-            [Notice(member.id, "alt", {})],
+            [Notice(member.id, Msg("alt"), {})],
             now=now - timedelta(days=days + 1),
         )
-        await notify_many(session, redis, "viewing", [Notice(member.id, "neu", {})], now=now)
+        await notify_many(session, redis, "viewing", [Notice(member.id, Msg("neu"), {})], now=now)
         kept_days = settings.notifications.sent_email_retention_days
         await session.execute(
             text(

@@ -21,7 +21,7 @@ from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.events import StoredEvent, channel, decode, since
 from sichrplace.viewings import service
-from tests.helpers.members import Member
+from tests.helpers.members import Member, set_language
 from tests.viewings.conftest import API, Payments, Stage, book, pay
 
 pytestmark = pytest.mark.usefixtures("payments")
@@ -79,6 +79,7 @@ async def test_confirmation_reaches_both_streams_live_and_notifies_both(
     stage: Stage,
     payments: Payments,
 ) -> None:
+    await set_language(db, stage.landlord.id, "en")  # titles come in each user's language
     booked = await _booked(client, stage)
     assert await _events(db, stage.landlord, booked["id"]) == []  # booking is no change yet
     async with _published(redis, stage.landlord) as heard:
@@ -97,9 +98,10 @@ async def test_confirmation_reaches_both_streams_live_and_notifies_both(
     (tenant_notice,) = await _notices(client, stage.tenant)
     (landlord_notice,) = await _notices(client, stage.landlord)
     assert tenant_notice["title"].startswith("Besichtigung bestätigt: ")
-    assert landlord_notice["title"].startswith("Neue Besichtigung gebucht: ")
+    assert landlord_notice["title"].startswith("New viewing booked: ")
     assert tenant_notice["data"]["id"] == booked["id"]
-    assert "Uhr" in tenant_notice["title"]  # the time, in German, first
+    assert "Uhr" in tenant_notice["title"]  # the appointment, as Germans write it
+    assert "Uhr" not in landlord_notice["title"]
 
 
 async def test_a_cancellation_tells_the_other_party_only(

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 
 from sichrplace.config import MessagingSettings
 from sichrplace.kit.clock import utcnow
+from sichrplace.kit.i18n import N_
 from sichrplace.listings.errors import ListingNotFound
 from sichrplace.listings.rules import Caller
 from sichrplace.messaging import repository, rules, tasks
@@ -281,7 +282,7 @@ async def _notify_recipient(
         [
             notifications.Notice(
                 recipient,
-                f"Neue Nachricht von {new.author_name} / New message from {new.author_name}",
+                N_("New message from {name}", name=new.author_name),
                 {
                     "conversation_id": str(conversation.id),
                     "listing_id": str(conversation.listing_id),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,7 +58,7 @@ async def was_sent(session: PrimarySession, dedupe_key: str) -> bool:
 class NewNotification:
     user_id: uuid.UUID
     kind: str
-    title: str
+    title: Mapping[str, str]  # by language: the row keeps the one of the user's language
     data: dict[str, Any]
     group_key: str | None
 
@@ -68,9 +68,11 @@ class NewNotification:
 _INSERT_NOTIFICATIONS = text(
     """
 INSERT INTO notifications (user_id, kind, title, data, group_key, created_at)
-SELECT u, k, t, d, g, :now
-FROM unnest(CAST(:users AS uuid[]), CAST(:kinds AS text[]), CAST(:titles AS text[]),
-            CAST(:datas AS jsonb[]), CAST(:groups AS text[])) AS n (u, k, t, d, g)
+SELECT n.u, n.k, CASE WHEN r.language = 'en' THEN n.t_en ELSE n.t_de END, n.d, n.g, :now
+FROM unnest(CAST(:users AS uuid[]), CAST(:kinds AS text[]), CAST(:titles_de AS text[]),
+            CAST(:titles_en AS text[]), CAST(:datas AS jsonb[]), CAST(:groups AS text[]))
+     AS n (u, k, t_de, t_en, d, g)
+JOIN users r ON r.id = n.u
 ON CONFLICT (user_id, group_key) WHERE read_at IS NULL AND group_key IS NOT NULL
 DO UPDATE SET id = EXCLUDED.id, kind = EXCLUDED.kind, title = EXCLUDED.title,
               data = EXCLUDED.data, created_at = EXCLUDED.created_at
@@ -82,7 +84,8 @@ RETURNING id, user_id, kind, title, data, created_at, read_at
 async def insert_notifications(
     session: PrimarySession, notices: Sequence[NewNotification], *, now: datetime
 ) -> list[NotificationRow]:
-    """New notifications (the newest ids), in one statement. With a group_key, the user's
+    """New notifications (the newest ids), in one statement, each titled in its user's
+    language (read from the user's row in the same statement). With a group_key, the user's
     unread one of the same key is replaced instead: it takes the new id (so it moves to the
     top) and the new content, rather than piling up; two writers at once cannot both insert
     one (the partial unique index decides, the second updates)."""
@@ -92,7 +95,8 @@ async def insert_notifications(
         "now": now,
         "users": [n.user_id for n in notices],
         "kinds": [n.kind for n in notices],
-        "titles": [n.title for n in notices],
+        "titles_de": [n.title["de"] for n in notices],
+        "titles_en": [n.title["en"] for n in notices],
         "datas": [orjson.dumps(n.data).decode() for n in notices],
         "groups": [n.group_key for n in notices],
     }

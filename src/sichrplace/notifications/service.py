@@ -12,6 +12,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from procrastinate.tasks import Task
 
+from sichrplace.kit.i18n import LANGUAGES, Msg
 from sichrplace.notifications import repository, rules
 from sichrplace.notifications.mailer import Attachment
 from sichrplace.notifications.records import NotificationRow
@@ -99,12 +100,12 @@ def notification_data(row: NotificationRow) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """One user's new notification: `title` German first ("Neue Nachricht / New message");
+    """One user's new notification: `title` a catalog message (stored in the user's language);
     `data` JSON naming what it is about (ids, never a message body); with `group_key`, it
     replaces the user's unread notification of the same key."""
 
     user_id: uuid.UUID
-    title: str
+    title: Msg
     data: Mapping[str, Any]
     group_key: str | None = None
 
@@ -114,7 +115,7 @@ async def notify(
     redis: aioredis.Redis | None,
     user_id: uuid.UUID,
     kind: str,
-    title: str,
+    title: Msg,
     *,
     data: Mapping[str, Any],
     now: datetime,
@@ -145,7 +146,13 @@ async def notify_many(
     rows = await repository.insert_notifications(
         session,
         [
-            repository.NewNotification(n.user_id, kind, n.title, dict(n.data), n.group_key)
+            repository.NewNotification(
+                n.user_id,
+                kind,
+                {language: n.title.render(language) for language in LANGUAGES},
+                dict(n.data),
+                n.group_key,
+            )
             for n in notices
         ],
         now=now,

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from sichrplace.config import ViewingsSettings
 from sichrplace.kit.cursor import decode_time_id, encode_time_id
 from sichrplace.kit.errors import Unprocessable
-from sichrplace.kit.i18n import N_
+from sichrplace.kit.i18n import N_, Msg, when
 from sichrplace.listings import rules as listing_rules
 from sichrplace.listings.rules import Caller
 from sichrplace.listings.service import visible_listing
@@ -275,19 +275,19 @@ def viewing_event(viewing: ViewingRow) -> dict[str, Any]:
     }
 
 
-# Who gets an in-app notification of a change, and what it says (German first): the party
-# who made the change is not told of it.
-_NOTICES: dict[ViewingStatus, dict[Party, tuple[str, str]]] = {
+# Who gets an in-app notification of a change, and its title (a catalog message with the
+# appointment as `when`): the party who made the change is not told of it.
+_NOTICES: dict[ViewingStatus, dict[Party, Msg]] = {
     ViewingStatus.CONFIRMED: {
-        "tenant": ("Besichtigung bestätigt", "Viewing confirmed"),
-        "landlord": ("Neue Besichtigung gebucht", "New viewing booked"),
+        "tenant": N_("Viewing confirmed: {when}"),
+        "landlord": N_("New viewing booked: {when}"),
     },
     ViewingStatus.CANCELLED: {
-        "tenant": ("Besichtigung abgesagt", "Viewing cancelled"),
-        "landlord": ("Besichtigung abgesagt", "Viewing cancelled"),
+        "tenant": N_("Viewing cancelled: {when}"),
+        "landlord": N_("Viewing cancelled: {when}"),
     },
     ViewingStatus.EXPIRED: {
-        "tenant": ("Buchung verfallen, nicht bezahlt", "Booking expired, not paid"),
+        "tenant": N_("Booking expired, not paid: {when}"),
     },
 }
 
@@ -310,16 +310,15 @@ async def _announce(
     the change concerns (not of `by`, who made it): two statements, stored with the change,
     published after the commit."""
     data = viewing_event(viewing)
-    de_when = rules.german_when(viewing.starts_at, viewing.ends_at, timezone)
-    en_when = rules.english_when(viewing.starts_at, viewing.ends_at, timezone)
+    appointment = when(viewing.starts_at, viewing.ends_at, timezone)
     notices = [
         notifications.Notice(
             viewing.tenant_id if party == "tenant" else viewing.landlord_id,
-            f"{de}: {de_when} / {en}: {en_when}",
+            dataclasses.replace(title, params={"when": appointment}),
             data,
             group_key=viewing_group(viewing.id),
         )
-        for party, (de, en) in _NOTICES.get(viewing.status, {}).items()
+        for party, title in _NOTICES.get(viewing.status, {}).items()
         if party != by
     ]
     await notifications.notify_many(

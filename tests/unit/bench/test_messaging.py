@@ -132,11 +132,16 @@ def test_reading_a_stream_notes_every_arrival_with_its_message() -> None:
         + created(3, "m2")  # published twice and not dropped: a repeat
         + created(5, "m3")  # 4 never came: a gap
     )
-    reader = asyncio.StreamReader()
-    wire = chunked(body[:30], body[30:])
-    reader.feed_data(wire)
-    reader.feed_eof()
-    asyncio.run(holder._read(state, reader, ChunkedDecoder()))
+
+    async def read() -> None:
+        # The reader belongs to the loop it is read in (made outside one, it would look
+        # for the thread's loop, which an earlier asyncio.run may have closed).
+        reader = asyncio.StreamReader()
+        reader.feed_data(chunked(body[:30], body[30:]))
+        reader.feed_eof()
+        await holder._read(state, reader, ChunkedDecoder())
+
+    asyncio.run(read())
     assert [(stream, mid) for stream, mid, _ in holder.receipts] == [
         (4, "m1"),
         (4, "m2"),
