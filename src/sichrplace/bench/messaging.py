@@ -32,7 +32,7 @@ from typing import Any
 
 import psycopg
 
-from sichrplace.bench import booking_setup, messaging_setup
+from sichrplace.bench import booking_setup, judging, messaging_setup
 from sichrplace.bench.load import Measurement, _percentile
 from sichrplace.bench.messaging_load import (
     Delivery,
@@ -339,63 +339,16 @@ def measured_run(bench: Bench, best: float) -> RunResult:
     return RunResult(measurements, dict(checks), info)
 
 
-def saturated(op: str) -> str:
-    return f"{op}_at_capacity"
-
-
 def verdicts(
     median: dict[str, dict[str, float]], checks: Mapping[str, int], requests: Mapping[str, int]
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"targets": {}, "checks": {}}
-    for op, (ceiling, target) in TARGETS.items():
-        m, c = median[op], median[ceiling]
-        out["targets"][op] = {
-            "ceiling": ceiling,
-            "p95_target_ms": target,
-            # Nothing measured is no figure, not a pass.
-            "p95_ok": requests.get(op, 0) > 0 and m["p95_ms"] <= target,
-            "p95_ratio": round(m["p95_ms"] / c["p95_ms"], 2) if c["p95_ms"] else None,
-            "rps_ratio": round(m["rps"] / c["rps"], 3) if c["rps"] else None,
-        }
-    for name in CHECKS:
-        out["checks"][name] = {"count": checks.get(name, 0), "ok": checks.get(name, 0) == 0}
-    out["passed"] = all(v["p95_ok"] for v in out["targets"].values()) and all(
-        v["ok"] for v in out["checks"].values()
-    )
-    return out
+    return judging.verdicts(median, checks, requests, targets=TARGETS, check_names=CHECKS)
 
 
 def table(median: dict[str, dict[str, float]], verdict: dict[str, Any]) -> str:
-    head = (
-        f"{'operation':28s} {'rate/s':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s} "
-        f"{'errors':>6s}  {'ceiling':8s} {'p95/ceil':>8s}  {'target':<16s}"
+    return judging.table(
+        median, verdict, ops=OPS, ceilings=CEILINGS, rate="rate/s", width=28, checked_over="phases"
     )
-    lines = [head, "-" * len(head)]
-    for op in (*OPS, *CEILINGS, *(saturated(o) for o in OPS)):
-        if op not in median:
-            continue
-        m = median[op]
-        v = verdict["targets"].get(op, {})
-        target = ""
-        if v:
-            target = f"p95<={v['p95_target_ms']:g} {'ok' if v['p95_ok'] else 'MISS'}"
-        ratio = f"{v['p95_ratio']:.2f}" if v.get("p95_ratio") is not None else ""
-        name = f"{op} (ceiling)" if op in CEILINGS else op
-        lines.append(
-            f"{name:28s} {m['rps']:8.1f} {m['p50_ms']:8.2f} {m['p95_ms']:8.2f} "
-            f"{m['p99_ms']:8.2f} {int(m['errors']):6d}  {v.get('ceiling', ''):8s} {ratio:>8s}"
-            f"  {target:<16s}"
-        )
-    lines.append("")
-    lines.append(
-        "checks over all phases: "
-        + ", ".join(
-            f"{name} {c['count']} {'ok' if c['ok'] else 'FAIL'}"
-            for name, c in verdict["checks"].items()
-        )
-    )
-    lines.append("verdict: " + ("PASS" if verdict["passed"] else "FAIL"))
-    return "\n".join(lines)
 
 
 def run_line(number: str, info: dict[str, Any]) -> str:
