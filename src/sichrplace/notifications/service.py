@@ -138,8 +138,9 @@ async def notify_many(
     now: datetime,
     also: Sequence[events.Event] = (),
 ) -> list[NotificationRow]:
-    """`notify` for several users at once (each user once), in two statements whatever their
-    number: the rows, then their events, with the caller's own events `also` (numbered
+    """`notify` for several users at once (a user and group_key at most once: one upsert
+    cannot touch a row twice), in two statements whatever their number: the rows, then their
+    events, with the caller's own events `also` (numbered
     before the notifications': e.g. the message a notification is about). Without a Redis
     client (a job or script without one) the events are stored unpublished: streams read
     them from Postgres on their next check."""
