@@ -4,6 +4,8 @@ index on its own (`index`: no stack needed)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
@@ -21,6 +23,22 @@ def parse_duration(text: str) -> float:
         raise typer.BadParameter(f"not a duration: {text!r} (e.g. 20s, 1m)")
     value, unit = float(match.group(1)), match.group(2) or "s"
     return value * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
+
+
+def _judged(
+    report: dict[str, Any],
+    path: object,
+    table: Callable[[dict[str, Any], dict[str, Any]], str],
+    run_line: Callable[[str, dict[str, Any]], str],
+) -> None:
+    """The open-model benchmarks' ending: the medians and verdict, each run, where the results
+    are; exit 1 unless every target and check held."""
+    typer.echo(table(report["median"], report["verdict"]))
+    for i, info in enumerate(report["runs"], 1):
+        typer.echo(run_line(str(i), info))
+    typer.echo(f"\nresults: {path}")
+    if not report["verdict"]["passed"]:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -133,12 +151,7 @@ def booking(
         f" {load:g} x capacity ({pace.get('offered_races_per_s', 0):.1f} of"
         f" {pace.get('capacity_races_per_s', 0):.1f} races/s):"
     )
-    typer.echo(table(report["median"], report["verdict"]))
-    for i, info in enumerate(report["runs"], 1):
-        typer.echo(run_line(str(i), info))
-    typer.echo(f"\nresults: {path}")
-    if not report["verdict"]["passed"]:
-        raise typer.Exit(1)
+    _judged(report, path, table, run_line)
 
 
 @app.command()
@@ -200,12 +213,7 @@ def messaging(
         f" {duration} each at {pace.get('offered_messages_per_s', 0):.1f} messages/s"
         f" (capacity {pace.get('capacity_messages_per_s', 0):.1f}):"
     )
-    typer.echo(table(report["median"], report["verdict"]))
-    for i, info in enumerate(report["runs"], 1):
-        typer.echo(run_line(str(i), info))
-    typer.echo(f"\nresults: {path}")
-    if not report["verdict"]["passed"]:
-        raise typer.Exit(1)
+    _judged(report, path, table, run_line)
 
 
 @app.command()

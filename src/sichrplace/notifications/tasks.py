@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import structlog
 
 from sichrplace.kit.clock import utcnow
 from sichrplace.notifications import mailer, repository
 from sichrplace.platform.db import transaction
+from sichrplace.platform.db.unit import delete_in_batches
 from sichrplace.platform.jobs import MAINTENANCE_QUEUE, job_parts, periodic, task
 
 log = structlog.get_logger(__name__)
@@ -72,26 +72,18 @@ async def prune(timestamp: int | None = None) -> int:
     transaction; how many rows in all."""
     parts = job_parts()
     settings, now = parts.settings.notifications, utcnow()
-    deleted = await _in_batches(
-        repository.delete_notifications_before, now - timedelta(days=settings.retention_days)
+    deleted = await delete_in_batches(
+        parts.db,
+        repository.delete_notifications_before,
+        now - timedelta(days=settings.retention_days),
+        batch=PRUNE_BATCH,
     )
-    deleted += await _in_batches(
-        repository.delete_sent_before, now - timedelta(days=settings.sent_email_retention_days)
+    deleted += await delete_in_batches(
+        parts.db,
+        repository.delete_sent_before,
+        now - timedelta(days=settings.sent_email_retention_days),
+        batch=PRUNE_BATCH,
     )
     if deleted:
         log.info("notifications_pruned", count=deleted)
     return deleted
-
-
-async def _in_batches(
-    delete: Callable[..., Awaitable[int]],
-    before: datetime,
-) -> int:
-    parts = job_parts()
-    deleted = 0
-    while True:
-        async with transaction(parts.db) as session:
-            done = await delete(session, before, limit=PRUNE_BATCH)
-        deleted += done
-        if done < PRUNE_BATCH:
-            return deleted

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Protocol
 
 from sichrplace.kit.errors import ProblemError
 from sichrplace.platform.db.engines import Database
@@ -33,3 +35,29 @@ async def transaction(db: Database) -> AsyncIterator[PrimarySession]:
             raise
         await session.commit()
     await run_after_commit(session)
+
+
+class BatchDelete(Protocol):
+    """A repository's "delete one batch older than `moment`", answering how many it deleted."""
+
+    def __call__(
+        self, session: PrimarySession, moment: datetime, *, limit: int
+    ) -> Awaitable[int]: ...
+
+
+async def delete_in_batches(
+    db: Database,
+    delete: BatchDelete,
+    before: datetime,
+    *,
+    batch: int,
+) -> int:
+    """Call `delete(session, before, limit=batch)` in a transaction of its own until it deletes
+    fewer than `batch` rows (a retention job's short transactions); how many in all."""
+    deleted = 0
+    while True:
+        async with transaction(db) as session:
+            done = await delete(session, before, limit=batch)
+        deleted += done
+        if done < batch:
+            return deleted

@@ -7,7 +7,7 @@ from datetime import timedelta
 import structlog
 
 from sichrplace.kit.clock import utcnow
-from sichrplace.platform.db.unit import transaction
+from sichrplace.platform.db.unit import delete_in_batches
 from sichrplace.platform.events import repository
 from sichrplace.platform.jobs import MAINTENANCE_QUEUE, job_parts, periodic, task
 
@@ -27,13 +27,7 @@ async def prune(timestamp: int | None = None) -> int:
     """Delete events older than the retention, a batch per transaction; how many."""
     parts = job_parts()
     before = utcnow() - timedelta(days=parts.settings.events.retention_days)
-    deleted = 0
-    while True:
-        async with transaction(parts.db) as session:
-            done = await repository.delete_before(session, before, limit=PRUNE_BATCH)
-        deleted += done
-        if done < PRUNE_BATCH:
-            break
+    deleted = await delete_in_batches(parts.db, repository.delete_before, before, batch=PRUNE_BATCH)
     if deleted:
         log.info("events_pruned", count=deleted)
     return deleted
