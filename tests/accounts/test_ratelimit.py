@@ -40,6 +40,20 @@ async def test_concurrent_hits_are_counted_exactly(redis: aioredis.Redis) -> Non
     assert sum(d.allowed for d in decisions) == 10
 
 
+async def test_refund_gives_hits_back_within_the_window(redis: aioredis.Redis) -> None:
+    lim = limiter(redis, limit=2, window=30)
+    await lim.hit("s")
+    await lim.hit("s")
+    assert not (await lim.check("s")).allowed
+    await lim.refund("s")
+    assert (await lim.check("s")).count == 1
+    assert 25 <= await redis.ttl(lim.key("s")) <= 30  # the window keeps its end
+    await lim.refund("s", 5)  # never below zero
+    assert (await lim.check("s")).count == 0
+    await lim.refund("gone")  # nothing counted: no key made
+    assert await redis.exists(lim.key("gone")) == 0
+
+
 async def test_reset_clears_the_subject(redis: aioredis.Redis) -> None:
     lim = limiter(redis, limit=1, window=30)
     await lim.hit("s")

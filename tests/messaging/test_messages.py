@@ -273,3 +273,24 @@ async def test_sending_is_rate_limited_per_user(
         for e in await events_of(db, stage.landlord)
         if e.data.get("message", {}).get("body") == "4"
     ]
+
+
+async def test_what_stores_no_message_does_not_count_against_the_limit(
+    client: httpx.AsyncClient,
+    db: Database,
+    stage: Stage,
+    make_user: MakeUser,
+    small_send_limit: int,
+) -> None:
+    """The limit is counted before the send's statement; retries, unknown conversations and
+    other people's conversations give their hit back."""
+    cid = (await started(client, stage, "1"))["id"]
+    assert (await send(client, stage.tenant, cid, "2", "two")).status_code == 201
+    outsider = await make_user("tenant")
+    for _ in range(3):
+        assert (await send(client, stage.tenant, cid, "2", "two")).status_code == 200
+        assert (await send(client, stage.tenant, str(uuid.uuid4()), "x")).status_code == 404
+        assert (await send(client, outsider, cid, "x")).status_code == 404
+    assert (await send(client, stage.tenant, cid, "3")).status_code == 201  # the third
+    assert (await send(client, stage.tenant, cid, "4")).status_code == 429
+    assert [r["body"] for r in await message_rows(db, cid)] == ["1", "2", "3"]

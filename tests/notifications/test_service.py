@@ -13,11 +13,16 @@ from sqlalchemy import text
 from sichrplace.config import Settings
 from sichrplace.kit.errors import Unprocessable
 from sichrplace.kit.i18n import Msg
-from sichrplace.notifications.service import Notice, notify_many, queue_email
+from sichrplace.notifications.service import (
+    Notice,
+    list_notifications,
+    notify_many,
+    queue_email,
+)
 from sichrplace.notifications.tasks import prune
 from sichrplace.platform.db import transaction
 from sichrplace.platform.db.engines import Database
-from sichrplace.platform.events import since
+from sichrplace.platform.events import Event, since
 from sichrplace.platform.jobs.runtime import use_job_parts
 from sichrplace.platform.parts import Parts
 from tests.helpers.mailbox import wait_for_mail
@@ -125,6 +130,61 @@ async def test_concurrent_notifications_of_one_group_leave_one_unread(
         stream = await since(session, member.id, 0, 100)
     assert [e.kind for e in stream] == ["notification.created", "notification.created"]
     assert stream[-1].data["title"] == rows[0][0]
+
+
+async def test_notify_many_stores_rows_and_their_events_together(
+    db: Database, redis: aioredis.Redis, settings: Settings
+) -> None:
+    """One call: each user's row titled in their language, the caller's own events numbered
+    first, then one notification.created per row whose data is the row as the API lists it;
+    a repeated group replaces the unread row (a new id) and announces it again."""
+    german = await create_member(db, settings, "tenant", label="ntf-de")
+    english = await create_member(db, settings, "landlord", label="ntf-en", language="en")
+    group = f"test:{uuid.uuid4()}"
+    now = datetime.now(UTC).replace(microsecond=123456)
+    title = Msg("New message from {name}", {"name": "Ada"})
+    also = [Event(german.id, "test.first", {"n": 1}), Event(english.id, "test.first", {"n": 2})]
+    async with transaction(db) as session:
+        rows = await notify_many(
+            session,
+            redis,
+            "message",
+            [Notice(german.id, title, {"k": 1}, group), Notice(english.id, title, {"k": 2})],
+            now=now,
+            also=also,
+        )
+    by_user = {r.user_id: r for r in rows}
+    assert by_user[german.id].title == "Neue Nachricht von Ada"
+    assert by_user[english.id].title == "New message from Ada"
+    async with transaction(db) as session:
+        for member in (german, english):
+            listed, _ = await list_notifications(
+                session, member.id, unread=True, cursor=None, limit=10
+            )
+            assert listed == [by_user[member.id]]
+            stream = await since(session, member.id, 0, 10)
+            assert [(e.seq, e.kind) for e in stream] == [
+                (1, "test.first"),
+                (2, "notification.created"),
+            ]
+            row = listed[0]
+            assert stream[1].data == {
+                "id": row.id,
+                "kind": "message",
+                "title": row.title,
+                "data": row.data,
+                "created_at": row.created_at.isoformat(),
+                "read": False,
+            }
+    async with transaction(db) as session:
+        (again,) = await notify_many(
+            session, redis, "message", [Notice(german.id, title, {"k": 3}, group)], now=now
+        )
+        listed, _ = await list_notifications(session, german.id, unread=True, cursor=None, limit=10)
+        stream = await since(session, german.id, 2, 10)
+    assert again.id > by_user[german.id].id
+    assert listed == [again]
+    assert [(e.seq, e.data["id"], e.data["data"]) for e in stream] == [(3, again.id, {"k": 3})]
 
 
 async def test_the_daily_job_deletes_only_what_is_past_its_retention(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,8 @@ JWT_KEYS_SECRET = "SICHRPLACE_AUTH_JWT_KEYS"  # noqa: S105 - the variable name
 # Development only: the secrets provider refuses it (and any key equal to it) in production.
 DEV_JWT_KEYS = '{"dev-1": "sichrplace-development-only-jwt-signing-key"}'
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss", "aud"]
+# Verified access tokens an API process remembers (about 0.5 KiB each), the oldest going first.
+VERIFIED_TOKENS_KEPT = 4096
 
 
 # --- passwords --------------------------------------------------------------------------------
@@ -116,6 +119,10 @@ class AccessTokens:
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
         self.ttl = timedelta(seconds=settings.access_token_ttl_seconds)
+        # Verified tokens and their expiry: a client sends its token with every request for
+        # its whole life, and checking the signature again cost more CPU than the rest of an
+        # authenticated read. Only what verified is kept, and only until it expires.
+        self._verified: dict[str, tuple[AccessClaims, float]] = {}
 
     def issue(
         self, *, user_id: uuid.UUID, email: str, role: str, session_id: uuid.UUID, now: datetime
@@ -134,6 +141,18 @@ class AccessTokens:
         return _sign(self.keys, claims)
 
     def decode(self, token: str) -> AccessClaims:
+        known = self._verified.get(token)
+        if known is not None:
+            if time.time() < known[1]:
+                return known[0]
+            del self._verified[token]
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[token] = claims
+        return claims[0]
+
+    def _verify(self, token: str) -> tuple[AccessClaims, float]:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.InvalidTokenError as exc:
@@ -155,13 +174,14 @@ class AccessTokens:
         except jwt.InvalidTokenError as exc:
             raise InvalidAccessToken("invalid token") from exc
         try:
-            return AccessClaims(
+            verified = AccessClaims(
                 user_id=uuid.UUID(claims["sub"]),
                 email=str(claims["email"]),
                 role=Role(claims["role"]),
                 session_id=uuid.UUID(claims["sid"]),
                 jti=str(claims["jti"]),
             )
+            return verified, float(claims["exp"])
         except (KeyError, ValueError, TypeError) as exc:
             raise InvalidAccessToken("invalid token claims") from exc
 

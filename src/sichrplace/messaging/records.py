@@ -29,15 +29,6 @@ class ConversationRow:
     last_message_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class LockedConversation:
-    """A conversation read under its row lock for a send, with the id of the sender's
-    message of the same client_message_id if one is stored (a retry)."""
-
-    conversation: ConversationRow
-    existing_message_id: uuid.UUID | None
-
-
 class MessageRow(NamedTuple):
     id: uuid.UUID
     conversation_id: uuid.UUID
@@ -57,6 +48,16 @@ class NewMessage:
     author_name: str
     listing_title: str
     recipient_unread: int  # the author's messages the recipient has not read, this one too
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """What one send statement did to a conversation it found (as it was before): the
+    message it stored, or None (a retry of a stored client_message_id, or a caller who does
+    not take part in the conversation)."""
+
+    conversation: ConversationRow
+    new: NewMessage | None
 
 
 @dataclass(frozen=True, slots=True)

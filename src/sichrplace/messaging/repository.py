@@ -23,10 +23,10 @@ from sichrplace.messaging.records import (
     ConversationView,
     LastMessage,
     ListingBrief,
-    LockedConversation,
     MessageRow,
     NewMessage,
     ReadMarker,
+    SendOutcome,
     UnreadState,
 )
 from sichrplace.messaging.vocabulary import EXCERPT_LENGTH
@@ -123,55 +123,27 @@ async def get_conversation(
     return None if row is None else _conversation(row)
 
 
-# Module-level text: on the send path, building this select on every call cost more than
-# running it.
-_LOCK_FOR_SEND = text(
-    """
-SELECT c.id, c.listing_id, c.tenant_id, c.landlord_id, c.last_seq, c.created_at,
-       c.last_message_at,
-       (SELECT m.id FROM messages m
-         WHERE m.conversation_id = c.id AND m.author_id = :author
-           AND m.client_message_id = :client_message_id) AS existing_id
-FROM conversations c WHERE c.id = :conversation
-FOR UPDATE OF c
-"""
-)
-
-
-async def lock_for_send(
-    session: PrimarySession,
-    conversation_id: uuid.UUID,
-    *,
-    author_id: uuid.UUID,
-    client_message_id: str,
-) -> LockedConversation | None:
-    """The conversation FOR UPDATE (senders to it take turns: its seqs have no gaps), with
-    the author's stored message of this client_message_id, if any, in the same round trip."""
-    params = {
-        "conversation": conversation_id,
-        "author": author_id,
-        "client_message_id": client_message_id,
-    }
-    row = (await session.execute(_LOCK_FOR_SEND, params)).one_or_none()
-    if row is None:
-        return None
-    values = row._asdict()
-    existing_id = values.pop("existing_id")
-    return LockedConversation(ConversationRow(**values), existing_id)
-
-
-# --- messages ---------------------------------------------------------------------------------
-
-# The message, the conversation's last seq and both members' activity in one statement; the
-# recipient's archive is lifted (a new message brings an archived conversation back). It
-# answers with what the recipient's notification says: the recipient's unread count (the
-# author's messages after their read marker, counted in the statement's snapshot, which does
-# not hold the new one yet: + 1), the author's name and the listing's title.
+# One statement per send (module-level text: building it per call cost more than running it):
+# - the conversation FOR UPDATE: senders to it take turns, so its seqs have no gaps (a
+#   waiting send reads the last_seq its predecessor committed);
+# - for a participant, the message with the next seq, the conversation's
+#   last_seq and both members' activity; the recipient's archive is lifted (a new message
+#   brings an archived conversation back);
+# - and what the recipient's notification says: their unread count (the author's messages
+#   after their read marker, counted in the statement's snapshot, which does not hold the new
+#   one yet: + 1), the author's name and the listing's title.
+# A retry (the author's client_message_id stored before, also by a send that held the lock
+# just before this one) inserts nothing: the unique index decides, and the caller reads it.
 _SEND = text(
     """
-WITH inserted AS (
+WITH c AS (
+    SELECT id, listing_id, tenant_id, landlord_id, last_seq, created_at, last_message_at
+    FROM conversations WHERE id = :conversation_id
+    FOR UPDATE
+), inserted AS (
     INSERT INTO messages (id, conversation_id, seq, author_id, body, client_message_id, sent_at)
-    VALUES (:id, :conversation_id, :seq, :author_id, :body, :client_message_id, :now)
+    SELECT :id, c.id, c.last_seq + 1, :author_id, :body, :client_message_id, :now FROM c
+    WHERE :author_id IN (c.tenant_id, c.landlord_id)
     ON CONFLICT (conversation_id, author_id, client_message_id) DO NOTHING
     RETURNING id, conversation_id, seq, author_id, body, client_message_id, sent_at
 ), bumped AS (
@@ -183,38 +155,38 @@ WITH inserted AS (
         archived = CASE WHEN m.user_id = i.author_id THEN m.archived ELSE false END
     FROM inserted i WHERE m.conversation_id = i.conversation_id
 )
-SELECT i.id, i.conversation_id, i.seq, i.author_id, i.body, i.client_message_id, i.sent_at,
+SELECT c.id, c.listing_id, c.tenant_id, c.landlord_id, c.last_seq, c.created_at,
+       c.last_message_at,
+       i.id AS m_id, i.seq AS m_seq, i.body AS m_body, i.sent_at AS m_sent_at,
        rm.user_id AS recipient_id, a.full_name AS author_name, l.title AS listing_title,
        1 + (SELECT count(*) FROM messages x
              WHERE x.conversation_id = i.conversation_id AND x.author_id = i.author_id
                AND x.seq > rm.read_seq) AS recipient_unread
-FROM inserted i
-JOIN conversation_members rm ON rm.conversation_id = i.conversation_id
-                            AND rm.user_id <> i.author_id
-JOIN users a ON a.id = i.author_id
-JOIN conversations c ON c.id = i.conversation_id
-JOIN listings l ON l.id = c.listing_id
+FROM c
+LEFT JOIN inserted i ON true
+LEFT JOIN conversation_members rm ON rm.conversation_id = i.conversation_id
+                                 AND rm.user_id <> i.author_id
+LEFT JOIN users a ON a.id = i.author_id
+LEFT JOIN listings l ON l.id = c.listing_id AND i.id IS NOT NULL
 """
 )
 
 
-async def insert_message(
+async def send_message(
     session: PrimarySession,
     *,
     conversation_id: uuid.UUID,
-    seq: int,
     author_id: uuid.UUID,
     body: str,
     client_message_id: str,
     now: datetime,
-) -> NewMessage | None:
-    """The stored message with what its recipient's notification says, or None when the
-    author sent this client_message_id before. The caller holds the conversation's lock and
-    passes its last_seq + 1."""
+) -> SendOutcome | None:
+    """Store the author's message in the conversation in one round trip (see _SEND); None
+    when there is no such conversation. The author's participation is checked in the
+    statement too: for anyone else nothing is written (the caller answers 404)."""
     params = {
         "id": uuid.uuid4(),
         "conversation_id": conversation_id,
-        "seq": seq,
         "author_id": author_id,
         "body": body,
         "client_message_id": client_message_id,
@@ -223,10 +195,28 @@ async def insert_message(
     row = (await session.execute(_SEND, params)).one_or_none()
     if row is None:
         return None
-    values = row._asdict()
-    brief = {k: values.pop(k) for k in ("recipient_id", "author_name", "listing_title")}
-    unread = int(values.pop("recipient_unread"))
-    return NewMessage(MessageRow(**values), recipient_unread=unread, **brief)
+    conversation = ConversationRow(
+        row.id,
+        row.listing_id,
+        row.tenant_id,
+        row.landlord_id,
+        row.last_seq,
+        row.created_at,
+        row.last_message_at,
+    )
+    new = None
+    if row.m_id is not None:
+        message = MessageRow(
+            row.m_id, row.id, row.m_seq, author_id, row.m_body, client_message_id, row.m_sent_at
+        )
+        new = NewMessage(
+            message,
+            recipient_id=row.recipient_id,
+            author_name=row.author_name,
+            listing_title=row.listing_title,
+            recipient_unread=int(row.recipient_unread),
+        )
+    return SendOutcome(conversation, new)
 
 
 async def get_message(session: AnySession, message_id: uuid.UUID) -> MessageRow | None:

@@ -221,39 +221,57 @@ async def _send(
     settings: MessagingSettings,
     now: datetime,
 ) -> Sent:
-    locked = await repository.lock_for_send(
-        session, conversation_id, author_id=caller.id, client_message_id=client_message_id
-    )
-    if locked is None:
-        raise ConversationNotFound()
-    conversation = locked.conversation
-    rules.check_participant(caller.id, conversation)
-    if locked.existing_message_id is not None:
-        stored = await repository.get_message(session, locked.existing_message_id)
-        assert stored is not None
-        return Sent(stored, created=False)
-    decision = await send_limiter(redis, settings).hit(str(caller.id))
+    # The limit is counted first, so the statement below is the send's only round trip to
+    # Postgres; a send that turns out to store nothing (a retry, or not the caller's
+    # conversation) gives its hit back.
+    limiter = send_limiter(redis, settings)
+    subject = str(caller.id)
+    decision = await limiter.hit(subject)
     if not decision.allowed:
-        raise SendRateLimited(decision.retry_after)
-    new = await repository.insert_message(
+        # A retry of a stored message is not a new send: answered even past the limit.
+        await limiter.refund(subject)
+        stored = await _stored(session, caller, conversation_id, client_message_id)
+        if stored is None:
+            raise SendRateLimited(decision.retry_after)
+        return Sent(stored, created=False)
+    outcome = await repository.send_message(
         session,
-        conversation_id=conversation.id,
-        seq=conversation.last_seq + 1,
+        conversation_id=conversation_id,
         author_id=caller.id,
         body=body,
         client_message_id=client_message_id,
         now=now,
     )
-    if new is None:
-        # Stored by a send that held the lock just before this one (this statement's
-        # snapshot of the lookup above predates it): the same message, once.
+    if outcome is None or outcome.new is None:
+        await limiter.refund(subject)
+        if outcome is None:
+            raise ConversationNotFound()
+        rules.check_participant(caller.id, outcome.conversation)
+        # Stored before (also by a send that held the lock just before this one): the same
+        # message, once.
         stored = await repository.message_by_client_id(
-            session, conversation.id, author_id=caller.id, client_message_id=client_message_id
+            session, conversation_id, author_id=caller.id, client_message_id=client_message_id
         )
         assert stored is not None
         return Sent(stored, created=False)
-    await _notify_recipient(session, redis, conversation, new, settings=settings, now=now)
-    return Sent(new.message, created=True)
+    await _notify_recipient(
+        session, redis, outcome.conversation, outcome.new, settings=settings, now=now
+    )
+    return Sent(outcome.new.message, created=True)
+
+
+async def _stored(
+    session: PrimarySession, caller: Caller, conversation_id: uuid.UUID, client_message_id: str
+) -> MessageRow | None:
+    """The caller's stored message of this client_message_id in a conversation they take
+    part in (404 when they do not), or None."""
+    conversation = await repository.get_conversation(session, conversation_id)
+    if conversation is None:
+        raise ConversationNotFound()
+    rules.check_participant(caller.id, conversation)
+    return await repository.message_by_client_id(
+        session, conversation_id, author_id=caller.id, client_message_id=client_message_id
+    )
 
 
 def conversation_group(conversation_id: uuid.UUID) -> str:

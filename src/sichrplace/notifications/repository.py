@@ -15,6 +15,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sichrplace.notifications.models import Notification, PendingEmail, SentEmail
 from sichrplace.notifications.records import NotificationRow
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
+from sichrplace.platform.events import repository as events_repository
+from sichrplace.platform.events.records import StoredEvent
 
 AnySession = PrimarySession | ReplicaSession
 _COLUMNS = (
@@ -69,8 +71,8 @@ _INSERT_NOTIFICATIONS = text(
     """
 INSERT INTO notifications (user_id, kind, title, data, group_key, created_at)
 SELECT n.u, n.k, CASE WHEN r.language = 'en' THEN n.t_en ELSE n.t_de END, n.d, n.g, :now
-FROM unnest(CAST(:users AS uuid[]), CAST(:kinds AS text[]), CAST(:titles_de AS text[]),
-            CAST(:titles_en AS text[]), CAST(:datas AS jsonb[]), CAST(:groups AS text[]))
+FROM unnest(CAST(:n_users AS uuid[]), CAST(:n_kinds AS text[]), CAST(:titles_de AS text[]),
+            CAST(:titles_en AS text[]), CAST(:n_datas AS jsonb[]), CAST(:groups AS text[]))
      AS n (u, k, t_de, t_en, d, g)
 JOIN users r ON r.id = n.u
 ON CONFLICT (user_id, group_key) WHERE read_at IS NULL AND group_key IS NOT NULL
@@ -91,16 +93,71 @@ async def insert_notifications(
     one (the partial unique index decides, the second updates)."""
     if not notices:
         return []
-    params = {
+    params = _notification_params(notices, now=now)
+    return [_row(r) for r in (await session.execute(_INSERT_NOTIFICATIONS, params)).all()]
+
+
+def _notification_params(notices: Sequence[NewNotification], *, now: datetime) -> dict[str, Any]:
+    return {
         "now": now,
-        "users": [n.user_id for n in notices],
-        "kinds": [n.kind for n in notices],
+        "n_users": [n.user_id for n in notices],
+        "n_kinds": [n.kind for n in notices],
         "titles_de": [n.title["de"] for n in notices],
         "titles_en": [n.title["en"] for n in notices],
-        "datas": [orjson.dumps(n.data).decode() for n in notices],
+        "n_datas": [orjson.dumps(n.data).decode() for n in notices],
         "groups": [n.group_key for n in notices],
     }
-    return [_row(r) for r in (await session.execute(_INSERT_NOTIFICATIONS, params)).all()]
+
+
+# The notifications and the events announcing them (with the caller's other events of the same
+# change) in one round trip: the upsert's rows feed the events' statement, which the events
+# platform owns (events_repository.append_all_statement). An event's data holds the fields
+# the API shows of a notification (NotificationOut); every row the upsert answers is unread,
+# with `created_at` = :now (written as Python's isoformat, as the stored rows read back).
+_NOTIFY = events_repository.append_all_statement(
+    before=f"""notified AS (
+{_INSERT_NOTIFICATIONS.text.strip()}
+),""",
+    more="""SELECT n.user_id, CAST(:created_kind AS text),
+           jsonb_build_object('id', n.id, 'kind', n.kind, 'title', n.title, 'data', n.data,
+                              'created_at', CAST(:created_at AS text), 'read', false),
+           CAST(:given AS bigint) + row_number() OVER (ORDER BY n.id)
+    FROM notified n""",
+)
+
+
+async def insert_notifications_with_events(
+    session: PrimarySession,
+    notices: Sequence[NewNotification],
+    given: Sequence[tuple[uuid.UUID, str, str]],
+    *,
+    created_kind: str,
+    now: datetime,
+) -> tuple[list[NotificationRow], list[StoredEvent]]:
+    """`insert_notifications`, and in the same statement the events: `given` (user, kind,
+    data JSON) first, then one `created_kind` event per notification row. The rows are read
+    back from their events."""
+    if not notices:
+        return [], await events_repository.append_all(session, given)
+    params = _notification_params(notices, now=now)
+    params.update(events_repository.append_all_params(given))
+    params.update(created_kind=created_kind, created_at=now.isoformat())
+    stored = events_repository.stored_events((await session.execute(_NOTIFY, params)).all())
+    rows = [
+        NotificationRow(
+            id=int(e.data["id"]),
+            user_id=e.user_id,
+            kind=str(e.data["kind"]),
+            title=str(e.data["title"]),
+            data=dict(e.data["data"]),
+            created_at=now,
+            read_at=None,
+        )
+        for e in stored
+        if e.kind == created_kind
+    ]
+    rows.sort(key=lambda r: r.id)
+    return rows, stored
 
 
 async def list_notifications(

@@ -86,18 +86,6 @@ async def queue_emails(session: PrimarySession, mails: Sequence[Email]) -> None:
 # --- in-app notifications ---------------------------------------------------------------------
 
 
-def notification_data(row: NotificationRow) -> dict[str, Any]:
-    """A notification as the API and the `notification.created` event show it."""
-    return {
-        "id": row.id,
-        "kind": row.kind,
-        "title": row.title,
-        "data": row.data,
-        "created_at": row.created_at.isoformat(),
-        "read": row.read_at is not None,
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class Notice:
     """One user's new notification: `title` a catalog message (stored in the user's language);
@@ -139,12 +127,12 @@ async def notify_many(
     also: Sequence[events.Event] = (),
 ) -> list[NotificationRow]:
     """`notify` for several users at once (a user and group_key at most once: one upsert
-    cannot touch a row twice), in two statements whatever their number: the rows, then their
-    events, with the caller's own events `also` (numbered
-    before the notifications': e.g. the message a notification is about). Without a Redis
+    cannot touch a row twice), in one statement whatever their number: the rows and their
+    events, with the caller's own events `also` (numbered before the notifications': e.g. the
+    message a notification is about). Without a Redis
     client (a job or script without one) the events are stored unpublished: streams read
     them from Postgres on their next check."""
-    rows = await repository.insert_notifications(
+    rows, stored = await repository.insert_notifications_with_events(
         session,
         [
             repository.NewNotification(
@@ -156,19 +144,11 @@ async def notify_many(
             )
             for n in notices
         ],
+        events.as_rows(also),
+        created_kind=NOTIFICATION_CREATED,
         now=now,
     )
-    await events.emit_all(
-        session,
-        redis,
-        [
-            *also,
-            *(
-                events.Event(row.user_id, NOTIFICATION_CREATED, notification_data(row))
-                for row in rows
-            ),
-        ],
-    )
+    events.publish_after_commit(session, redis, stored)
     return rows
 
 

@@ -16,17 +16,20 @@ from sichrplace.platform.events.repository import delete_before, last_seq, since
 from sichrplace.platform.events.stream import (
     CHANNEL_PREFIX,
     Event,
+    as_rows,
     channel,
     decode,
     emit,
     emit_all,
     encode,
+    publish_after_commit,
 )
 
 __all__ = [
     "CHANNEL_PREFIX",
     "Event",
     "StoredEvent",
+    "as_rows",
     "channel",
     "decode",
     "delete_before",
@@ -34,5 +37,6 @@ __all__ = [
     "emit_all",
     "encode",
     "last_seq",
+    "publish_after_commit",
     "since",
 ]

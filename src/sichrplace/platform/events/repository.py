@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import Row, Table, TextClause, select, text
 
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 from sichrplace.platform.events.models import UserEvent
@@ -45,12 +46,23 @@ async def append(
 # Any events, several per user allowed, in one statement: each user's counter moves by the
 # number of its events (in user-id order, as above) and they take the numbers before it in the
 # order given.
-_APPEND_ALL = text(
-    """
-WITH wanted AS (
-    SELECT w.u, w.k, w.d, w.i
+_GIVEN = """SELECT w.u, w.k, w.d, w.i
     FROM unnest(CAST(:users AS uuid[]), CAST(:kinds AS text[]), CAST(:datas AS jsonb[]))
-         WITH ORDINALITY AS w (u, k, d, i)
+         WITH ORDINALITY AS w (u, k, d, i)"""
+
+
+def append_all_statement(*, before: str = "", more: str = "") -> TextClause:
+    """The statement of `append_all`, for others to extend into one round trip: `before` are
+    the caller's own CTEs (their text ends with a comma: e.g. an upsert's RETURNING rows) and
+    `more` a SELECT of further events (user uuid, kind text, data jsonb, order bigint) drawn
+    from them, numbered after the given ones of the same user when their order is above
+    :given (the number of given events). It answers the stored events, as `append_all`."""
+    wanted = f"{_GIVEN}\n    UNION ALL\n    {more}" if more else _GIVEN
+    return text(
+        f"""
+WITH {before}
+wanted AS (
+    {wanted}
 ), per_user AS (
     SELECT u, count(*) AS n FROM wanted GROUP BY u
 ), counted AS (
@@ -63,8 +75,28 @@ INSERT INTO user_events (user_id, seq, kind, data)
 SELECT w.u, c.last_seq - p.n + row_number() OVER (PARTITION BY w.u ORDER BY w.i), w.k, w.d
 FROM wanted w JOIN per_user p ON p.u = w.u JOIN counted c ON c.user_id = w.u
 RETURNING user_id, seq, kind, data, created_at
-"""
-)
+"""  # noqa: S608 - the pieces are the callers' module constants, never input
+    )
+
+
+_APPEND_ALL = append_all_statement()
+
+
+def append_all_params(items: Sequence[tuple[uuid.UUID, str, str]]) -> dict[str, Any]:
+    """The given events' parameters of an `append_all_statement`."""
+    return {
+        "users": [user for user, _, _ in items],
+        "kinds": [kind for _, kind, _ in items],
+        "datas": [data for _, _, data in items],
+        "given": len(items),
+    }
+
+
+def stored_events(rows: Sequence[Row[Any]]) -> list[StoredEvent]:
+    """An append statement's rows, ordered by user and number (the order to publish them in)."""
+    stored = [StoredEvent(**r._asdict()) for r in rows]
+    stored.sort(key=lambda e: (e.user_id, e.seq))
+    return stored
 
 
 async def append_all(
@@ -74,17 +106,8 @@ async def append_all(
     result is ordered by user and number (the order to publish them in)."""
     if not items:
         return []
-    rows = await session.execute(
-        _APPEND_ALL,
-        {
-            "users": [user for user, _, _ in items],
-            "kinds": [kind for _, kind, _ in items],
-            "datas": [data for _, _, data in items],
-        },
-    )
-    stored = [StoredEvent(**r._asdict()) for r in rows.all()]
-    stored.sort(key=lambda e: (e.user_id, e.seq))
-    return stored
+    rows = await session.execute(_APPEND_ALL, append_all_params(items))
+    return stored_events(rows.all())
 
 
 async def since(

@@ -64,7 +64,7 @@ async def emit(
     streams read it from Postgres at their hub's next check (EventsSettings.poll_seconds).
     """
     stored = await repository.append(session, user_ids, kind, orjson.dumps(dict(data)).decode())
-    _publish_after_commit(session, redis, kind, stored)
+    publish_after_commit(session, redis, stored)
     return stored
 
 
@@ -82,21 +82,24 @@ async def emit_all(
 ) -> list[StoredEvent]:
     """`emit` for events of any kinds, several per user allowed, in one statement: each
     user's are numbered in the order given (e.g. a message, then the notification about it)."""
-    stored = await repository.append_all(
-        session, [(e.user_id, e.kind, orjson.dumps(dict(e.data)).decode()) for e in items]
-    )
-    _publish_after_commit(session, redis, "+".join(sorted({e.kind for e in items})), stored)
+    stored = await repository.append_all(session, as_rows(items))
+    publish_after_commit(session, redis, stored)
     return stored
 
 
-def _publish_after_commit(
-    session: PrimarySession,
-    redis: aioredis.Redis | None,
-    kind: str,
-    stored: list[StoredEvent],
+def as_rows(items: Sequence[Event]) -> list[tuple[uuid.UUID, str, str]]:
+    """Events as the repository's append statements take them: (user, kind, data JSON)."""
+    return [(e.user_id, e.kind, orjson.dumps(dict(e.data)).decode()) for e in items]
+
+
+def publish_after_commit(
+    session: PrimarySession, redis: aioredis.Redis | None, stored: list[StoredEvent]
 ) -> None:
+    """Publish events the caller's transaction stored (e.g. through a statement that extends
+    `repository.append_all_statement`) once it commits; not at all without Redis."""
     if redis is None or not stored:
         return
+    kind = "+".join(sorted({event.kind for event in stored}))
 
     async def publish() -> None:
         try:

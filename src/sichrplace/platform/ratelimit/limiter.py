@@ -22,6 +22,12 @@ from redis.exceptions import RedisError
 log = structlog.get_logger(__name__)
 
 _REDIS_FAILURES = (RedisError, OSError, TimeoutError)
+# A counter's decrement that keeps its expiry and neither creates a key nor goes below zero.
+_REFUND = (
+    "local n = tonumber(redis.call('get', KEYS[1]) or '0')"
+    " if n <= 0 then return 0 end"
+    " return redis.call('decrby', KEYS[1], math.min(n, tonumber(ARGV[1])))"
+)
 KEY_PREFIX = "ratelimit"
 
 # A storage costs ~0.2 ms to build (it probes for optional Redis clients), so each of our
@@ -95,6 +101,15 @@ class FixedWindowLimiter:
             return await self._refused(key, count)
         except _REDIS_FAILURES as exc:
             return self._open(exc)
+
+    async def refund(self, subject: str, amount: int = 1) -> None:
+        """Give back `amount` hits counted by `hit` for what turned out not to count (e.g. a
+        retry found stored). Never below zero, and never makes a window that has expired."""
+        key = self.key(subject)
+        try:
+            await self.redis.eval(_REFUND, 1, key, str(amount))
+        except _REDIS_FAILURES as exc:
+            self._open(exc)
 
     async def check(self, subject: str) -> Decision:
         """Would one more hit be allowed? (Does not count.)"""
