@@ -34,8 +34,39 @@ async def test_internal_endpoints_are_not_found_through_nginx(stack_url: str, pa
     body = response.json()
     assert body["type"] == "https://sichrplace.de/problems/not-found"
     assert body["status"] == 404
-    assert body["title"] == "Not Found"  # nginx's own answer (docs/api.md: English only)
+    assert body["title"] == "Nicht gefunden"  # nginx's own answer, German by default
     assert body["detail"]
+    assert response.headers["content-language"] == "de"
+    assert_security_headers(response)
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "language", "title"),
+    [
+        (None, "de", "Nicht gefunden"),
+        ("en-GB,en;q=0.9", "en", "Not Found"),
+        ("fr-FR, en;q=0.8, de;q=0.5", "en", "Not Found"),
+        ("de-AT, en;q=0.8", "de", "Nicht gefunden"),
+        ("fr", "de", "Nicht gefunden"),
+    ],
+)
+async def test_nginx_answers_its_own_errors_in_the_callers_language(
+    stack_url: str, accept_language: str | None, language: str, title: str
+) -> None:
+    headers = {"Accept-Language": accept_language} if accept_language else {}
+    async with httpx.AsyncClient(base_url=stack_url, timeout=10) as client:
+        missing = await client.get("/metrics", headers=headers)
+        too_long = await client.get("/api/v1/search/listings?q=" + "x" * 9000, headers=headers)
+        trace = await client.request("TRACE", "/healthz", headers=headers)
+    assert missing.json()["title"] == title
+    for response, status in ((missing, 404), (trace, 405)):
+        assert response.status_code == status
+        assert response.headers["content-language"] == language
+        assert response.json()["status"] == status
+    # A request line nginx could not read has no headers it could read: German.
+    assert too_long.status_code == 414
+    assert too_long.headers["content-language"] == "de"
+    assert too_long.json()["title"] == "URI zu lang"
 
 
 async def test_metrics_stay_on_the_instances_own_port(settings: Settings) -> None:

@@ -288,9 +288,9 @@ async def _notify_recipient(
     settings: MessagingSettings,
     now: datetime,
 ) -> None:
-    """`message.created` to both participants and the recipient's in-app notification (one
-    unread per conversation, refreshed with each message) in one statement of events, then,
-    once per burst, the delayed unread-message email job."""
+    """`message.created` to both participants, the recipient's in-app notification (one
+    unread per conversation, refreshed with each message) and, once per burst, the delayed
+    unread-message email job, in one statement (and the job's own when it is scheduled)."""
     message, recipient = new.message, new.recipient_id
     created = {"conversation_id": str(conversation.id), "message": message_data(message)}
     await notifications.notify_many(
@@ -318,14 +318,12 @@ async def _notify_recipient(
             events.Event(conversation.tenant_id, MESSAGE_CREATED, created),
             events.Event(conversation.landlord_id, MESSAGE_CREATED, created),
         ],
-    )
-    await notifications.schedule_once(
-        session,
-        tasks.pending_key(conversation.id, recipient),
-        tasks.unread_email,
-        delay_seconds=settings.unread_email_delay_seconds,
-        conversation_id=str(conversation.id),
-        recipient_id=str(recipient),
+        once=notifications.Once(
+            tasks.pending_key(conversation.id, recipient),
+            tasks.unread_email,
+            settings.unread_email_delay_seconds,
+            {"conversation_id": str(conversation.id), "recipient_id": str(recipient)},
+        ),
     )
 
 

@@ -117,13 +117,29 @@ def _notification_params(notices: Sequence[NewNotification], *, now: datetime) -
 _NOTIFY = events_repository.append_all_statement(
     before=f"""notified AS (
 {_INSERT_NOTIFICATIONS.text.strip()}
-),""",
+), pending AS (
+    INSERT INTO notification_email_pending (key)
+    SELECT k FROM unnest(CAST(:pending AS text[])) AS k
+    ON CONFLICT (key) DO NOTHING
+    RETURNING key
+),""",  # noqa: S608 - module constants only
     more="""SELECT n.user_id, CAST(:created_kind AS text),
            jsonb_build_object('id', n.id, 'kind', n.kind, 'title', n.title, 'data', n.data,
                               'created_at', CAST(:created_at AS text), 'read', false),
            CAST(:given AS bigint) + row_number() OVER (ORDER BY n.id)
     FROM notified n""",
+    columns=", (SELECT array_agg(key) FROM pending) AS claimed",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Notified:
+    """What `insert_notifications_with_events` stored: the rows, every event (ordered by
+    user and number) and the pending keys it claimed."""
+
+    rows: list[NotificationRow]
+    events: list[StoredEvent]
+    claimed: frozenset[str]
 
 
 async def insert_notifications_with_events(
@@ -133,16 +149,20 @@ async def insert_notifications_with_events(
     *,
     created_kind: str,
     now: datetime,
-) -> tuple[list[NotificationRow], list[StoredEvent]]:
+    pending: Sequence[str] = (),
+) -> Notified:
     """`insert_notifications`, and in the same statement the events: `given` (user, kind,
-    data JSON) first, then one `created_kind` event per notification row. The rows are read
-    back from their events."""
+    data JSON) first, then one `created_kind` event per notification row (the rows are read
+    back from their events); and `claim_pending` of each of the `pending` keys."""
     if not notices:
-        return [], await events_repository.append_all(session, given)
+        stored = await events_repository.append_all(session, given)
+        keys = [key for key in pending if await claim_pending(session, key)]
+        return Notified([], stored, frozenset(keys))
     params = _notification_params(notices, now=now)
     params.update(events_repository.append_all_params(given))
-    params.update(created_kind=created_kind, created_at=now.isoformat())
-    stored = events_repository.stored_events((await session.execute(_NOTIFY, params)).all())
+    params.update(created_kind=created_kind, created_at=now.isoformat(), pending=list(pending))
+    result = (await session.execute(_NOTIFY, params)).all()
+    stored = events_repository.stored_events(result)
     rows = [
         NotificationRow(
             id=int(e.data["id"]),
@@ -157,7 +177,8 @@ async def insert_notifications_with_events(
         if e.kind == created_kind
     ]
     rows.sort(key=lambda r: r.id)
-    return rows, stored
+    claimed: list[str] = result[0].claimed or []
+    return Notified(rows, stored, frozenset(claimed))
 
 
 async def list_notifications(

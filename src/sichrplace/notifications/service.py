@@ -26,6 +26,7 @@ __all__ = [
     "Attachment",
     "Email",
     "Notice",
+    "Once",
     "list_notifications",
     "mark_read",
     "notify",
@@ -98,6 +99,17 @@ class Notice:
     group_key: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Once:
+    """`task(**kwargs)` in `delay_seconds`, unless a job of `key` is scheduled already: see
+    `schedule_once`."""
+
+    key: str
+    task: Task[Any, Any, Any]
+    delay_seconds: float
+    kwargs: Mapping[str, Any]
+
+
 async def notify(
     session: PrimarySession,
     redis: aioredis.Redis | None,
@@ -125,14 +137,16 @@ async def notify_many(
     *,
     now: datetime,
     also: Sequence[events.Event] = (),
+    once: Once | None = None,
 ) -> list[NotificationRow]:
     """`notify` for several users at once (a user and group_key at most once: one upsert
     cannot touch a row twice), in one statement whatever their number: the rows and their
     events, with the caller's own events `also` (numbered before the notifications': e.g. the
-    message a notification is about). Without a Redis
+    message a notification is about); with `once`, its job is scheduled as `schedule_once`
+    does, its key claimed in the same statement. Without a Redis
     client (a job or script without one) the events are stored unpublished: streams read
     them from Postgres on their next check."""
-    rows, stored = await repository.insert_notifications_with_events(
+    notified = await repository.insert_notifications_with_events(
         session,
         [
             repository.NewNotification(
@@ -147,9 +161,12 @@ async def notify_many(
         events.as_rows(also),
         created_kind=NOTIFICATION_CREATED,
         now=now,
+        pending=[once.key] if once else [],
     )
-    events.publish_after_commit(session, redis, stored)
-    return rows
+    events.publish_after_commit(session, redis, notified.events)
+    if once is not None and once.key in notified.claimed:
+        await enqueue(session, once.task, schedule_in_seconds=once.delay_seconds, **once.kwargs)
+    return notified.rows
 
 
 async def list_notifications(

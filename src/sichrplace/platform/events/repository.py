@@ -51,12 +51,13 @@ _GIVEN = """SELECT w.u, w.k, w.d, w.i
          WITH ORDINALITY AS w (u, k, d, i)"""
 
 
-def append_all_statement(*, before: str = "", more: str = "") -> TextClause:
+def append_all_statement(*, before: str = "", more: str = "", columns: str = "") -> TextClause:
     """The statement of `append_all`, for others to extend into one round trip: `before` are
     the caller's own CTEs (their text ends with a comma: e.g. an upsert's RETURNING rows) and
     `more` a SELECT of further events (user uuid, kind text, data jsonb, order bigint) drawn
     from them, numbered after the given ones of the same user when their order is above
-    :given (the number of given events). It answers the stored events, as `append_all`."""
+    :given (the number of given events). It answers the stored events, as `append_all`, each
+    row with the caller's `columns` after (text starting with a comma)."""
     wanted = f"{_GIVEN}\n    UNION ALL\n    {more}" if more else _GIVEN
     return text(
         f"""
@@ -70,11 +71,13 @@ wanted AS (
     SELECT u, n FROM per_user ORDER BY u
     ON CONFLICT (user_id) DO UPDATE SET last_seq = user_event_counters.last_seq + EXCLUDED.last_seq
     RETURNING user_id, last_seq
+), appended AS (
+    INSERT INTO user_events (user_id, seq, kind, data)
+    SELECT w.u, c.last_seq - p.n + row_number() OVER (PARTITION BY w.u ORDER BY w.i), w.k, w.d
+    FROM wanted w JOIN per_user p ON p.u = w.u JOIN counted c ON c.user_id = w.u
+    RETURNING user_id, seq, kind, data, created_at
 )
-INSERT INTO user_events (user_id, seq, kind, data)
-SELECT w.u, c.last_seq - p.n + row_number() OVER (PARTITION BY w.u ORDER BY w.i), w.k, w.d
-FROM wanted w JOIN per_user p ON p.u = w.u JOIN counted c ON c.user_id = w.u
-RETURNING user_id, seq, kind, data, created_at
+SELECT user_id, seq, kind, data, created_at{columns} FROM appended
 """  # noqa: S608 - the pieces are the callers' module constants, never input
     )
 
@@ -94,7 +97,7 @@ def append_all_params(items: Sequence[tuple[uuid.UUID, str, str]]) -> dict[str, 
 
 def stored_events(rows: Sequence[Row[Any]]) -> list[StoredEvent]:
     """An append statement's rows, ordered by user and number (the order to publish them in)."""
-    stored = [StoredEvent(**r._asdict()) for r in rows]
+    stored = [StoredEvent(r.user_id, r.seq, r.kind, r.data, r.created_at) for r in rows]
     stored.sort(key=lambda e: (e.user_id, e.seq))
     return stored
 
