@@ -221,15 +221,14 @@ async def _send(
     settings: MessagingSettings,
     now: datetime,
 ) -> Sent:
-    # The limit is counted first, so the statement below is the send's only round trip to
-    # Postgres; a send that turns out to store nothing (a retry, or not the caller's
-    # conversation) gives its hit back.
+    # The limit is counted first, so the message's statement needs no lookup before it; a
+    # send that turns out to store nothing (a retry, or not the caller's conversation) gives
+    # its hit back.
     limiter = send_limiter(redis, settings)
     subject = str(caller.id)
     decision = await limiter.hit(subject)
     if not decision.allowed:
         # A retry of a stored message is not a new send: answered even past the limit.
-        await limiter.refund(subject)
         stored = await _stored(session, caller, conversation_id, client_message_id)
         if stored is None:
             raise SendRateLimited(decision.retry_after)

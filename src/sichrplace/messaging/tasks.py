@@ -1,10 +1,11 @@
 """Messaging jobs: the email about unread messages, sent a while after a message arrived.
 
-A send schedules the job for (conversation, recipient) once (`notifications.schedule_once`):
-a burst of messages schedules one job. When it runs it frees that key first (so a message
-after this point schedules the next one), then sends one email, unless the recipient has read
-everything from the other participant by now or turned message emails off. The email names
-how many messages are unread, from whom and about which listing, never what they say.
+A send schedules the job for (conversation, recipient) once (`notifications.Once`, with the
+notification): a burst of messages schedules one job. When it runs it frees that key first (so
+a message after this point schedules the next one), then sends one email, unless the
+recipient has read everything from the other participant by now or turned message emails off.
+The email names how many messages are unread, from whom and about which listing, never what
+they say.
 """
 
 from __future__ import annotations

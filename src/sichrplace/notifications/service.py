@@ -33,7 +33,6 @@ __all__ = [
     "notify_many",
     "queue_email",
     "queue_emails",
-    "schedule_once",
 ]
 
 AnySession = PrimarySession | ReplicaSession
@@ -101,8 +100,9 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class Once:
-    """`task(**kwargs)` in `delay_seconds`, unless a job of `key` is scheduled already: see
-    `schedule_once`."""
+    """`task(**kwargs)` in `delay_seconds`, unless a job of `key` is scheduled already (its key
+    is claimed in `notification_email_pending`). The job calls `release_once(session, key)`
+    when it runs, so what happens after that schedules a new one."""
 
     key: str
     task: Task[Any, Any, Any]
@@ -142,8 +142,8 @@ async def notify_many(
     """`notify` for several users at once (a user and group_key at most once: one upsert
     cannot touch a row twice), in one statement whatever their number: the rows and their
     events, with the caller's own events `also` (numbered before the notifications': e.g. the
-    message a notification is about); with `once`, its job is scheduled as `schedule_once`
-    does, its key claimed in the same statement. Without a Redis
+    message a notification is about); with `once`, its job is scheduled unless one of its
+    key is (the key claimed in the same statement). Without a Redis
     client (a job or script without one) the events are stored unpublished: streams read
     them from Postgres on their next check."""
     notified = await repository.insert_notifications_with_events(
@@ -199,24 +199,6 @@ async def mark_group_read(
 
 
 # --- delayed emails ---------------------------------------------------------------------------
-
-
-async def schedule_once(
-    session: PrimarySession,
-    key: str,
-    task_fn: Task[Any, Any, Any],
-    /,
-    *,
-    delay_seconds: float,
-    **kwargs: Any,
-) -> bool:
-    """Schedule `task_fn(**kwargs)` in `delay_seconds` unless a job of `key` is scheduled
-    already (True: this call scheduled it). The job calls `release_once(session, key)` when
-    it runs, so what happens after that schedules a new one."""
-    if not await repository.claim_pending(session, key):
-        return False
-    await enqueue(session, task_fn, schedule_in_seconds=delay_seconds, **kwargs)
-    return True
 
 
 async def release_once(session: PrimarySession, key: str) -> None:
