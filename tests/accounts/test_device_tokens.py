@@ -160,6 +160,7 @@ async def test_a_burst_of_failures_mails_the_owner_once(
     assert body is not None
     text = body.get_content()
     assert text.startswith("Hallo Erika Mustermann")  # the account's language: German
+    assert mail["Content-Language"] == "de"
     assert f"mindestens {settings.auth.login_burst_failures}" in text
     assert "Many failed" not in text + str(mail["Subject"])  # one language only
     await asyncio.sleep(2.0)  # time for any further mail to arrive
@@ -176,6 +177,7 @@ async def test_an_english_account_gets_the_burst_notice_in_english(
     assert body is not None
     text = body.get_content()
     assert text.startswith("Hello Erika Mustermann")
+    assert mail["Content-Language"] == "en"
     assert f"at least {settings.auth.login_burst_failures} failed" in text
     assert "Hallo" not in text
 

@@ -222,6 +222,7 @@ async def test_emails_to_the_tenant_on_send_and_both_when_signed(
     content = body.get_content()
     assert content.startswith("Hello ")
     assert "Hallo" not in content
+    assert mail["Content-Language"] == "en"
     assert f"Document SHA-256: {sha}" in content
     for member in (deal.tenant, deal.landlord):
         assert (await sign(client, member, contract["id"], sha)).status_code == 200
@@ -237,6 +238,7 @@ async def test_emails_to_the_tenant_on_send_and_both_when_signed(
         part = signed.get_body(preferencelist=("plain",))
         assert part is not None
         assert line in part.get_content()
+        assert signed["Content-Language"] == ("en" if member is deal.tenant else "de")
 
 
 async def test_spans_of_send_and_sign(

@@ -36,7 +36,7 @@ async def _mail_jobs(db: Database, conversation_id: str) -> list[dict[str, Any]]
     return await _rows(
         db,
         "SELECT args->>'to' AS to, args->>'subject' AS subject, args->>'body' AS body, "
-        "args->>'dedupe_key' AS dedupe_key FROM procrastinate_jobs "
+        "args->>'dedupe_key' AS dedupe_key, args->>'language' AS language FROM procrastinate_jobs "
         "WHERE task_name = 'notifications.send_email' AND args->>'dedupe_key' LIKE :k",
         k=f"unread-messages:{conversation_id}:%",
     )
@@ -93,6 +93,7 @@ async def test_a_burst_of_messages_makes_one_job_and_one_email(
     assert "Nachricht 3" not in mail["body"]
     assert "noch frei" not in mail["body"]  # no bodies
     assert mail["dedupe_key"] == f"unread-messages:{conversation_id}:{stage.landlord.id}:10"
+    assert mail["language"] == "de"  # the mail's Content-Language
 
     # The run freed its key: the next message schedules the next job.
     await sent(client, stage.tenant, conversation_id, "Noch eine Frage")

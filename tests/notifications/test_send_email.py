@@ -51,6 +51,7 @@ async def test_same_dedupe_key_is_delivered_once(
     msg = await wait_for_mail(to, subject_contains="Willkommen", directory=shared_sink.directory)
     assert msg["Subject"] == "Willkommen bei SichrPlace"
     assert msg.get_content() == "Hallo Jürgen!\n"
+    assert msg["Content-Language"] is None  # a job without a language (as before it existed)
     assert msg["Message-ID"] == mailer.message_id_for(key, str(msg["From"]))
     assert len(mails_to(to, directory=shared_sink.directory)) == 1  # both jobs are done
     assert await _sent_rows(db, key) == [{"recipient": to, "message_id": msg["Message-ID"]}]

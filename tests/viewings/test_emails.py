@@ -71,6 +71,7 @@ async def test_confirmation_and_cancellation_mails_reach_both_parties(
     text_part = tenant_mail.get_body(preferencelist=("plain",))
     assert text_part is not None
     assert "erstattet" in text_part.get_content()  # the paid fee goes back
+    assert tenant_mail["Content-Language"] == "de"
     (event,) = _ics(tenant_mail).walk("VEVENT")
     assert str(event["STATUS"]) == "CANCELLED"
     assert event.decoded("SEQUENCE") == 2
@@ -78,3 +79,4 @@ async def test_confirmation_and_cancellation_mails_reach_both_parties(
     text_part = landlord_mail.get_body(preferencelist=("plain",))
     assert text_part is not None
     assert "the apartment viewing was cancelled by the landlord." in text_part.get_content()
+    assert landlord_mail["Content-Language"] == "en"

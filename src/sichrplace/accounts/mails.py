@@ -14,6 +14,7 @@ SIGN_OFF = N_("Kind regards\nThe SichrPlace team")
 class Letter:
     subject: str
     body: str
+    language: Language  # the one it is written in
 
 
 def verification(language: Language, *, full_name: str, link: str, code: str, hours: int) -> Letter:
@@ -28,6 +29,7 @@ def verification(language: Language, *, full_name: str, link: str, code: str, ho
             N_("The link is valid for {hours} hours.", hours=hours),
             SIGN_OFF,
         ),
+        language,
     )
 
 
@@ -52,6 +54,7 @@ def password_reset(
             ),
             SIGN_OFF,
         ),
+        language,
     )
 
 
@@ -79,4 +82,5 @@ def sign_in_burst(
             ),
             SIGN_OFF,
         ),
+        language,
     )

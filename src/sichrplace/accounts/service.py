@@ -174,6 +174,7 @@ async def _notify_burst(session: PrimarySession, auth: AuthRuntime, user: UserRo
         to=user.email,
         subject=letter.subject,
         body=letter.body,
+        language=letter.language,
         dedupe_key=f"accounts:login-burst:{user.id}:{uuid.uuid4().hex}",
     )
 
@@ -322,6 +323,7 @@ async def _send_verification(session: PrimarySession, auth: AuthRuntime, user: U
         to=user.email,
         subject=letter.subject,
         body=letter.body,
+        language=letter.language,
         dedupe_key=f"accounts:verify-email:{token_id}",
     )
 
@@ -377,6 +379,7 @@ async def request_password_reset(
         to=user.email,
         subject=letter.subject,
         body=letter.body,
+        language=letter.language,
         dedupe_key=f"accounts:password-reset:{token_id}",
     )
 

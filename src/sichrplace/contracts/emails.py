@@ -14,6 +14,7 @@ SIGN_OFF = N_("Your SichrPlace team")
 class Letter:
     subject: str
     body: str
+    language: Language  # the one it is written in
 
 
 def sent(
@@ -44,6 +45,7 @@ def sent(
             N_("You may pay the deposit at once or in three monthly parts (§ 551 (2) BGB)."),
             SIGN_OFF,
         ),
+        language,
     )
 
 
@@ -67,4 +69,5 @@ def fully_signed(
             N_("The document and its audit trail are on SichrPlace at any time."),
             SIGN_OFF,
         ),
+        language,
     )

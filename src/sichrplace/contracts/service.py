@@ -305,6 +305,7 @@ async def send_contract(
             to=parties.tenant.email,
             subject=letter.subject,
             body=letter.body,
+            language=letter.language,
             dedupe_key=f"contracts:sent:{contract_id}",
         )
         return await _out(session, row)
@@ -387,6 +388,7 @@ async def _fully_signed(
             to=person.email,
             subject=letter.subject,
             body=letter.body,
+            language=letter.language,
             dedupe_key=f"contracts:fully-signed:{contract.id}:{person.id}",
         )
 

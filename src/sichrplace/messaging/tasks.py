@@ -58,6 +58,7 @@ def unread_mail(state: UnreadState, conversation_id: uuid.UUID) -> notifications
         subject=subject.render(language),
         body=body,
         dedupe_key=f"unread-messages:{conversation_id}:{state.recipient_id}:{state.newest_seq}",
+        language=language,
     )
 
 
@@ -74,9 +75,7 @@ async def email_unread(
     if not wants_email(state.recipient_preferences, MESSAGE):
         return "off"
     mail = unread_mail(state, conversation_id)
-    await notifications.queue_email(
-        session, to=mail.to, subject=mail.subject, body=mail.body, dedupe_key=mail.dedupe_key
-    )
+    await notifications.queue_emails(session, [mail])
     return "sent"
 
 

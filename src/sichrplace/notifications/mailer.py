@@ -55,6 +55,7 @@ def build_message(
     body: str,
     dedupe_key: str,
     attachments: Sequence[Attachment] = (),
+    language: str | None = None,
 ) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender
@@ -66,6 +67,8 @@ def build_message(
     for item in attachments:
         maintype, _, subtype = item.content_type.partition("/")
         msg.add_attachment(item.data, maintype=maintype, subtype=subtype, filename=item.filename)
+    if language:  # RFC 3282; last: set_content and add_attachment move Content-* headers
+        msg["Content-Language"] = language
     return msg
 
 

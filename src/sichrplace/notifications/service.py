@@ -46,13 +46,15 @@ async def queue_email(
     body: str,
     dedupe_key: str,
     attachments: Sequence[Attachment] = (),
+    language: str | None = None,
 ) -> None:
     """Send the email after `session` commits (never if it rolls back), once per dedupe_key.
 
     Pick a key that names the event, e.g. f"verify-email:{user_id}:{token_id}".
-    `attachments` (e.g. an .ics) ride in the job's arguments: keep them small.
+    `attachments` (e.g. an .ics) ride in the job's arguments: keep them small. `language`:
+    the one the text is written in (the mail's Content-Language).
     """
-    mail = Email(to, subject, body, dedupe_key, tuple(attachments))
+    mail = Email(to, subject, body, dedupe_key, tuple(attachments), language)
     await enqueue(session, send_email, **mail.to_job())
 
 
@@ -63,6 +65,7 @@ class Email:
     body: str
     dedupe_key: str
     attachments: Sequence[Attachment] = field(default=())
+    language: str | None = None
 
     def to_job(self) -> dict[str, Any]:
         rules.check_email(to=self.to, subject=self.subject, dedupe_key=self.dedupe_key)
@@ -74,6 +77,8 @@ class Email:
         }
         if self.attachments:  # absent otherwise: jobs stay as before attachments existed
             mail["attachments"] = [a.to_job() for a in self.attachments]
+        if self.language:
+            mail["language"] = self.language
         return mail
 
 

@@ -25,6 +25,7 @@ async def send_email(
     body: str,
     dedupe_key: str,
     attachments: list[dict[str, str]] | None = None,
+    language: str | None = None,
 ) -> str:
     """Send one email, at most once per `dedupe_key` barring a crash mid-commit.
 
@@ -43,6 +44,8 @@ async def send_email(
         dedupe_key=dedupe_key,
         # Jobs enqueued before attachments existed have none.
         attachments=[mailer.Attachment.from_job(a) for a in attachments or ()],
+        # Jobs enqueued before the header existed have none.
+        language=language,
     )
     async with transaction(parts.db) as session:
         claimed = await repository.claim_dedupe_key(

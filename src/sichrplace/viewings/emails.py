@@ -18,6 +18,7 @@ class Mail:
     subject: str
     body: str
     dedupe_key: str
+    language: str  # the one it is written in
 
 
 def _other(context: ViewingContext, party: Party) -> Person:
@@ -58,6 +59,7 @@ def confirmed(context: ViewingContext, party: Party, *, timezone: str) -> Mail:
         subject=N_("Viewing confirmed: {title}", title=context.title).render(language),
         body=body,
         dedupe_key=f"viewing-confirmed:{context.viewing.id}:{party}",
+        language=language,
     )
 
 
@@ -85,4 +87,5 @@ def cancelled(
         subject=N_("Viewing cancelled: {title}", title=context.title).render(language),
         body=compose(language, *paragraphs, SIGN_OFF),
         dedupe_key=f"viewing-cancelled:{context.viewing.id}:{party}",
+        language=language,
     )

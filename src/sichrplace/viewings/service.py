@@ -461,7 +461,7 @@ async def _send(
     """Both parties' emails of one change, queued together (one statement)."""
     await queue_emails(
         session,
-        [Email(m.to, m.subject, m.body, m.dedupe_key, (attachment,)) for m in mails],
+        [Email(m.to, m.subject, m.body, m.dedupe_key, (attachment,), m.language) for m in mails],
     )
 
 
