@@ -255,6 +255,5 @@ async def run_mail_jobs(db: Database, dedupe_keys: list[str]) -> None:
                 {"t": "notifications.send_email", "keys": dedupe_keys},
             )
         ).all()
-    params = {"to", "subject", "body", "dedupe_key", "attachments"}
-    for (args,) in rows:
-        await send_email(**{k: v for k, v in args.items() if k in params})
+    for (args,) in rows:  # every argument but the worker's own (`_traceparent`)
+        await send_email(**{k: v for k, v in args.items() if not k.startswith("_")})
