@@ -2,18 +2,23 @@
 # Installs what is missing: Debian packages (when root), a virtualenv in .venv, the package,
 # and the browser assets of package.json in node_modules (npm ci, from the lockfile).
 # Idempotent and quiet when everything is already there. `--python-only` skips the Debian
-# packages and npm (what `test.sh --fast` needs: no services, no browser assets).
+# packages and npm (what `test.sh --fast` needs: no services, no browser assets);
+# `--browser` adds Debian's chromium (the browser tests and `sichrplace bench web`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python_only=0
+browser=0
 [ "${1:-}" = "--python-only" ] && python_only=1
+[ "${1:-}" = "--browser" ] && browser=1
 
 APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-postgis-3 pgbouncer redis-server
-  nginx-light libnginx-mod-http-brotli-filter wrk postgresql-client-15 ca-certificates wngerman
+  nginx-light libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static wrk postgresql-client-15 ca-certificates wngerman
   hunspell-de-de prometheus prometheus-alertmanager fonts-dejavu-core
   prometheus-postgres-exporter prometheus-redis-exporter prometheus-pgbouncer-exporter
   prometheus-nginx-exporter prometheus-node-exporter prometheus-blackbox-exporter)
+
+[ "$browser" = 1 ] && APT_PACKAGES+=(chromium)
 
 # Debian's npm only where there is none (a machine with Node from elsewhere keeps its own).
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
@@ -64,3 +69,5 @@ if [ ! -f "$stamp" ]; then
   npm ci --omit=dev --no-audit --no-fund --ignore-scripts --loglevel=error
   touch "$stamp"
 fi
+# The web pages' CSS and JS, content-hashed (a second or two; nothing to do when unchanged).
+.venv/bin/sichrplace web build >/dev/null

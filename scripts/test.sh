@@ -16,7 +16,7 @@ fi
 if [ "$fast" = 1 ]; then
   ./scripts/bootstrap.sh --python-only
 else
-  ./scripts/bootstrap.sh
+  ./scripts/bootstrap.sh --browser
 fi
 
 if [ "$fast" = 1 ]; then

@@ -72,6 +72,21 @@ def _api_routers() -> list[APIRouter]:
     ]
 
 
+def _install_web(app: FastAPI, settings: Settings) -> None:
+    """The web pages at the site's root, the browser's event stream (/events, authenticated by
+    the session cookie) and the built assets (/static/; nginx serves them itself)."""
+    from starlette.staticfiles import StaticFiles
+
+    from sichrplace.platform.events.http import events_router
+    from sichrplace.web.routes import web_routers
+    from sichrplace.web.session import stream_user
+
+    for router in web_routers():
+        app.include_router(router)
+    app.include_router(events_router(stream_user), include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=settings.web.static_dir, check_dir=False))
+
+
 def _tune_gc() -> None:
     """Move what start-up allocated out of the collector's way and collect the young
     generation less often (full collections showed as a p99 on cached reads:
@@ -126,6 +141,7 @@ def create_app(settings: Settings | None = None) -> Application:
     app.include_router(viewings_endpoints.calendar_router)  # /calendar/{token}.ics
     app.include_router(metrics.router)
     app.include_router(media_endpoints.files_router)  # /media/ without nginx (tests, serve)
+    _install_web(app, settings)
     # Added last = outermost: ids, then the trace and access line, then metrics, then the
     # input guard (body size, text), then
     # admission, then everything else.
@@ -139,7 +155,7 @@ def create_app(settings: Settings | None = None) -> Application:
             ),
             # An event stream stays open for as long as its client listens: it must not hold a
             # slot (the event hub caps streams per user and per process instead).
-            exempt=("/healthz", "/readyz", "/metrics", API_PREFIX + "/events"),
+            exempt=("/healthz", "/readyz", "/metrics", API_PREFIX + "/events", "/events"),
         )
     app.add_middleware(
         InputGuardMiddleware,

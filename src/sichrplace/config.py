@@ -539,6 +539,31 @@ class EventsSettings(BaseSettings):
     retention_days: int = Field(default=30, ge=1)
 
 
+class WebSettings(BaseSettings):
+    """The server-rendered pages (sichrplace/web): their cookies, assets and map tiles."""
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_WEB_")
+
+    # Secure cookies (and their __Host- names). Browsers accept them from http://localhost and
+    # http://127.0.0.1 too (potentially trustworthy origins), so the local stack keeps them.
+    secure_cookies: bool = True
+    # Where `sichrplace web build` writes the content-hashed assets and their manifest; nginx
+    # serves them under /static/ (the app too, for tests that talk to one instance). Default:
+    # `static` in the stack's data folder (nginx's workers can read it; a checkout under a
+    # private home they could not).
+    static_dir: Path = Path("static")
+    # The map's tiles ({z}/{x}/{y}); unreachable tiles leave the markers on a blank map.
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: str = "© OpenStreetMap contributors"
+    # Share of page views whose Core Web Vitals the browser reports (POST /api/v1/rum).
+    rum_sample_rate: float = Field(default=1.0, ge=0, le=1)
+    # Reports one client address may send per minute (beyond: 429, nothing recorded).
+    rum_per_minute: int = Field(default=120, ge=1)
+    # Signs the forms' CSRF tokens (HMAC of the browser's random CSRF cookie). Set it in
+    # production; the default is for development only.
+    csrf_secret: SecretStr = SecretStr("development-only-csrf-secret")
+
+
 class Settings:
     """All settings, grouped by concern."""
 
@@ -564,6 +589,7 @@ class Settings:
         self.messaging = MessagingSettings()
         self.events = EventsSettings()
         self.notifications = NotificationsSettings()
+        self.web = WebSettings()
         self._follow_stack_ports()
         self._production_defaults()
 
@@ -578,6 +604,8 @@ class Settings:
             self.redis.url = f"redis://127.0.0.1:{stack.redis_port}/0"
         if "port" not in self.smtp.model_fields_set:
             self.smtp.port = stack.smtp_port
+        if "static_dir" not in self.web.model_fields_set:
+            self.web.static_dir = stack.data_dir / "static"
         if "public_base_url" not in self.app.model_fields_set:
             self.app.public_base_url = f"http://127.0.0.1:{stack.nginx_port}"
         if self.app.environment != "production":

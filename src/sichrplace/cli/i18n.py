@@ -3,6 +3,7 @@
     sichrplace i18n extract   # the messages marked in the code -> locale/messages.pot
     sichrplace i18n update    # merge them into locale/{de,en}/LC_MESSAGES/messages.po
     sichrplace i18n check     # exit 1 if a catalog misses a message or leaves it untranslated
+    sichrplace i18n translate de.json   # update, then set German texts {"msgid": "Text"}
 
 `update` adds new messages with an empty German translation (fill it in) and the English text
 as the English one (the message ids are English; edit it where the wording should differ),
@@ -37,7 +38,8 @@ from sichrplace.kit.i18n import (
 app = typer.Typer(no_args_is_help=True, help="Message catalogs (German and English).")
 
 ROOT = LOCALE_DIR.parents[2]  # the repository (src/sichrplace/locale)
-KEYWORDS = {"N_": None, "NP_": (1, 2)}
+# N_/NP_ in Python; `_`/`n_` in the web pages' templates (web/rendering.py).
+KEYWORDS = {"N_": None, "NP_": (1, 2), "_": None, "n_": (1, 2)}
 TEMPLATE = LOCALE_DIR / f"{DOMAIN}.pot"
 
 
@@ -152,6 +154,37 @@ def update_command() -> None:
     """Merge the code's messages into the German and English catalogs."""
     for path in update():
         typer.echo(f"i18n: updated {path.relative_to(ROOT)}")
+
+
+@app.command("translate")
+def translate_command(
+    path: Path = typer.Argument(..., help='JSON: {"English id": "German", ...}; a plural: a list'),
+    language: str = typer.Option("de", help="the catalog to fill (de or en)"),
+) -> None:
+    """`update`, then set the given translations (under a lock: parallel runs wait their turn)."""
+    import fcntl
+    import json
+
+    texts = json.loads(path.read_text(encoding="utf-8"))
+    if language not in LANGUAGES or not isinstance(texts, dict):
+        raise typer.BadParameter("a JSON object and a language of ours")
+    with (LOCALE_DIR / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        update()
+        catalog_file = catalog_path(language)
+        catalog = _read(catalog_file, language)
+        unknown = []
+        for msgid, text in texts.items():
+            message = next((m for m in catalog if m.id and _ids(m)[0] == msgid), None)
+            if message is None:
+                unknown.append(msgid)
+                continue
+            message.string = tuple(text) if isinstance(text, list) else text
+            message.flags.discard("fuzzy")
+        _write(catalog_file, catalog)
+    typer.echo(f"i18n: {len(texts) - len(unknown)} set in {catalog_file.relative_to(ROOT)}")
+    for msgid in unknown:
+        typer.echo(f"i18n: not in the code (mark it first): {msgid!r}", err=True)
 
 
 @app.command("check")

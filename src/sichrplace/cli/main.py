@@ -21,6 +21,7 @@ from sichrplace.cli import (
     slo,
     stack,
     traces,
+    web,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="SichrPlace platform CLI.")
@@ -39,6 +40,7 @@ app.add_typer(traces.app, name="traces")
 app.add_typer(fakes.app, name="fakes")
 app.add_typer(payments.app, name="payments")
 app.add_typer(i18n.app, name="i18n")
+app.add_typer(web.app, name="web")
 app.command("serve")(serve.serve)
 
 

@@ -19,6 +19,7 @@ from sichrplace.stack import observability, postgres, supervisor
 from sichrplace.stack.layout import Layout, ensure_dirs, layout_for
 from sichrplace.stack.logs import rotate_nginx_logs
 from sichrplace.stack.render import api_ports, otlp_port, python_env, render_all
+from sichrplace.web import assets
 
 app = typer.Typer(no_args_is_help=True, help="The local production-like stack.")
 
@@ -68,6 +69,14 @@ def _run_cli(settings: Settings, *args: str) -> None:
     subprocess.run([cli, *args], env=env, check=True)
 
 
+def _build_web_assets(settings: Settings) -> None:
+    """The pages' assets where nginx serves them (nothing to do when they are built)."""
+    if not (settings.app.node_modules_dir / "htmx.org").exists():
+        _say("web assets not built: node_modules lacks them (scripts/bootstrap.sh runs npm ci)")
+        return
+    assets.build(settings.app.node_modules_dir, settings.web.static_dir)
+
+
 @app.command()
 def up(
     api: int = typer.Option(
@@ -83,6 +92,7 @@ def up(
     n_workers = workers or s.workers
     ensure_dirs(layout)
     render_all(settings, layout, instances=instances, workers=n_workers)
+    _build_web_assets(settings)
     created = postgres.init_primary(settings, layout)
     if created:
         _say(f"initialised the primary in {layout.pg_primary}")

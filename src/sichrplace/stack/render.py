@@ -222,6 +222,8 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
 
 # Debian's libnginx-mod-http-brotli-filter; without it the stack serves gzip alone.
 BROTLI_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so")
+# Debian's libnginx-mod-http-brotli-static: the web assets' .br files as they are.
+BROTLI_STATIC_MODULE = Path("/usr/lib/nginx/modules/ngx_http_brotli_static_module.so")
 
 # What a cross-origin script may send and read (CORS): the request headers the API reads, and
 # the response headers beyond the CORS-safelisted ones a client needs.
@@ -307,6 +309,9 @@ def nginx_conf(settings: Settings, layout: Layout, upstream_ports: list[int]) ->
         upstream_servers=upstreams,
         brotli="" if BROTLI_MODULE.exists() else "# ",
         brotli_module=BROTLI_MODULE,
+        brotli_static="" if BROTLI_STATIC_MODULE.exists() else "# ",
+        brotli_static_module=BROTLI_STATIC_MODULE,
+        static_dir=settings.web.static_dir,
         tls_proxies=proxies,
         cors_maps=_cors_maps(edge.cors_allow_origins),
         cors_preflight=preflight,

@@ -72,12 +72,19 @@ def test_brotli_only_when_the_module_is_installed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     module = tmp_path / "ngx_http_brotli_filter_module.so"
+    static_module = tmp_path / "ngx_http_brotli_static_module.so"
     monkeypatch.setattr(render, "BROTLI_MODULE", module)
+    monkeypatch.setattr(render, "BROTLI_STATIC_MODULE", static_module)
     conf, _, _ = _render(tmp_path)
     assert not re.search(r"^\s*(load_module|brotli)", conf, re.M)
     module.touch()
     conf, _, _ = _render(tmp_path)
     assert f"\nload_module {module};" in conf
+    assert not re.search(r"^\s*(load_module \S+static|brotli_static)", conf, re.M)
+    static_module.touch()
+    conf, _, _ = _render(tmp_path)
+    assert f"\nload_module {static_module};" in conf
+    assert "\n            brotli_static on;" in conf  # the web assets' .br files
     for line in ("brotli on;", "brotli_comp_level 5;", "brotli_min_length 1024;"):
         assert f"\n    {line}" in conf
     gzip_types = re.search(r"gzip_types (.*);", conf)

@@ -188,6 +188,11 @@ class ContainErrorsMiddleware:
                 await response(scope, receive, send)
 
 
+# Set on the scope of a request a page makes to the API in-process (web/client.py): the page
+# holds an admission slot already, and a second one for its call could wait on itself.
+INTERNAL = "sichrplace.internal"
+
+
 class AdmissionMiddleware:
     """At most `bulkhead.limit` requests of this process run at once; the others wait their
     turn in arrival order (up to the bulkhead's max wait, then 503 with Retry-After).
@@ -207,7 +212,7 @@ class AdmissionMiddleware:
         self.exempt = frozenset(exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        if scope["type"] != "http" or scope["path"] in self.exempt or INTERNAL in scope:
             await self.app(scope, receive, send)
             return
         try:

@@ -1,0 +1,86 @@
+"""What every page has: German by default with an English switch, a strict CSP without inline
+scripts, CSRF protection on forms, hashed assets cached for a year through nginx."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from sichrplace.config import Settings
+from tests.web.conftest import cookies, csrf_token
+
+_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*application/ld\+json)[^>]*>", re.I)
+
+
+async def test_the_home_page_is_german_by_default_and_english_on_request(
+    web: httpx.AsyncClient,
+) -> None:
+    r = await web.get("/")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert r.headers["content-language"] == "de"
+    assert '<html lang="de">' in r.text
+    assert "Finden Sie Ihre Wohnung" in r.text
+
+    english = await web.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert english.headers["content-language"] == "en"
+    assert "Find your apartment" in english.text
+
+
+async def test_the_switch_keeps_the_chosen_language(web: httpx.AsyncClient) -> None:
+    r = await web.get("/sprache", params={"lang": "en", "next": "/"})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/"
+    home = await web.get("/")  # German Accept-Language would not matter now
+    assert "Find your apartment" in home.text
+    away = await web.get("/sprache", params={"lang": "de", "next": "https://evil.example/"})
+    assert away.headers["location"] == "/"  # never to another site
+
+
+async def test_every_page_has_a_strict_csp_and_no_inline_script(web: httpx.AsyncClient) -> None:
+    r = await web.get("/")
+    csp = r.headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["script-src"] == "'self'"
+    assert directives["style-src"] == "'self'"
+    assert "unsafe-inline" not in csp
+    assert "unsafe-eval" not in csp
+    assert directives["frame-ancestors"] == "'none'"
+    assert _INLINE_SCRIPT.search(r.text) is None
+    assert " style=" not in r.text
+    assert "<style" not in r.text
+    assert re.search(r"\son[a-z]+=", r.text) is None
+    assert r.headers["cache-control"] == "private, no-cache"
+
+
+async def test_a_form_post_without_its_token_is_403(
+    web: httpx.AsyncClient, settings: Settings
+) -> None:
+    page = await web.get("/anmelden")
+    token = csrf_token(page.text)
+    missing = await web.post("/abmelden", data={})
+    assert missing.status_code == 403
+    assert missing.headers["content-type"].startswith("text/html")
+    forged = await web.post("/abmelden", data={"csrf_token": "0" * 64})
+    assert forged.status_code == 403
+    # Another browser's valid token does not fit this browser's cookie.
+    web.cookies.clear()
+    web.cookies.set(cookies(settings).csrf, "another-browser", domain="testserver")
+    assert (await web.post("/abmelden", data={"csrf_token": token})).status_code == 403
+
+
+async def test_assets_are_hashed_immutable_and_precompressed(stack_url: str) -> None:
+    async with httpx.AsyncClient(base_url=stack_url) as http:
+        home = await http.get("/")
+        (script,) = re.findall(r'src="(/static/site\.[0-9a-f]{10}\.js)"', home.text)
+        (sheet,) = re.findall(r'href="(/static/site\.[0-9a-f]{10}\.css)"', home.text)
+        for path in (script, sheet):
+            for encoding in ("br", "gzip"):
+                r = await http.get(path, headers={"Accept-Encoding": encoding})
+                assert r.status_code == 200
+                assert r.headers["content-encoding"] == encoding
+                assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+        compressed = await http.get(script, headers={"Accept-Encoding": "br"})
+        assert int(compressed.headers["content-length"]) <= 50 * 1024  # the search page's JS
+        assert "max-age=31536000" not in home.headers.get("cache-control", "")
