@@ -1,4 +1,5 @@
-"""Listing routes: create, read (cached, replica, read-your-writes), update, archive, popular."""
+"""Listing routes: create, read (cached, replica, read-your-writes), update, archive, popular,
+the caller's own listings, and the sitemap's reads."""
 
 from __future__ import annotations
 
@@ -22,7 +23,17 @@ from sichrplace.listings import service
 from sichrplace.listings.errors import ListingNotFound
 from sichrplace.listings.invalidation import ReadPath
 from sichrplace.listings.parts import LISTINGS, ListingsParts
-from sichrplace.listings.schemas import ListingCreate, ListingOut, ListingUpdate, PopularPage
+from sichrplace.listings.schemas import (
+    SITEMAP_MAX_URLS,
+    ListingCreate,
+    ListingOut,
+    ListingUpdate,
+    OwnListingPage,
+    PopularPage,
+    SitemapPage,
+    SitemapPages,
+)
+from sichrplace.listings.vocabulary import ListingStatus
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.platform.http import conditional
@@ -111,7 +122,29 @@ async def create_listing(
     return row
 
 
-# Declared before /{listing_id} so "popular" is never taken for an id.
+# Declared before /{listing_id} so "mine" and "popular" are never taken for an id.
+@router.get(
+    "/mine",
+    response_model=OwnListingPage,
+    responses=problems(401, 403, 422, s403="Only landlords and admins have listings"),
+)
+async def my_listings(
+    user: Publisher,
+    replica: RoutedReplicaDB,
+    only: Annotated[
+        ListingStatus | None, Query(alias="status", description="only listings in this status")
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    """The caller's own listings, archived ones included, newest first (`next_cursor` pages
+    on). Read from the replica, or the primary right after the caller's own write."""
+    rows, next_cursor = await service.own_listings(
+        replica, user, status=only, cursor=cursor, limit=limit
+    )
+    return {"items": [row._asdict() for row in rows], "next_cursor": next_cursor}
+
+
 @router.get("/popular", response_model=PopularPage, responses=problems(422))
 async def popular_listings(
     request: Request,
@@ -127,6 +160,45 @@ async def popular_listings(
     # PopularPage-shaped JSON text already (as the cache holds it): written out as is.
     return conditional.json_response(
         request, body, cache_control=conditional.cache_control_for(request, max_age)
+    )
+
+
+SitemapId = Annotated[uuid.UUID | None, Query(description="a listing id (exclusive bound)")]
+
+
+@router.get("/sitemap/pages", response_model=SitemapPages, responses=problems(422))
+async def sitemap_pages(
+    request: Request,
+    size: Annotated[
+        int,
+        # Whole thousands: each size is a cached set of ranges, so a few dozen at most.
+        Query(ge=1000, le=SITEMAP_MAX_URLS, multiple_of=1000),
+    ] = SITEMAP_MAX_URLS,
+) -> Response:
+    """The id ranges of a sitemap's pages, each holding at most `size` listings (of any
+    status) when cut; they change at most hourly. Read each with GET /listings/sitemap."""
+    parts = parts_of(request)
+    body = await service.sitemap_pages(ReplicaSession(parts.db), parts.cache, size)
+    return conditional.json_response(request, body, cache_control=conditional.public(300))
+
+
+@router.get("/sitemap", response_model=SitemapPage, responses=problems(422))
+async def sitemap_listings(
+    request: Request,
+    after: SitemapId = None,
+    until: Annotated[uuid.UUID | None, Query(description="a listing id (inclusive bound)")] = None,
+    limit: Annotated[int, Query(ge=1, le=SITEMAP_MAX_URLS)] = SITEMAP_MAX_URLS,
+) -> Response:
+    """Active listings (id, title, city, updated_at) by id, after `after` and up to `until`:
+    what a sitemap needs for their canonical URLs. Keyset paging: pass `next_after` as
+    `after` while it is not null."""
+    parts = parts_of(request)
+    body = await service.sitemap_items(
+        ReplicaSession(parts.db), after=after, until=until, limit=limit
+    )
+    # No ETag: hashing megabytes for a rare conditional request does not pay.
+    return conditional.json_response(
+        request, body, cache_control=conditional.public(300), etag=False
     )
 
 

@@ -13,6 +13,16 @@ class ListingNotFound(NotFound):
         super().__init__(N_("No such listing."))
 
 
+class ListingArchived(ListingNotFound):
+    """Still 404 (the API's contract): the type tells a listing taken down from one that
+    never was, for the web page's 410 Gone (search engines drop such a page at once)."""
+
+    slug = "listing-archived"
+
+    def __init__(self) -> None:
+        NotFound.__init__(self, N_("This listing is no longer available."))
+
+
 class NotListingOwner(Forbidden):
     slug = "not-listing-owner"
 

@@ -74,3 +74,26 @@ class PopularRow(NamedTuple):
     view_count: int
     created_at: datetime
     show_exact_address: bool  # decides the coordinates shown (not itself shown)
+
+
+class OwnListingRow(NamedTuple):
+    """A row of the owner's own listings (GET /listings/mine), archived ones included."""
+
+    id: uuid.UUID
+    title: str
+    status: ListingStatus
+    street: str
+    house_number: str
+    postal_code: str
+    district: str | None
+    city: str
+    cold_rent_cents: int
+    utilities_cents: int
+    warm_rent_cents: int
+    deposit_cents: int
+    rooms: float
+    size_sqm: float
+    available_from: date | None
+    view_count: int
+    created_at: datetime
+    updated_at: datetime

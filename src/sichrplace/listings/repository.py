@@ -4,15 +4,17 @@ typed records of `listings.records`."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, func, insert, select, text, update
+from sqlalchemy import Row, Table, TextClause, and_, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from sichrplace.listings.models import Listing, ListingViewFlush
-from sichrplace.listings.records import ADDRESS_FIELDS, ListingRow, PopularRow
+from sichrplace.listings.records import ADDRESS_FIELDS, ListingRow, OwnListingRow, PopularRow
 from sichrplace.listings.vocabulary import GeocodeStatus, ListingStatus
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 
@@ -22,6 +24,7 @@ flushes: Table = ListingViewFlush.__table__  # type: ignore[assignment]
 # The record names the columns read (the internal ones, location, text and change stamp, not).
 DETAIL_COLUMNS = [listings.c[field.name] for field in dataclasses.fields(ListingRow)]
 POPULAR_COLUMNS = [listings.c[name] for name in PopularRow._fields]
+OWN_COLUMNS = [listings.c[name] for name in OwnListingRow._fields]
 
 AnySession = PrimarySession | ReplicaSession
 Values = Mapping[str, object]
@@ -119,6 +122,37 @@ async def popular(session: ReplicaSession, city_key: str | None, limit: int) -> 
     return [_popular(r) for r in (await session.execute(stmt)).all()]
 
 
+async def owned_page(
+    session: AnySession,
+    owner_id: uuid.UUID,
+    *,
+    status: ListingStatus | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[OwnListingRow]:
+    """The owner's listings, newest first, after a keyset cursor (the owner's index,
+    ix_listings_owner_id_created_at, read backwards)."""
+    stmt = select(*OWN_COLUMNS).where(listings.c.owner_id == owner_id)
+    if status is not None:
+        stmt = stmt.where(listings.c.status == status)
+    if after is not None:
+        created, last_id = after
+        stmt = stmt.where(
+            or_(
+                listings.c.created_at < created,
+                and_(listings.c.created_at == created, listings.c.id < last_id),
+            )
+        )
+    stmt = stmt.order_by(listings.c.created_at.desc(), listings.c.id.desc()).limit(limit)
+    rows = (await session.execute(stmt)).all()
+    return [
+        OwnListingRow._make(r)._replace(
+            status=ListingStatus(r.status), rooms=float(r.rooms), size_sqm=float(r.size_sqm)
+        )
+        for r in rows
+    ]
+
+
 async def claim_view_batch(
     session: PrimarySession, batch: str, *, listings_count: int, views: int
 ) -> bool:
@@ -178,3 +212,55 @@ async def unarchived_of(session: PrimarySession, owner_id: uuid.UUID) -> list[uu
         Listing.owner_id == owner_id, Listing.status != ListingStatus.ARCHIVED.value
     )
     return list((await session.execute(stmt)).scalars())
+
+
+# --- the sitemap (web/pages/seo.py) -----------------------------------------------------------
+
+# The ids at positions step, 2·step, ... of every listing by id, whatever its status: each
+# step is a keyset scan from the previous cut that skips `step` entries of pk_listings, an
+# index-only scan (it reads ids alone, no table rows), so a cut costs O(step) and never
+# O(position) as an OFFSET from the start would: ~250 ms for all ~20 cuts at 1M listings.
+# Counting rows of any status (not only active ones) is what lets the scan stay index-only:
+# a status test would visit the table for every id passed. A cut with nothing after it is
+# dropped, so no page covers an empty range of ids.
+_SITEMAP_CUTS = text(
+    """
+    WITH RECURSIVE cut(id) AS (
+        SELECT (SELECT id FROM listings ORDER BY id OFFSET :skip LIMIT 1)
+        UNION ALL
+        SELECT (SELECT l.id FROM listings l WHERE l.id > cut.id ORDER BY l.id OFFSET :skip LIMIT 1)
+        FROM cut WHERE cut.id IS NOT NULL
+    )
+    SELECT id FROM cut
+    WHERE id IS NOT NULL AND EXISTS (SELECT 1 FROM listings n WHERE n.id > cut.id)
+    """
+)
+
+
+async def sitemap_cuts(session: ReplicaSession, step: int) -> list[uuid.UUID]:
+    """Where the sitemap's pages end: page k holds the ids in (cut k-1, cut k]."""
+    rows = await session.fetch(_SITEMAP_CUTS, {"skip": step - 1})
+    return [row[0] for row in rows.rows]
+
+
+@functools.cache
+def _sitemap_items_sql(after: bool, until: bool) -> TextClause:
+    where = ["status = 'active'"]
+    if after:
+        where.append("id > :after")
+    if until:
+        where.append("id <= :until")
+    return text(
+        f"SELECT id, title, city, updated_at FROM listings WHERE {' AND '.join(where)} "  # noqa: S608
+        "ORDER BY id LIMIT :limit"
+    )
+
+
+async def sitemap_items(
+    session: ReplicaSession, *, after: uuid.UUID | None, until: uuid.UUID | None, limit: int
+) -> list[tuple[uuid.UUID, str, str, datetime]]:
+    """(id, title, city, updated_at) of the active listings with after < id <= until, by id:
+    a range scan of pk_listings (keyset, never OFFSET)."""
+    stmt = _sitemap_items_sql(after is not None, until is not None)
+    rows = await session.fetch(stmt, {"after": after, "until": until, "limit": limit})
+    return [(r[0], r[1], r[2], r[3]) for r in rows.rows]

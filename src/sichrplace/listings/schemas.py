@@ -238,3 +238,66 @@ class PopularItem(ListingSummary):
 
 class PopularPage(BaseModel):
     items: list[PopularItem]
+
+
+class OwnListingItem(BaseModel):
+    """One of the caller's own listings (GET /listings/mine): every status, the full address."""
+
+    id: uuid.UUID
+    title: str
+    status: ListingStatus
+    street: str
+    house_number: str
+    postal_code: str
+    district: str | None
+    city: str
+    cold_rent_cents: int
+    utilities_cents: int
+    warm_rent_cents: int
+    deposit_cents: int
+    rooms: float
+    size_sqm: float
+    available_from: date | None
+    view_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class OwnListingPage(BaseModel):
+    items: list[OwnListingItem] = Field(description="newest first")
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null at the end"
+    )
+
+
+# The sitemap protocol's limit of URLs per sitemap file (sitemaps.org).
+SITEMAP_MAX_URLS = 50_000
+
+
+class SitemapItem(BaseModel):
+    """What a sitemap entry needs: the canonical URL is made of id, title and city."""
+
+    id: uuid.UUID
+    title: str
+    city: str
+    updated_at: datetime
+
+
+class SitemapPage(BaseModel):
+    items: list[SitemapItem]
+    next_after: uuid.UUID | None = Field(
+        description="`after` of the next call while the range may hold more; null at its end"
+    )
+
+
+class SitemapRange(BaseModel):
+    after: uuid.UUID | None = Field(description="the range starts after this id (null: first)")
+    until: uuid.UUID | None = Field(description="and ends with this id (null: the last)")
+
+
+class SitemapPages(BaseModel):
+    """The id ranges of the sitemap's pages: each holds at most `size` listings of any
+    status, so at most `size` active ones when the ranges were cut."""
+
+    size: int
+    pages: list[SitemapRange]

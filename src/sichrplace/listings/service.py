@@ -8,14 +8,19 @@ registered here (cache invalidation, read-your-writes pinning).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import orjson
 
 from sichrplace.integrations.maps.types import Geocoder, GeocodeResult, GeocodingUnavailable
 from sichrplace.kit import jsonbody
+from sichrplace.kit.cursor import decode_time_id, encode_time_id
+from sichrplace.kit.errors import Unprocessable
+from sichrplace.kit.i18n import N_
 from sichrplace.listings import geocoding, repository, rules
 from sichrplace.listings.detail import (
     CACHE_DOMAIN,
@@ -27,10 +32,10 @@ from sichrplace.listings.detail import (
     load_public,
     shaped,
 )
-from sichrplace.listings.errors import ListingNotFound
+from sichrplace.listings.errors import ListingArchived, ListingNotFound
 from sichrplace.listings.fulltext import derived_columns
 from sichrplace.listings.invalidation import ReadPath, after_listing_write
-from sichrplace.listings.records import ListingRow, PopularRow
+from sichrplace.listings.records import ListingRow, OwnListingRow, PopularRow
 from sichrplace.listings.rules import Caller
 from sichrplace.listings.schemas import ListingCreate, ListingUpdate
 from sichrplace.listings.tasks import geocode_listing
@@ -205,8 +210,10 @@ async def get_listing(
     body = await cache.get_or_compute_json(CACHE_DOMAIN, cache_key(listing_id), load, bypass=pinned)
     doc = orjson.loads(body)
     # Not one who manages it (they were answered above): an archived listing is not found.
-    if doc is None or not rules.may_see(None, owner_id="", status=doc["status"]):
+    if doc is None:
         raise ListingNotFound()
+    if not rules.may_see(None, owner_id="", status=doc["status"]):
+        raise ListingArchived()
     if (
         confirmed_viewing is not None
         and caller is not None
@@ -219,6 +226,32 @@ async def get_listing(
             own = shaped(full, caller, has_confirmed_viewing=True)
             return DetailView(jsonbody.dumps(own), False, source, private=True)
     return DetailView(body, False, source)
+
+
+async def own_listings(
+    session: ReplicaSession,
+    caller: Caller,
+    *,
+    status: ListingStatus | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[OwnListingRow], str | None]:
+    """The caller's own listings (any status, or one), newest first, and the next cursor."""
+    after = _decode_cursor(cursor) if cursor else None
+    rows = await repository.owned_page(
+        session, caller.id, status=status, after=after, limit=limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_time_id(rows[-1].created_at, rows[-1].id) if more and rows else None
+    return rows, next_cursor
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        return decode_time_id(cursor)
+    except ValueError:
+        raise Unprocessable.field("cursor", N_("is not a cursor of this list")) from None
 
 
 async def popular_listings(
@@ -245,3 +278,33 @@ def _public_card(card: PopularRow) -> dict[str, Any]:
         exact=rules.may_see_exact_address(show_exact_address=exact, owner_id=None, viewer=None),
     )
     return out
+
+
+SITEMAP_CACHE_DOMAIN = "sitemap"
+
+
+async def sitemap_pages(replica: ReplicaSession, cache: Cache, size: int) -> bytes:
+    """The id ranges of the sitemap's pages of `size` listings each (SitemapPages as JSON).
+
+    Cached for the sitemap's lifetime (CacheSettings.ttl_sitemap_seconds): the ranges
+    partition the whole id space whatever is written meanwhile, so pages read with one set
+    of ranges list every active listing exactly once; a listing published since only makes
+    its page a little longer (the web's page size leaves room below the protocol's limit)."""
+
+    async def load() -> dict[str, Any]:
+        cuts: list[uuid.UUID | None] = [None, *await repository.sitemap_cuts(replica, size), None]
+        pages = [{"after": a, "until": u} for a, u in itertools.pairwise(cuts)]
+        return {"size": size, "pages": pages}
+
+    return await cache.get_or_compute_json(SITEMAP_CACHE_DOMAIN, f"pages|{size}", load)
+
+
+async def sitemap_items(
+    replica: ReplicaSession, *, after: uuid.UUID | None, until: uuid.UUID | None, limit: int
+) -> bytes:
+    """The active listings of one id range, by id (SitemapPage as JSON); not cached: a
+    sitemap page is read rarely and its HTTP answer is cached by whoever reads it."""
+    rows = await repository.sitemap_items(replica, after=after, until=until, limit=limit)
+    items = [{"id": i, "title": t, "city": c, "updated_at": u} for i, t, c, u in rows]
+    next_after = rows[-1][0] if len(rows) == limit else None
+    return jsonbody.dumps({"items": items, "next_after": next_after})
