@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from sichrplace.platform.observability.web_vitals import GOOD_THRESHOLD, NAMES, Vital
+from sichrplace.platform.observability.web_vitals import (
+    GOOD_THRESHOLD,
+    NAMES,
+    POOR_THRESHOLD,
+    Vital,
+)
 
 R = "$__rate_interval"
 Kind = Literal["timeseries", "stat"]
@@ -615,11 +620,19 @@ INTEGRATIONS = Dashboard(
     ),
 )
 
-_VITAL_UNITS: dict[Vital, str] = {"lcp": "s", "inp": "s", "cls": "short", "fcp": "s", "ttfb": "s"}
+_VITAL_UNITS: dict[Vital, str] = {"lcp": "s", "inp": "s", "cls": "short", "ttfb": "s"}
+
+
+def _share(metric: str, bound: float, *, above: bool = False) -> str:
+    """The share of reports per page at or under `bound` (a bucket bound: exact), or above.
+    `le` as the client library writes it (4 is "4.0"): Prometheus 2 compares it as text."""
+    within = f'sum by (page) (rate({metric}_bucket{{le="{float(bound)!r}"}}[{R}]))'
+    total = f"sum by (page) (rate({metric}_count[{R}]))"
+    return f"({total} - {within}) / {total}" if above else f"{within} / {total}"
 
 
 def _vital_row(vital: Vital) -> Row:
-    metric, good = NAMES[vital], GOOD_THRESHOLD[vital]
+    metric, good, poor = NAMES[vital], GOOD_THRESHOLD[vital], POOR_THRESHOLD[vital]
     return Row(
         vital.upper(),
         (
@@ -627,26 +640,48 @@ def _vital_row(vital: Vital) -> Row:
                 f"{vital.upper()} p75 by page (Google assesses the 75th percentile)",
                 (_quantile(0.75, metric, "page"), "{{page}}"),
                 unit=_VITAL_UNITS[vital],
+                description=f"Good up to {good:g}, poor above {poor:g}.",
             ),
             _p(
-                f"{vital.upper()} good share (<= {good})",
-                (
-                    f'sum by (page) (rate({metric}_bucket{{le="{good}"}}[{R}]))'
-                    f" / sum by (page) (rate({metric}_count[{R}]))",
-                    "{{page}}",
-                ),
+                f"{vital.upper()} good (<= {good:g}) and poor (> {poor:g}) share by page",
+                (_share(metric, good), "good {{page}}"),
+                (_share(metric, poor, above=True), "poor {{page}}"),
                 unit="percentunit",
             ),
         ),
     )
 
 
+_REPORTS = Row(
+    "Reports",
+    (
+        _p(
+            "Reports recorded per second by vital",
+            *(
+                (f"sum(rate({NAMES[v]}_count[{R}]))", v.upper())
+                for v in ("lcp", "inp", "cls", "ttfb")
+            ),
+            unit="reqps",
+        ),
+        _p(
+            "Reports not recorded per second by reason",
+            (
+                f"sum by (reason) (rate(sichrplace_web_vitals_reports_rejected_total[{R}]))",
+                "{{reason}}",
+            ),
+            unit="reqps",
+            description="invalid (4xx naming the field), too_large (413), rate_limited (429), "
+            "duplicate (a metric id seen before).",
+        ),
+    ),
+)
+
 WEB_VITALS_DASHBOARD = Dashboard(
     uid="sichrplace-web-vitals",
     title="SichrPlace / Core Web Vitals (RUM)",
-    description="Real users' Core Web Vitals by page template, as the front end's beacons "
-    "report them (platform/observability/web_vitals.py).",
-    rows=tuple(_vital_row(v) for v in get_args(Vital)),
+    description="Real users' Core Web Vitals by page template, as the browsers report them "
+    "to POST /api/v1/rum (web/rum.py, platform/observability/web_vitals.py).",
+    rows=(*(_vital_row(v) for v in get_args(Vital)), _REPORTS),
 )
 
 DASHBOARDS = (
