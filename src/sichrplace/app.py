@@ -52,6 +52,7 @@ def _api_routers() -> list[APIRouter]:
     from sichrplace.privacy import endpoints as privacy
     from sichrplace.search import endpoints as search
     from sichrplace.viewings import endpoints as viewings
+    from sichrplace.web import rum
 
     # Routes are matched in order: the hottest reads first (matching is a linear scan).
     return [
@@ -69,6 +70,7 @@ def _api_routers() -> list[APIRouter]:
         notifications_router(current_user),
         privacy.router,
         ops.api_router,
+        rum.router,  # POST /rum: the browsers' Core Web Vitals (anonymous, rate limited)
     ]
 
 

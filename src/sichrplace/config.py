@@ -342,6 +342,8 @@ class CacheSettings(BaseSettings):
     ttl_popular_seconds: float = Field(default=60.0, gt=0)
     # Search-box completions: their counts change only when search_places is refreshed.
     ttl_suggest_seconds: float = Field(default=300.0, gt=0)
+    # The sitemap's page ranges (listings/service.py): as long as a crawler keeps the sitemap.
+    ttl_sitemap_seconds: float = Field(default=3600.0, gt=0)
     # After its TTL a value is served stale for this long while one caller refreshes it. Every
     # listing change removes the listing's key and bumps search/facets/popular, so an expired
     # value that is still there has seen no write since: the window can be long.
@@ -388,6 +390,7 @@ class CacheSettings(BaseSettings):
             "facets": self.ttl_facets_seconds,
             "popular": self.ttl_popular_seconds,
             "suggest": self.ttl_suggest_seconds,
+            "sitemap": self.ttl_sitemap_seconds,
         }
 
 
@@ -562,6 +565,10 @@ class WebSettings(BaseSettings):
     # Signs the forms' CSRF tokens (HMAC of the browser's random CSRF cookie). Set it in
     # production; the default is for development only.
     csrf_secret: SecretStr = SecretStr("development-only-csrf-secret")
+    # Listings (of any status) per sitemap page: at most this many active listings when the
+    # pages' id ranges are cut (hourly), leaving room for those published until the next cut
+    # below the protocol's 50,000 URLs per file (1M listings: ~23 pages).
+    sitemap_page_size: int = Field(default=45_000, ge=1000, le=50_000, multiple_of=1000)
 
 
 class Settings:

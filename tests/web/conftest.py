@@ -54,7 +54,7 @@ def cookies(settings: Settings) -> CookieNames:
 def sign_in(client: httpx.AsyncClient, settings: Settings, member: Member) -> None:
     """Put the member's access token where a login puts it (the session cookie)."""
     token = member.headers["Authorization"].removeprefix("Bearer ")
-    client.cookies.set(cookies(settings).access, token, domain="testserver")
+    client.cookies.set(cookies(settings).access, token)
 
 
 def csrf_token(html: str) -> str:
@@ -85,3 +85,28 @@ async def browser() -> AsyncIterator[object]:
         launched = await pw.chromium.launch(executable_path=CHROMIUM, args=browser_args())
         yield launched
         await launched.close()
+
+
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+
+
+async def axe_violations(page: object, settings: Settings) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now (the built axe
+    bundle is one of our /static/ files, so the page's CSP lets it load)."""
+    from playwright.async_api import Page
+
+    from sichrplace.web import assets
+
+    assert isinstance(page, Page)
+    await page.add_script_tag(url=assets.url_of(settings.web.static_dir, "axe.js"))
+    found = await page.evaluate(
+        "async (tags) => (await axe.run(document, {runOnly: {type: 'tag', values: tags}}))"
+        ".violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))",
+        AXE_TAGS,
+    )
+    return [
+        f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at {v['nodes']}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]

@@ -217,6 +217,30 @@ def messaging(
 
 
 @app.command()
+def web(
+    listings: int = typer.Option(1_000_000, min=1, help="Seeded listings the run needs."),
+    runs: int = typer.Option(3, min=1, help="Lighthouse runs per page; the report is the median."),
+    base_url: str = typer.Option("", help="Default: the stack's nginx."),
+) -> None:
+    """Lighthouse 12 (mobile preset) on home, a search results page and a listing page with
+    Debian's chromium: performance, LCP, CLS, TBT and accessibility, medians of the runs."""
+    from sichrplace.bench.web import WebBenchConfig, run, table
+
+    settings = get_settings()
+    cfg = WebBenchConfig(
+        listings=listings,
+        runs=runs,
+        base_url=base_url or f"http://127.0.0.1:{settings.stack.nginx_port}",
+    )
+    report, path = run(cfg, settings, typer.echo)
+    typer.echo(f"\nmedian of {runs} runs:")
+    typer.echo(table(report["median"], report["verdict"]))
+    typer.echo(f"\nresults: {path}")
+    if not report["verdict"]["passed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def explain(
     replica: bool = typer.Option(True, help="Run on the replica (what the API reads)."),
     search_path: str = typer.Option("", hidden=True, help="Another schema (experiments)."),

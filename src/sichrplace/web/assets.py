@@ -26,13 +26,12 @@ PREFIX = "/static/"
 
 # bundle -> its parts, in order: "npm:<path under node_modules>" or a file of web/assets.
 BUNDLES: dict[str, tuple[str, ...]] = {
-    # Every page: htmx (forms and fragments without a full reload), web-vitals (the
-    # real-user metrics) and our small glue. Kept under 50 KB compressed (issue budget).
-    "site.js": (
-        "npm:htmx.org/dist/htmx.min.js",
-        "npm:web-vitals/dist/web-vitals.iife.js",
-        "site.js",
-    ),
+    # Every page: htmx (forms and fragments without a full reload), then web-vitals (the
+    # real-user metrics) with our small glue; together under 50 KB compressed (the issue's
+    # budget). Two files, not one: each runs as its own task, and one task running both
+    # blocked the main thread for 150 ms under Lighthouse's 4x CPU slowdown (TBT 99 ms).
+    "htmx.js": ("npm:htmx.org/dist/htmx.min.js",),
+    "site.js": ("npm:web-vitals/dist/web-vitals.iife.js", "site.js"),
     "site.css": ("site.css",),
     # Only the map view loads Leaflet (about 40 KB compressed of its own).
     "map.js": ("npm:leaflet/dist/leaflet.js", "map.js"),

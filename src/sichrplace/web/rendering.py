@@ -117,7 +117,10 @@ class Page:
         self.language: Language = viewer.language
         self.csrf_token = csrf_token
         self.template = template  # the page's name in the real-user metrics
-        self._static = parts_of(request).settings.web.static_dir
+        settings = parts_of(request).settings.web
+        self._static = settings.static_dir
+        # The share of page views whose Core Web Vitals the browser reports (web/rum.py).
+        self.rum_rate = settings.rum_sample_rate
 
     def _(self, msgid: str, /, **params: object) -> str:
         return N_(msgid, **params).render(self.language)

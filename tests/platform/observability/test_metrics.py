@@ -12,11 +12,13 @@ from collections import defaultdict
 
 import httpx
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from prometheus_client.parser import text_string_to_metric_families
 
 from sichrplace.config import Settings
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.parts import Parts
+from sichrplace.web.routes import web_routers
 from tests.accounts.conftest import client_for, strong_password
 
 API = "/api/v1"
@@ -49,9 +51,10 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 def _templates(app: FastAPI) -> set[str]:
-    """Route templates a `route` label may hold: the documented ones, the operational ones
-    (left out of the schema), and `unmatched`."""
-    return {"unmatched", "/metrics", "/healthz", "/readyz", *app.openapi()["paths"]}
+    """Route templates a `route` label may hold: the documented ones, the operational ones and
+    the web pages (left out of the schema), and `unmatched`."""
+    pages = {r.path for router in web_routers() for r in router.routes if isinstance(r, APIRoute)}
+    return {"unmatched", "/metrics", "/healthz", "/readyz", *app.openapi()["paths"], *pages}
 
 
 async def test_labels_stay_bounded_after_hostile_requests(app: FastAPI) -> None:
@@ -65,7 +68,7 @@ async def test_labels_stay_bounded_after_hostile_requests(app: FastAPI) -> None:
             await client.get(f"{API}/users/someone{i}@example.com")
             await client.get(f"{API}/search/listings?city=Berlin&x{i}={ident}&max_rent={i}")
             await client.request("PROPFIND", f"{API}/listings/{ident}")
-            await client.request(f"VERB{i}", "/")
+            await client.request(f"VERB{i}", f"/nothing/here-{i}")
         samples, per_family = await scrape(client)
 
     templates = _templates(app)

@@ -24,17 +24,18 @@
   /* Live updates: an element with data-live="<event kind>" reloads its htmx source when an
      event of that kind arrives on the user's stream (/api/v1/events through the session). */
   function liveUpdates() {
-    var live = document.querySelectorAll("[data-live]");
-    if (!live.length || !window.EventSource) return;
+    if (!document.querySelector("[data-live]") || !window.EventSource) return;
     var source = new EventSource("/events");
     var refresh = function (kind) {
-      live.forEach(function (el) {
+      /* Looked up on each event: a swap may have replaced the elements since. */
+      document.querySelectorAll("[data-live]").forEach(function (el) {
         if (el.getAttribute("data-live").split(" ").indexOf(kind) >= 0) {
           htmx.trigger(el, "live");
         }
       });
     };
-    ["message.created", "message.read", "viewing.updated", "notification.created", "contract.updated"].forEach(function (kind) {
+    /* The kinds the server's stream carries (platform/events). */
+    ["message.created", "conversation.read", "viewing.updated", "notification.created"].forEach(function (kind) {
       source.addEventListener(kind, function () { refresh(kind); });
     });
   }
