@@ -10,6 +10,7 @@ import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -110,3 +111,25 @@ async def axe_violations(page: object, settings: Settings) -> list[str]:
         for v in found
         if v["impact"] in ("serious", "critical")
     ]
+
+
+async def signed_in_context(
+    browser: Any, stack_url: str, settings: Settings, member: Member
+) -> Any:
+    """A browser context signed in as `member` by the access cookie a login would set."""
+    context = await browser.new_context(base_url=stack_url, locale="de-DE")
+    token = member.headers["Authorization"].removeprefix("Bearer ")
+    await context.add_cookies(
+        [
+            {
+                "name": cookies(settings).access,
+                "value": token,
+                "domain": "127.0.0.1",
+                "path": "/",
+                "secure": True,
+                "httpOnly": True,
+                "sameSite": "Lax",
+            }
+        ]
+    )
+    return context

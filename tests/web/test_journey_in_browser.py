@@ -25,7 +25,7 @@ from tests.helpers.mailbox import wait_for_mail
 from tests.helpers.members import Member, create_member
 from tests.journey.conftest import API, eventually
 from tests.listings.conftest import listing_body
-from tests.web.conftest import ARTIFACTS, axe_violations, cookies
+from tests.web.conftest import ARTIFACTS, axe_violations, signed_in_context
 
 pytestmark = pytest.mark.stack
 
@@ -79,27 +79,6 @@ async def stage(
         yield landlord, listing, r.json()
 
 
-async def _signed_in_context(
-    browser: Any, stack_url: str, settings: Settings, member: Member
-) -> Any:
-    context = await browser.new_context(base_url=stack_url, locale="de-DE")
-    token = member.headers["Authorization"].removeprefix("Bearer ")
-    await context.add_cookies(
-        [
-            {
-                "name": cookies(settings).access,
-                "value": token,
-                "domain": "127.0.0.1",
-                "path": "/",
-                "secure": True,
-                "httpOnly": True,
-                "sameSite": "Lax",
-            }
-        ]
-    )
-    return context
-
-
 def _link(mail_text: str, path: str) -> str:
     found = re.search(r"https?://\S+" + re.escape(path) + r"\?token=[\w\-.~%]+", mail_text)
     assert found, mail_text
@@ -114,6 +93,7 @@ async def test_register_book_pay_message_sign_and_pay_the_deposit(
 ) -> None:
     landlord, listing, _slot = stage
     steps = Steps(settings)
+    rum_before = await _rum_reports(settings, "accounts/register")
     tenant_ctx = await browser.new_context(base_url=stack_url, locale="de-DE")
     tenant_ctx.set_default_timeout(TIMEOUT_MS)
     page = await tenant_ctx.new_page()
@@ -197,7 +177,7 @@ async def test_register_book_pay_message_sign_and_pay_the_deposit(
     await steps.shot(page, "reply-live")
 
     # --- the landlord drafts the contract and sends it -----------------------------------
-    landlord_ctx = await _signed_in_context(browser, stack_url, settings, landlord)
+    landlord_ctx = await signed_in_context(browser, stack_url, settings, landlord)
     landlord_ctx.set_default_timeout(TIMEOUT_MS)
     lpage = await landlord_ctx.new_page()
     await lpage.goto("/vermieter/besichtigungen")
@@ -228,7 +208,29 @@ async def test_register_book_pay_message_sign_and_pay_the_deposit(
     await page.get_by_text(re.compile("Kaution bezahlt", re.I)).first.wait_for(timeout=30_000)
     await steps.shot(page, "deposit-paid")
 
+    # The pages' real-user metrics (web-vitals, sent when each page was left) reached the
+    # stack's Prometheus: the register page's, for one, which only this journey's browser saw.
+    await eventually(
+        lambda: _more_rum(settings, "accounts/register", rum_before), "RUM in Prometheus", within=60
+    )
     assert errors == [], errors  # no script error, nothing the CSP blocked
     assert steps.violations == [], "\n".join(steps.violations)  # axe: no serious/critical
     await landlord_ctx.close()
     await tenant_ctx.close()
+
+
+async def _rum_reports(settings: Settings, template: str) -> float:
+    """Web-vitals reports of a page template in the stack's Prometheus (TTFB: every view)."""
+    query = f'sum(sichrplace_web_vitals_ttfb_seconds_count{{job="api",page="{template}"}})'
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.get(
+            f"http://127.0.0.1:{settings.stack.prometheus_port}/api/v1/query",
+            params={"query": query},
+        )
+        r.raise_for_status()
+        result = r.json()["data"]["result"]
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+async def _more_rum(settings: Settings, template: str, before: float) -> bool | None:
+    return True if await _rum_reports(settings, template) > before else None

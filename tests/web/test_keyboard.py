@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
+from sichrplace.config import Settings
+from sichrplace.platform.db.engines import Database
 from tests.helpers.mailbox import wait_for_mail
+from tests.helpers.members import create_member
+from tests.listings.conftest import listing_body
+from tests.web.conftest import signed_in_context
+
+API = "/api/v1"
 
 pytestmark = pytest.mark.stack
 
@@ -32,6 +41,9 @@ async def _focus_order(page: Any, limit: int = 400) -> list[str]:
             "() => { const e = document.activeElement; if (!e || e === document.body) return null;"
             " if (!e.dataset.kbd) e.dataset.kbd = String(Math.random()); return e.dataset.kbd; }"
         )
+        if seen and key == seen[-1]:  # a date input takes a Tab per part (day, month, year)
+            await page.keyboard.press("Tab")
+            continue
         if key is None or key in seen:
             break
         seen.append(key)
@@ -106,3 +118,50 @@ async def test_register_confirm_and_log_in_without_a_mouse(browser: Any, stack_u
     await page.keyboard.press("Enter")
     await page.get_by_role("link", name="Konto").wait_for()
     await context.close()
+
+
+async def _walk_forms(page: Any, path: str) -> None:
+    await page.goto(path)
+    controls = await page.locator(_CONTROLS).all()
+    visible = [c for c in controls if await c.is_visible()]
+    assert visible, f"no form controls on {path}"
+    order = await _focus_order(page)
+    groups = set()
+    for control in visible:
+        if await control.get_attribute("data-kbd") in order:
+            groups.add(await control.evaluate("e => e.type === 'radio' ? e.name : null"))
+    for control in visible:
+        name = await control.evaluate("e => e.name || e.id || e.textContent.trim()")
+        radio = await control.evaluate("e => e.type === 'radio'")
+        reached = await control.get_attribute("data-kbd") in order
+        assert reached or (radio and name in groups), f"{path}: Tab never reaches {name!r}"
+
+
+async def test_the_signed_in_forms_are_reached_by_tab(
+    browser: Any, stack_url: str, settings: Settings, db: Database
+) -> None:
+    """The tenant's booking, contact and account forms, the landlord's listing form."""
+    landlord = await create_member(db, settings, "landlord", label="kbd")
+    tenant = await create_member(db, settings, "tenant", label="kbd")
+    async with httpx.AsyncClient(base_url=stack_url, timeout=30) as http:
+        r = await http.post(f"{API}/listings", json=listing_body(), headers=landlord.headers)
+        assert r.status_code == 201, r.text
+        listing_id = r.json()["id"]
+        starts = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+        slot = {
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(minutes=30)).isoformat(),
+        }
+        r = await http.post(
+            f"{API}/listings/{listing_id}/slots", json=slot, headers=landlord.headers
+        )
+        assert r.status_code == 201, r.text
+    for member, paths in (
+        (tenant, [f"/wohnung/{listing_id}", "/konto"]),
+        (landlord, ["/vermieter/inserate/neu", f"/vermieter/inserate/{listing_id}/termine"]),
+    ):
+        context = await signed_in_context(browser, stack_url, settings, member)
+        page = await context.new_page()
+        for path in paths:
+            await _walk_forms(page, path)
+        await context.close()

@@ -8,7 +8,12 @@ import re
 import httpx
 
 from sichrplace.config import Settings
-from tests.web.conftest import cookies, csrf_token
+from sichrplace.platform.db.engines import Database
+from tests.helpers.members import create_member
+from tests.listings.conftest import listing_body
+from tests.web.conftest import cookies, csrf_token, sign_in
+
+API = "/api/v1"
 
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*application/ld\+json)[^>]*>", re.I)
 
@@ -88,3 +93,39 @@ async def test_assets_are_hashed_immutable_and_precompressed(stack_url: str) -> 
                     shipped += int(r.headers["content-length"])
         assert shipped <= 50 * 1024  # every page's JS, the search page's included (gzip)
         assert "max-age=31536000" not in home.headers.get("cache-control", "")
+
+
+_PUBLIC = ["/", "/suche", "/suche/karte", "/anmelden", "/registrieren", "/passwort-vergessen"]
+_TENANT = ["/konto", "/besichtigungen", "/nachrichten", "/vertraege"]
+_LANDLORD = ["/vermieter/inserate", "/vermieter/inserate/neu", "/vermieter/besichtigungen"]
+
+
+def _assert_strict(path: str, r: httpx.Response) -> None:
+    assert r.status_code == 200, (path, r.status_code)
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self';" in csp, path
+    assert "unsafe-inline" not in csp, path
+    assert _INLINE_SCRIPT.search(r.text) is None, path
+    assert re.search(r"\son[a-z]+=", r.text) is None, path
+    assert " style=" not in r.text, path
+    assert "<style" not in r.text, path
+
+
+async def test_every_page_has_the_csp_and_no_inline_code(
+    web: httpx.AsyncClient, client: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    landlord = await create_member(db, settings, "landlord", label="csp")
+    tenant = await create_member(db, settings, "tenant", label="csp")
+    made = await client.post(f"{API}/listings", json=listing_body(), headers=landlord.headers)
+    assert made.status_code == 201, made.text
+    listing = await web.get(f"/wohnung/{made.json()['id']}", follow_redirects=True)
+    _assert_strict("listing", listing)
+    assert '<script type="application/ld+json">' in listing.text  # data, not code
+    for path in _PUBLIC:
+        _assert_strict(path, await web.get(path))
+    sign_in(web, settings, tenant)
+    for path in _TENANT:
+        _assert_strict(path, await web.get(path))
+    sign_in(web, settings, landlord)
+    for path in _LANDLORD:
+        _assert_strict(path, await web.get(path))
