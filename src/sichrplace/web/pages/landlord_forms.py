@@ -22,26 +22,12 @@ from starlette.datastructures import FormData
 from sichrplace.kit.i18n import DISPLAY_TIMEZONE, N_, Language, Msg
 from sichrplace.listings.vocabulary import AMENITIES, ENERGY_CLASSES
 from sichrplace.web.client import ApiProblem
+from sichrplace.web.pages import listing as listing_page
 
 BERLIN = ZoneInfo(DISPLAY_TIMEZONE)
 
-AMENITY_LABELS: dict[str, Msg] = {
-    "balcony": N_("Balcony"),
-    "garden": N_("Garden"),
-    "elevator": N_("Elevator"),
-    "parking": N_("Parking space"),
-    "dishwasher": N_("Dishwasher"),
-    "washing_machine": N_("Washing machine"),
-    "fitted_kitchen": N_("Fitted kitchen"),
-    "cellar": N_("Cellar"),
-    "wheelchair_accessible": N_("Wheelchair accessible"),
-    "terrace": N_("Terrace"),
-    "guest_toilet": N_("Guest toilet"),
-    "bathtub": N_("Bathtub"),
-    "floor_heating": N_("Underfloor heating"),
-    "storage_room": N_("Storage room"),
-    "bicycle_storage": N_("Bicycle storage"),
-}
+# The same labels as the listing page's (one list of amenity names for every page).
+AMENITY_LABELS = listing_page.AMENITY_LABELS
 LISTING_STATUS_LABELS: dict[str, Msg] = {
     "active": N_("Active"),
     "reserved": N_("Reserved"),
