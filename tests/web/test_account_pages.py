@@ -18,21 +18,13 @@ from sichrplace.platform.db.engines import Database
 from tests.accounts.conftest import client_for
 from tests.helpers.members import Member, create_member
 from tests.privacy.conftest import Account, registered, rows, signed_in
-from tests.web.conftest import cookies, csrf_token, post_form
+from tests.web.conftest import cookies, csrf_token, post_form, sign_in
 
 API = "/api/v1"
 
 
 async def _me(client: httpx.AsyncClient, member: Member) -> httpx.Response:
     return await client.get(f"{API}/me", headers=member.headers)
-
-
-def sign_in(web: httpx.AsyncClient, settings: Settings, member: Member) -> None:
-    """The member's access token in the session cookie. (conftest's `sign_in` sets it for the
-    domain "testserver", which the cookie jar never sends: it calls the host
-    "testserver.local".)"""
-    token = member.headers["Authorization"].removeprefix("Bearer ")
-    web.cookies.set(cookies(settings).access, token)
 
 
 def _set_cookies(response: httpx.Response) -> dict[str, str]:

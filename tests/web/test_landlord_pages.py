@@ -30,7 +30,7 @@ from tests.viewings.conftest import (  # noqa: F401 - fixtures
     payments,
     stripe_fake,
 )
-from tests.web.conftest import cookies, csrf_token, post_form
+from tests.web.conftest import csrf_token, post_form, sign_in
 
 API = "/api/v1"
 _INLINE_CODE = re.compile(r"<script(?![^>]*\bsrc=)|<style|\sstyle=|\son[a-z]+=|javascript:", re.I)
@@ -56,13 +56,6 @@ FORM = {
     "energy_class": "C",
     "furnished": "1",
 }
-
-
-def sign_in(web: httpx.AsyncClient, settings: Settings, member: Member) -> None:
-    """The member's access token in the session cookie, for the host the cookie jar sends
-    it to (conftest's `sign_in` names the domain "testserver", which the jar calls
-    "testserver.local" and so never sends it)."""
-    web.cookies.set(cookies(settings).access, member.headers["Authorization"][len("Bearer ") :])
 
 
 @pytest.fixture

@@ -20,20 +20,11 @@ from sichrplace.config import Settings
 from tests.helpers.members import Member
 from tests.journey.conftest import approve_in_browser, eventually
 from tests.viewings.conftest import API, MakeUser, Stage, book, make_user, stage
-from tests.web.conftest import cookies, csrf_token
+from tests.web.conftest import csrf_token, sign_in
 
 __all__ = ["make_user", "stage"]
 
 _KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
-
-
-def sign_in(web: httpx.AsyncClient, settings: Settings, member: Member) -> None:
-    """The member's access token in the session cookie (for any host: the conftest's sets it
-    for the domain "testserver", which the cookie jar never sends, as it calls the host
-    "testserver.local")."""
-    web.cookies.clear()
-    token = member.headers["Authorization"].removeprefix("Bearer ")
-    web.cookies.set(cookies(settings).access, token)
 
 
 def hidden(html: str, name: str) -> str:

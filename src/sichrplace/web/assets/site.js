@@ -21,23 +21,45 @@
     webVitals.onTTFB(send);
   }
 
-  /* Live updates: an element with data-live="<event kind>" reloads its htmx source when an
-     event of that kind arrives on the user's stream (/api/v1/events through the session). */
+  /* Live updates: an element with data-live="<event kinds>" reloads its htmx source when an
+     event of such a kind arrives on the user's stream (/events, through the session cookie).
+     A stream the server refused (its access cookie expired: 401) is opened again after
+     /sitzung has refreshed the cookie; then every live element reloads, as events may have
+     been missed meanwhile. */
+  var KINDS = ["message.created", "conversation.read", "viewing.updated", "notification.created"];
+
+  function refreshLive(kind) {
+    /* Looked up on each event: a swap may have replaced the elements since. */
+    document.querySelectorAll("[data-live]").forEach(function (el) {
+      if (!kind || el.getAttribute("data-live").split(" ").indexOf(kind) >= 0) {
+        htmx.trigger(el, "live");
+      }
+    });
+  }
+
   function liveUpdates() {
     if (!document.querySelector("[data-live]") || !window.EventSource) return;
-    var source = new EventSource("/events");
-    var refresh = function (kind) {
-      /* Looked up on each event: a swap may have replaced the elements since. */
-      document.querySelectorAll("[data-live]").forEach(function (el) {
-        if (el.getAttribute("data-live").split(" ").indexOf(kind) >= 0) {
-          htmx.trigger(el, "live");
-        }
+    var wait = 1000, reopened = false;
+    var open = function () {
+      var source = new EventSource("/events");
+      KINDS.forEach(function (kind) {
+        source.addEventListener(kind, function () { refreshLive(kind); });
       });
+      source.onopen = function () {
+        wait = 1000;
+        if (reopened) refreshLive(null);
+      };
+      source.onerror = function () {
+        if (source.readyState !== EventSource.CLOSED) return; /* the browser reconnects */
+        source.close();
+        reopened = true;
+        setTimeout(function () {
+          fetch("/sitzung", { credentials: "same-origin" }).then(open, open);
+        }, wait);
+        wait = Math.min(wait * 2, 30000);
+      };
     };
-    /* The kinds the server's stream carries (platform/events). */
-    ["message.created", "conversation.read", "viewing.updated", "notification.created"].forEach(function (kind) {
-      source.addEventListener(kind, function () { refresh(kind); });
-    });
+    open();
   }
 
   /* After a form swapped in new messages, keep the newest in view. */

@@ -22,8 +22,9 @@ from sichrplace.web.pages.base import (
     redirect,
     render,
     safe_next,
+    viewer,
 )
-from sichrplace.web.session import cookie_names, forget_session, store_tokens
+from sichrplace.web.session import apply_cookies, cookie_names, forget_session, store_tokens
 
 router = page_router()
 
@@ -81,6 +82,16 @@ async def login(request: Request) -> Response:
 def _retry(problem: ApiProblem) -> dict[str, str]:
     after = problem.headers.get("retry-after")
     return {"Retry-After": after} if after else {}
+
+
+@router.get("/sitzung")
+async def session_check(request: Request) -> Response:
+    """204 with the session's cookies refreshed if its access token had expired (the live
+    updates call it before opening their event stream again); nothing else."""
+    seen = await viewer(request)
+    response = Response(status_code=204, headers={"Cache-Control": "no-store"})
+    apply_cookies(response, request, seen)
+    return response
 
 
 @router.post("/abmelden")
