@@ -218,6 +218,10 @@ async def test_each_side_lists_its_viewings_page_by_page(
         assert r.status_code == 201
         ids.append(r.json()["id"])
     newest_first = list(reversed(ids))
+    r = await client.patch(
+        f"{API}/me", json={"full_name": "Erika Mieterin"}, headers=stage.tenant.headers
+    )
+    assert r.status_code == 200, r.text
     await replica_caught_up(db)  # the landlord did not write these: replica reads
     for member, side in ((stage.tenant, "tenant"), (stage.landlord, "landlord")):
         seen: list[str] = []
@@ -236,6 +240,9 @@ async def test_each_side_lists_its_viewings_page_by_page(
     # The default side follows the role; the other side is empty.
     r = await client.get(f"{API}/viewings", headers=stage.landlord.headers)
     assert [v["id"] for v in r.json()["items"]] == newest_first
+    # Each party sees who the other is (the landlord's list shows the tenant's name).
+    names = {(v["tenant_name"], v["landlord_name"]) for v in r.json()["items"]}
+    assert names == {("Erika Mieterin", "Vw Test")}
     r = await client.get(f"{API}/viewings", params={"as": "landlord"}, headers=stage.tenant.headers)
     assert r.json() == {"items": [], "next_cursor": None}
     r = await client.get(

@@ -390,6 +390,8 @@ async def test_incoming_viewings_show_a_booking_and_let_the_landlord_act(
     assert "Besichtigung im Altbau" in page.text
     assert "Zahlung ausstehend" in page.text
     assert "Ich komme mit meiner Partnerin." in page.text
+    tenant_name = (await client.get("/api/v1/me", headers=tenant.headers)).json()["full_name"]
+    assert tenant_name in page.text  # who booked
     assert f"/vermieter/besichtigungen/{booked.json()['id']}/absagen" in page.text
     assert f"/vermieter/besichtigungen/{past}/abschliessen" in page.text  # its slot has begun
     assert f"/vermieter/besichtigungen/{booked.json()['id']}/abschliessen" not in page.text

@@ -335,7 +335,15 @@ async def list_viewings(
         replica, user, as_party=side, cursor=cursor, limit=limit
     )
     tz = settings.viewings.timezone
-    return {"items": [_viewing_out(row, tz) for row in rows], "next_cursor": next_cursor}
+    items = [
+        {
+            **_viewing_out(row.viewing, tz),
+            "tenant_name": row.tenant_name,
+            "landlord_name": row.landlord_name,
+        }
+        for row in rows
+    ]
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get(

@@ -55,6 +55,15 @@ class ViewingRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ListedViewing:
+    """A booking as a list shows it: with both parties' names (each sees who the other is)."""
+
+    viewing: ViewingRow
+    tenant_name: str
+    landlord_name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Person:
     id: uuid.UUID
     email: str

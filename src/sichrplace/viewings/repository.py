@@ -24,6 +24,7 @@ from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 from sichrplace.viewings.models import LIVE_SQL, CalendarFeed, Viewing, ViewingSlot
 from sichrplace.viewings.records import (
     BookableSlot,
+    ListedViewing,
     Person,
     SlotRow,
     ViewingContext,
@@ -285,10 +286,22 @@ async def list_viewings(
     as_party: str,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
-) -> list[ViewingRow]:
-    """The user's bookings on one side, newest first, after a keyset cursor."""
+) -> list[ListedViewing]:
+    """The user's bookings on one side, newest first, after a keyset cursor, with both
+    parties' names."""
     column = viewings.c.tenant_id if as_party == "tenant" else viewings.c.landlord_id
-    stmt = select(*VIEWING_COLUMNS).select_from(_JOINED).where(column == user_id)
+    named = _JOINED.join(_tenants, _tenants.c.id == viewings.c.tenant_id).join(
+        _landlords, _landlords.c.id == viewings.c.landlord_id
+    )
+    stmt = (
+        select(
+            *VIEWING_COLUMNS,
+            _tenants.c.full_name.label("tenant_name"),
+            _landlords.c.full_name.label("landlord_name"),
+        )
+        .select_from(named)
+        .where(column == user_id)
+    )
     if after is not None:
         created, last_id = after
         stmt = stmt.where(
@@ -298,7 +311,12 @@ async def list_viewings(
             )
         )
     stmt = stmt.order_by(viewings.c.created_at.desc(), viewings.c.id.desc()).limit(limit)
-    return [_viewing(r) for r in (await session.execute(stmt)).all()]
+    listed = []
+    for row in (await session.execute(stmt)).all():
+        values = row._asdict()
+        tenant_name, landlord_name = values.pop("tenant_name"), values.pop("landlord_name")
+        listed.append(ListedViewing(_viewing_from(values), tenant_name, landlord_name))
+    return listed
 
 
 async def has_confirmed_viewing(

@@ -92,8 +92,13 @@ class ViewingOut(BaseModel):
     )
 
 
+class ListedViewingOut(ViewingOut):
+    tenant_name: str = Field(description="the tenant's name (each party sees the other's)")
+    landlord_name: str = Field(description="the landlord's name")
+
+
 class ViewingPage(BaseModel):
-    items: list[ViewingOut]
+    items: list[ListedViewingOut]
     next_cursor: str | None
 
 

@@ -46,7 +46,7 @@ from sichrplace.viewings.errors import (
     SlotTaken,
     ViewingNotFound,
 )
-from sichrplace.viewings.records import SlotRow, ViewingContext, ViewingRow
+from sichrplace.viewings.records import ListedViewing, SlotRow, ViewingContext, ViewingRow
 from sichrplace.viewings.vocabulary import VIEWING_UPDATED, Party, ViewingStatus
 
 AnySession = PrimarySession | ReplicaSession
@@ -223,7 +223,7 @@ async def list_viewings(
     as_party: Party,
     cursor: str | None,
     limit: int,
-) -> tuple[list[ViewingRow], str | None]:
+) -> tuple[list[ListedViewing], str | None]:
     """The caller's bookings on one side, newest first, and the cursor of the next page."""
     after = decode_cursor(cursor) if cursor else None
     rows = await repository.list_viewings(
@@ -231,7 +231,8 @@ async def list_viewings(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+    last = rows[-1].viewing if rows else None
+    next_cursor = encode_cursor(last.created_at, last.id) if more and last else None
     return rows, next_cursor
 
 
