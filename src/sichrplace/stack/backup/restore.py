@@ -1,0 +1,240 @@
+"""Restore a backup into a new directory and run it beside the stack on a port of its own.
+
+The copy is a plain Postgres (not under supervisord): `pgbackrest restore` writes the data and
+the recovery settings, we add ours last in postgresql.auto.conf (its port, no archiving into
+the stack's repository, no synchronous standbys to wait for), start it with pg_ctl as the
+Postgres OS user and wait until it has recovered to the target and answers queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import psycopg
+
+from sichrplace.config import Settings
+from sichrplace.stack.backup import pgbackrest, repository
+from sichrplace.stack.backup.pgbackrest import BackupError
+from sichrplace.stack.layout import PG_BIN, Layout, chown_pg, run_as_pg
+
+MARKER_FILE = "sichrplace-restore.json"
+LOG_FILE = "restore-postgres.log"
+Action = Literal["promote", "pause"]
+
+
+@dataclass(frozen=True)
+class Restored:
+    data_dir: Path
+    port: int
+    target: str  # ISO time, or "latest"
+    action: Action
+    backup_set: str | None
+    restore_seconds: float  # pgbackrest restore alone
+    ready_seconds: float  # from the restore's start to a queryable database (RTO)
+
+
+def target_text(target: datetime) -> str:
+    """The form pgBackRest and Postgres read for recovery_target_time (UTC, microseconds)."""
+    return target.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+
+
+def free_port(start: int, layout: Layout) -> int:
+    """The first port from `start` with nothing listening and no Postgres socket of ours."""
+    for port in range(start, start + 200):
+        if (layout.pg_socket / f".s.PGSQL.{port}").exists():
+            continue
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise BackupError(f"no free port in {start}..{start + 199}")
+
+
+def _protected(settings: Settings, layout: Layout, data_dir: Path) -> bool:
+    resolved = data_dir.resolve()
+    return resolved in {layout.pg_primary.resolve(), layout.pg_replica.resolve(), layout.root}
+
+
+def _prepare_dir(data_dir: Path) -> None:
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise BackupError(f"{data_dir} is not empty: restore into a new directory")
+    for parent in reversed(data_dir.parents):
+        if parent != Path("/") and not parent.exists():
+            parent.mkdir(mode=0o755)
+    data_dir.mkdir(mode=0o700, exist_ok=True)
+    chown_pg(data_dir)
+    # A parent the Postgres user cannot enter (a private home) fails here, not in pgBackRest.
+    try:
+        run_as_pg(["test", "-w", str(data_dir), "-a", "-x", str(data_dir)])
+    except RuntimeError as exc:
+        raise BackupError(
+            f"the Postgres OS user cannot write {data_dir}: pick a folder it can reach "
+            "(e.g. under /var/tmp)"
+        ) from exc
+
+
+def _check_space(data_dir: Path, size_bytes: int) -> None:
+    free = shutil.disk_usage(data_dir).free
+    needed = int(size_bytes * 1.05) + 512 * 1024 * 1024
+    if free < needed:
+        raise BackupError(
+            f"{data_dir}: {free / 2**30:.1f} GiB free, the restore needs about "
+            f"{needed / 2**30:.1f} GiB (database {size_bytes / 2**30:.1f} GiB + WAL)"
+        )
+
+
+def _overrides(settings: Settings, layout: Layout, data_dir: Path, port: int) -> str:
+    fetch = " ".join([*pgbackrest.base_args(settings, layout), f"--pg1-path={data_dir}"])
+    return (
+        "\n# sichrplace db restore: this copy runs beside the stack (read last, wins).\n"
+        f"port = {port}\n"
+        "listen_addresses = '127.0.0.1'\n"
+        f"unix_socket_directories = '{layout.pg_socket}'\n"
+        # Never into the stack's repository: a promoted copy is a new timeline of its own.
+        "archive_mode = off\n"
+        f"restore_command = '{fetch} archive-get %f \"%p\"'\n"
+        "synchronous_standby_names = ''\n"
+        "primary_conninfo = ''\n"
+        "primary_slot_name = ''\n"
+        "shared_buffers = '256MB'\n"
+        "hot_standby = on\n"
+    )
+
+
+def _postmaster_alive(data_dir: Path) -> bool:
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def log_tail(data_dir: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join((data_dir / LOG_FILE).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+async def _wait_ready(
+    settings: Settings, layout: Layout, data_dir: Path, port: int, action: Action, within: float
+) -> None:
+    """Until the copy has reached its target: promoted (out of recovery) or paused there."""
+    deadline = time.monotonic() + within
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        if time.monotonic() - started > 2 and not _postmaster_alive(data_dir):
+            raise BackupError(f"the restored Postgres stopped:\n{log_tail(data_dir)}")
+        with contextlib.suppress(psycopg.OperationalError):
+            async with await psycopg.AsyncConnection.connect(
+                host=str(layout.pg_socket),
+                port=port,
+                user="postgres",
+                dbname=settings.db.name,
+                autocommit=True,
+                connect_timeout=2,
+            ) as conn:
+                in_recovery, pause = await repository.recovery_state(conn)
+                if (action == "promote" and not in_recovery) or (
+                    action == "pause" and pause == "paused"
+                ):
+                    return
+        await asyncio.sleep(0.25)
+    raise BackupError(f"the restored Postgres was not ready after {within:.0f} s")
+
+
+def _usable_dir(
+    settings: Settings, layout: Layout, into: Path, size_hint_bytes: int | None
+) -> Path:
+    into = into.absolute()
+    if _protected(settings, layout, into):
+        raise BackupError(f"{into} is one of the stack's own folders")
+    _prepare_dir(into)
+    if size_hint_bytes:
+        _check_space(into, size_hint_bytes)
+    return into
+
+
+def _configure_copy(settings: Settings, layout: Layout, copy: Restored) -> None:
+    with (copy.data_dir / "postgresql.auto.conf").open("a") as conf:
+        conf.write(_overrides(settings, layout, copy.data_dir, copy.port))
+    (copy.data_dir / MARKER_FILE).write_text(json.dumps(asdict(copy), default=str))
+
+
+async def restore(
+    settings: Settings,
+    layout: Layout,
+    *,
+    into: Path,
+    target: datetime | None,
+    port: int | None = None,
+    action: Action = "promote",
+    backup_set: str | None = None,
+    size_hint_bytes: int | None = None,
+    ready_within: float = 3600,
+) -> Restored:
+    """Restore to `target` (None: the end of the archive) into a new `into`, start it, wait
+    until it answers; the caller stops it with `stop()`."""
+    started = time.monotonic()
+    into = _usable_dir(settings, layout, into, size_hint_bytes)
+    chosen = port or free_port(settings.stack.primary_port + 10, layout)
+    args = ["restore", f"--pg1-path={into}", f"--process-max={settings.backup.process_max}"]
+    if target is not None:
+        args += ["--type=time", f"--target={target_text(target)}", f"--target-action={action}"]
+    if backup_set:
+        args.append(f"--set={backup_set}")
+    await pgbackrest.run(settings, layout, *args)
+    restore_seconds = time.monotonic() - started
+    restored = Restored(
+        data_dir=into,
+        port=chosen,
+        target=target.isoformat() if target else "latest",
+        action=action if target else "promote",
+        backup_set=backup_set,
+        restore_seconds=round(restore_seconds, 3),
+        ready_seconds=0.0,
+    )
+    _configure_copy(settings, layout, restored)
+    await pgbackrest.run_as_pg_async(
+        [f"{PG_BIN}/pg_ctl", "start", "-W", "-s", "-D", str(into), "-l", str(into / LOG_FILE)],
+        what="pg_ctl start",
+    )
+    await _wait_ready(settings, layout, into, chosen, restored.action, ready_within)
+    ready = time.monotonic() - started
+    return Restored(**{**asdict(restored), "ready_seconds": round(ready, 3)})
+
+
+def is_restored_copy(data_dir: Path) -> bool:
+    return (data_dir / MARKER_FILE).is_file()
+
+
+def _checked_copy(settings: Settings, layout: Layout, data_dir: Path) -> Path:
+    data_dir = data_dir.absolute()
+    if _protected(settings, layout, data_dir) or not is_restored_copy(data_dir):
+        raise BackupError(f"{data_dir} is no copy made by `sichrplace db restore`")
+    return data_dir
+
+
+async def stop(settings: Settings, layout: Layout, data_dir: Path, *, remove: bool = True) -> None:
+    """Stop a copy made by `restore` (fast shutdown) and, unless told not to, delete it."""
+    data_dir = _checked_copy(settings, layout, data_dir)
+    if _postmaster_alive(data_dir):
+        await pgbackrest.run_as_pg_async(
+            [f"{PG_BIN}/pg_ctl", "stop", "-s", "-w", "-m", "fast", "-D", str(data_dir)],
+            what="pg_ctl stop",
+        )
+    if remove:
+        await asyncio.to_thread(shutil.rmtree, data_dir)
