@@ -12,8 +12,8 @@ browser=0
 [ "${1:-}" = "--python-only" ] && python_only=1
 [ "${1:-}" = "--browser" ] && browser=1
 
-APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-postgis-3 pgbouncer redis-server
-  nginx-light libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static wrk postgresql-client-15 ca-certificates wngerman
+APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-postgis-3 postgresql-15-partman pgbouncer redis-server
+  nginx-light libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static wrk postgresql-client-15 pgbackrest ca-certificates wngerman
   hunspell-de-de prometheus prometheus-alertmanager fonts-dejavu-core
   prometheus-postgres-exporter prometheus-redis-exporter prometheus-pgbouncer-exporter
   prometheus-nginx-exporter prometheus-node-exporter prometheus-blackbox-exporter)

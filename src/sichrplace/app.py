@@ -42,6 +42,7 @@ def _api_routers() -> list[APIRouter]:
     """Every domain router mounted under /api/v1 (imported here to keep start-up explicit)."""
     from sichrplace.accounts import endpoints as accounts
     from sichrplace.accounts.dependencies import current_user
+    from sichrplace.analytics import endpoints as analytics
     from sichrplace.contracts import endpoints as contracts
     from sichrplace.listings import endpoints as listings
     from sichrplace.media import endpoints as media
@@ -58,6 +59,7 @@ def _api_routers() -> list[APIRouter]:
     return [
         search.router,
         listings.router,
+        analytics.router,  # GET /listings/{id}/stats
         media.router,
         accounts.router,
         messaging.router,

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sichrplace.accounts.security import AUTH, build_auth_runtime
+from sichrplace.analytics import service as analytics_service
 from sichrplace.config import Settings
 from sichrplace.contracts.charges import DepositSource
 from sichrplace.integrations.maps.google import GoogleGeocoder
@@ -28,6 +29,7 @@ from sichrplace.media import service as media_service
 from sichrplace.media.parts import MEDIA, MediaParts
 from sichrplace.media.storage import MediaStorage
 from sichrplace.payments.parts import PAYMENTS, PaymentsParts
+from sichrplace.platform import analytics
 from sichrplace.platform.bulkhead import Bulkhead
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
@@ -57,6 +59,30 @@ def _core(settings: Settings) -> Parts:
     parts.on_close("db", db.dispose)
     parts.on_close("cache", parts.cache.aclose)
     return parts
+
+
+def _analytics(parts: Parts) -> None:
+    """The process's analytics buffer, writing through the analytics domain's statement,
+    installed for the record calls of every domain (platform/analytics); closed before the
+    database, so its last flush still writes."""
+    settings = parts.settings.analytics
+    if not settings.enabled:
+        return
+    buffer = analytics.EventBuffer(
+        analytics_service.writer(parts.db),
+        interval=settings.flush_seconds,
+        batch=settings.flush_batch,
+        capacity=settings.buffer_capacity,
+        timeout=settings.flush_timeout_seconds,
+    )
+    buffer.start()
+    analytics.install(buffer)
+
+    async def close() -> None:
+        analytics.uninstall(buffer)
+        await buffer.aclose()
+
+    parts.on_close("analytics", close)
 
 
 def _domains(parts: Parts, *, views: PageViewBuffer | None) -> None:
@@ -122,6 +148,7 @@ async def api_parts(settings: Settings) -> AsyncIterator[Parts]:
         views = PageViewBuffer(parts.redis, interval=settings.cache.view_buffer_seconds)
         views.start()
         parts.on_close("views", views.aclose)
+        _analytics(parts)
         _domains(parts, views=views)
         _event_hub(parts)
         await _search(parts)
@@ -187,6 +214,7 @@ async def worker_parts(settings: Settings) -> AsyncIterator[Parts]:
     """A job worker's parts (no near cache listening, no page views, no search index)."""
     parts = _core(settings)
     try:
+        _analytics(parts)  # journey steps recorded by jobs
         _domains(parts, views=None)
         yield parts
     finally:

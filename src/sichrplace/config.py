@@ -542,6 +542,73 @@ class EventsSettings(BaseSettings):
     retention_days: int = Field(default=30, ge=1)
 
 
+class AnalyticsSettings(BaseSettings):
+    """Analytics (sichrplace/analytics): raw events in daily partitions, rollups, the buffer."""
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_ANALYTICS_")
+
+    # Off: nothing is recorded (the record calls return at once); rollups and stats still read.
+    enabled: bool = True
+    # Raw events (listing_views, search_events, journey_events) are kept this many days: the
+    # hourly maintenance job writes it into partman.part_config and pg_partman drops older
+    # daily partitions. The rollups are kept.
+    retention_days: int = Field(default=90, ge=2)
+    # Daily partitions made ahead of today (pg_partman's premake).
+    premake_days: int = Field(default=7, ge=1)
+    # Each API process sends its buffered events in one statement this often, or sooner
+    # when this many are waiting; beyond `buffer_capacity` waiting events new ones are
+    # dropped and counted (sichrplace_analytics_events_dropped_total), never an error.
+    flush_seconds: float = Field(default=1.0, gt=0)
+    flush_batch: int = Field(default=5000, ge=1)
+    buffer_capacity: int = Field(default=50_000, ge=1)
+    flush_timeout_seconds: float = Field(default=5.0, gt=0)
+    # GET /listings/popular ranks by the views of this many days (listing_daily).
+    popular_days: int = Field(default=7, ge=1)
+    # GET /listings/{id}/stats: the days shown without `from`, and the longest range asked.
+    stats_default_days: int = Field(default=30, ge=1)
+    stats_max_days: int = Field(default=366, ge=1)
+
+
+class BackupSettings(BaseSettings):
+    """Backups and point-in-time recovery with pgBackRest (sichrplace/stack/backup,
+    docs/operations.md "Backups and point-in-time recovery")."""
+
+    model_config = SettingsConfigDict(env_prefix="SICHRPLACE_BACKUP_")
+
+    stanza: str = Field(default="sichrplace", pattern=r"^[a-z][a-z0-9_-]*$")
+    # The repository; default `<stack data folder>/backup/repo`. In production a separate
+    # disk or an object store (pgBackRest's repo1-type), never the database's own disk.
+    repo_path: Path | None = None
+    # Retention (pgBackRest's expire runs after every backup): full backups kept (older ones
+    # and the diffs and WAL that need them are dropped), differential backups kept, and the
+    # full backups whose WAL is kept for point-in-time recovery (the archive's retention:
+    # with 2 weekly fulls, PITR reaches back 7 to 14 days).
+    retention_full: int = Field(default=2, ge=1)
+    retention_diff: int = Field(default=7, ge=1)
+    retention_archive_full: int = Field(default=2, ge=1)
+    # A WAL segment is switched and archived at the latest this long after a commit: the
+    # RPO of losing the primary and its replica together (30 s + the push, inside 60 s).
+    archive_timeout_seconds: int = Field(default=30, ge=5, le=60)
+    # WAL the primary keeps for a lagging or absent replica's slot before it gives the slot
+    # up (the replica then reads the archive through its restore_command).
+    max_slot_wal_keep_size_mb: int = Field(default=8192, ge=1024)
+    compress_type: Literal["lz4", "zst", "gz", "none"] = "lz4"
+    process_max: int = Field(default=2, ge=1)
+    # Schedules (cron, UTC): a full backup weekly, a differential on the other days, the
+    # restore drill weekly (away from the backups).
+    full_cron: str = "7 1 * * 0"
+    diff_cron: str = "7 1 * * 1-6"
+    drill_cron: str = "37 3 * * 3"
+    # A drill fails above these (docs/operations.md: how they are measured).
+    rpo_target_seconds: float = Field(default=60.0, gt=0)
+    rto_target_seconds: float = Field(default=300.0, gt=0)
+    # Marker rows the drill writes, one every `drill_marker_interval_seconds`.
+    drill_markers: int = Field(default=6, ge=2)
+    drill_marker_interval_seconds: float = Field(default=1.0, gt=0)
+    # Markers older than this are deleted by the drill.
+    drill_marker_retention_days: int = Field(default=30, ge=1)
+
+
 class WebSettings(BaseSettings):
     """The server-rendered pages (sichrplace/web): their cookies, assets and map tiles."""
 
@@ -597,6 +664,8 @@ class Settings:
         self.events = EventsSettings()
         self.notifications = NotificationsSettings()
         self.web = WebSettings()
+        self.backup = BackupSettings()
+        self.analytics = AnalyticsSettings()
         self._follow_stack_ports()
         self._production_defaults()
 

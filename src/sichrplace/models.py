@@ -1,6 +1,7 @@
 """Imports every domain's models so Alembic sees one complete metadata."""
 
 from sichrplace.accounts import models as accounts_models  # noqa: F401
+from sichrplace.analytics import models as analytics_models  # noqa: F401
 from sichrplace.contracts import models as contracts_models  # noqa: F401
 from sichrplace.listings import models as listings_models  # noqa: F401
 from sichrplace.media import models as media_models  # noqa: F401

@@ -1,5 +1,6 @@
 """Popular listings: views are counted in Redis (no database write per view), flushed into
-view_count by the periodic job's body exactly once, and ranked by GET /listings/popular."""
+view_count by the periodic job's body exactly once, and ranked by GET /listings/popular by
+their views of the last days in the analytics rollups (then by view_count)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from sichrplace.analytics.tasks import roll_up
 from sichrplace.app import parts_of_app
 from sichrplace.kit.clock import utcnow
 from sichrplace.listings import page_views as views
 from sichrplace.listings.parts import LISTINGS
 from sichrplace.listings.repository import listings
+from sichrplace.platform import analytics
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.parts import Parts
 from tests.listings.conftest import API, MakeUser, listing_body, replica_caught_up
@@ -49,6 +52,12 @@ async def _flush(db: Database, redis: aioredis.Redis, app: FastAPI) -> views.Flu
     report = await views.flush_views(
         db, redis, parts_of_app(app).cache, now=utcnow() + timedelta(minutes=2), batch_size=2
     )
+    # The ranking reads the analytics rollups: the views recorded, then today rolled up.
+    recorded = analytics.current()
+    assert recorded is not None
+    await recorded.flush()
+    today = utcnow().date()
+    await roll_up(db, parts_of_app(app).cache, today, today)
     await replica_caught_up(db)  # GET /listings/popular reads the replica
     return report
 

@@ -302,3 +302,57 @@ def index(
     typer.echo("")
     typer.echo(table(report))
     typer.echo(f"\nresults: {path}")
+
+
+@app.command()
+def analytics(
+    runs: int = typer.Option(3, min=1, help="Runs; the report is the median."),
+    duration: str = typer.Option("20s", help="Per operation and run (e.g. 20s, 1m)."),
+    concurrency: int = typer.Option(32, min=1, help="Open connections (wrk -c)."),
+    warmup: str = typer.Option("5s", help="The statistics asked for once before the runs."),
+    capacity_duration: str = typer.Option(
+        "10s", help="Per run: the statistics flat out, which measures the capacity."
+    ),
+    load: float = typer.Option(
+        0.5,
+        min=0.05,
+        max=1.0,
+        help="The measured phase's rate, as a share of capacity (0.5: one of the two API"
+        " instances can fail and the other carries the load).",
+    ),
+    ceiling_duration: str = typer.Option("10s", help="Per ceiling and run (at the same rate)."),
+    landlords: int = typer.Option(8, min=1, help="Bench landlords (made once, kept)."),
+    listings: int = typer.Option(4, min=1, help="Listings per bench landlord (kept)."),
+    base_url: str = typer.Option("", help="Default: the stack's nginx."),
+) -> None:
+    """The landlord's statistics (GET /listings/{id}/stats, from the rollups) through nginx
+    with wrk, each landlord asking about its own listings over 7, 30 and 90 days. Each run
+    measures the capacity flat out, then sends at a share of it (--load) and checks p95;
+    the ceilings (/api/v1/me with the same tokens, /healthz) at the same rate in the same
+    run. Exits 1 when p95 is above 20 ms or a request failed."""
+    from sichrplace.bench.analytics import AnalyticsBenchConfig, run, table
+
+    settings = get_settings()
+    cfg = AnalyticsBenchConfig(
+        runs=runs,
+        duration_s=parse_duration(duration),
+        concurrency=concurrency,
+        warmup_s=parse_duration(warmup),
+        capacity_s=parse_duration(capacity_duration),
+        load=load,
+        ceiling_s=parse_duration(ceiling_duration),
+        landlords=landlords,
+        listings_per_landlord=listings,
+        base_url=base_url or f"http://127.0.0.1:{settings.stack.nginx_port}",
+    )
+    report, path = run(cfg, settings, typer.echo)
+    typer.echo("")
+    pace = report["medians_of_runs"]
+    typer.echo(
+        f"median of {runs} runs, {concurrency} connections, {duration} each at {load:g} x"
+        f" capacity ({pace['offered_rps']:.0f} of {pace['capacity_rps']:.0f} requests/s):"
+    )
+    typer.echo(table(report["median"], report["verdict"]))
+    typer.echo(f"\nresults: {path}")
+    if not report["verdict"]["passed"]:
+        raise typer.Exit(1)

@@ -6,6 +6,7 @@ import typer
 from alembic import command
 from alembic.config import Config
 
+from sichrplace.cli import db_analytics, db_backup, db_plans, db_report
 from sichrplace.config import PROJECT_ROOT
 
 app = typer.Typer(no_args_is_help=True, help="Database migrations.")
@@ -33,3 +34,14 @@ def downgrade(revision: str) -> None:
 def current() -> None:
     """Show the applied revision."""
     command.current(alembic_config(), verbose=True)
+
+
+app.command("analytics")(db_analytics.analytics)
+app.command("backup")(db_backup.backup)
+app.command("backups")(db_backup.backups)
+app.command("restore")(db_backup.restore)
+app.command("drill")(db_backup.drill)
+
+
+app.command("report")(db_report.report)
+app.command("plans")(db_plans.plans)

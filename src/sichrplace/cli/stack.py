@@ -16,6 +16,7 @@ import typer
 
 from sichrplace.config import Settings, get_settings
 from sichrplace.stack import observability, postgres, supervisor
+from sichrplace.stack.backup import pgbackrest
 from sichrplace.stack.layout import Layout, ensure_dirs, layout_for
 from sichrplace.stack.logs import rotate_nginx_logs
 from sichrplace.stack.render import api_ports, otlp_port, python_env, render_all
@@ -100,6 +101,7 @@ def up(
     supervisor.start(layout, "postgres-primary")
     postgres.wait_postgres(settings, layout, s.primary_port)
     postgres.bootstrap_primary(settings, layout)
+    pgbackrest.ensure_stanza(settings, layout)  # WAL archiving and backups
     if postgres.make_replica(settings, layout):
         _say(f"made the replica with pg_basebackup in {layout.pg_replica}")
     supervisor.start(layout, "postgres-replica", "pgbouncer", "redis", "smtp", "otlp-receiver")

@@ -39,6 +39,7 @@ from sichrplace.kit.errors import ProblemError
 from sichrplace.kit.i18n import language_of
 from sichrplace.listings.rules import Caller
 from sichrplace.notifications.service import queue_email
+from sichrplace.platform import analytics
 from sichrplace.platform.db.sessions import PrimarySession
 from sichrplace.platform.observability import business, tracing
 
@@ -373,6 +374,9 @@ async def _fully_signed(
         detail={"document_sha256": contract.document_sha256},
     )
     business.contract_signed(session)
+    analytics.journey(
+        session, "contract_signed", listing_id=contract.listing_id, subject_id=contract.id
+    )
     parties = await _parties(session, contract)
     assert contract.document_sha256 is not None
     for person in (parties.tenant, parties.landlord):
@@ -476,6 +480,9 @@ async def deposit_paid(
     numbers = {r.installment for r in paid} | {number}
     status = rules.deposit_status_after(contract.deposit_cents, contract.deposit_plan, numbers)
     await repository.update_contract(session, contract_id, {"deposit_status": status.value})
+    analytics.journey(
+        session, "deposit_paid", listing_id=contract.listing_id, subject_id=contract_id
+    )
     await repository.add_event(
         session,
         contract_id,

@@ -34,6 +34,7 @@ from sichrplace.listings.schemas import (
     SitemapPages,
 )
 from sichrplace.listings.vocabulary import ListingStatus
+from sichrplace.platform import analytics
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.platform.http import conditional
@@ -153,10 +154,16 @@ async def popular_listings(
     city: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> Response:
-    """The most viewed active listings, optionally in one city (counts lag by ~1 minute).
-    Public cards: coordinates rounded to ~500 m unless the landlord shows the exact address."""
-    body = await service.popular_listings(replica, cache, city, limit)
-    max_age = parts_of(request).settings.cache.http_max_age_seconds
+    """The most viewed active listings, optionally in one city: ranked by their detail views
+    of the last days (`SICHRPLACE_ANALYTICS_POPULAR_DAYS`, 7; from the analytics rollups,
+    which trail the views by up to ~5 minutes), then by `view_count` (all their views, which
+    lags by ~1 minute). Public cards: coordinates rounded to ~500 m unless the landlord shows
+    the exact address."""
+    settings = parts_of(request).settings
+    body = await service.popular_listings(
+        replica, cache, city, limit, days=settings.analytics.popular_days
+    )
+    max_age = settings.cache.http_max_age_seconds
     # PopularPage-shaped JSON text already (as the cache holds it): written out as is.
     return conditional.json_response(
         request, body, cache_control=conditional.cache_control_for(request, max_age)
@@ -220,8 +227,10 @@ async def get_listing(listing_id: str, request: Request, read: DetailReadDep) ->
         confirmed_viewing=read.listings.confirmed_viewing,
     )
     views = read.listings.views
-    if views is not None and not detail.managed:
-        views.add(listing)  # an owner (or admin) looking at the listing is not a view
+    if not detail.managed:  # an owner (or admin) looking at the listing is not a view
+        if views is not None:
+            views.add(listing)
+        analytics.record_view(listing)  # appended in memory; written a second later
     headers = {READ_SOURCE_HEADER: detail.source} if read.show_source else None
     # The detail is ListingOut-shaped JSON text already (as the cache holds it): written out
     # as is rather than validated through the response model again (the hottest read).

@@ -7,12 +7,13 @@ import dataclasses
 import functools
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, Table, TextClause, and_, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from sichrplace.analytics.models import listing_daily
 from sichrplace.listings.models import Listing, ListingViewFlush
 from sichrplace.listings.records import ADDRESS_FIELDS, ListingRow, OwnListingRow, PopularRow
 from sichrplace.listings.vocabulary import GeocodeStatus, ListingStatus
@@ -20,10 +21,10 @@ from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 
 listings: Table = Listing.__table__  # type: ignore[assignment]
 flushes: Table = ListingViewFlush.__table__  # type: ignore[assignment]
+LISTING_DAILY = listing_daily.name
 
 # The record names the columns read (the internal ones, location, text and change stamp, not).
 DETAIL_COLUMNS = [listings.c[field.name] for field in dataclasses.fields(ListingRow)]
-POPULAR_COLUMNS = [listings.c[name] for name in PopularRow._fields]
 OWN_COLUMNS = [listings.c[name] for name in OwnListingRow._fields]
 
 AnySession = PrimarySession | ReplicaSession
@@ -113,13 +114,53 @@ async def store_geocode(
     return None if row is None else _listing(row)
 
 
-async def popular(session: ReplicaSession, city_key: str | None, limit: int) -> list[PopularRow]:
-    stmt = select(*POPULAR_COLUMNS).where(listings.c.status == ListingStatus.ACTIVE)
+_POPULAR_SELECT = ", ".join(f"l.{name}" for name in PopularRow._fields)
+
+
+@functools.cache
+def _popular_sql(by_city: bool) -> TextClause:
+    city_daily = " AND d.city_key = :city" if by_city else ""
+    city = " AND l.city_key = :city" if by_city else ""
+    # First the active listings with views in the rollups of the last days (the analytics
+    # domain's listing_daily: ix_listing_daily_day / _city_day, index-only), most first;
+    # then, to fill the page, the others by their views of all time (ix_listings_popular /
+    # _city, partial on active, read in order until the page is full).
+    sql = f"""
+WITH recent AS (
+  SELECT d.listing_id, sum(d.views) AS views FROM {LISTING_DAILY} d
+  WHERE d.day >= :since{city_daily}
+  GROUP BY d.listing_id
+), ranked AS (
+  SELECT {_POPULAR_SELECT}, r.views AS recent
+  FROM recent r JOIN listings l ON l.id = r.listing_id
+  WHERE l.status = 'active'{city}
+  ORDER BY r.views DESC, l.view_count DESC, l.id
+  LIMIT :limit
+)
+SELECT {", ".join(PopularRow._fields)} FROM (
+  SELECT ranked.*, 0 AS tier FROM ranked
+  UNION ALL
+  (SELECT {_POPULAR_SELECT}, 0 AS recent, 1 AS tier FROM listings l
+   WHERE l.status = 'active'{city} AND l.id NOT IN (SELECT id FROM ranked)
+   ORDER BY l.view_count DESC, l.id
+   LIMIT :limit)
+) u
+ORDER BY tier, recent DESC, view_count DESC, id
+LIMIT :limit
+"""  # noqa: S608 (no input in it: names of ours, two fixed variants)
+    return text(sql)
+
+
+async def popular(
+    session: ReplicaSession, city_key: str | None, limit: int, *, since: date
+) -> list[PopularRow]:
+    """The most viewed active listings: by their views since `since` (the rollups), then by
+    all their views."""
+    params: dict[str, object] = {"since": since, "limit": limit}
     if city_key:
-        stmt = stmt.where(listings.c.city_key == city_key)
-    # Matches ix_listings_popular(_city): view_count DESC, id (partial on active).
-    stmt = stmt.order_by(listings.c.view_count.desc(), listings.c.id).limit(limit)
-    return [_popular(r) for r in (await session.execute(stmt)).all()]
+        params["city"] = city_key
+    rows = (await session.execute(_popular_sql(bool(city_key)), params)).all()
+    return [_popular(r) for r in rows]
 
 
 async def owned_page(

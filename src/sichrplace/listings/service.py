@@ -11,13 +11,14 @@ import dataclasses
 import itertools
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import orjson
 
 from sichrplace.integrations.maps.types import Geocoder, GeocodeResult, GeocodingUnavailable
 from sichrplace.kit import jsonbody
+from sichrplace.kit.clock import utcnow
 from sichrplace.kit.cursor import decode_time_id, encode_time_id
 from sichrplace.kit.errors import Unprocessable
 from sichrplace.kit.i18n import N_
@@ -255,14 +256,16 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 async def popular_listings(
-    replica: ReplicaSession, cache: Cache, city: str | None, limit: int
+    replica: ReplicaSession, cache: Cache, city: str | None, limit: int, *, days: int = 7
 ) -> bytes:
     """The most viewed active listings as JSON text ({"items": [...]}, public cards: the
-    coordinates as the public may see them)."""
+    coordinates as the public may see them): by their views of the last `days` UTC days
+    (the analytics rollups), then by all their views."""
     key = city_key(city) if city else ""
 
     async def load() -> dict[str, Any]:
-        cards = await repository.popular(replica, key or None, limit)
+        since = utcnow().date() - timedelta(days=days - 1)
+        cards = await repository.popular(replica, key or None, limit, since=since)
         return {"items": [_public_card(card) for card in cards]}
 
     # "p|": cards as the public may see them (cards cached before held exact coordinates).

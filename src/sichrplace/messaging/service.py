@@ -42,7 +42,7 @@ from sichrplace.messaging.records import (
 from sichrplace.messaging.vocabulary import CONVERSATION_READ, MESSAGE_CREATED
 from sichrplace.notifications import service as notifications
 from sichrplace.notifications.vocabulary import MESSAGE
-from sichrplace.platform import events
+from sichrplace.platform import analytics, events
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 from sichrplace.platform.ratelimit import FixedWindowLimiter
 
@@ -107,6 +107,8 @@ async def start_conversation(
     created_id = await repository.create_conversation(
         session, listing_id=listing.id, tenant_id=caller.id, landlord_id=listing.owner_id, now=now
     )
+    if created_id is not None:  # a new conversation is an enquiry about the listing
+        analytics.journey(session, "enquiry", listing_id=listing.id, subject_id=created_id)
     conversation_id = created_id or await repository.conversation_of(
         session, tenant_id=caller.id, listing_id=listing.id
     )

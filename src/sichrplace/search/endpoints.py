@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from sichrplace.platform.http import conditional
 from sichrplace.platform.http.dependencies import parts_of
 from sichrplace.platform.http.openapi import problems
 from sichrplace.search import service
+from sichrplace.search.analytics import record_search
 from sichrplace.search.params import (
     FilterParams,
     SearchParams,
@@ -110,6 +112,7 @@ def _respond(
 )
 async def search_listings(request: Request, read: ListingsReadDep) -> Response:
     """Active listings matching every given filter, one keyset page at a time."""
+    started = time.perf_counter()
     body, status = await service.search(
         read.replica,
         read.cache,
@@ -117,6 +120,7 @@ async def search_listings(request: Request, read: ListingsReadDep) -> Response:
         read.query,
         bypass=wants_bypass(request, read.search),
     )
+    record_search(read.query, body, status, time.perf_counter() - started)
     # No ETag: hashing a page (up to ~50 KB) on every request would cost the cached search
     # more than a conditional request saves; Cache-Control only (README.md, HTTP caching).
     return _respond(request, body, status, read.replica, etag=False)

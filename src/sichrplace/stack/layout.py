@@ -56,10 +56,6 @@ class Layout:
         return self.root / "pg" / "replica"
 
     @property
-    def wal_archive(self) -> Path:
-        return self.root / "pg" / "archive"
-
-    @property
     def redis(self) -> Path:
         return self.root / "redis"
 
@@ -156,9 +152,9 @@ def ensure_dirs(layout: Layout) -> None:
         tmp = layout.nginx / "tmp" / sub
         tmp.mkdir(exist_ok=True)
         tmp.chmod(0o1777)  # nginx workers drop to an unprivileged user when started as root
-    for pg_dir in (layout.pg_socket, layout.wal_archive):
-        pg_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
-        chown_pg(pg_dir)
+    # WAL goes to pgBackRest's repository (stack/backup), made by `ensure_stanza`.
+    layout.pg_socket.mkdir(mode=0o750, parents=True, exist_ok=True)
+    chown_pg(layout.pg_socket)
     chown_pg(layout.root / "pg")
     link = PROJECT_ROOT / ".stack"
     if not link.exists() and not link.is_symlink():

@@ -22,7 +22,8 @@ from sichrplace.stack.layout import (
 )
 from sichrplace.stack.render import stack_secrets, write_postgres_conf
 
-EXTENSIONS = ("citext", "pg_stat_statements", "postgis", "pg_trgm", "btree_gin")
+# pgstattuple: `sichrplace db report` measures bloat with it (not a trusted extension).
+EXTENSIONS = ("citext", "pg_stat_statements", "postgis", "pg_trgm", "btree_gin", "pgstattuple")
 REPLICATION_SLOT = "sichrplace_replica"
 
 
@@ -135,6 +136,22 @@ GRANT pg_monitor TO {MONITOR_USER};
         psql(settings, layout, f'CREATE DATABASE "{db.name}" OWNER "{db.user}"')
     ext_sql = "".join(f"CREATE EXTENSION IF NOT EXISTS {ext};" for ext in EXTENSIONS)
     psql(settings, layout, ext_sql + f'GRANT ALL ON SCHEMA public TO "{db.user}";', dbname=db.name)
+    psql(settings, layout, partman_sql(db.user), dbname=db.name)
+
+
+def partman_sql(user: str) -> str:
+    """pg_partman (not a trusted extension: the superuser creates it) in schema `partman`,
+    and what the application role needs to register partition sets and run maintenance as
+    itself (migration 0027, the job analytics.maintain_partitions)."""
+    return (
+        "CREATE SCHEMA IF NOT EXISTS partman;"
+        "CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman;"
+        f'GRANT ALL ON SCHEMA partman TO "{user}";'
+        f'GRANT ALL ON ALL TABLES IN SCHEMA partman TO "{user}";'
+        f'GRANT ALL ON ALL SEQUENCES IN SCHEMA partman TO "{user}";'
+        f'GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partman TO "{user}";'
+        f'GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA partman TO "{user}";'
+    )
 
 
 def make_replica(settings: Settings, layout: Layout) -> bool:

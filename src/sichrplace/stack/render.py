@@ -15,6 +15,7 @@ from string import Template
 from sichrplace.config import PROJECT_ROOT, ObservabilityPorts, Settings
 from sichrplace.integrations.payments import webhook_url
 from sichrplace.stack import observability
+from sichrplace.stack.backup import pgbackrest
 from sichrplace.stack.layout import (
     PG_BIN,
     PGBOUNCER_ADMIN,
@@ -72,8 +73,12 @@ def scram_verifier(password: str, iterations: int = 4096) -> str:
 
 def postgres_conf(settings: Settings, layout: Layout, role: str) -> str:
     port = settings.stack.primary_port if role == "primary" else settings.stack.replica_port
+    data_dir = layout.pg_primary if role == "primary" else layout.pg_replica
     return _template("postgresql.conf.tmpl").substitute(
-        role=role, port=port, socket_dir=layout.pg_socket, archive_dir=layout.wal_archive
+        role=role,
+        port=port,
+        socket_dir=layout.pg_socket,
+        **pgbackrest.postgres_settings(settings, layout, data_dir),
     )
 
 

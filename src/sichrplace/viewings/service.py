@@ -34,7 +34,7 @@ from sichrplace.payments.parts import PaymentsParts
 from sichrplace.payments.records import PaymentRecord
 from sichrplace.payments.sources import Purpose
 from sichrplace.payments.vocabulary import PaymentStatus
-from sichrplace.platform import events
+from sichrplace.platform import analytics, events
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 from sichrplace.platform.observability import business, tracing
 from sichrplace.viewings import calendar, emails, repository, rules
@@ -178,6 +178,9 @@ async def book(
         if viewing is None:
             raise SlotTaken()
         tracing.set_attributes(**{"viewing.id": str(viewing.id)})
+        analytics.journey(
+            session, "viewing_booked", listing_id=viewing.listing_id, subject_id=viewing.id
+        )
         try:
             payment = await payments_service.start_payment(
                 session,
@@ -441,6 +444,7 @@ async def confirm_paid(
         bump_sequence=rules.bumps_sequence(ViewingStatus.CONFIRMED),
     )
     business.booking(session, "succeeded")
+    analytics.journey(session, "viewing_paid", listing_id=updated.listing_id, subject_id=viewing_id)
     context = dataclasses.replace(context, viewing=updated)
     attachment = _ics(context, settings.timezone)
     await _send(

@@ -22,6 +22,8 @@ METRIC_MODULES = (
     "sichrplace.platform.jobs.worker",
     "sichrplace.platform.observability.business",
     "sichrplace.platform.observability.web_vitals",
+    # Backups and restore drills: the worker serves them (the backup jobs import it).
+    "sichrplace.stack.backup.metrics",
 )
 
 # Prometheus itself: `up` per scrape target.
