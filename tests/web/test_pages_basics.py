@@ -39,8 +39,9 @@ async def test_the_switch_keeps_the_chosen_language(web: httpx.AsyncClient) -> N
     assert r.headers["location"] == "/"
     home = await web.get("/")  # German Accept-Language would not matter now
     assert "Find your apartment" in home.text
-    away = await web.get("/sprache", params={"lang": "de", "next": "https://evil.example/"})
-    assert away.headers["location"] == "/"  # never to another site
+    for elsewhere in ("https://evil.example/", "//evil.example/", "/\\evil.example/"):
+        away = await web.get("/sprache", params={"lang": "de", "next": elsewhere})
+        assert away.headers["location"] == "/"  # never to another site
 
 
 async def test_every_page_has_a_strict_csp_and_no_inline_script(web: httpx.AsyncClient) -> None:

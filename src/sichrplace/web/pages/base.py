@@ -71,7 +71,10 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if not target:
         return default
     parts = urlsplit(target)
+    # Browsers read "/\\host" as "//host": a backslash anywhere is refused as well.
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target or any(ord(c) < 32 for c in target):
         return default
     return target
 
