@@ -37,7 +37,7 @@ import psycopg
 
 from sichrplace.bench import judging
 from sichrplace.bench.booking_setup import bearer_headers, ensure_listings, ensure_members
-from sichrplace.bench.load import LoadToolError, Measurement, require_tool
+from sichrplace.bench.load import WRK_DONE, Measurement, require_tool, wrk_measurement
 from sichrplace.bench.runner import (
     api_cpu_seconds,
     code_version,
@@ -90,15 +90,6 @@ request = function()
   return reqs[counter]
 end
 __DELAY__
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '\nBENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,' ..
-    '"write":%d,"status":%d,"timeout":%d,"p50":%d,"p95":%d,"p99":%d,"max":%d}\n',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
-    e.timeout, latency:percentile(50), latency:percentile(95), latency:percentile(99),
-    latency.max))
-end
 """
 
 
@@ -140,7 +131,9 @@ def run_wrk_lines(
     wrk = require_tool("wrk")
     with tempfile.TemporaryDirectory(prefix="sichrplace-wrk-") as tmp:
         script = Path(tmp, "requests.lua")
-        script.write_text(WRK_SCRIPT.replace("__DELAY__", DELAY % think_ms if think_ms else ""))
+        script.write_text(
+            WRK_SCRIPT.replace("__DELAY__", DELAY % think_ms if think_ms else "") + WRK_DONE
+        )
         listed = Path(tmp, "requests.txt")
         listed.write_text("\n".join(lines) + "\n")
         cmd = [
@@ -151,19 +144,7 @@ def run_wrk_lines(
         proc = subprocess.run(
             cmd, capture_output=True, text=True, timeout=duration_s + 60, check=False
         )
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
-    if proc.returncode != 0 or line is None:
-        raise LoadToolError(f"wrk failed ({proc.returncode}): {proc.stderr or proc.stdout}")
-    data = json.loads(line.removeprefix("BENCH_JSON "))
-    seconds = max(data["duration_us"] / 1e6, 1e-9)
-    return Measurement(
-        rps=round(data["requests"] / seconds, 1),
-        p50_ms=data["p50"] / 1000,
-        p95_ms=data["p95"] / 1000,
-        p99_ms=data["p99"] / 1000,
-        errors=sum(data[k] for k in ("connect", "read", "write", "status", "timeout")),
-        requests=data["requests"],
-    )
+    return wrk_measurement(proc)
 
 
 def seed_rollups(

@@ -16,6 +16,20 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+# The last part of every wrk script: one BENCH_JSON line that wrk_measurement reads.
+WRK_DONE = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\nBENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,' ..
+    '"write":%d,"status":%d,"timeout":%d,"p50":%d,"p95":%d,"p99":%d,"max":%d}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    latency.max))
+end
+
+"""
+
 WRK_SCRIPT = r"""
 local paths = {}
 local counter = 0
@@ -43,15 +57,7 @@ request = function()
   return wrk.format("GET", paths[counter], headers)
 end
 
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '\nBENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,' ..
-    '"write":%d,"status":%d,"timeout":%d,"p50":%d,"p95":%d,"p99":%d,"max":%d}\n',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
-    e.timeout, latency:percentile(50), latency:percentile(95), latency:percentile(99),
-    latency.max))
-end
+
 """
 
 
@@ -96,7 +102,7 @@ def run_wrk(
     wrk = require_tool("wrk")
     with tempfile.TemporaryDirectory(prefix="sichrplace-wrk-") as tmp:
         script = Path(tmp, "rotate.lua")
-        script.write_text(WRK_SCRIPT)
+        script.write_text(WRK_SCRIPT + WRK_DONE)
         path_file = Path(tmp, "paths.txt")
         path_file.write_text("\n".join(paths) + "\n")
         cmd = [
@@ -116,6 +122,11 @@ def run_wrk(
         proc = subprocess.run(
             cmd, capture_output=True, text=True, timeout=duration_s + 60, check=False
         )
+    return wrk_measurement(proc)
+
+
+def wrk_measurement(proc: subprocess.CompletedProcess[str]) -> Measurement:
+    """What a wrk run whose script ends with WRK_DONE printed (its BENCH_JSON line)."""
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if proc.returncode != 0 or line is None:
         raise LoadToolError(f"wrk failed ({proc.returncode}): {proc.stderr or proc.stdout}")
