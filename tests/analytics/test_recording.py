@@ -22,8 +22,8 @@ from tests.viewings.conftest import book, create_slot
 async def _views_of(db: Database, listing_id: uuid.UUID) -> int:
     return await raw_count(
         db,
-        "SELECT count(*) FROM listing_views WHERE listing_id = :id AND viewed_at > now() - "
-        "interval '1 hour'",
+        "SELECT coalesce(sum(views), 0) FROM listing_views WHERE listing_id = :id "
+        "AND viewed_at > now() - interval '1 hour'",
         id=listing_id,
     )
 

@@ -92,7 +92,7 @@ async def test_rollups_equal_the_raw_counts_of_the_same_days(
         # ... and the same as counted in the raw tables for that listing and day
         raw_views = await raw_count(
             db,
-            "SELECT count(*) FROM listing_views WHERE listing_id = :id "
+            "SELECT coalesce(sum(views), 0) FROM listing_views WHERE listing_id = :id "
             "AND (viewed_at AT TIME ZONE 'UTC')::date = :day",
             id=listing_id,
             day=day,

@@ -1,4 +1,4 @@
-"""Analytics tables (migration 0027).
+"""Analytics tables (migrations 0027, 0029).
 
 The raw tables are partitioned by day on their timestamp and managed by pg_partman (premade
 partitions ahead, a default partition for anything outside them, retention by dropping whole
@@ -42,6 +42,8 @@ listing_views = Table(
     metadata,
     Column("viewed_at", DateTime(timezone=True), nullable=False),
     Column("listing_id", UUID(as_uuid=True), nullable=False),
+    # The listing's views within the row's second (the buffer counts them; 0029).
+    Column("views", Integer, nullable=False, server_default="1"),
     postgresql_partition_by="RANGE (viewed_at)",
 )
 

@@ -11,7 +11,7 @@ import uuid
 from prometheus_client import REGISTRY
 
 from sichrplace.platform import analytics
-from sichrplace.platform.analytics import Batch, EventBuffer
+from sichrplace.platform.analytics import Batch, EventBuffer, View
 
 
 def dropped(kind: str, reason: str) -> float:
@@ -163,3 +163,66 @@ async def test_recording_costs_microseconds() -> None:
         buffer.view(listing_id)
     per_event = (time.perf_counter() - started) / events
     assert per_event < 50e-6
+
+
+def written(kind: str) -> float:
+    value = REGISTRY.get_sample_value("sichrplace_analytics_events_written_total", {"kind": kind})
+    return value or 0.0
+
+
+class Clock:
+    """A settable time.time for the buffer."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_views_are_counted_per_listing_and_second_one_row_each() -> None:
+    kept, clock = Kept(), Clock(1_765_000_000.2)
+    buffer = EventBuffer(kept, interval=3600, capacity=10_000, clock=clock)
+    a, b = uuid.uuid4(), uuid.uuid4()
+    for i in range(1000):
+        clock.now = 1_765_000_000.2 + i * 0.0007  # all within one second
+        buffer.view(a)
+    for _ in range(3):
+        buffer.view(b)
+    clock.now = 1_765_000_001.05  # the next second
+    buffer.view(a)
+    buffer.view(a)
+    assert buffer.pending == 1005  # events, not rows
+    before = written("view")
+    assert await buffer.flush() == 1005
+    (batch,) = kept.batches
+    assert batch.views == [
+        View(1_765_000_000.0, a, 1000),
+        View(1_765_000_000.0, b, 3),
+        View(1_765_000_001.0, a, 2),
+    ]
+    assert all(isinstance(v.at, float) for v in batch.views)  # one float8 array when sent
+    assert len(batch) == 1005
+    assert batch.counts()["view"] == 1005
+    assert written("view") - before == 1005
+
+
+async def test_the_bound_and_the_drops_count_views_not_rows() -> None:
+    kept, clock = Kept(), Clock(1_765_000_000.5)
+    buffer = EventBuffer(kept, interval=3600, capacity=5, clock=clock)
+    listing_id = uuid.uuid4()
+    before_full = dropped("view", "buffer_full")
+    for _ in range(7):
+        buffer.view(listing_id)  # one key, yet only 5 views fit
+    assert buffer.pending == 5
+    assert dropped("view", "buffer_full") - before_full == 2
+    assert await buffer.flush() == 5
+    assert kept.batches[0].views == [View(1_765_000_000.0, listing_id, 5)]
+
+    failed = EventBuffer(failing, interval=3600, clock=clock)
+    before_failed = dropped("view", "flush_failed")
+    for _ in range(10):
+        failed.view(listing_id)
+    assert await failed.flush() == 0
+    assert dropped("view", "flush_failed") - before_failed == 10  # each view, not the row
+    assert failed.pending == 0

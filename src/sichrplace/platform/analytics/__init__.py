@@ -6,11 +6,12 @@
     analytics.record_search(city_key=..., filters=..., ...) # a search page
     analytics.journey(session, "viewing_booked", listing_id=..., subject_id=viewing.id)
 
-A record appends a tuple to the process's buffer (`buffer.EventBuffer`), which a background
-task writes to the raw tables in one statement a second; `journey` appends only after the
-caller's transaction commits (a rolled-back booking was never booked). The tables, the SQL,
-the rollups and the landlord's statistics are the `sichrplace.analytics` domain's; the
-composition root builds each process's buffer with that domain's writer and installs it here.
+A record appends a tuple to the process's buffer (`buffer.EventBuffer`; a view is counted
+per listing and second instead), which a background task writes to the raw tables in one
+statement a second; `journey` appends only after the caller's transaction commits (a
+rolled-back booking was never booked). The tables, the SQL, the rollups and the landlord's
+statistics are the `sichrplace.analytics` domain's; the composition root builds each
+process's buffer with that domain's writer and installs it here.
 
 Why a process-wide buffer rather than a part passed along: the journey's steps happen deep in
 services that run from requests, webhooks and jobs alike, and threading a recorder through
@@ -78,7 +79,7 @@ def current() -> EventBuffer | None:
 
 
 def record_view(listing_id: uuid.UUID) -> None:
-    """A listing detail seen by someone who does not manage it (a tuple appended; never
+    """A listing detail seen by someone who does not manage it (counted in a dict; never
     raises)."""
     buffer = _current
     if buffer is not None:

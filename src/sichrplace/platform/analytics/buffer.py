@@ -1,5 +1,7 @@
 """The process's analytics buffer: events appended in memory by request handlers (no I/O, no
-await), written by a background task in one statement per flush.
+await), written by a background task in one statement per flush. Views are counted per
+listing and second rather than kept one by one: a flush writes a row per listing seen in a
+second, however often it was seen (docs/performance-log.md, round 16).
 
 Bounded: beyond `capacity` waiting events a new one is dropped and counted. A flush that
 fails (Postgres down, a timeout) drops its batch, counts it and logs one line. Either way the
@@ -14,6 +16,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import TypeAlias
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -34,6 +37,8 @@ log = structlog.get_logger(__name__)
 
 # Writes one batch (the analytics domain's INSERT, handed over by the composition root).
 Sink = Callable[[Batch], Awaitable[None]]
+# (the whole second, as epoch seconds; the listing) -> views in that second.
+ViewCounts: TypeAlias = dict[tuple[float, uuid.UUID], int]
 
 DROPPED = Counter(
     "sichrplace_analytics_events_dropped_total",
@@ -59,11 +64,13 @@ for _kind in EVENT_KINDS:
 
 
 class EventBuffer:
-    """Bounded lists of views, searches and journey steps, flushed every `interval` seconds
-    or as soon as `batch` events wait.
+    """Bounded counts of views and lists of searches and journey steps, flushed every
+    `interval` seconds or as soon as `batch` events wait.
 
-    Plain lists rather than an asyncio.Queue: a record is a tuple appended to a list (no
-    future to wake, nothing to await), and a flush takes the lists whole by swapping them.
+    Plain containers rather than an asyncio.Queue: a record is a tuple appended to a list,
+    or a view counted in a dict (no future to wake, nothing to await), and a flush takes them
+    whole by swapping them. The bound is on events, counted views included, so a dict never
+    holds more keys than `capacity`. `clock` is time.time (tests pass their own).
     """
 
     def __init__(
@@ -74,13 +81,15 @@ class EventBuffer:
         batch: int = 5000,
         capacity: int = 50_000,
         timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._sink = sink
         self._interval = interval
         self._batch = batch
         self._capacity = capacity
         self._timeout = timeout
-        self._views: list[View] = []
+        self._clock = clock
+        self._views: ViewCounts = {}
         self._searches: list[Search] = []
         self._journeys: list[Journey] = []
         self._pending = 0
@@ -109,7 +118,10 @@ class EventBuffer:
 
     def view(self, listing_id: uuid.UUID) -> None:
         if self._admit("view"):
-            self._views.append(View(time.time(), listing_id))
+            # A float floor (not int()): View.at is a float, like the other kinds' times.
+            key = (self._clock() // 1, listing_id)
+            views = self._views
+            views[key] = views.get(key, 0) + 1
 
     def search(
         self,
@@ -124,14 +136,16 @@ class EventBuffer:
     ) -> None:
         if self._admit("search"):
             self._searches.append(
-                Search(time.time(), city_key, filters, sort, results, latency_ms, cache, next_page)
+                Search(
+                    self._clock(), city_key, filters, sort, results, latency_ms, cache, next_page
+                )
             )
 
     def journey(
         self, kind: JourneyKind, listing_id: uuid.UUID, subject_id: uuid.UUID | None
     ) -> None:
         if self._admit("journey"):
-            self._journeys.append(Journey(time.time(), kind, listing_id, subject_id))
+            self._journeys.append(Journey(self._clock(), kind, listing_id, subject_id))
 
     @property
     def pending(self) -> int:
@@ -141,8 +155,9 @@ class EventBuffer:
     # --- the background side --------------------------------------------------------------------
 
     def _take(self) -> Batch:
-        batch = Batch(self._views, self._searches, self._journeys)
-        self._views, self._searches, self._journeys = [], [], []
+        views = [View(at, listing_id, n) for (at, listing_id), n in self._views.items()]
+        batch = Batch(views, self._searches, self._journeys)
+        self._views, self._searches, self._journeys = {}, [], []
         self._pending = 0
         return batch
 
@@ -157,22 +172,25 @@ class EventBuffer:
             return await self._write(self._take())
 
     async def _write(self, batch: Batch) -> int:
+        counts = batch.counts()
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._timeout):
                 await self._sink(batch)
         except Exception as exc:
-            for kind, n in batch.counts().items():
+            for kind, n in counts.items():
                 if n:
                     DROPPED.labels(kind, "flush_failed").inc(n)
-            log.warning("analytics_flush_failed", events=len(batch), error=repr(exc)[:200])
+            log.warning(
+                "analytics_flush_failed", events=sum(counts.values()), error=repr(exc)[:200]
+            )
             return 0
         finally:
             FLUSH_SECONDS.observe(time.perf_counter() - started)
-        for kind, n in batch.counts().items():
+        for kind, n in counts.items():
             if n:
                 WRITTEN.labels(kind).inc(n)
-        return len(batch)
+        return sum(counts.values())
 
     def start(self) -> None:
         if self._task is None:

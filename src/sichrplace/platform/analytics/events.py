@@ -1,5 +1,6 @@
 """What the domains record for analytics: page views, searches and the booking journey's
-steps, as plain tuples (the request path builds one and appends it; nothing else)."""
+steps, as plain tuples (the request path builds one and appends it, or counts a view;
+nothing else)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ CacheStatus = Literal["hit", "miss", "bypass"]
 
 
 class View(NamedTuple):
-    """A listing's detail read by someone who does not manage it."""
+    """A listing's detail read `times` times within one second by people who do not manage
+    it (the buffer counts views per listing and second; a flush writes a row for each)."""
 
     at: float  # seconds since the epoch (time.time(): no datetime on the request path)
     listing_id: uuid.UUID
+    times: int = 1
 
 
 class Search(NamedTuple):
@@ -58,11 +61,12 @@ class Batch:
     journeys: list[Journey] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.views) + len(self.searches) + len(self.journeys)
+        """The events in the batch (a view stands for `times` of them)."""
+        return sum(self.counts().values())
 
     def counts(self) -> dict[EventKind, int]:
         return {
-            "view": len(self.views),
+            "view": sum(v.times for v in self.views),
             "search": len(self.searches),
             "journey": len(self.journeys),
         }
