@@ -16,7 +16,8 @@ APT_PACKAGES=(postgresql-15 postgresql-contrib postgresql-15-postgis-3 postgresq
   nginx-light libnginx-mod-http-brotli-filter libnginx-mod-http-brotli-static wrk postgresql-client-15 pgbackrest ca-certificates wngerman
   hunspell-de-de prometheus prometheus-alertmanager fonts-dejavu-core
   prometheus-postgres-exporter prometheus-redis-exporter prometheus-pgbouncer-exporter
-  prometheus-nginx-exporter prometheus-node-exporter prometheus-blackbox-exporter)
+  prometheus-nginx-exporter prometheus-node-exporter prometheus-blackbox-exporter
+  patroni etcd-server haproxy)
 
 [ "$browser" = 1 ] && APT_PACKAGES+=(chromium)
 

@@ -53,8 +53,13 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SICHRPLACE_STACK_")
 
     data_dir: Path = Field(default_factory=_default_data_dir)
+    # The write and read endpoints (HAProxy): they reach whichever node Patroni made the
+    # leader, and a streaming replica (the leader when none is healthy).
     primary_port: int = 55432
     replica_port: int = 55433
+    # The Postgres nodes, their Patroni REST APIs, etcd and HAProxy's own page at fixed
+    # offsets from one base port (`HaPorts`), so a second stack moves them all.
+    ha_base_port: int = 55440
     pgbouncer_port: int = 56432
     redis_port: int = 56379
     api_base_port: int = 58001
@@ -706,6 +711,35 @@ def get_settings() -> Settings:
 
 def secret_is_default(value: SecretStr, default: str) -> bool:
     return value.get_secret_value() in ("", default)
+
+
+@dataclass(frozen=True)
+class HaPorts:
+    """Where the high-availability pieces listen: fixed offsets from
+    `SICHRPLACE_STACK_HA_BASE_PORT` (55440 by default)."""
+
+    base: int
+
+    def node(self, index: int) -> int:
+        """Postgres of node `index` (1-based)."""
+        return self.base + index - 1
+
+    def patroni(self, index: int) -> int:
+        """Patroni's REST API of node `index` (health checks, switchover, /metrics)."""
+        return self.base + 7 + index
+
+    @property
+    def etcd_client(self) -> int:
+        return self.base + 20
+
+    @property
+    def etcd_peer(self) -> int:
+        return self.base + 21
+
+    @property
+    def haproxy_stats(self) -> int:
+        """HAProxy's status page and /metrics."""
+        return self.base + 30
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ import pytest
 from sichrplace.config import ObservabilityPorts, Settings
 from sichrplace.stack import postgres
 from sichrplace.stack.backup import drill, pgbackrest, status
+from sichrplace.stack.ha import patroni
+from sichrplace.stack.ha.config import node_index
 from sichrplace.stack.layout import Layout
 
 pytestmark = pytest.mark.stack
@@ -45,14 +47,19 @@ def test_stack_up_made_the_stanza_and_the_primary_archives_through_pgbackrest(
     command = postgres.psql(settings, layout, "SHOW archive_command")
     assert "pgbackrest" in command
     assert "archive-push %p" in command
-    assert f"--pg1-path={layout.pg_primary}" in command
+    leader = patroni.cluster(settings)
+    assert leader is not None
+    assert leader.leader is not None
+    leader_dir = layout.pg_node(node_index(leader.leader))
+    assert f"--pg1-path={leader_dir}" in command
     assert postgres.psql(settings, layout, "SHOW archive_timeout") == "30s"
     assert postgres.psql(settings, layout, "SHOW max_slot_wal_keep_size") == "8GB"
     # The replica can read the archive when it cannot stream.
     restore_command = postgres.psql(
         settings, layout, "SHOW restore_command", port=settings.stack.replica_port
     )
-    assert f"--pg1-path={layout.pg_replica}" in restore_command
+    standby = next(m.name for m in leader.members if m.name != leader.leader)
+    assert f"--pg1-path={layout.pg_node(node_index(standby))}" in restore_command
     # The stanza exists (0: backups there, 2: none yet); a missing one is an error.
     repo = asyncio.run(pgbackrest.info(settings, layout))
     assert repo.status_code in (0, 2), repo.status_message

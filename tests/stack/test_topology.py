@@ -43,8 +43,10 @@ def test_status_lists_every_component(settings: Settings) -> None:
     out = subprocess.run([cli, "stack", "status"], capture_output=True, text=True, check=True)
     lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
     for name in (
-        "postgres-primary",
-        "postgres-replica",
+        "etcd",
+        "patroni-node1",
+        "patroni-node2",
+        "haproxy",
         "pgbouncer",
         "redis",
         "nginx",
@@ -54,7 +56,8 @@ def test_status_lists_every_component(settings: Settings) -> None:
     ):
         assert name in lines, out.stdout
         assert "RUNNING" in lines[name], lines[name]
-    assert "replica pg_is_in_recovery() = True" in out.stdout
+    roles = {line.split()[1] for line in out.stdout.splitlines() if line.startswith("  node")}
+    assert roles == {"leader", "sync_standby"}, out.stdout
     assert f"data folder: {settings.stack.data_dir}" in out.stdout
 
 

@@ -17,14 +17,18 @@ import typer
 from sichrplace.config import Settings, get_settings
 from sichrplace.stack import observability, postgres, supervisor
 from sichrplace.stack.backup import pgbackrest
-from sichrplace.stack.layout import Layout, ensure_dirs, layout_for
+from sichrplace.stack.ha import config as ha_config
+from sichrplace.stack.ha import nodes as ha_nodes
+from sichrplace.stack.ha import patroni as ha_patroni
+from sichrplace.stack.layout import NODES, Layout, ensure_dirs, layout_for
 from sichrplace.stack.logs import rotate_nginx_logs
 from sichrplace.stack.render import api_ports, otlp_port, python_env, render_all
 from sichrplace.web import assets
 
 app = typer.Typer(no_args_is_help=True, help="The local production-like stack.")
 
-CORE = ("postgres-primary", "postgres-replica", "pgbouncer", "redis")
+# Stopped last by `down`, in their own order (stack.ha.nodes.stop_cluster for Postgres).
+CORE = ("etcd", "haproxy", *ha_patroni.node_programs(), "pgbouncer", "redis")
 
 
 def _ctx() -> tuple[Settings, Layout]:
@@ -94,18 +98,18 @@ def up(
     ensure_dirs(layout)
     render_all(settings, layout, instances=instances, workers=n_workers)
     _build_web_assets(settings)
-    created = postgres.init_primary(settings, layout)
-    if created:
-        _say(f"initialised the primary in {layout.pg_primary}")
-    supervisor.ensure_supervisord(layout)
-    supervisor.start(layout, "postgres-primary")
+    supervisor.ensure_supervisord(layout)  # stops programs no longer in the config
+    adopted = postgres.adopt_old_layout(layout)
+    if adopted:
+        _say("moved pg/primary and pg/replica to pg/node1 and pg/node2 for Patroni")
+    supervisor.start(layout, "redis", "smtp", "otlp-receiver", "stripe-fake", "paypal-fake")
+    leader = ha_nodes.start_cluster(settings, layout, adopted=adopted)
+    _say(f"Postgres: {leader} leads (Patroni)")
     postgres.wait_postgres(settings, layout, s.primary_port)
     postgres.bootstrap_primary(settings, layout)
     pgbackrest.ensure_stanza(settings, layout)  # WAL archiving and backups
-    if postgres.make_replica(settings, layout):
-        _say(f"made the replica with pg_basebackup in {layout.pg_replica}")
-    supervisor.start(layout, "postgres-replica", "pgbouncer", "redis", "smtp", "otlp-receiver")
-    supervisor.start(layout, "stripe-fake", "paypal-fake")
+    ha_nodes.settle(settings, layout, adopted=adopted)
+    supervisor.start(layout, "pgbouncer")
     postgres.wait_postgres(settings, layout, s.replica_port)
     _wait("pgbouncer", lambda: _port_open(s.pgbouncer_port))
     _wait("redis", lambda: _port_open(s.redis_port))
@@ -144,12 +148,19 @@ def down() -> None:
     running = [p.name for p in supervisor.states(layout) if p.name not in CORE]
     if running:
         supervisor.stop(layout, *running)
-    supervisor.stop(layout, "pgbouncer", "redis", "postgres-replica", "postgres-primary")
+    supervisor.stop(layout, "pgbouncer", "redis")
+    ha_nodes.stop_cluster(layout, settings)
     supervisor.shutdown(layout)
     s = settings.stack
+    ha = ha_config.ports(settings)
     ports = [
         s.primary_port,
         s.replica_port,
+        *(ha.node(i) for i in NODES),
+        *(ha.patroni(i) for i in NODES),
+        ha.etcd_client,
+        ha.etcd_peer,
+        ha.haproxy_stats,
         s.pgbouncer_port,
         s.redis_port,
         s.nginx_port,
@@ -176,9 +187,11 @@ def status() -> None:
     if not progs:
         typer.echo("supervisord: not running")
         raise typer.Exit(3)
+    ha = ha_config.ports(settings)
     ports = {
-        "postgres-primary": s.primary_port,
-        "postgres-replica": s.replica_port,
+        "etcd": ha.etcd_client,
+        "haproxy": s.primary_port,
+        **{ha_config.patroni_program(i): ha.node(i) for i in NODES},
         "pgbouncer": s.pgbouncer_port,
         "redis": s.redis_port,
         "nginx": s.nginx_port,
@@ -193,11 +206,14 @@ def status() -> None:
     for prog in progs:
         listen = f"127.0.0.1:{ports[prog.name]}" if prog.name in ports else "-"
         typer.echo(f"{prog.name:18} {prog.state:9} {listen:16} {prog.description}")
-    try:
-        rec = postgres.psql(settings, layout, "SELECT pg_is_in_recovery()", port=s.replica_port)
-        typer.echo(f"replica pg_is_in_recovery() = {rec == 't'}")
-    except RuntimeError:
-        typer.echo("replica: unreachable")
+    found = ha_patroni.cluster(settings)
+    if found is None:
+        typer.echo("postgres: no Patroni node answers")
+        return
+    typer.echo(f"postgres: write :{s.primary_port}, read :{s.replica_port} (HAProxy)")
+    for m in found.members:
+        lag = "" if m.lag_bytes is None else f" lag {m.lag_bytes} B"
+        typer.echo(f"  {m.name:6} {m.role:13} {m.state:10} timeline {m.timeline}{lag}")
 
 
 @app.command()
@@ -234,7 +250,7 @@ def _control(action: str, programs: list[str]) -> None:
 
 @app.command()
 def start(programs: list[str]) -> None:
-    """Start programs (e.g. postgres-replica)."""
+    """Start programs (e.g. patroni-node2)."""
     _control("start", programs)
 
 
@@ -254,3 +270,42 @@ def restart(programs: list[str]) -> None:
 def kill(program: str, signal: str = typer.Option("KILL")) -> None:
     """Send a signal to one program (chaos): the supervisor restarts it."""
     _control("signal", [signal, program])
+
+
+@app.command()
+def switchover(
+    to: str = typer.Option(None, "--to", help="the node to lead (default: the sync standby)"),
+) -> None:
+    """Hand the leader role to the standby, planned: PgBouncer pauses around it, clients wait
+    a moment instead of failing."""
+    settings, layout = _ctx()
+    try:
+        old, new, seconds = ha_patroni.switchover(settings, layout, to)
+    except (ha_patroni.HaError, ValueError) as exc:
+        raise typer.Exit(_fail(str(exc))) from exc
+    _say(f"switchover: {new} leads (was {old}), {seconds:.1f}s; {old} follows as a replica")
+
+
+@app.command()
+def failover(
+    to: str = typer.Option(None, "--to", help="the node to promote (default: the sync standby)"),
+) -> None:
+    """Promote a standby now, without waiting for the leader (for a leader that is unhealthy)."""
+    settings, layout = _ctx()
+    try:
+        old, new, seconds = ha_patroni.failover(settings, layout, to)
+    except (ha_patroni.HaError, ValueError) as exc:
+        raise typer.Exit(_fail(str(exc))) from exc
+    _say(f"failover: {new} leads (was {old}), writable after {seconds:.1f}s")
+
+
+@app.command()
+def crash(node: str = typer.Argument(..., help="node1 or node2")) -> None:
+    """SIGKILL a node's Patroni and Postgres (chaos): the other node takes over after the
+    leader key expires; `stack start patroni-<node>` brings it back as a replica."""
+    settings, layout = _ctx()
+    try:
+        patroni_pid, postmaster = ha_patroni.crash(settings, layout, node)
+    except (ha_patroni.HaError, ValueError) as exc:
+        raise typer.Exit(_fail(str(exc))) from exc
+    _say(f"crashed {node}: killed Patroni {patroni_pid} and Postgres {postmaster or '-'}")

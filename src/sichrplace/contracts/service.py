@@ -40,6 +40,7 @@ from sichrplace.kit.i18n import language_of
 from sichrplace.listings.rules import Caller
 from sichrplace.notifications.service import queue_email
 from sichrplace.platform import analytics
+from sichrplace.platform.db.durability import require_synchronous_commit
 from sichrplace.platform.db.sessions import PrimarySession
 from sichrplace.platform.observability import business, tracing
 
@@ -278,6 +279,7 @@ async def send_contract(
         parties = await _parties(session, contract)
         pdf = await asyncio.to_thread(document.render, contract, parties)
         sha256 = hashlib.sha256(pdf).hexdigest()
+        await require_synchronous_commit(session)  # the frozen document survives failover
         await repository.insert_document(session, contract_id, pdf, sha256)
         row = await repository.update_contract(
             session,
@@ -324,6 +326,7 @@ async def sign_contract(
         tracing.set_attributes(**{"contract.id": str(contract_id), "contract.party": party.value})
         signed = {s.party for s in await repository.get_signatures(session, contract_id)}
         rules.check_may_sign(contract, party, data.document_sha256, signed)
+        await require_synchronous_commit(session)  # an acknowledged signature survives failover
         signature = await repository.insert_signature(
             session,
             {

@@ -43,6 +43,7 @@ from sichrplace.messaging.vocabulary import CONVERSATION_READ, MESSAGE_CREATED
 from sichrplace.notifications import service as notifications
 from sichrplace.notifications.vocabulary import MESSAGE
 from sichrplace.platform import analytics, events
+from sichrplace.platform.db.durability import require_synchronous_commit
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 from sichrplace.platform.ratelimit import FixedWindowLimiter
 
@@ -104,6 +105,7 @@ async def start_conversation(
     if listing is None or not rules.may_see_listing(caller, listing):
         raise ListingNotFound()
     rules.check_may_start(caller, listing)
+    await require_synchronous_commit(session)  # the conversation and its first message
     created_id = await repository.create_conversation(
         session, listing_id=listing.id, tenant_id=caller.id, landlord_id=listing.owner_id, now=now
     )
@@ -235,6 +237,8 @@ async def _send(
         if stored is None:
             raise SendRateLimited(decision.retry_after)
         return Sent(stored, created=False)
+    # An acknowledged message survives failover (the client will not send it again).
+    await require_synchronous_commit(session)
     outcome = await repository.send_message(
         session,
         conversation_id=conversation_id,

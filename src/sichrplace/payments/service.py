@@ -35,6 +35,7 @@ from sichrplace.payments.parts import PaymentsParts
 from sichrplace.payments.records import PaymentRecord
 from sichrplace.payments.sources import Charge, ChargeSource, Purpose
 from sichrplace.payments.vocabulary import IssueKind, LedgerKind, PaymentStatus
+from sichrplace.platform.db.durability import require_synchronous_commit
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 from sichrplace.platform.db.unit import transaction
@@ -89,6 +90,8 @@ async def start_payment(
     with tracing.span("payment.intent", {"payment.purpose": purpose}):
         if idempotency_key is not None:
             tracing.set_attributes(**{"payment.idempotency_key": idempotency_key})
+        # Before the charge source, which may write too (the deposit fixes its plan).
+        await require_synchronous_commit(session)
         charge = new_charge or await _source(parts, purpose).charge_for(
             session, reference_id, payer
         )
@@ -189,6 +192,7 @@ async def refund_payment(
         if action == "refuse":
             raise NotRefundable(payment.status.value)
         if action == "refund":
+            await require_synchronous_commit(session)
             await _begin_refund(session, parts, payment, reason)
 
 
@@ -227,6 +231,9 @@ async def apply_webhook(
         tracing.set_attributes(
             **{"payment.event_id": event.event_id, "payment.event_kind": event.kind}
         )
+        # The event, the payment's new state, the ledger and the booking or deposit it pays
+        # commit together: all of it on the standby before the provider hears 200.
+        await require_synchronous_commit(session)
         if not await repository.store_event(session, event):
             return "duplicate"
         if event.provider_ref is None or event.kind == "ignored":
@@ -351,6 +358,7 @@ async def _apply_outcome(
         await repository.lock_ref(session, current.provider, current.provider_ref)
         payment = await repository.lock_payment(session, payment_id)
         assert payment is not None
+        await require_synchronous_commit(session)
         if refund_ref is not None:
             await repository.update_refund(session, payment.id, status=None, refund_ref=refund_ref)
         if kind is not None:

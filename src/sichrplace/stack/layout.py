@@ -17,6 +17,8 @@ PG_BIN = Path(os.environ.get("SICHRPLACE_PG_BIN", "/usr/lib/postgresql/15/bin"))
 TEMPLATES = PROJECT_ROOT / "deploy" / "stack"
 REPLICATION_USER = "replicator"
 PGBOUNCER_ADMIN = "pgbouncer"
+# The Postgres nodes Patroni manages (1-based): two locally, a leader and a synchronous standby.
+NODES = (1, 2)
 # The exporters' Postgres role: pg_monitor only (statistics, no table data), by password.
 MONITOR_USER = "monitor"
 
@@ -47,13 +49,18 @@ class Layout:
     def logs(self) -> Path:
         return self.root / "logs"
 
-    @property
-    def pg_primary(self) -> Path:
-        return self.root / "pg" / "primary"
+    def pg_node(self, index: int) -> Path:
+        """Data directory of Postgres node `index` (1-based): which one is primary is
+        Patroni's to decide and changes on failover."""
+        return self.root / "pg" / f"node{index}"
 
     @property
-    def pg_replica(self) -> Path:
-        return self.root / "pg" / "replica"
+    def pg_nodes(self) -> tuple[Path, ...]:
+        return tuple(self.pg_node(i) for i in NODES)
+
+    @property
+    def etcd(self) -> Path:
+        return self.root / "etcd"
 
     @property
     def redis(self) -> Path:
@@ -138,6 +145,7 @@ def ensure_dirs(layout: Layout) -> None:
         layout.run,
         layout.logs,
         layout.root / "pg",
+        layout.etcd,
         layout.redis,
         layout.nginx,
         layout.nginx / "tmp",

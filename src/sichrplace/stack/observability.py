@@ -12,7 +12,8 @@ from typing import Protocol
 
 from sichrplace.config import PROJECT_ROOT, ObservabilityPorts, Settings
 from sichrplace.ops.alerting import Receivers, render_alertmanager
-from sichrplace.stack.layout import MONITOR_USER, PGBOUNCER_ADMIN, TEMPLATES, Layout
+from sichrplace.stack.ha import config as ha_config
+from sichrplace.stack.layout import MONITOR_USER, NODES, PGBOUNCER_ADMIN, TEMPLATES, Layout
 
 RULES_DIR = PROJECT_ROOT / "deploy" / "prometheus" / "rules"
 PGBOUNCER_EXPORTER = TEMPLATES / "pgbouncer_exporter.py"
@@ -183,6 +184,7 @@ def prometheus_config(
 ) -> str:
     s = settings.stack
     obs = ports_of(settings)
+    ha = ha_config.ports(settings)
     return Template((TEMPLATES / "prometheus.yml.tmpl").read_text()).substitute(
         interval=SCRAPE_INTERVAL,
         timeout=SCRAPE_TIMEOUT,
@@ -202,6 +204,8 @@ def prometheus_config(
                 ("postgres-replica", obs.postgres_exporter_replica),
             ]
         ),
+        patroni_targets=_static([(ha_config.patroni_program(i), ha.patroni(i)) for i in NODES]),
+        haproxy_targets=_static([("haproxy", ha.haproxy_stats)]),
         pgbouncer_targets=_static([("pgbouncer", obs.pgbouncer_exporter)]),
         redis_targets=_static([("redis", obs.redis_exporter)]),
         node_targets=_static([("node", obs.node_exporter)]),

@@ -1,4 +1,5 @@
-"""Create the primary, its roles/database/extensions, and the streaming replica.
+"""The application's roles, database and extensions on the leader, and reaching Postgres as
+the superuser (Patroni makes and runs the nodes: sichrplace.stack.ha).
 
 The SQL here is built from the stack's own settings (role, database and slot names), run as
 the superuser over the private socket; nothing comes from a request.
@@ -7,49 +8,29 @@ the superuser over the private socket; nothing comes from a request.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 
 from sichrplace.config import Settings
-from sichrplace.stack.layout import (
-    MONITOR_USER,
-    PG_BIN,
-    REPLICATION_USER,
-    Layout,
-    chown_pg,
-    run_as_pg,
-)
-from sichrplace.stack.render import stack_secrets, write_postgres_conf
+from sichrplace.stack.layout import MONITOR_USER, PG_BIN, REPLICATION_USER, Layout
+from sichrplace.stack.render import stack_secrets
 
 # pgstattuple: `sichrplace db report` measures bloat with it (not a trusted extension).
 EXTENSIONS = ("citext", "pg_stat_statements", "postgis", "pg_trgm", "btree_gin", "pgstattuple")
-REPLICATION_SLOT = "sichrplace_replica"
+LEGACY_SLOT = "sichrplace_replica"
 
 
-def init_primary(settings: Settings, layout: Layout) -> bool:
-    """initdb once; returns True when it created the cluster."""
-    if (layout.pg_primary / "PG_VERSION").exists():
-        write_postgres_conf(settings, layout, "primary", layout.pg_primary)
-        return False
-    layout.pg_primary.mkdir(mode=0o700, parents=True, exist_ok=True)
-    chown_pg(layout.pg_primary)
-    run_as_pg(
-        [
-            f"{PG_BIN}/initdb",
-            "-D",
-            str(layout.pg_primary),
-            "-U",
-            "postgres",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-        ]
-    )
-    write_postgres_conf(settings, layout, "primary", layout.pg_primary)
-    return True
+def adopt_old_layout(layout: Layout) -> bool:
+    """A data folder from before Patroni (pg/primary and pg/replica, run directly) becomes
+    node1 and node2; True when it moved them (they must then start one after the other:
+    node1, the old primary, first)."""
+    moved = False
+    for old, index in (("primary", 1), ("replica", 2)):
+        source, target = layout.root / "pg" / old, layout.pg_node(index)
+        if (source / "PG_VERSION").exists() and not target.exists():
+            source.rename(target)
+            moved = True
+    return moved
 
 
 def psql(
@@ -107,6 +88,7 @@ def bootstrap_primary(settings: Settings, layout: Layout) -> None:
     app_pw = _quote(db.password.get_secret_value())
     repl_pw = _quote(secrets["REPLICATION_PASSWORD"])
     monitor_pw = _quote(secrets["MONITOR_PASSWORD"])
+    superuser_pw = _quote(secrets["SUPERUSER_PASSWORD"])
     psql(
         settings,
         layout,
@@ -127,9 +109,18 @@ ALTER ROLE "{db.user}" SET statement_timeout = '{db.statement_timeout_ms}ms';
 ALTER ROLE "{db.user}" SET idle_in_transaction_session_timeout = '60s';
 GRANT pg_monitor TO "{db.user}";
 ALTER ROLE {REPLICATION_USER} PASSWORD {repl_pw};
+ALTER ROLE postgres PASSWORD {superuser_pw};
 ALTER ROLE {MONITOR_USER} PASSWORD {monitor_pw};
 GRANT pg_monitor TO {MONITOR_USER};
 """,
+    )
+    # The replica's slot from before Patroni (which keeps one per member itself) would hold
+    # WAL for nobody.
+    psql(
+        settings,
+        layout,
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+        f" WHERE slot_name = '{LEGACY_SLOT}' AND NOT active",
     )
     exists = psql(settings, layout, f"SELECT 1 FROM pg_database WHERE datname = '{db.name}'")
     if not exists:
@@ -152,43 +143,3 @@ def partman_sql(user: str) -> str:
         f'GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partman TO "{user}";'
         f'GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA partman TO "{user}";'
     )
-
-
-def make_replica(settings: Settings, layout: Layout) -> bool:
-    """pg_basebackup the primary into the replica folder once; True when it made it."""
-    if (layout.pg_replica / "PG_VERSION").exists():
-        write_postgres_conf(settings, layout, "replica", layout.pg_replica)
-        return False
-    if layout.pg_replica.exists():
-        shutil.rmtree(layout.pg_replica)  # a half-made copy from an interrupted run
-    psql(
-        settings,
-        layout,
-        f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-        f"WHERE slot_name = '{REPLICATION_SLOT}'",
-    )
-    secrets = stack_secrets(layout)
-    run_as_pg(
-        [
-            f"{PG_BIN}/pg_basebackup",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(settings.stack.primary_port),
-            "-U",
-            REPLICATION_USER,
-            "-D",
-            str(layout.pg_replica),
-            "-X",
-            "stream",
-            "-R",
-            "-C",
-            "-S",
-            REPLICATION_SLOT,
-            "--checkpoint=fast",
-        ],
-        env={"PGPASSWORD": secrets["REPLICATION_PASSWORD"]},
-    )
-    layout.pg_replica.chmod(0o700)
-    write_postgres_conf(settings, layout, "replica", layout.pg_replica)
-    return True

@@ -15,11 +15,10 @@ from string import Template
 from sichrplace.config import PROJECT_ROOT, ObservabilityPorts, Settings
 from sichrplace.integrations.payments import webhook_url
 from sichrplace.stack import observability
-from sichrplace.stack.backup import pgbackrest
+from sichrplace.stack.ha import config as ha_config
 from sichrplace.stack.layout import (
-    PG_BIN,
+    NODES,
     PGBOUNCER_ADMIN,
-    REPLICATION_USER,
     TEMPLATES,
     Layout,
     chown_pg,
@@ -40,7 +39,7 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
 
 def stack_secrets(layout: Layout) -> dict[str, str]:
     """Passwords the stack makes for itself once (replication, PgBouncer admin, the
-    exporters' monitoring role)."""
+    exporters' monitoring role, the superuser over TCP, Patroni's REST API)."""
     values: dict[str, str] = {}
     if layout.secrets_file.exists():
         for line in layout.secrets_file.read_text().splitlines():
@@ -48,7 +47,13 @@ def stack_secrets(layout: Layout) -> dict[str, str]:
             if key:
                 values[key] = value
     changed = False
-    for key in ("REPLICATION_PASSWORD", "PGBOUNCER_ADMIN_PASSWORD", "MONITOR_PASSWORD"):
+    for key in (
+        "REPLICATION_PASSWORD",
+        "PGBOUNCER_ADMIN_PASSWORD",
+        "MONITOR_PASSWORD",
+        "SUPERUSER_PASSWORD",  # pg_rewind and Patroni reach the other node over TCP
+        "PATRONI_API_PASSWORD",  # Patroni's REST API: switchover, failover, config
+    ):
         if key not in values:
             values[key] = secrets.token_urlsafe(18)
             changed = True
@@ -71,28 +76,22 @@ def scram_verifier(password: str, iterations: int = 4096) -> str:
     )
 
 
-def postgres_conf(settings: Settings, layout: Layout, role: str) -> str:
-    port = settings.stack.primary_port if role == "primary" else settings.stack.replica_port
-    data_dir = layout.pg_primary if role == "primary" else layout.pg_replica
-    return _template("postgresql.conf.tmpl").substitute(
-        role=role,
-        port=port,
-        socket_dir=layout.pg_socket,
-        **pgbackrest.postgres_settings(settings, layout, data_dir),
-    )
-
-
-def write_postgres_conf(settings: Settings, layout: Layout, role: str, data_dir: Path) -> None:
-    conf = data_dir / "sichrplace.conf"
-    _write(conf, postgres_conf(settings, layout, role), 0o600)
-    chown_pg(conf)
-    main = data_dir / "postgresql.conf"
-    if "include 'sichrplace.conf'" not in main.read_text():
-        with main.open("a") as fh:
-            fh.write("\ninclude 'sichrplace.conf'\n")
-    hba = data_dir / "pg_hba.conf"
-    _write(hba, _template("pg_hba.conf.tmpl").substitute(replication_user=REPLICATION_USER), 0o600)
-    chown_pg(hba)
+def write_node_configs(settings: Settings, layout: Layout, secrets: dict[str, str]) -> None:
+    """Each node's Patroni YAML and the Postgres settings its postgresql.conf includes."""
+    for index in NODES:
+        for path, text in (
+            (
+                ha_config.custom_conf_path(layout, index),
+                ha_config.postgres_conf(settings, layout, index),
+            ),
+            (
+                ha_config.patroni_conf_path(layout, index),
+                ha_config.patroni_yaml(settings, layout, index, secrets),
+            ),
+        ):
+            _write(path, text, 0o600)
+            chown_pg(path)
+    _write(layout.conf / "haproxy.cfg", ha_config.haproxy_conf(settings, layout))
 
 
 def python_env(settings: Settings) -> dict[str, str]:
@@ -125,7 +124,13 @@ def api_ports(settings: Settings, instances: int) -> list[int]:
 
 
 def _program(name: str, command: str, layout: Layout, **opts: str) -> str:
-    defaults = {"startsecs": "1", "stopsignal": "TERM", "stopwaitsecs": "30", "extra": ""}
+    defaults = {
+        "startsecs": "1",
+        "stopsignal": "TERM",
+        "stopwaitsecs": "30",
+        "autorestart": "true",
+        "extra": "",
+    }
     defaults.update(opts)
     return _template("program.tmpl").substitute(
         name=name, command=command, log_dir=layout.logs, **defaults
@@ -146,16 +151,35 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
     pg_env = 'environment = LANG="C.UTF-8"'
     blocks = [
         _program(
-            f"postgres-{role}",
-            f"{PG_BIN}/postgres -D {data_dir}",
+            "etcd",
+            ha_config.etcd_command(settings, layout),
             layout,
-            stopsignal="INT",
-            stopwaitsecs="60",
+            stopwaitsecs="20",
+        )
+    ]
+    # Patroni runs its node's Postgres (and stops it on TERM). A node whose Patroni dies stays
+    # down like a dead machine, the other node takes over; `stack start` brings it back as a
+    # replica (a Postgres crash alone Patroni restarts by itself).
+    blocks += [
+        _program(
+            ha_config.patroni_program(index),
+            f"/usr/bin/patroni {ha_config.patroni_conf_path(layout, index)}",
+            layout,
+            stopsignal="TERM",
+            stopwaitsecs="90",
             startsecs="2",
+            autorestart="false",
             extra=f"{as_pg}\n{pg_env}",
         )
-        for role, data_dir in (("primary", layout.pg_primary), ("replica", layout.pg_replica))
+        for index in NODES
     ]
+    blocks.append(
+        _program(
+            "haproxy",
+            f"/usr/sbin/haproxy -W -db -f {layout.conf / 'haproxy.cfg'}",
+            layout,
+        )
+    )
     blocks += [
         _program(
             "pgbouncer",
@@ -373,6 +397,7 @@ def render_all(settings: Settings, layout: Layout, *, instances: int, workers: i
         _template("redis.conf.tmpl").substitute(port=s.redis_port, data_dir=layout.redis),
     )
     write_nginx_conf(settings, layout, api_ports(settings, instances))
+    write_node_configs(settings, layout, values)
     observability.render_configs(
         settings,
         layout,
@@ -389,5 +414,5 @@ __all__ = [
     "render_all",
     "stack_secrets",
     "write_nginx_conf",
-    "write_postgres_conf",
+    "write_node_configs",
 ]

@@ -35,6 +35,7 @@ from sichrplace.payments.records import PaymentRecord
 from sichrplace.payments.sources import Purpose
 from sichrplace.payments.vocabulary import PaymentStatus
 from sichrplace.platform import analytics, events
+from sichrplace.platform.db.durability import require_synchronous_commit
 from sichrplace.platform.db.sessions import PrimarySession, ReplicaSession
 from sichrplace.platform.observability import business, tracing
 from sichrplace.viewings import calendar, emails, repository, rules
@@ -167,6 +168,7 @@ async def book(
         rules.check_bookable(
             tenant_id=caller.id, owner_id=found.owner_id, starts_at=slot.starts_at, now=now
         )
+        await require_synchronous_commit(session)  # an acknowledged booking survives failover
         viewing = await repository.insert_viewing(
             session,
             slot=slot,
@@ -356,6 +358,7 @@ async def cancel(
             raise ViewingNotFound()
         party = rules.check_party(caller, current)
         rules.check_transition(current.status, ViewingStatus.CANCELLED)
+        await require_synchronous_commit(session)
         updated = await repository.set_status(
             session,
             viewing_id,
@@ -403,6 +406,7 @@ async def complete(
     if current is None:
         raise ViewingNotFound()
     rules.check_may_complete(caller, current, now=now)
+    await require_synchronous_commit(session)
     updated = await repository.set_status(
         session,
         viewing_id,

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from sichrplace.config import BackupSettings, Settings
+from sichrplace.config import BackupSettings, HaPorts, Settings
 from sichrplace.platform.jobs import job_app
-from sichrplace.stack import render
 from sichrplace.stack.backup import drill, metrics, pgbackrest, status, tasks
 from sichrplace.stack.backup.repository import Marker
+from sichrplace.stack.ha import config as ha_config
 from sichrplace.stack.layout import Layout
 
+SECRETS = {"SUPERUSER_PASSWORD": "s", "REPLICATION_PASSWORD": "r", "PATRONI_API_PASSWORD": "p"}
 T0 = datetime(2026, 12, 6, 21, 0, tzinfo=UTC)
 
 
@@ -37,29 +38,30 @@ def _conf_lines(text: str) -> dict[str, str]:
     return lines
 
 
-@pytest.mark.parametrize("role", ["primary", "replica"])
-def test_postgres_archives_through_pgbackrest_with_its_own_data_dir(
-    tmp_path: Path, role: str
+@pytest.mark.parametrize("index", [1, 2])
+def test_each_node_archives_through_pgbackrest_with_its_own_data_dir(
+    tmp_path: Path, index: int
 ) -> None:
     settings, layout = _settings(), Layout(tmp_path)
-    conf = _conf_lines(render.postgres_conf(settings, layout, role))
-    data_dir = layout.pg_primary if role == "primary" else layout.pg_replica
+    conf = _conf_lines(ha_config.postgres_conf(settings, layout, index))
     prefix = (
-        f"'{pgbackrest.pgbackrest_bin()} --config={layout.conf / 'pgbackrest.conf'}"
-        f" --stanza=sichrplace --pg1-path={data_dir}"
+        f"{pgbackrest.pgbackrest_bin()} --config={layout.conf / 'pgbackrest.conf'}"
+        f" --stanza=sichrplace --pg1-path={layout.pg_node(index)}"
     )
     assert conf["archive_mode"] == "on"
-    assert conf["archive_command"] == f"{prefix} archive-push %p'"
-    assert conf["restore_command"] == f'{prefix} archive-get %f "%p"\''
+    assert conf["archive_command"] == f"'{prefix} archive-push %p'"
+    # A standby that cannot stream reads the archive (Patroni writes its recovery settings).
+    recovery = ha_config.patroni_config(settings, layout, index, SECRETS)["postgresql"]
+    assert recovery["recovery_conf"]["restore_command"] == f'{prefix} archive-get %f "%p"'
     # RPO: a commit is archived within archive_timeout (+ the push), inside the 60 s target.
     assert conf["archive_timeout"] == "30s"
     assert conf["max_slot_wal_keep_size"] == "8192MB"
-    assert "cp %p" not in render.postgres_conf(settings, layout, role)
+    assert "cp %p" not in ha_config.postgres_conf(settings, layout, index)
 
 
 def test_archive_settings_follow_the_backup_settings(tmp_path: Path) -> None:
     settings = _settings(archive_timeout_seconds=15, max_slot_wal_keep_size_mb=2048, stanza="b2")
-    conf = _conf_lines(render.postgres_conf(settings, Layout(tmp_path), "primary"))
+    conf = _conf_lines(ha_config.postgres_conf(settings, Layout(tmp_path), 1))
     assert conf["archive_timeout"] == "15s"
     assert conf["max_slot_wal_keep_size"] == "2048MB"
     assert "--stanza=b2 " in conf["archive_command"]
@@ -70,7 +72,7 @@ def test_archive_timeout_cannot_exceed_the_rpo_target() -> None:
         BackupSettings(archive_timeout_seconds=120)
 
 
-def test_pgbackrest_conf_has_the_repository_retention_and_the_primary(tmp_path: Path) -> None:
+def test_pgbackrest_conf_has_the_repository_retention_and_both_nodes(tmp_path: Path) -> None:
     settings = _settings(retention_full=3, retention_diff=5, retention_archive_full=2)
     layout = Layout(tmp_path)
     text = pgbackrest.config_text(settings, layout)
@@ -80,9 +82,12 @@ def test_pgbackrest_conf_has_the_repository_retention_and_the_primary(tmp_path: 
     assert lines["repo1-retention-diff"] == "5"
     assert lines["repo1-retention-archive-type"] == "full"
     assert lines["repo1-retention-archive"] == "2"
-    assert lines["pg1-path"] == str(layout.pg_primary)
-    assert lines["pg1-port"] == str(settings.stack.primary_port)
-    assert lines["pg1-socket-path"] == str(layout.pg_socket)
+    # Both nodes: pgBackRest backs up from whichever is the primary at the time.
+    ha = HaPorts(settings.stack.ha_base_port)
+    for index in (1, 2):
+        assert lines[f"pg{index}-path"] == str(layout.pg_node(index))
+        assert lines[f"pg{index}-port"] == str(ha.node(index))
+        assert lines[f"pg{index}-socket-path"] == str(layout.pg_socket)
     assert lines["lock-path"] == str(layout.run / "pgbackrest")  # two stacks, two lock folders
     assert "[sichrplace]" in text
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from sichrplace.config import ObservabilityPorts, Settings
+from sichrplace.config import HaPorts, ObservabilityPorts, Settings
 from sichrplace.stack import observability
 from sichrplace.stack.layout import Layout
 from sichrplace.stack.webhooks import WebhookStore
@@ -37,8 +37,8 @@ def test_prometheus_config_passes_promtool_and_scrapes_every_component(tmp_path:
     assert parsed["global"]["scrape_interval"] == parsed["global"]["evaluation_interval"] == "5s"
     jobs = {job["job_name"]: job for job in parsed["scrape_configs"]}
     assert set(jobs) == {
-        "api", "worker", "nginx", "postgres", "pgbouncer", "redis", "node",
-        "blackbox", "prometheus", "alertmanager",
+        "api", "worker", "nginx", "postgres", "patroni", "haproxy", "pgbouncer", "redis",
+        "node", "blackbox", "prometheus", "alertmanager",
     }  # fmt: skip
     obs = ObservabilityPorts(settings.stack.exporters_base_port)
 
@@ -51,6 +51,10 @@ def test_prometheus_config_passes_promtool_and_scrapes_every_component(tmp_path:
         f"127.0.0.1:{obs.postgres_exporter_primary}",
         f"127.0.0.1:{obs.postgres_exporter_replica}",
     ]
+    ha = HaPorts(settings.stack.ha_base_port)
+    # Patroni on each node, HAProxy's page: which node leads, where each endpoint routes.
+    assert addresses("patroni") == [f"127.0.0.1:{ha.patroni(i)}" for i in (1, 2)]
+    assert addresses("haproxy") == [f"127.0.0.1:{ha.haproxy_stats}"]
     assert addresses("blackbox") == [f"http://127.0.0.1:{settings.stack.nginx_port}/readyz"]
     assert jobs["blackbox"]["relabel_configs"][-1]["replacement"] == (
         f"127.0.0.1:{obs.blackbox_exporter}"

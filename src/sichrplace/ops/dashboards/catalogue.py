@@ -88,7 +88,22 @@ REDIS_EXPORTER = frozenset(
     }
 )
 
-EXTERNAL = PROMETHEUS | POSTGRES_EXPORTER | PGBOUNCER_EXPORTER | REDIS_EXPORTER
+# Patroni 3.0's REST API /metrics (Debian bookworm), one set per node.
+PATRONI = frozenset(
+    {
+        "patroni_primary",
+        "patroni_replica",
+        "patroni_sync_standby",
+        "patroni_postgres_running",
+        "patroni_postgres_timeline",
+        "patroni_cluster_unlocked",
+        "patroni_xlog_location",
+        "patroni_xlog_replayed_location",
+        "patroni_pending_restart",
+    }
+)
+
+EXTERNAL = PROMETHEUS | POSTGRES_EXPORTER | PGBOUNCER_EXPORTER | REDIS_EXPORTER | PATRONI
 
 
 def exported_metric_names() -> frozenset[str]:

@@ -16,9 +16,16 @@ from pathlib import Path
 from string import Template
 from typing import Any, Literal
 
-from sichrplace.config import Settings
+from sichrplace.config import HaPorts, Settings
 from sichrplace.stack.backup import status
-from sichrplace.stack.layout import PG_BIN, TEMPLATES, Layout, chown_pg, pg_os_user, run_as_pg
+from sichrplace.stack.layout import (
+    NODES,
+    TEMPLATES,
+    Layout,
+    chown_pg,
+    pg_os_user,
+    run_as_pg,
+)
 
 BackupType = Literal["full", "diff", "incr"]
 BACKUP_TYPES: tuple[BackupType, ...] = ("full", "diff", "incr")
@@ -110,9 +117,16 @@ def config_text(settings: Settings, layout: Layout) -> str:
         lock_dir=paths.locks,
         spool_dir=paths.spool,
         stanza=backup.stanza,
-        pg_path=layout.pg_primary,
-        pg_port=settings.stack.primary_port,
-        socket_dir=layout.pg_socket,
+        pg_nodes=_pg_nodes(settings, layout),
+    )
+
+
+def _pg_nodes(settings: Settings, layout: Layout) -> str:
+    ha = HaPorts(settings.stack.ha_base_port)
+    return "\n".join(
+        f"pg{i}-path={layout.pg_node(i)}\npg{i}-port={ha.node(i)}\n"
+        f"pg{i}-socket-path={layout.pg_socket}\npg{i}-user=postgres"
+        for i in NODES
     )
 
 
@@ -132,8 +146,8 @@ def write_config(settings: Settings, layout: Layout) -> BackupPaths:
 
 
 def ensure_stanza(settings: Settings, layout: Layout) -> None:
-    """At `stack up`, with the primary running: config, stanza (stanza-create is idempotent),
-    and a reload so that a running Postgres archives with the current settings."""
+    """At `stack up`, with the leader running: config and stanza (stanza-create is
+    idempotent). The archive command is in each node's config from the start (stack.ha)."""
     if shutil.which("pgbackrest") is None:
         raise SystemExit("stack: pgbackrest is missing; run scripts/bootstrap.sh (Debian package)")
     paths = write_config(settings, layout)
@@ -151,9 +165,6 @@ def ensure_stanza(settings: Settings, layout: Layout) -> None:
         write_config(settings, layout)
         run_as_pg([*base_args(settings, layout), "stanza-create"])
     status.update(paths.status_file, lambda data: None)  # records start (the alerts' "never")
-    for data_dir in (layout.pg_primary, layout.pg_replica):
-        if (data_dir / "postmaster.pid").exists():
-            run_as_pg([f"{PG_BIN}/pg_ctl", "reload", "-s", "-D", str(data_dir)], check=False)
 
 
 def _as_pg_kwargs() -> dict[str, Any]:

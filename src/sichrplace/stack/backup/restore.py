@@ -62,7 +62,7 @@ def free_port(start: int, layout: Layout) -> int:
 
 def _protected(settings: Settings, layout: Layout, data_dir: Path) -> bool:
     resolved = data_dir.resolve()
-    return resolved in {layout.pg_primary.resolve(), layout.pg_replica.resolve(), layout.root}
+    return resolved in {*(node.resolve() for node in layout.pg_nodes), layout.root}
 
 
 def _prepare_dir(data_dir: Path) -> None:

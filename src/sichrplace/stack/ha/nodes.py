@@ -1,0 +1,79 @@
+"""Bringing the Postgres cluster up and down under the stack's supervisor: etcd, the Patroni
+nodes, HAProxy, in that order (and the reverse)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import httpx
+
+from sichrplace.config import Settings
+from sichrplace.stack import supervisor
+from sichrplace.stack.ha import patroni
+from sichrplace.stack.ha.config import dynamic_config, node_index, patroni_program, ports
+from sichrplace.stack.layout import NODES, Layout
+
+
+def _etcd_healthy(settings: Settings) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        resp = httpx.get(f"http://127.0.0.1:{ports(settings).etcd_client}/health", timeout=2)
+        return resp.status_code == 200 and resp.json().get("health") == "true"
+    return False
+
+
+def start_cluster(settings: Settings, layout: Layout, *, adopted: bool) -> str:
+    """etcd, then the nodes, until one leads; returns the leader's name.
+
+    Nodes that Patroni has not met yet start one after the other when they come from the
+    layout before Patroni (`adopted`): node1, the old primary, must take the cluster over
+    before node2, its old replica, may join it as a standby."""
+    supervisor.start(layout, "etcd")
+    deadline = time.monotonic() + 30
+    while not _etcd_healthy(settings):
+        if time.monotonic() > deadline:
+            raise patroni.HaError("etcd not healthy after 30s (see `sichrplace stack logs etcd`)")
+        time.sleep(0.2)
+    programs = [patroni_program(i) for i in NODES]
+    if adopted:
+        supervisor.start(layout, programs[0])
+        patroni.wait_leader(settings, timeout=300)
+        supervisor.start(layout, *programs[1:])
+    else:
+        supervisor.start_together(layout, *programs)
+    leader = patroni.wait_leader(settings, timeout=300)
+    supervisor.start(layout, "haproxy")
+    return leader
+
+
+def settle(settings: Settings, layout: Layout, *, adopted: bool) -> None:
+    """After the roles and stanza exist: the dynamic config as rendered (etcd keeps what the
+    first bootstrap wrote), each node re-reads its YAML, a converted cluster restarts once
+    for the settings that need it (wal_log_hints), and a synchronous standby streams."""
+    patroni.patch_config(settings, layout, dynamic_config(settings))
+    for index in NODES:
+        patroni.reload_node(settings, layout, index)
+    if adopted:
+        restart_pending(settings, layout)
+    patroni.wait_sync_standby(settings, timeout=600)
+
+
+def restart_pending(settings: Settings, layout: Layout) -> None:
+    """Restart the nodes whose Postgres has settings waiting for a restart, standbys first."""
+    found = patroni.wait_sync_standby(settings, timeout=600)
+    order = [m.name for m in found.standbys] + [found.leader or ""]
+    for name in filter(None, order):
+        patroni.restart_node(settings, layout, node_index(name))
+
+
+def stop_cluster(layout: Layout, settings: Settings) -> None:
+    """HAProxy, then the standbys, then the leader (it hands nothing over on a planned stop
+    of everything), then etcd."""
+    supervisor.stop(layout, "haproxy")
+    found = patroni.cluster(settings)
+    leader = found.leader if found else None
+    programs = [patroni_program(i) for i in NODES]
+    first = [p for p in programs if leader is None or p != patroni_program(node_index(leader))]
+    supervisor.stop(layout, *first)
+    supervisor.stop(layout, *[p for p in programs if p not in first])
+    supervisor.stop(layout, "etcd")
