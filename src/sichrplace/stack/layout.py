@@ -132,6 +132,18 @@ def run_as_pg(args: list[str], *, env: dict[str, str] | None = None, check: bool
     return proc.stdout
 
 
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The pid of the Postgres running on `data_dir`, or None when none runs."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    except PermissionError:  # alive, owned by the Postgres OS user
+        return pid
+    return pid
+
+
 def ensure_dirs(layout: Layout) -> None:
     # Every folder on the way to the data directory must be enterable by the postgres user.
     for parent in reversed(layout.root.parents):

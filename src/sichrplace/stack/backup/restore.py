@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import shutil
 import socket
 import time
@@ -25,7 +24,7 @@ import psycopg
 from sichrplace.config import Settings
 from sichrplace.stack.backup import pgbackrest, repository
 from sichrplace.stack.backup.pgbackrest import BackupError
-from sichrplace.stack.layout import PG_BIN, Layout, chown_pg, run_as_pg
+from sichrplace.stack.layout import PG_BIN, Layout, chown_pg, postmaster_pid, run_as_pg
 
 MARKER_FILE = "sichrplace-restore.json"
 LOG_FILE = "restore-postgres.log"
@@ -112,14 +111,7 @@ def _overrides(settings: Settings, layout: Layout, data_dir: Path, port: int) ->
 
 
 def _postmaster_alive(data_dir: Path) -> bool:
-    try:
-        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
+    return postmaster_pid(data_dir) is not None
 
 
 def log_tail(data_dir: Path, lines: int = 15) -> str:

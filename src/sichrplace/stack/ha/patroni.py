@@ -24,7 +24,7 @@ import psycopg
 from sichrplace.config import Settings
 from sichrplace.stack import supervisor
 from sichrplace.stack.ha.config import node_index, node_name, patroni_program, ports
-from sichrplace.stack.layout import NODES, PGBOUNCER_ADMIN, Layout
+from sichrplace.stack.layout import NODES, PGBOUNCER_ADMIN, Layout, postmaster_pid
 from sichrplace.stack.render import stack_secrets
 
 
@@ -235,23 +235,12 @@ def crash(settings: Settings, layout: Layout, name: str) -> tuple[int, int | Non
     if not out.isdigit() or out == "0":
         raise HaError(f"{program} is not running")
     patroni_pid = int(out)
-    postmaster = postmaster_pid(layout, index)
+    postmaster = postmaster_pid(layout.pg_node(index))
     os.kill(patroni_pid, signal.SIGKILL)
     if postmaster is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(postmaster, signal.SIGKILL)
     return patroni_pid, postmaster
-
-
-def postmaster_pid(layout: Layout, index: int) -> int | None:
-    try:
-        pid = int((layout.pg_node(index) / "postmaster.pid").read_text().split("\n", 1)[0])
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return None
-    except PermissionError:
-        return pid
-    return pid
 
 
 def wait_endpoint_writable(settings: Settings, layout: Layout, timeout: float) -> None:
