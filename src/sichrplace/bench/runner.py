@@ -27,6 +27,7 @@ from sichrplace.config import PROJECT_ROOT, Settings
 from sichrplace.search.suggest.service import refresh_after_load
 from sichrplace.seeding import loader
 from sichrplace.stack import supervisor
+from sichrplace.stack.ha import routing
 from sichrplace.stack.layout import layout_for
 
 Progress = Callable[[str], None]
@@ -155,11 +156,17 @@ def build_mixes(settings: Settings) -> dict[str, Mix]:
     return mixes
 
 
+def _replica_port(settings: Settings) -> int:
+    """The node the API reads from (PgBouncer's read line), else HAProxy's read endpoint: the
+    ceiling runs on the same Postgres as the API's reads, without a proxy in between."""
+    return routing.routed_port(layout_for(settings), "ro") or settings.stack.replica_port
+
+
 def _replica_dsn_parts(settings: Settings) -> dict[str, str]:
     db = settings.db
     return {
         "host": db.host,
-        "port": str(settings.stack.replica_port),
+        "port": str(_replica_port(settings)),
         "user": db.user,
         "password": db.password.get_secret_value(),
         "dbname": db.name,
@@ -403,7 +410,7 @@ def run(cfg: BenchConfig, settings: Settings, progress: Progress) -> tuple[dict[
         "config": {
             **_report_config(cfg, settings),
             "static_body_bytes": len(static_body),
-            "pgbench_target": f"replica :{settings.stack.replica_port} (direct)",
+            "pgbench_target": f"replica :{_replica_port(settings)} (direct)",
         },
         "dataset": dataset,
         "api_rss_mb": memory,

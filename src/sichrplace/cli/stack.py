@@ -109,6 +109,7 @@ def up(
     postgres.bootstrap_primary(settings, layout)
     pgbackrest.ensure_stanza(settings, layout)  # WAL archiving and backups
     ha_nodes.settle(settings, layout, adopted=adopted)
+    ha_nodes.point_pgbouncer(settings, layout)
     supervisor.start(layout, "pgbouncer")
     postgres.wait_postgres(settings, layout, s.replica_port)
     _wait("pgbouncer", lambda: _port_open(s.pgbouncer_port))

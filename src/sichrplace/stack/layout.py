@@ -58,6 +58,15 @@ class Layout:
     def pg_nodes(self) -> tuple[Path, ...]:
         return tuple(self.pg_node(i) for i in NODES)
 
+    def pgbouncer_route(self, which: str) -> Path:
+        """PgBouncer's included line for its write (`rw`) or read (`ro`) database, rewritten
+        by the nodes' Patroni callbacks (stack.ha.routing); the Postgres OS user's to write."""
+        return self.pg_socket / f"pgbouncer-{which}.ini"
+
+    @property
+    def pgbouncer_pidfile(self) -> Path:
+        return self.pg_socket / "pgbouncer.pid"
+
     @property
     def etcd(self) -> Path:
         return self.root / "etcd"

@@ -379,8 +379,9 @@ def render_all(settings: Settings, layout: Layout, *, instances: int, workers: i
         _template("pgbouncer.ini.tmpl").substitute(
             db_name=db.name,
             replica_db_name=db.replica_name,
-            primary_port=s.primary_port,
-            replica_port=s.replica_port,
+            route_rw=layout.pgbouncer_route("rw"),
+            route_ro=layout.pgbouncer_route("ro"),
+            pidfile=layout.pgbouncer_pidfile,
             pgbouncer_port=s.pgbouncer_port,
             conf_dir=layout.conf,
         ),

@@ -116,6 +116,7 @@ def patroni_config(
     ha = ports(settings)
     name = node_name(index)
     restore = pgbackrest.postgres_settings(settings, layout, layout.pg_node(index))
+    callback = str(layout.conf / f"patroni-callback-{name}.sh")
     return {
         "scope": SCOPE,
         "namespace": "/service/",
@@ -163,6 +164,8 @@ def patroni_config(
             },
             # A replica too far behind to stream reads the WAL archive.
             "recovery_conf": {"restore_command": restore["restore_command"]},
+            # PgBouncer follows the roles (stack.ha.routing).
+            "callbacks": {"on_start": callback, "on_role_change": callback},
             "create_replica_methods": ["basebackup"],
             "basebackup": [{"checkpoint": "fast"}],
             "pg_hba": [

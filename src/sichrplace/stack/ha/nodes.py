@@ -10,7 +10,7 @@ import httpx
 
 from sichrplace.config import Settings
 from sichrplace.stack import supervisor
-from sichrplace.stack.ha import patroni
+from sichrplace.stack.ha import patroni, routing
 from sichrplace.stack.ha.config import dynamic_config, node_index, patroni_program, ports
 from sichrplace.stack.layout import NODES, Layout
 
@@ -28,6 +28,7 @@ def start_cluster(settings: Settings, layout: Layout, *, adopted: bool) -> str:
     Nodes that Patroni has not met yet start one after the other when they come from the
     layout before Patroni (`adopted`): node1, the old primary, must take the cluster over
     before node2, its old replica, may join it as a standby."""
+    routing.write_callbacks(settings, layout)
     supervisor.start(layout, "etcd")
     deadline = time.monotonic() + 30
     while not _etcd_healthy(settings):
@@ -77,3 +78,16 @@ def stop_cluster(layout: Layout, settings: Settings) -> None:
     supervisor.stop(layout, *first)
     supervisor.stop(layout, *[p for p in programs if p not in first])
     supervisor.stop(layout, "etcd")
+
+
+def point_pgbouncer(settings: Settings, layout: Layout) -> str:
+    """PgBouncer's write line to the leader, its read line to the synchronous standby (else
+    another running standby, else the leader); the leader's name."""
+    leader = patroni.wait_leader(settings)
+    found = patroni.cluster(settings)
+    reader = found.sync_standby if found else None
+    if reader is None and found is not None:
+        running = [m.name for m in found.standbys if m.state in ("running", "streaming")]
+        reader = running[0] if running else None
+    routing.point(settings, layout, leader, reader)
+    return leader

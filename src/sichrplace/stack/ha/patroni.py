@@ -23,6 +23,7 @@ import psycopg
 
 from sichrplace.config import Settings
 from sichrplace.stack import supervisor
+from sichrplace.stack.ha import routing
 from sichrplace.stack.ha.config import node_index, node_name, patroni_program, ports
 from sichrplace.stack.layout import NODES, PGBOUNCER_ADMIN, Layout, postmaster_pid
 from sichrplace.stack.render import stack_secrets
@@ -200,7 +201,7 @@ def switchover(
         if resp.status_code != 200:
             raise HaError(f"switchover refused: {resp.status_code} {resp.text.strip()}")
         wait_for(settings, f"{new} leading", lambda c: c.leader == new, timeout)
-        wait_endpoint_writable(settings, layout, timeout)
+        _wait_routed(settings, layout, new, timeout)
     return old, new, time.monotonic() - started
 
 
@@ -222,7 +223,7 @@ def failover(
     if resp.status_code != 200:
         raise HaError(f"failover refused: {resp.status_code} {resp.text.strip()}")
     wait_for(settings, f"{new} leading", lambda c: c.leader == new, timeout)
-    wait_endpoint_writable(settings, layout, timeout)
+    _wait_routed(settings, layout, new, timeout)
     return found.leader, new, time.monotonic() - started
 
 
@@ -241,6 +242,16 @@ def crash(settings: Settings, layout: Layout, name: str) -> tuple[int, int | Non
         with contextlib.suppress(ProcessLookupError):
             os.kill(postmaster, signal.SIGKILL)
     return patroni_pid, postmaster
+
+
+def _wait_routed(settings: Settings, layout: Layout, leader: str, timeout: float) -> None:
+    """Until both ways to the leader lead there: PgBouncer (re-pointed by the new leader's
+    callback) and HAProxy's write endpoint (its checks)."""
+    try:
+        routing.wait_pointed(settings, layout, leader, timeout)
+    except TimeoutError as exc:
+        raise HaError(str(exc)) from exc
+    wait_endpoint_writable(settings, layout, timeout)
 
 
 def wait_endpoint_writable(settings: Settings, layout: Layout, timeout: float) -> None:
