@@ -135,8 +135,11 @@ async def _viewing_context(
     viewing = await client.get(f"/viewings/{segment(viewing_id)}")
     payment = viewing.get("payment") or {}
     returned = payment_ref if payment_ref and is_uuid(payment_ref) else ""
+    # Succeeded while the viewing still waits: the two were read one after the other and the
+    # provider's confirmation committed in between (both change in one transaction); the next
+    # poll shows the viewing confirmed.
     waiting = viewing["status"] == "pending_payment" and (
-        payment.get("status") == "processing"
+        payment.get("status") in ("processing", "succeeded")
         or (bool(returned) and payment.get("status") in OPEN_PAYMENT)
     )
     return {
