@@ -25,7 +25,7 @@ from sichrplace.config import Settings
 from sichrplace.stack import supervisor
 from sichrplace.stack.ha import routing
 from sichrplace.stack.ha.config import node_index, node_name, patroni_program, ports
-from sichrplace.stack.layout import NODES, PGBOUNCER_ADMIN, Layout, postmaster_pid
+from sichrplace.stack.layout import NODES, Layout, postmaster_pid
 from sichrplace.stack.render import stack_secrets
 
 
@@ -272,11 +272,7 @@ def wait_endpoint_writable(settings: Settings, layout: Layout, timeout: float) -
 def pgbouncer_paused(settings: Settings, layout: Layout, timeout: float = 20) -> Iterator[None]:
     """PAUSE: PgBouncer lets running transactions finish, closes its server connections and
     holds new queries (up to its query_wait_timeout) until RESUME."""
-    password = stack_secrets(layout)["PGBOUNCER_ADMIN_PASSWORD"]
-    conninfo = (
-        f"host=127.0.0.1 port={settings.stack.pgbouncer_port} dbname=pgbouncer"
-        f" user={PGBOUNCER_ADMIN} password={password}"
-    )
+    conninfo = routing.admin_conninfo(settings, layout)
     with psycopg.connect(conninfo, autocommit=True, prepare_threshold=None) as admin:
         _pause(admin, timeout)
         try:

@@ -109,14 +109,20 @@ def reload(layout: Layout) -> None:
         os.kill(int(layout.pgbouncer_pidfile.read_text().strip()), signal.SIGHUP)
 
 
-def pgbouncer_ports(settings: Settings, layout: Layout) -> dict[str, int]:
-    """The port each of PgBouncer's databases points at now (its admin console)."""
+def admin_conninfo(settings: Settings, layout: Layout) -> str:
+    """PgBouncer's admin console (SHOW, PAUSE, RESUME) as the stack's admin user."""
     password = stack_secrets(layout)["PGBOUNCER_ADMIN_PASSWORD"]
-    conninfo = (
+    return (
         f"host=127.0.0.1 port={settings.stack.pgbouncer_port} dbname=pgbouncer"
         f" user={PGBOUNCER_ADMIN} password={password}"
     )
-    with psycopg.connect(conninfo, autocommit=True, connect_timeout=3) as admin:
+
+
+def pgbouncer_ports(settings: Settings, layout: Layout) -> dict[str, int]:
+    """The port each of PgBouncer's databases points at now (its admin console)."""
+    with psycopg.connect(
+        admin_conninfo(settings, layout), autocommit=True, connect_timeout=3
+    ) as admin:
         rows = admin.execute("SHOW DATABASES").fetchall()
     return {str(row[0]): int(row[2]) for row in rows if row[2] is not None}
 
