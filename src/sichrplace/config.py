@@ -373,7 +373,13 @@ class CacheSettings(BaseSettings):
     # A second invalidation this long after the first catches a fill that read a lagging replica.
     reinvalidate_after_seconds: float = Field(default=0.5, ge=0)
     read_your_writes_seconds: float = Field(default=5.0, ge=0)
-    view_flush_batch: int = Field(default=5000, ge=1)
+    # The view-count flush updates listings rows that every index of the table must follow
+    # (view_count is in the popular indexes, so no update is HOT; ~1.3 ms a row at 1M): in
+    # chunks of this many rows, a transaction each, each followed by a pause of
+    # `view_flush_pause_ratio` x the chunk's own time, so a minute's views do not take a core
+    # for a second or two at once (docs/performance.md, "The mixed load").
+    view_flush_batch: int = Field(default=50, ge=1)
+    view_flush_pause_ratio: float = Field(default=3.0, ge=0)
     # How old the per-process statistics that pick search plans may get (search/plans/:
     # the grid of listing counts and its 2 % sample for radius searches, word frequencies for
     # full text); loading them reads every active listing's coordinates once.

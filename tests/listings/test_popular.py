@@ -44,13 +44,20 @@ async def _view_count(db: Database, listing_id: str) -> int:
         return int((await conn.execute(stmt)).scalar_one())
 
 
-async def _flush(db: Database, redis: aioredis.Redis, app: FastAPI) -> views.FlushReport:
+async def _flush(
+    db: Database, redis: aioredis.Redis, app: FastAPI, **paced: float
+) -> views.FlushReport:
     page_views = parts_of_app(app).get(LISTINGS).views
     assert page_views is not None
     await page_views.flush()  # what the API process buffered so far goes to Redis
     # As the job would run two minutes from now: every bucket written so far is closed.
     report = await views.flush_views(
-        db, redis, parts_of_app(app).cache, now=utcnow() + timedelta(minutes=2), batch_size=2
+        db,
+        redis,
+        parts_of_app(app).cache,
+        now=utcnow() + timedelta(minutes=2),
+        batch_size=int(paced.pop("batch_size", 2)),
+        **paced,
     )
     # The ranking reads the analytics rollups: the views recorded, then today rolled up.
     recorded = analytics.current()
@@ -153,6 +160,53 @@ async def test_flush_applies_a_batch_exactly_once(
     second = await _flush(db, redis, app)
     assert set(second.skipped) >= set(mine)
     assert await _view_count(db, listing_id) == 5  # the old batch is not counted twice
+
+
+async def test_flush_applies_a_batch_in_paced_chunks_each_exactly_once(
+    make_user: MakeUser,
+    client: httpx.AsyncClient,
+    db: Database,
+    redis: aioredis.Redis,
+    app: FastAPI,
+    unique: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    owner = await make_user("landlord")
+    made = []
+    for _ in range(3):
+        r = await client.post(f"{API}/listings", json=listing_body(), headers=owner.headers)
+        made.append(r.json()["id"])
+    # A sealed batch of three listings, as the seal leaves it in Redis.
+    batch = f"209901010000:{unique}"
+    await redis.hset(views.BATCH_PREFIX + batch, mapping=dict.fromkeys(made, 2))
+    await redis.sadd(views.BATCHES_SET, batch)
+    pauses: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(views.asyncio, "sleep", sleep)
+    report = await _flush(db, redis, app, batch_size=1, pause_ratio=2.0)
+
+    assert batch in report.batches
+    for listing_id in made:
+        assert await _view_count(db, listing_id) == 2
+    # A chunk (one listing) per statement and transaction, a pause after each but the last,
+    # twice as long as its chunk took: more than nothing, a fraction of a second.
+    assert len(pauses) >= 2
+    assert all(p > 0 for p in pauses)
+    assert sorted(pauses)[len(pauses) // 2] < 1.0
+
+    # As if the flusher had died before removing the batch from Redis: every chunk of it is
+    # claimed already, so taking it over again adds nothing.
+    await redis.hset(views.BATCH_PREFIX + batch, mapping=dict.fromkeys(made, 2))
+    await redis.sadd(views.BATCHES_SET, batch)
+    again = await _flush(db, redis, app, batch_size=1)
+    assert batch in again.skipped
+    for listing_id in made:
+        assert await _view_count(db, listing_id) == 2
 
 
 async def test_popular_is_not_taken_for_an_id_and_hides_inactive(

@@ -55,7 +55,11 @@ async def flush_view_counts(timestamp: int | None = None) -> int:
     """Add the page views counted in Redis to listings.view_count (batched, exactly once)."""
     parts = job_parts()
     report = await page_views.flush_views(
-        parts.db, parts.redis, parts.cache, batch_size=parts.settings.cache.view_flush_batch
+        parts.db,
+        parts.redis,
+        parts.cache,
+        batch_size=parts.settings.cache.view_flush_batch,
+        pause_ratio=parts.settings.cache.view_flush_pause_ratio,
     )
     if report.batches or report.skipped:
         log.info(
