@@ -77,6 +77,9 @@ class StackSettings(BaseSettings):
     # PayPal's wire formats, with an approval page standing in for the provider's checkout.
     stripe_fake_port: int = 58091
     paypal_fake_port: int = 58092
+    # The fault-injecting proxy of the chaos matrix (stack/faultproxy.py): its control port,
+    # then its listeners towards PgBouncer (+1) and Redis (+2), used by the APIs while armed.
+    faultproxy_base_port: int = 56500
 
 
 # A browser's Origin: scheme, host (a name, IPv4 or a bracketed IPv6) and optional port; no

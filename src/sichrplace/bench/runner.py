@@ -162,7 +162,7 @@ def _replica_port(settings: Settings) -> int:
     return routing.routed_port(layout_for(settings), "ro") or settings.stack.replica_port
 
 
-def _replica_dsn_parts(settings: Settings) -> dict[str, str]:
+def replica_dsn_parts(settings: Settings) -> dict[str, str]:
     db = settings.db
     return {
         "host": db.host,
@@ -196,7 +196,7 @@ def one_run(
                 url, [STATIC_PATH], concurrency=cfg.concurrency, duration_s=cfg.duration_s
             )
         log(f"  {'static_json':16s} {_fmt(out['static_json'])}")
-    dsn = _replica_dsn_parts(settings)
+    dsn = replica_dsn_parts(settings)
     for ceiling, source in (
         ("pgbench_search", "search_uncached"),
         ("pgbench_geo", "geo_radius"),

@@ -3,8 +3,10 @@ index on its own (`index`: no stack needed)."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -356,3 +358,113 @@ def analytics(
     typer.echo(f"\nresults: {path}")
     if not report["verdict"]["passed"]:
         raise typer.Exit(1)
+
+
+@app.command()
+def soak(
+    duration: str = typer.Option("30m", help="How long the mixed load is held (e.g. 30m)."),
+    rate: float = typer.Option(120.0, min=1.0, help="Requests per second of the whole mix."),
+    interval: str = typer.Option("10s", help="Time between two samples."),
+    warmup: str = typer.Option(
+        "5m", help="Left out of the slope check (a third of a shorter run at most)."
+    ),
+) -> None:
+    """The mixed load held for --duration while every stack process's memory and open files,
+    the connections (Postgres, PgBouncer, Redis), the job queues and the API's p95 are
+    sampled; then a least-squares slope per series over the steady part against its bound
+    (docs/performance.md, "The soak"). Writes the results JSON and a CSV of the series;
+    exits 1 on a leak."""
+    from sichrplace.bench.soak import SoakConfig, run, summary
+
+    cfg = SoakConfig(
+        duration_s=parse_duration(duration),
+        rate=rate,
+        interval_s=parse_duration(interval),
+        warmup_s=parse_duration(warmup),
+    )
+    report, path = run(cfg, get_settings(), typer.echo)
+    typer.echo(summary(report, path))
+    if not report["passed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def mixed(
+    rate: float = typer.Option(80.0, min=1.0, help="Requests per second of the whole mix."),
+    runs: int = typer.Option(3, min=1, help="Runs; the report is the median."),
+    duration: str = typer.Option("60s", help="Measured time per run (after the warm-up)."),
+    warmup: str = typer.Option("10s", help="Left out of the figures at the start of a run."),
+    listings: int = typer.Option(1_000_000, min=1, help="Listings (any status) the run needs."),
+) -> None:
+    """The mixed load (Locust: visitors searching, members, messages and event streams,
+    bookings paid at the fake provider, contracts signed) at --rate through nginx; per
+    operation rps, p50/p95/p99 and errors beside the ceilings of the same run (healthz, the
+    visitors' capacity), judged against issue 20's targets. Exits 1 unless all hold."""
+    from sichrplace.bench.mixed.bench import MixedBenchConfig, run, table
+
+    cfg = MixedBenchConfig(
+        rate=rate,
+        runs=runs,
+        duration_s=parse_duration(duration),
+        warmup_s=parse_duration(warmup),
+        listings=listings,
+    )
+    report, path = run(get_settings(), cfg, typer.echo)
+    typer.echo(table(report))
+    typer.echo(f"\nresults: {path}")
+    if not report["verdict"]["passed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def gate(
+    config: Path = typer.Option(None, help="Default: bench/gate.yaml."),
+    judge_only: Path = typer.Option(
+        None, "--judge", help="Judge the figures of an earlier gate run (its JSON) instead."
+    ),
+    baseline: Path = typer.Option(None, help="Default: bench/baselines/gate.json."),
+    update_baseline: bool = typer.Option(False, help="Accept this run's figures as the baseline."),
+    out: Path = typer.Option(None, help="Where this run's figures go (default: build/gate/)."),
+) -> None:
+    """The load gate: a short mixed load, each scenario's p95 and error rate against the
+    thresholds its SLOs give (bench/gate.yaml); prints the figures beside the baseline and
+    every broken threshold, and exits 1 if one is broken."""
+    from datetime import UTC, datetime
+
+    from sichrplace.bench.mixed import gate as gate_
+    from sichrplace.bench.mixed.run import LoadSpec, start_load
+    from sichrplace.config import PROJECT_ROOT
+
+    cfg = gate_.load_config(config or gate_.GATE_FILE)
+    if judge_only is not None:
+        summary = gate_.read_summary(judge_only)
+    else:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        work = PROJECT_ROOT / "build" / "gate" / stamp
+        spec = LoadSpec(
+            rate=cfg.rate,
+            duration_s=cfg.duration_s,
+            warmup_s=cfg.warmup_s,
+            listeners=cfg.listeners,
+        )
+        result = start_load(get_settings(), spec, work, typer.echo).wait()
+        summary = gate_.summarize(result)
+        target = out or work / "gate.json"
+        gate_.write_summary(target, summary, cfg, result.total_rate())
+        typer.echo(f"figures: {target} ({result.total_rate()} rps of {cfg.rate})")
+    typer.echo(gate_.table(summary, cfg.thresholds))
+    base_path = baseline or gate_.BASELINE_FILE
+    if base_path.exists():
+        typer.echo("\nagainst the baseline:")
+        for line in gate_.compare(summary, json.loads(base_path.read_text())):
+            typer.echo(line)
+    breaches = gate_.judge(summary, cfg.thresholds)
+    if update_baseline and not breaches:
+        gate_.write_summary(base_path, summary, cfg, 0.0)
+        typer.echo(f"baseline updated: {base_path}")
+    if breaches:
+        typer.echo("\nload gate: FAIL")
+        for breach in breaches:
+            typer.echo(f"  {breach}")
+        raise typer.Exit(1)
+    typer.echo("\nload gate: PASS")

@@ -7,6 +7,7 @@ import typer
 from sichrplace.accounts import cli as accounts_cli
 from sichrplace.cli import (
     bench,
+    chaos,
     check,
     dashboards,
     db,
@@ -33,6 +34,7 @@ app.add_typer(accounts_cli.app, name="accounts")
 app.add_typer(seed.app, name="seed")
 app.add_typer(bench.app, name="bench")
 app.add_typer(check.app, name="check")
+app.add_typer(chaos.app, name="chaos")
 app.add_typer(slo.app, name="slo")
 app.add_typer(ops.app, name="ops")
 app.add_typer(dashboards.app, name="dashboards")

@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import typer
 
+from sichrplace.cli import stack_faultproxy
 from sichrplace.config import Settings, get_settings
-from sichrplace.stack import observability, postgres, supervisor
+from sichrplace.stack import faultproxy, observability, postgres, supervisor
 from sichrplace.stack.backup import pgbackrest
 from sichrplace.stack.ha import config as ha_config
 from sichrplace.stack.ha import nodes as ha_nodes
@@ -26,6 +27,7 @@ from sichrplace.stack.render import api_ports, otlp_port, python_env, render_all
 from sichrplace.web import assets
 
 app = typer.Typer(no_args_is_help=True, help="The local production-like stack.")
+app.add_typer(stack_faultproxy.app, name="faultproxy")
 
 # Stopped last by `down`, in their own order (stack.ha.nodes.stop_cluster for Postgres).
 CORE = ("etcd", "haproxy", *ha_patroni.node_programs(), "pgbouncer", "redis")
@@ -102,7 +104,9 @@ def up(
     adopted = postgres.adopt_old_layout(layout)
     if adopted:
         _say("moved pg/primary and pg/replica to pg/node1 and pg/node2 for Patroni")
-    supervisor.start(layout, "redis", "smtp", "otlp-receiver", "stripe-fake", "paypal-fake")
+    supervisor.start(
+        layout, "redis", "smtp", "otlp-receiver", "stripe-fake", "paypal-fake", "faultproxy"
+    )
     leader = ha_nodes.start_cluster(settings, layout, adopted=adopted)
     _say(f"Postgres: {leader} leads (Patroni)")
     postgres.wait_postgres(settings, layout, s.primary_port)
@@ -132,6 +136,11 @@ def up(
         _wait(prog.name, lambda url=prog.health_url: _http_ok(url))  # type: ignore[misc]
     _wait("every program running", lambda: _all_running(layout))
     _say(f"up: {url}  (data: {layout.root})")
+
+
+def _faultproxy_ports(settings: Settings) -> list[int]:
+    ports = faultproxy.FaultProxyPorts(settings.stack.faultproxy_base_port)
+    return [ports.control, ports.pgbouncer, ports.redis]
 
 
 def _all_running(layout: Layout) -> bool:
@@ -168,6 +177,7 @@ def down() -> None:
         s.smtp_port,
         s.stripe_fake_port,
         s.paypal_fake_port,
+        *_faultproxy_ports(settings),
         *api_ports(settings, 16),
         *observability.all_ports(settings),
     ]
@@ -200,6 +210,7 @@ def status() -> None:
         "otlp-receiver": otlp_port(settings),
         "stripe-fake": s.stripe_fake_port,
         "paypal-fake": s.paypal_fake_port,
+        "faultproxy": faultproxy.FaultProxyPorts(s.faultproxy_base_port).control,
     }
     for i, port in enumerate(api_ports(settings, 16), start=1):
         ports[f"api-{i}"] = port

@@ -11,20 +11,24 @@ decompression bombs) before anything is written; the row and its job are inserte
 request's transaction; the original is then written atomically (temp file + link) and is
 removed again if that transaction rolls back. Only a crash between the file write and the
 commit can leave an unreferenced original behind: private, content-addressed, harmless, and
-removable by a sweep of originals that no row references.
+removable by a sweep of originals that no row references. A full disk answers 503
+(`storage-full`, Retry-After) with nothing stored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import structlog
+
 from sichrplace.accounts.security import Principal
 from sichrplace.config import MediaSettings
 from sichrplace.kit.clock import utcnow
-from sichrplace.kit.errors import NotFound, Unprocessable
+from sichrplace.kit.errors import NotFound, ServiceUnavailable, Unprocessable
 from sichrplace.kit.i18n import N_
 from sichrplace.listings.detail import DetailExtras
 from sichrplace.listings.invalidation import invalidate_listing
@@ -40,6 +44,8 @@ from sichrplace.media.tasks import make_variants
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.sessions import PrimarySession, on_commit
 from sichrplace.platform.jobs import enqueue
+
+log = structlog.get_logger(__name__)
 
 
 class Upload(Protocol):
@@ -89,7 +95,16 @@ async def upload_image(
     )
     await enqueue(session, make_variants, image_id=str(image.id))
     path = media.storage.original_path(digest, probed.format)
-    if await asyncio.to_thread(write_atomic, path, data):
+    try:
+        created = await asyncio.to_thread(write_atomic, path, data)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # The disk is full: a 503 the client may retry later; the row and its job roll back
+        # with the request, write_atomic has removed its temp file.
+        log.error("media_storage_full", path=str(path.parent), bytes=len(data))
+        raise ServiceUnavailable(slug="storage-full", retry_after=60) from exc
+    if created:
         delete_on_rollback(session, path)
     if cache is not None:  # the listing's detail (and lists) show its images
         on_commit(session, lambda: invalidate_listing(cache, listing_id))

@@ -14,7 +14,7 @@ from string import Template
 
 from sichrplace.config import PROJECT_ROOT, ObservabilityPorts, Settings
 from sichrplace.integrations.payments import webhook_url
-from sichrplace.stack import observability
+from sichrplace.stack import faultproxy, observability
 from sichrplace.stack.ha import config as ha_config
 from sichrplace.stack.layout import (
     NODES,
@@ -220,6 +220,15 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
             extra=env,
         )
     )
+    # The chaos matrix's fault proxy; the APIs go through it only while armed (its marker).
+    proxy_env = python_env(settings)
+    proxy_env["SICHRPLACE_STACK_FAULTPROXY_BASE_PORT"] = str(settings.stack.faultproxy_base_port)
+    blocks.append(
+        _program("faultproxy", f"{cli} stack faultproxy serve", layout, extra=_env_line(proxy_env))
+    )
+    api_env = python_env(settings)
+    if faultproxy.is_armed(layout):
+        api_env |= faultproxy.proxied_env(settings)
     for i, port in enumerate(api_ports(settings, instances), start=1):
         blocks.append(
             _program(
@@ -227,7 +236,7 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
                 f"{cli} serve --host 127.0.0.1 --port {port}",
                 layout,
                 stopwaitsecs="40",
-                extra=env,
+                extra=_env_line(api_env),
             )
         )
     ports = ObservabilityPorts(settings.stack.exporters_base_port)
@@ -359,21 +368,27 @@ def write_nginx_conf(settings: Settings, layout: Layout, upstream_ports: list[in
     _write(layout.conf / "nginx.conf", nginx_conf(settings, layout, upstream_ports))
 
 
-def render_all(settings: Settings, layout: Layout, *, instances: int, workers: int) -> None:
-    s = settings.stack
-    db = settings.db
-    values = stack_secrets(layout)
-    tag = layout.root.name
+def write_supervisor_conf(
+    settings: Settings, layout: Layout, *, instances: int, workers: int
+) -> None:
+    """supervisord's config alone (the fault proxy's arm/disarm changes only the APIs')."""
     _write(
         layout.supervisor_conf,
         _template("supervisord.conf.tmpl").substitute(
             run_dir=layout.run,
             log_dir=layout.logs,
-            tag=tag,
+            tag=layout.root.name,
             programs=supervisor_programs(settings, layout, instances, workers),
         ),
         0o600,
     )
+
+
+def render_all(settings: Settings, layout: Layout, *, instances: int, workers: int) -> None:
+    s = settings.stack
+    db = settings.db
+    values = stack_secrets(layout)
+    write_supervisor_conf(settings, layout, instances=instances, workers=workers)
     _write(
         layout.conf / "pgbouncer.ini",
         _template("pgbouncer.ini.tmpl").substitute(
@@ -416,4 +431,5 @@ __all__ = [
     "stack_secrets",
     "write_nginx_conf",
     "write_node_configs",
+    "write_supervisor_conf",
 ]

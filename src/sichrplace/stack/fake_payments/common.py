@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import random
 import secrets
 import string
 import time
@@ -284,6 +285,9 @@ class FakeProvider:
         self.outbox = Outbox(config, self.sign)
         self.base_url = config.public_url
         self._locks: dict[str, asyncio.Lock] = {}
+        # A slow provider (`POST /_fake/latency`): every API call waits ms +- jitter_ms.
+        self.latency_ms = 0.0
+        self.jitter_ms = 0.0
 
     # --- hooks ---------------------------------------------------------------------------
     def sign(self, body: bytes) -> dict[str, str]:
@@ -325,6 +329,9 @@ class FakeProvider:
         before anything happens; a timeout does the work and then holds the answer (the
         client cannot know whether it happened: the idempotency key must tell); a decline is
         the provider's refusal (made by the handler itself when it records one)."""
+        if self.latency_ms > 0:
+            jitter = random.uniform(-self.jitter_ms, self.jitter_ms)
+            await asyncio.sleep(max(0.0, self.latency_ms + jitter) / 1000)
         scripted = self.faults.take(op)
         if scripted is None:
             return await handler(False)
@@ -347,6 +354,8 @@ class FakeProvider:
             Route("/_fake/approve/{ref}", self._approve, methods=["POST"]),
             Route("/_fake/decline/{ref}", self._decline, methods=["POST"]),
             Route("/_fake/faults", self._faults, methods=["POST", "GET"]),
+            Route("/_fake/clear-faults", self._clear_faults, methods=["POST"]),
+            Route("/_fake/latency", self._latency, methods=["POST", "GET"]),
             Route("/_fake/redeliver", self._redeliver, methods=["POST"]),
             Route("/_fake/hold-webhooks", self._hold, methods=["POST"]),
             Route("/_fake/release-webhooks", self._release, methods=["POST"]),
@@ -406,6 +415,22 @@ class FakeProvider:
         self.faults.add(op, fault, times, float(seconds) if seconds is not None else None)
         return JSONResponse(self.faults.pending())
 
+    async def _clear_faults(self, request: Request) -> Response:
+        """Forget scripted faults and the latency; held deliveries stay held."""
+        self.faults.clear()
+        self.latency_ms = self.jitter_ms = 0.0
+        return JSONResponse(self.faults.pending())
+
+    async def _latency(self, request: Request) -> Response:
+        """`{"ms": 800, "jitter_ms": 100}`: every API call answers that much later (0: off)."""
+        if request.method == "POST":
+            data = await request.json()
+            ms, jitter = float(data.get("ms", 0)), float(data.get("jitter_ms", 0))
+            if not (0 <= ms <= 60_000 and 0 <= jitter <= ms):
+                return JSONResponse({"error": "0 <= jitter_ms <= ms <= 60000"}, status_code=400)
+            self.latency_ms, self.jitter_ms = ms, jitter
+        return JSONResponse({"ms": self.latency_ms, "jitter_ms": self.jitter_ms})
+
     async def _redeliver(self, request: Request) -> Response:
         data = await request.json()
         if not self.outbox.redeliver(str(data.get("event_id")), int(data.get("times", 1))):
@@ -425,6 +450,7 @@ class FakeProvider:
     async def _reset(self, request: Request) -> Response:
         """Forget scripted faults and held deliveries (objects and events stay)."""
         self.faults.clear()
+        self.latency_ms = self.jitter_ms = 0.0
         self.outbox.reset()
         return JSONResponse({"reset": True})
 
