@@ -21,6 +21,7 @@ from sichrplace.cli import (
     serve,
     slo,
     stack,
+    synthetic,
     traces,
     web,
 )
@@ -33,8 +34,8 @@ app.add_typer(mail.app, name="mail")
 app.add_typer(accounts_cli.app, name="accounts")
 app.add_typer(seed.app, name="seed")
 app.add_typer(bench.app, name="bench")
-app.add_typer(check.app, name="check")
 app.add_typer(chaos.app, name="chaos")
+app.add_typer(check.app, name="check")
 app.add_typer(slo.app, name="slo")
 app.add_typer(ops.app, name="ops")
 app.add_typer(dashboards.app, name="dashboards")
@@ -43,6 +44,7 @@ app.add_typer(fakes.app, name="fakes")
 app.add_typer(payments.app, name="payments")
 app.add_typer(i18n.app, name="i18n")
 app.add_typer(web.app, name="web")
+app.add_typer(synthetic.app, name="synthetic")
 app.command("serve")(serve.serve)
 
 

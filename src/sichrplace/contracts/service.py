@@ -376,9 +376,13 @@ async def _fully_signed(
         user_agent=client.user_agent,
         detail={"document_sha256": contract.document_sha256},
     )
-    business.contract_signed(session)
+    business.contract_signed(session, parties=(contract.tenant_id,))
     analytics.journey(
-        session, "contract_signed", listing_id=contract.listing_id, subject_id=contract.id
+        session,
+        "contract_signed",
+        listing_id=contract.listing_id,
+        subject_id=contract.id,
+        parties=(contract.tenant_id,),
     )
     parties = await _parties(session, contract)
     assert contract.document_sha256 is not None
@@ -484,7 +488,11 @@ async def deposit_paid(
     status = rules.deposit_status_after(contract.deposit_cents, contract.deposit_plan, numbers)
     await repository.update_contract(session, contract_id, {"deposit_status": status.value})
     analytics.journey(
-        session, "deposit_paid", listing_id=contract.listing_id, subject_id=contract_id
+        session,
+        "deposit_paid",
+        listing_id=contract.listing_id,
+        subject_id=contract_id,
+        parties=(contract.tenant_id,),
     )
     await repository.add_event(
         session,

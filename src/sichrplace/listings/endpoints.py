@@ -34,7 +34,7 @@ from sichrplace.listings.schemas import (
     SitemapPages,
 )
 from sichrplace.listings.vocabulary import ListingStatus
-from sichrplace.platform import analytics
+from sichrplace.platform import analytics, synthetic
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.platform.http import conditional
@@ -227,7 +227,8 @@ async def get_listing(listing_id: str, request: Request, read: DetailReadDep) ->
         confirmed_viewing=read.listings.confirmed_viewing,
     )
     views = read.listings.views
-    if not detail.managed:  # an owner (or admin) looking at the listing is not a view
+    # An owner (or admin) looking at the listing is not a view, nor is a synthetic monitor.
+    if not detail.managed and not synthetic.active():
         if views is not None:
             views.add(listing)
         analytics.record_view(listing)  # appended in memory; written a second later

@@ -120,7 +120,7 @@ async def start_payment(
             )
         except DependencyUnavailable as exc:
             # The payment SLI's bad event (rolled back: no commit will count it, so now).
-            business.PAYMENTS.labels("failed").inc()
+            business.failed_now("payment", parties=(payer.id,))
             raise ProviderUnavailable(exc.retry_after) from exc
         except types.PaymentDeclined as exc:
             raise PaymentDeclined(exc.code) from exc
@@ -294,7 +294,8 @@ async def _apply(
     row = await repository.set_status(session, payment.id, step.status)
     outcome = _OUTCOMES.get(step.status)
     if outcome is not None:
-        business.payment(session, outcome)
+        # Mostly from a provider's webhook (no request mark): the payer says if synthetic.
+        business.payment(session, outcome, parties=(payment.payer_id,))
     for effect in step.effects:
         if effect == "capture":
             await enqueue(

@@ -24,6 +24,8 @@ METRIC_MODULES = (
     "sichrplace.platform.observability.web_vitals",
     # Backups and restore drills: the worker serves them (the backup jobs import it).
     "sichrplace.stack.backup.metrics",
+    # Synthetic journeys: the worker serves them (the synthetic job imports it).
+    "sichrplace.ops.synthetic.metrics",
 )
 
 # Prometheus itself: `up` per scrape target.

@@ -18,12 +18,15 @@ services that run from requests, webhooks and jobs alike, and threading a record
 each of their signatures would change dozens of call sites for a side channel; like the
 Prometheus registry (and the business counters next to it), the buffer is one per process.
 Without an installed buffer (the CLI, the seeder, a unit test) recording does nothing.
+Synthetic monitors' traffic is not recorded (platform/synthetic.py): a request marked
+synthetic, or a journey step whose `parties` include a synthetic account.
 """
 
 from __future__ import annotations
 
 import uuid
 
+from sichrplace.platform import synthetic
 from sichrplace.platform.analytics.buffer import DROPPED, EventBuffer, Sink
 from sichrplace.platform.analytics.events import (
     JOURNEY_KINDS,
@@ -82,7 +85,7 @@ def record_view(listing_id: uuid.UUID) -> None:
     """A listing detail seen by someone who does not manage it (counted in a dict; never
     raises)."""
     buffer = _current
-    if buffer is not None:
+    if buffer is not None and not synthetic.active():
         buffer.view(listing_id)
 
 
@@ -98,7 +101,7 @@ def record_search(
 ) -> None:
     """A search page answered (a tuple appended; never raises)."""
     buffer = _current
-    if buffer is not None:
+    if buffer is not None and not synthetic.active():
         buffer.search(
             city_key=city_key,
             filters=filters,
@@ -116,8 +119,12 @@ def journey(
     *,
     listing_id: uuid.UUID,
     subject_id: uuid.UUID | None = None,
+    parties: tuple[uuid.UUID | None, ...] = (),
 ) -> None:
-    """A step of the journey, recorded once `session` commits (never if it rolls back)."""
+    """A step of the journey, recorded once `session` commits (never if it rolls back);
+    `parties`: the step's people (a synthetic one's step is not recorded)."""
+    if synthetic.excluded(*parties):
+        return
 
     async def record() -> None:
         buffer = _current

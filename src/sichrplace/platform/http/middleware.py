@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sichrplace.kit.errors import ServiceUnavailable, field_detail
 from sichrplace.kit.i18n import N_, Msg
 from sichrplace.kit.text import json_problem, path_problem, query_problem
+from sichrplace.platform import synthetic
 from sichrplace.platform.bulkhead import Bulkhead
 from sichrplace.platform.http.language import scope_language
 from sichrplace.platform.http.problems import problem_response
@@ -30,11 +31,19 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        headers = dict(scope["headers"])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        # A synthetic monitor's request (ops/synthetic): counters and analytics leave it out.
+        if synthetic.header_marks(headers.get(synthetic.HEADER_KEY)):
+            with synthetic.marked(), structlog.contextvars.bound_contextvars(synthetic=True):
+                await self._call(scope, receive, send, request_id)
+            return
+        await self._call(scope, receive, send, request_id)
 
+    async def _call(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))

@@ -5,14 +5,20 @@ counted only if its write committed (a rolled-back booking was never made). The 
 are closed sets (the `Literal`s below), so a caller cannot add series. Counters whose
 domain does not exist yet (bookings, payments, contracts, messages) are declared here with
 the names and label values deploy/slo/slos.yaml expects, for those domains to increment.
+
+Synthetic monitors' events are not business (platform/synthetic.py): a change made in a
+request marked synthetic, or whose `parties` include a synthetic account, is not counted.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from typing import Literal, get_args
 
 from prometheus_client import Counter
 
+from sichrplace.platform import synthetic
 from sichrplace.platform.db.sessions import PrimarySession, on_commit
 
 RegistrationRole = Literal["tenant", "landlord", "admin"]
@@ -62,7 +68,14 @@ for _counter, _values in _LABEL_VALUES:
         _counter.labels(_value)
 
 
-def _after_commit(session: PrimarySession, counter: Counter) -> None:
+Parties = Iterable[uuid.UUID | None]
+
+
+def _after_commit(session: PrimarySession, counter: Counter, parties: Parties = ()) -> None:
+    # Decided now, in the change's own context (the request's mark), not after commit.
+    if synthetic.excluded(*parties):
+        return
+
     async def count() -> None:
         counter.inc()
 
@@ -72,28 +85,37 @@ def _after_commit(session: PrimarySession, counter: Counter) -> None:
 _ROLES = frozenset(get_args(RegistrationRole))
 
 
-def registration(session: PrimarySession, role: str) -> None:
+def registration(session: PrimarySession, role: str, *, parties: Parties = ()) -> None:
     """`role`: the account's role value (accounts' `Role`, whose values are RegistrationRole's)."""
     if role not in _ROLES:
         raise ValueError(f"not a registration role: {role!r}")
-    _after_commit(session, REGISTRATIONS.labels(role))
+    _after_commit(session, REGISTRATIONS.labels(role), parties)
 
 
-def listing_published(session: PrimarySession) -> None:
-    _after_commit(session, LISTINGS_PUBLISHED)
+def listing_published(session: PrimarySession, *, parties: Parties = ()) -> None:
+    _after_commit(session, LISTINGS_PUBLISHED, parties)
 
 
-def booking(session: PrimarySession, outcome: BookingOutcome) -> None:
-    _after_commit(session, BOOKINGS.labels(outcome))
+def booking(session: PrimarySession, outcome: BookingOutcome, *, parties: Parties = ()) -> None:
+    """`parties`: the booking's tenant (a webhook that confirms it carries no request mark)."""
+    _after_commit(session, BOOKINGS.labels(outcome), parties)
 
 
-def payment(session: PrimarySession, outcome: PaymentOutcome) -> None:
-    _after_commit(session, PAYMENTS.labels(outcome))
+def payment(session: PrimarySession, outcome: PaymentOutcome, *, parties: Parties = ()) -> None:
+    """`parties`: the payer."""
+    _after_commit(session, PAYMENTS.labels(outcome), parties)
 
 
-def contract_signed(session: PrimarySession) -> None:
-    _after_commit(session, CONTRACTS_SIGNED)
+def contract_signed(session: PrimarySession, *, parties: Parties = ()) -> None:
+    _after_commit(session, CONTRACTS_SIGNED, parties)
 
 
-def message_sent(session: PrimarySession) -> None:
-    _after_commit(session, MESSAGES_SENT)
+def failed_now(kind: Literal["booking", "payment"], *, parties: Parties = ()) -> None:
+    """A booking or payment that broke and was rolled back: no commit will count it, so it
+    is counted at once (the SLIs' bad event), unless synthetic."""
+    if not synthetic.excluded(*parties):
+        (BOOKINGS if kind == "booking" else PAYMENTS).labels("failed").inc()
+
+
+def message_sent(session: PrimarySession, *, parties: Parties = ()) -> None:
+    _after_commit(session, MESSAGES_SENT, parties)
