@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from sichrplace.bench.mixed.gate import GATE_FILE
+from sichrplace.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.stack
 CLI = str(Path(sys.executable).parent / "sichrplace")
@@ -26,10 +27,10 @@ def _gate(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def gate_run(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[subprocess.CompletedProcess[str], Path]:
-    out = tmp_path_factory.mktemp("gate") / "gate.json"
+def gate_run() -> tuple[subprocess.CompletedProcess[str], Path]:
+    # Kept with the run's artifacts: the figures a change proposes as the next baseline.
+    out = PROJECT_ROOT / "build" / "test-artifacts" / "load-gate.json"
+    out.unlink(missing_ok=True)
     return _gate("--out", str(out)), out
 
 
