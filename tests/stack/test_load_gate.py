@@ -42,9 +42,9 @@ def test_the_gate_passes_under_the_mixed_load(
     assert "load gate: PASS" in proc.stdout
     figures = json.loads(out.read_text())["scenarios"]
     # Every scenario of the mix ran: searches, logins, messages, bookings and contracts.
-    for scenario in ("browse", "accounts", "messaging", "booking", "contracts"):
+    for scenario in ("browse", "accounts", "messaging", "bookings", "contracts"):
         assert figures[scenario]["requests"] > 0, scenario
-    assert figures["browse"]["requests"] > figures["booking"]["requests"]
+    assert figures["browse"]["requests"] > figures["bookings"]["requests"]
 
 
 def test_a_threshold_below_the_measured_p95_fails_the_gate_and_is_named(

@@ -45,8 +45,8 @@ def test_read_result_leaves_out_the_warmup_and_counts_errors_by_each_operations_
     assert result.status_5xx["booking"] == 1
     assert result.total_5xx() == 1  # the fake provider's 500 is not ours
     assert result.total_no_answer() == 1
-    assert result.groups["booking"].requests == 3
-    assert result.groups["booking"].errors == 2
+    assert result.groups["bookings"].requests == 3
+    assert result.groups["bookings"].errors == 2
     assert sum(s.requests for s in result.timeline) == 104  # the whole log, ours only
     assert sum(s.status_5xx for s in result.timeline) == 1
 
@@ -54,9 +54,9 @@ def test_read_result_leaves_out_the_warmup_and_counts_errors_by_each_operations_
 def test_thresholds_come_from_the_slo_file_unless_overridden(tmp_path: Path) -> None:
     config = gate.load_config()
     assert config.thresholds["browse"].p95_ms == 400.0  # search-latency: 0.4 s
-    assert config.thresholds["booking"].p95_ms == 1000.0  # api-latency: 1 s
+    assert config.thresholds["bookings"].p95_ms == 1000.0  # api-latency: 1 s
     assert config.thresholds["browse"].error_rate == pytest.approx(0.005)  # 99.5 %
-    assert config.thresholds["booking"].error_rate == pytest.approx(0.01)  # 99 %
+    assert config.thresholds["bookings"].error_rate == pytest.approx(0.01)  # 99 %
 
     raw = yaml.safe_load(gate.GATE_FILE.read_text())
     raw["scenarios"]["browse"]["p95_ms"] = 12.5
