@@ -74,5 +74,6 @@ def users_for(rate: float, listeners: int) -> tuple[dict[str, int], dict[str, fl
         pace["Listener"] = LISTENER_PACE
     return users, pace
 
+
 if set(EXPECT) & set(GROUPS):  # a report holds both: one name would hide the other
     raise RuntimeError(f"operations named like groups: {set(EXPECT) & set(GROUPS)}")
