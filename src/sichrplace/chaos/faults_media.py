@@ -1,5 +1,5 @@
 """The media folders' disk full (stack/faults/media.py): uploads must fail with a clear
-problem+json (507) and leave no row or file behind; everything is put back on clear."""
+problem+json (503, storage-full) and leave no row or file behind; everything is put back on clear."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ FAULTS = [
     Fault(
         name="media-disk-full",
         description="the media folders' filesystem full (a full tmpfs over each, their files "
-        "copied in); uploads fail with 507 problem+json",
+        "copied in); uploads fail with 503 problem+json (storage-full)",
         inject=_fill,
         clear=_restore,
         settle=_settle,
