@@ -363,7 +363,7 @@ def analytics(
 @app.command()
 def soak(
     duration: str = typer.Option("30m", help="How long the mixed load is held (e.g. 30m)."),
-    rate: float = typer.Option(120.0, min=1.0, help="Requests per second of the whole mix."),
+    rate: float = typer.Option(70.0, min=1.0, help="Requests per second of the whole mix."),
     interval: str = typer.Option("10s", help="Time between two samples."),
     warmup: str = typer.Option(
         "5m", help="Left out of the slope check (a third of a shorter run at most)."
