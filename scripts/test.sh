@@ -60,7 +60,7 @@ echo "== stack up"
 
 echo "== tests"
 set +e
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=20 "$@"
 rc=$?
 set -e
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -82,6 +83,37 @@ async def proxy(settings: Settings) -> AsyncIterator[Proxy]:
     stop.set()
     await task
     await p.http.aclose()
+
+
+async def test_a_taken_port_is_waited_for_not_exited_on(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held as the local end of someone's connection, a port frees itself later: the proxy
+    waits for it in-process (supervisord would restart an exiting one every second)."""
+    monkeypatch.setattr(faultproxy, "BIND_RETRY_SECONDS", 0.1)
+    own = copy.copy(settings)
+    own.stack = settings.stack.model_copy(update={"faultproxy_base_port": TEST_BASE_PORT})
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", faultproxy.FaultProxyPorts(TEST_BASE_PORT).control))
+    holder.listen()
+    stop = asyncio.Event()
+    task = asyncio.create_task(faultproxy.run(own, stop))
+    await asyncio.sleep(0.5)
+    assert not task.done()  # still waiting for the port, not failed
+    holder.close()
+    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{TEST_BASE_PORT}", timeout=2)
+    try:
+        for _ in range(40):
+            try:
+                if (await http.get("/healthz")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.05)
+        assert (await http.get("/healthz")).status_code == 200
+    finally:
+        stop.set()
+        await task
+        await http.aclose()
 
 
 async def _timed_ping(client: aioredis.Redis) -> float:

@@ -1,5 +1,6 @@
 """The media folders' disk full (stack/faults/media.py): uploads must fail with a clear
-problem+json (503, storage-full) and leave no row or file behind; everything is put back on clear."""
+problem+json (503, storage-full) and leave no row or file behind; everything is put back on
+clear."""
 
 from __future__ import annotations
 

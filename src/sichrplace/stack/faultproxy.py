@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import random
 import socket
 import struct
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import structlog
@@ -349,14 +350,37 @@ class Control:
         return {name: path.as_json() for name, path in self.paths.items()}
 
 
+BIND_RETRY_SECONDS = 5.0
+T = TypeVar("T")
+
+
+async def _bound(what: str, bind: Callable[[], Awaitable[T]]) -> T:
+    """`bind()`, tried again while its port is taken. A port of ours inside the kernel's
+    ephemeral range can be held for a while as the local end of some client's connection;
+    waiting here beats exiting, which supervisord would answer with a restart (and a whole
+    interpreter's start-up) every second for as long as the port stays taken."""
+    while True:
+        try:
+            return await bind()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            log.warning("faultproxy_port_taken", what=what, retry_in=BIND_RETRY_SECONDS)
+            await asyncio.sleep(BIND_RETRY_SECONDS)
+
+
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Listen on every path and the control port until `stop` is set (or forever)."""
     paths = {r.name: ProxyPath(r) for r in routes(settings)}
-    for path in paths.values():
-        await path.listen()
+    for name, path in paths.items():
+        await _bound(name, path.listen)
     control = Control(paths)
     port = FaultProxyPorts(settings.stack.faultproxy_base_port).control
-    server = await asyncio.start_server(control.handle, "127.0.0.1", port, reuse_address=True)
+
+    async def serve_control() -> asyncio.Server:
+        return await asyncio.start_server(control.handle, "127.0.0.1", port, reuse_address=True)
+
+    server = await _bound("control", serve_control)
     log.info("faultproxy_listening", control=port, paths=control.state())
     try:
         await (stop or asyncio.Event()).wait()
