@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from sichrplace.bench.booking_setup import LIVE_VIEWINGS_SQL, PAID_SQL, audit
+from sichrplace.bench.booking_setup import CHARGES_PER_VIEWING_SQL, LIVE_VIEWINGS_SQL, audit
 from sichrplace.chaos.acklog import AckLog, Record, read_acks
 from sichrplace.chaos.check import FIRST, Check, rows, verdict
 from sichrplace.chaos.delivery import events_delivered
@@ -151,19 +151,7 @@ SELECT slot_id FROM viewings WHERE slot_id = ANY(%(slots)s) AND status IN ({LIVE
 # charge, or more charged than the fee.
 _CHARGED_TWICE_SQL = f"""
 WITH v AS (SELECT id FROM viewings WHERE slot_id = ANY(%(slots)s)),
-c AS (
-    SELECT v.id,
-        (SELECT count(*) FROM payments p WHERE p.purpose = 'viewing_fee'
-            AND p.reference_id = v.id AND p.status IN ({PAID_SQL})) AS paid,
-        (SELECT count(*) FROM ledger_entries l JOIN payments p ON p.id = l.payment_id
-            WHERE p.purpose = 'viewing_fee' AND p.reference_id = v.id
-            AND l.kind = 'charge') AS charges,
-        (SELECT coalesce(sum(l.amount_cents), 0) FROM ledger_entries l
-            JOIN payments p ON p.id = l.payment_id
-            WHERE p.purpose = 'viewing_fee' AND p.reference_id = v.id
-            AND l.kind = 'charge') AS charged
-    FROM v
-)
+c AS ({CHARGES_PER_VIEWING_SQL})
 SELECT id FROM c WHERE paid > 1 OR charges > 1 OR charged > %(fee)s ORDER BY id
 """  # noqa: S608
 
