@@ -38,12 +38,32 @@ class SoakConfig:
     duration_s: float = 1800.0
     rate: float = 70.0  # requests per second of the whole mix: bench mixed's stated rate
     interval_s: float = 10.0
-    warmup_s: float = 300.0  # left out of the slope check (a third of a shorter run)
+    warmup_s: float = 300.0  # left out of the slope check at least
     horizon_h: float = 24.0
     results_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "bench" / "results")
 
     def effective_warmup_s(self) -> float:
-        return min(self.warmup_s, self.duration_s / 3)
+        """The slope check judges the second half of the run (the warm-up at least): a bounded
+        cache fills for a while and then stays, a leak keeps growing to the end. The first
+        30-minute soak (20261207T035647Z) showed why: an API instance's memory rose 418 MB/h
+        from minute 5 to 15 while its near cache filled to its cap, then -12 MB/h to the end;
+        judged from minute 5 that read as a leak (docs/performance.md, "The soak")."""
+        return max(min(self.warmup_s, self.duration_s / 3), self.duration_s / 2)
+
+
+def rejudge(path: Path, cfg: SoakConfig) -> list[Verdict]:
+    """The verdicts of a recorded soak (its results JSON) under `cfg`'s steady part."""
+    data = json.loads(path.read_text())
+    bounds = Bounds(warmup_s=cfg.effective_warmup_s(), horizon_h=cfg.horizon_h)
+    series = {
+        name: [(float(t), float(v)) for t, v in points] for name, points in data["series"].items()
+    }
+    return check_all(
+        series,
+        since=float(data["load_started_at"]) + bounds.warmup_s,
+        bounds=bounds,
+        limits=Limits(**data["limits"]),
+    )
 
 
 def series_of(samples: Sequence[Sample]) -> dict[str, list[Point]]:

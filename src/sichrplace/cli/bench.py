@@ -368,13 +368,16 @@ def soak(
     warmup: str = typer.Option(
         "5m", help="Left out of the slope check (a third of a shorter run at most)."
     ),
+    judge: Path = typer.Option(
+        None, "--judge", help="Judge a recorded soak's series (its results JSON) instead."
+    ),
 ) -> None:
     """The mixed load held for --duration while every stack process's memory and open files,
     the connections (Postgres, PgBouncer, Redis), the job queues and the API's p95 are
     sampled; then a least-squares slope per series over the steady part against its bound
     (docs/performance.md, "The soak"). Writes the results JSON and a CSV of the series;
     exits 1 on a leak."""
-    from sichrplace.bench.soak import SoakConfig, run, summary
+    from sichrplace.bench.soak import SoakConfig, rejudge, run, summary, table
 
     cfg = SoakConfig(
         duration_s=parse_duration(duration),
@@ -382,6 +385,12 @@ def soak(
         interval_s=parse_duration(interval),
         warmup_s=parse_duration(warmup),
     )
+    if judge is not None:
+        verdicts = rejudge(judge, cfg)
+        typer.echo(table(verdicts))
+        if not all(v.ok for v in verdicts):
+            raise typer.Exit(1)
+        return
     report, path = run(cfg, get_settings(), typer.echo)
     typer.echo(summary(report, path))
     if not report["passed"]:

@@ -257,8 +257,8 @@ def test_the_table_shows_a_leak_first() -> None:
 
 
 def test_a_short_run_keeps_two_thirds_of_itself() -> None:
-    assert SoakConfig(duration_s=1800).effective_warmup_s() == 300
-    assert SoakConfig(duration_s=120).effective_warmup_s() == 40
+    assert SoakConfig(duration_s=1800).effective_warmup_s() == 900  # the second half
+    assert SoakConfig(duration_s=120).effective_warmup_s() == 60
 
 
 def test_a_run_without_its_load_is_no_soak() -> None:
