@@ -8,6 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+stamp() { echo "== $1 ($(date -u +%H:%M:%S))"; }
+stamp "bootstrap"
+
 fast=0
 if [ "${1:-}" = "--fast" ]; then
   fast=1
@@ -47,7 +50,7 @@ fi
 # bootstrap has installed them, so a missing one is a failure.
 export SICHRPLACE_REQUIRE_PROMTOOL=1
 
-echo "== lint, types and layering"
+stamp "lint, types and layering"
 .venv/bin/ruff check src tests migrations
 .venv/bin/ruff format --check src tests migrations
 .venv/bin/mypy
@@ -55,17 +58,20 @@ echo "== lint, types and layering"
 
 was_up=0
 .venv/bin/sichrplace stack status >/dev/null 2>&1 && was_up=1
-echo "== stack up"
+stamp "stack up"
 .venv/bin/sichrplace stack up
 
-echo "== tests"
+stamp "tests"
 set +e
-.venv/bin/python -m pytest -q -p no:cacheprovider --durations=20 "$@"
+# Every test's time is kept in the JUnit report, beside the run's other artifacts.
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=20 \
+  --junitxml=build/test-artifacts/junit.xml "$@"
 rc=$?
 set -e
 
 if [ "${CI:-}" = "true" ] || [ "$was_up" = 0 ]; then
-  echo "== stack down"
+  stamp "stack down"
   .venv/bin/sichrplace stack down
 fi
+stamp "end"
 exit $rc

@@ -447,6 +447,7 @@ def gate(
     cfg = gate_.load_config(config or gate_.GATE_FILE)
     if judge_only is not None:
         summary = gate_.read_summary(judge_only)
+        achieved = float(json.loads(judge_only.read_text()).get("achieved_rps", 0.0))
     else:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         work = PROJECT_ROOT / "build" / "gate" / stamp
@@ -458,8 +459,9 @@ def gate(
         )
         result = start_load(get_settings(), spec, work, typer.echo).wait()
         summary = gate_.summarize(result)
+        achieved = result.total_rate()
         target = out or work / "gate.json"
-        gate_.write_summary(target, summary, cfg, result.total_rate())
+        gate_.write_summary(target, summary, cfg, achieved)
         typer.echo(f"figures: {target} ({result.total_rate()} rps of {cfg.rate})")
     typer.echo(gate_.table(summary, cfg.thresholds))
     base_path = baseline or gate_.BASELINE_FILE
@@ -469,7 +471,7 @@ def gate(
             typer.echo(line)
     breaches = gate_.judge(summary, cfg.thresholds)
     if update_baseline and not breaches:
-        gate_.write_summary(base_path, summary, cfg, 0.0)
+        gate_.write_summary(base_path, summary, cfg, achieved)
         typer.echo(f"baseline updated: {base_path}")
     if breaches:
         typer.echo("\nload gate: FAIL")
