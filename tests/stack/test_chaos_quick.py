@@ -17,7 +17,7 @@ from sichrplace.stack.layout import Layout
 pytestmark = pytest.mark.stack
 
 QUICK = ("api-sigkill", "redis-stop")
-SPEC = RunSpec(rate=40.0, baseline_s=5.0, tail_s=5.0, hold_s=8.0, small_cast=True)
+SPEC = RunSpec(rate=40.0, baseline_s=5.0, tail_s=5.0, hold_s=5.0, small_cast=True)
 OUT = PROJECT_ROOT / "build" / "test-artifacts" / "chaos-quick"
 
 
