@@ -13,6 +13,7 @@ from sichrplace.cli import (
     db,
     fakes,
     i18n,
+    image,
     jobs,
     mail,
     ops,
@@ -45,6 +46,7 @@ app.add_typer(payments.app, name="payments")
 app.add_typer(i18n.app, name="i18n")
 app.add_typer(web.app, name="web")
 app.add_typer(synthetic.app, name="synthetic")
+app.add_typer(image.app, name="image")
 app.command("serve")(serve.serve)
 
 

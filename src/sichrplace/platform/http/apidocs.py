@@ -54,6 +54,12 @@ _PACKAGE_ASSETS: dict[str, _Asset] = {
 SWAGGER_INIT = "swagger-init.js"
 
 
+def package_asset_paths() -> list[str]:
+    """The files under node_modules that the pages serve (the container image copies only
+    these, `sichrplace image build`)."""
+    return [asset.path for asset in _PACKAGE_ASSETS.values()]
+
+
 class DocsAssetsMissing(ProblemError):
     status, slug = 503, "docs-unavailable"
 
