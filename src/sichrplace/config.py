@@ -129,6 +129,9 @@ class DatabaseSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 56432  # PgBouncer
     direct_port: int = 55432  # the primary itself, for migrations and the job worker's LISTEN
+    # The primary's address when it differs from the pooler's (Kubernetes: PgBouncer's Service
+    # and the Patroni leader's, deploy/k8s); empty: `host`, as in the local stack.
+    direct_host: str = ""
     name: str = "sichrplace"
     replica_name: str = "sichrplace_ro"
     user: str = "sichrplace"
@@ -144,9 +147,9 @@ class DatabaseSettings(BaseSettings):
     replica_max_lag_seconds: float = 5.0
     replica_check_interval_seconds: float = 1.0
 
-    def _url(self, port: int, name: str, driver: str = "postgresql+psycopg") -> str:
+    def _url(self, port: int, name: str, driver: str = "postgresql+psycopg", host: str = "") -> str:
         pw = self.password.get_secret_value()
-        return f"{driver}://{self.user}:{pw}@{self.host}:{port}/{name}"
+        return f"{driver}://{self.user}:{pw}@{host or self.host}:{port}/{name}"
 
     @property
     def primary_url(self) -> str:
@@ -158,12 +161,12 @@ class DatabaseSettings(BaseSettings):
 
     @property
     def direct_url(self) -> str:
-        return self._url(self.direct_port, self.name)
+        return self._url(self.direct_port, self.name, host=self.direct_host)
 
     @property
     def direct_dsn(self) -> str:
         """libpq DSN of the primary itself (no pooler), for psycopg users outside SQLAlchemy."""
-        return self._url(self.direct_port, self.name, driver="postgresql")
+        return self._url(self.direct_port, self.name, driver="postgresql", host=self.direct_host)
 
 
 class RedisSettings(BaseSettings):

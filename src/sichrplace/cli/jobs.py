@@ -84,7 +84,13 @@ def worker(
     ),
     concurrency: int | None = typer.Option(None, "--concurrency", "-c", min=1),
     metrics_port: int | None = typer.Option(
-        None, "--metrics-port", help="Serve /metrics on 127.0.0.1:PORT (the stack passes one)."
+        None, "--metrics-port", help="Serve /metrics on PORT (the stack passes one)."
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1",
+        "--metrics-host",
+        help="Address of /metrics: 0.0.0.0 where Prometheus and probes come from outside "
+        "(a Kubernetes pod, deploy/k8s).",
     ),
 ) -> None:
     """Run a worker (and the periodic jobs) until SIGTERM/SIGINT, then drain gracefully."""
@@ -98,7 +104,11 @@ def worker(
     async def run() -> None:
         async with worker_parts(settings) as parts:
             await run_worker(
-                parts, queues=_split(queues), concurrency=concurrency, metrics_port=metrics_port
+                parts,
+                queues=_split(queues),
+                concurrency=concurrency,
+                metrics_port=metrics_port,
+                metrics_host=metrics_host,
             )
 
     asyncio.run(run())

@@ -135,13 +135,14 @@ async def run_worker(
     queues: list[str] | None = None,
     concurrency: int | None = None,
     metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> None:
     """Run until SIGTERM/SIGINT, then let running jobs finish within the shutdown timeout;
     handlers use `parts` (the composition root's worker parts).
 
     Jobs still running at the timeout are cancelled and go back to the queue; jobs of a
     worker that dies without a word are recovered by the periodic stalled-job check.
-    With `metrics_port` it serves its metrics there (`platform/jobs/metrics.py`).
+    With `metrics_port` it serves its metrics there, on `metrics_host` (`platform/jobs/metrics.py`).
     """
     settings = get_settings().jobs
     import_task_modules(settings.import_paths)
@@ -151,7 +152,7 @@ async def run_worker(
     log.info("job_worker_starting", queues=chosen, concurrency=workers, name=name)
     # Per running job one connection at most, plus the listener, heartbeat, fetcher and the
     # queue sampler.
-    with use_job_parts(parts), metrics.metrics_server(metrics_port):
+    with use_job_parts(parts), metrics.metrics_server(metrics_port, metrics_host):
         async with open_job_app(max_size=workers + 4) as app:
             sampler = metrics.QueueSampler(
                 app.connector, default_queues(), settings.metrics_sample_seconds
