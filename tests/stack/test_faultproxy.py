@@ -31,7 +31,9 @@ from tests.stack.conftest import program_pid
 pytestmark = pytest.mark.stack
 
 # Ports of the in-test proxy: clear of the stack's own (and of CI's shifted ones).
-TEST_BASE_PORT = 56960
+# Below the kernel's ephemeral range (32768-60999 here): no client connection's local end can
+# hold these ports, as one did at 56962 in a CI run.
+TEST_BASE_PORT = 31760
 
 
 class Proxy:
@@ -114,6 +116,31 @@ async def test_a_taken_port_is_waited_for_not_exited_on(
         stop.set()
         await task
         await http.aclose()
+
+
+async def test_a_stop_while_a_port_is_awaited_ends_the_run(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped while a path's port is still taken, the proxy returns instead of waiting on."""
+    monkeypatch.setattr(faultproxy, "BIND_RETRY_SECONDS", 30.0)
+    own = copy.copy(settings)
+    own.stack = settings.stack.model_copy(update={"faultproxy_base_port": TEST_BASE_PORT})
+    ports = faultproxy.FaultProxyPorts(TEST_BASE_PORT)
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", ports.redis))
+    holder.listen()
+    try:
+        stop = asyncio.Event()
+        task = asyncio.create_task(faultproxy.run(own, stop))
+        await asyncio.sleep(0.3)
+        assert not task.done()
+        stop.set()
+        await asyncio.wait_for(task, 2)  # not after the 30 s retry
+    finally:
+        holder.close()
+    # The path it had bound before the taken one is not left listening.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", ports.pgbouncer), timeout=1).close()
 
 
 async def _timed_ping(client: aioredis.Redis) -> float:

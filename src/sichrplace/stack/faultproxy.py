@@ -354,11 +354,15 @@ BIND_RETRY_SECONDS = 5.0
 T = TypeVar("T")
 
 
-async def _bound(what: str, bind: Callable[[], Awaitable[T]]) -> T:
-    """`bind()`, tried again while its port is taken. A port of ours inside the kernel's
-    ephemeral range can be held for a while as the local end of some client's connection;
-    waiting here beats exiting, which supervisord would answer with a restart (and a whole
-    interpreter's start-up) every second for as long as the port stays taken."""
+class _Stopped(Exception):
+    """`stop` was set while a port was still awaited."""
+
+
+async def _bound(what: str, bind: Callable[[], Awaitable[T]], stop: asyncio.Event) -> T:
+    """`bind()`, tried again while its port is taken (until `stop`: _Stopped). A port of ours
+    inside the kernel's ephemeral range can be held for a while as the local end of some
+    client's connection; waiting here beats exiting, which supervisord would answer with a
+    restart (and a whole interpreter's start-up) every second for as long as it stays taken."""
     while True:
         try:
             return await bind()
@@ -366,26 +370,35 @@ async def _bound(what: str, bind: Callable[[], Awaitable[T]]) -> T:
             if exc.errno != errno.EADDRINUSE:
                 raise
             log.warning("faultproxy_port_taken", what=what, retry_in=BIND_RETRY_SECONDS)
-            await asyncio.sleep(BIND_RETRY_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), BIND_RETRY_SECONDS)
+            if stop.is_set():
+                raise _Stopped(what) from exc
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Listen on every path and the control port until `stop` is set (or forever)."""
+    """Listen on every path and the control port until `stop` is set (or forever); a stop
+    while a port is still awaited ends the run too."""
+    stop = stop or asyncio.Event()
     paths = {r.name: ProxyPath(r) for r in routes(settings)}
-    for name, path in paths.items():
-        await _bound(name, path.listen)
     control = Control(paths)
     port = FaultProxyPorts(settings.stack.faultproxy_base_port).control
 
     async def serve_control() -> asyncio.Server:
         return await asyncio.start_server(control.handle, "127.0.0.1", port, reuse_address=True)
 
-    server = await _bound("control", serve_control)
-    log.info("faultproxy_listening", control=port, paths=control.state())
+    server: asyncio.Server | None = None
     try:
-        await (stop or asyncio.Event()).wait()
+        for name, path in paths.items():
+            await _bound(name, path.listen, stop)
+        server = await _bound("control", serve_control, stop)
+        log.info("faultproxy_listening", control=port, paths=control.state())
+        await stop.wait()
+    except _Stopped as stopped:
+        log.info("faultproxy_stopped_waiting_for_port", what=str(stopped))
     finally:
-        server.close()
+        if server is not None:
+            server.close()
         for path in paths.values():
             await path.close_listener()
             for conn in list(path.conns):
