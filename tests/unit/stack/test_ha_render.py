@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -83,16 +82,21 @@ def test_the_callback_points_pgbouncer_at_the_node_that_leads_or_follows(
     # A stand-in for PgBouncer: it must be told (SIGHUP) to re-read the files.
     sleeper = subprocess.Popen(
         ["python3", "-c", "import signal,time\nsignal.signal(signal.SIGHUP, lambda *a: exit(7))\n"
-         "time.sleep(30)"]
+         "print('ready', flush=True)\ntime.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     layout.pgbouncer_pidfile.write_text(f"{sleeper.pid}\n")
     try:
-        time.sleep(0.3)  # the handler is installed
+        # Its handler is installed (a fixed wait was too short on a loaded machine).
+        assert sleeper.stdout is not None
+        assert sleeper.stdout.readline() == "ready\n"
         _run_callback(layout, 2, "primary")
         assert sleeper.wait(timeout=10) == 7
     finally:
         if sleeper.poll() is None:
             sleeper.send_signal(signal.SIGKILL)
+        if sleeper.stdout is not None:
+            sleeper.stdout.close()
     db = settings.db
     rw, ro = layout.pgbouncer_route("rw"), layout.pgbouncer_route("ro")
     assert rw.read_text() == f"{db.name} = host=127.0.0.1 port=45441 dbname={db.name}\n"
@@ -108,3 +112,12 @@ def test_the_callback_points_pgbouncer_at_the_node_that_leads_or_follows(
     # Other roles (uninitialized, demoting) change nothing.
     _run_callback(layout, 2, "uninitialized")
     assert "port=45440" in rw.read_text()
+
+
+def test_etcd_runs_ahead_of_the_workload_where_a_priority_may_be_raised(tmp_path: Path) -> None:
+    settings, layout = _settings(tmp_path), Layout(tmp_path)
+    as_root = ha_config.etcd_command(settings, layout, as_root=True)
+    assert as_root.startswith(f"/usr/bin/nice -n {ha_config.ETCD_NICE} /usr/bin/etcd ")
+    assert ha_config.ETCD_NICE < 0
+    # Any other user may not raise a priority: etcd starts as it is.
+    assert ha_config.etcd_command(settings, layout, as_root=False).startswith("/usr/bin/etcd ")

@@ -8,6 +8,7 @@ pushed again on every `stack up` so the rendered values win (docs/adr/0011).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -231,12 +232,22 @@ def haproxy_conf(settings: Settings, layout: Layout) -> str:
     )
 
 
-def etcd_command(settings: Settings, layout: Layout) -> str:
-    """One etcd member locally (three in production: docs/adr/0011)."""
+# etcd's CPU priority when the stack runs as root. Here it shares two cores with the load: a
+# benchmark starved it until Patroni's requests timed out (1.2 s) and the leader stepped down
+# for a DCS that was only slow (docs/performance-log.md, round 18). On real hosts the DCS has
+# cores of its own.
+ETCD_NICE = -5
+
+
+def etcd_command(settings: Settings, layout: Layout, *, as_root: bool | None = None) -> str:
+    """One etcd member locally (three in production: docs/adr/0011), ahead of the workload
+    for the CPU where the stack may raise a priority (as root)."""
     ha = ports(settings)
     client, peer = f"http://127.0.0.1:{ha.etcd_client}", f"http://127.0.0.1:{ha.etcd_peer}"
+    root = os.geteuid() == 0 if as_root is None else as_root
     return (
-        f"/usr/bin/etcd --name {SCOPE} --data-dir {layout.etcd / 'member-data'}"
+        (f"/usr/bin/nice -n {ETCD_NICE} " if root else "")
+        + f"/usr/bin/etcd --name {SCOPE} --data-dir {layout.etcd / 'member-data'}"
         f" --listen-client-urls {client} --advertise-client-urls {client}"
         f" --listen-peer-urls {peer} --initial-advertise-peer-urls {peer}"
         f" --initial-cluster {SCOPE}={peer} --initial-cluster-state new"
