@@ -7,7 +7,7 @@ import re
 import zlib
 
 _OBJ = re.compile(rb"(\d+) 0 obj(.*?)endobj", re.S)
-_STREAM = re.compile(rb"stream\r?\n(.*?)\r?\nendstream", re.S)
+_STREAM_START = re.compile(rb"stream\r?\n")
 _STRING = rb"\(((?:\\.|[^\\)])*)\)"
 # A font change, a `(...) Tj`, or a `[(...) -12 (...)] TJ` (justified lines).
 _SHOWN = re.compile(rb"/(F\d+) [\d.]+ Tf|" + _STRING + rb" Tj|\[((?:\\.|[^\\\]])*)\] TJ", re.S)
@@ -16,10 +16,13 @@ _ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
 
 
 def _stream(body: bytes) -> bytes:
-    found = _STREAM.search(body)
-    if found is None:
+    # The data is cut by its /Length: a compressed stream may itself end in "\r", which a
+    # pattern for the "\r\nendstream" delimiter would swallow (1 in 256 documents).
+    length = re.search(rb"/Length (\d+)", body)
+    start = _STREAM_START.search(body)
+    if length is None or start is None:
         return b""
-    data = found.group(1)
+    data = body[start.end() : start.end() + int(length.group(1))]
     return zlib.decompress(data) if b"/FlateDecode" in body else data
 
 
