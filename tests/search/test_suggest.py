@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -13,10 +14,11 @@ from sqlalchemy import text
 
 from sichrplace.app import parts_of_app
 from sichrplace.platform.db.engines import Database
+from sichrplace.platform.db.sessions import ReplicaSession
 from sichrplace.platform.jobs import MAINTENANCE_QUEUE
 from sichrplace.platform.jobs.app import job_app
 from sichrplace.platform.jobs.runtime import use_job_parts
-from sichrplace.search.suggest import service, tasks
+from sichrplace.search.suggest import repository, service, tasks
 from tests.search.conftest import BYPASS, SEARCH, Insert, random_flats, wait_for_replica
 
 SUGGEST = "/api/v1/search/suggest"
@@ -166,3 +168,62 @@ async def test_the_periodic_job_counts_new_listings(
         i for i in await _suggest(client, "neuviertel", limit=20) if i["city"] == place["city"]
     ]
     assert [(i["label"], i["listings"]) for i in found] == [("Neuviertel", 1)]
+
+
+async def _waits_for_the_refresh_lock(db: Database) -> bool:
+    async with db.primary.connect() as conn:
+        waiting = await conn.execute(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                "AND objid = :lock"
+            ),
+            {"lock": repository.REFRESH_LOCK},
+        )
+        return bool(waiting.scalar_one())
+
+
+async def test_a_slow_refresh_never_puts_older_counts_over_newer_ones(
+    db: Database, insert_flats: Insert, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh that counted before new listings arrived (the periodic job's, say) and writes
+    after a later refresh has written must not win: refreshes count under their lock."""
+    counted, release = asyncio.Event(), asyncio.Event()
+    real_counts = repository.active_counts
+    calls = 0
+
+    async def counts_then_stall(session: ReplicaSession) -> list[tuple[Any, ...]]:
+        nonlocal calls
+        rows = await real_counts(session)
+        calls += 1
+        if calls == 1:  # the first refresh counts, then stalls before it writes
+            counted.set()
+            await release.wait()
+        return rows
+
+    monkeypatch.setattr(repository, "active_counts", counts_then_stall)
+    stale = asyncio.create_task(service.refresh_places(db))
+    await asyncio.wait_for(counted.wait(), 10)
+    city = f"Spätstadt {unique}"
+    flats = random_flats(city, 2, seed=11)
+    for flat in flats:
+        flat.status = "active"
+    await insert_flats(flats)
+    fresh = asyncio.create_task(service.refresh_places(db))
+    # The fresh refresh either finishes or waits for the stalled one's lock; only then may
+    # the stalled one go on.
+    deadline = asyncio.get_running_loop().time() + 20
+    while not fresh.done() and not await _waits_for_the_refresh_lock(db):
+        assert asyncio.get_running_loop().time() < deadline, (
+            "the fresh refresh neither ended nor waited"
+        )
+        await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.wait_for(asyncio.gather(stale, fresh), 20)
+    async with db.primary.connect() as conn:
+        listings = (
+            await conn.execute(
+                text("SELECT listings FROM search_places WHERE kind = 'city' AND label = :c"),
+                {"c": city},
+            )
+        ).scalar_one_or_none()
+    assert listings == 2

@@ -48,14 +48,18 @@ _FILL = text(
 )
 
 
-async def replace_places(
-    session: PrimarySession, places: Sequence[Place], *, only_if_empty: bool = False
-) -> bool:
-    """Put `places` in place of the table's rows (one transaction: readers see the old set or
-    the new one); with `only_if_empty`, only if it has none. True if written."""
+async def lock_places(session: PrimarySession) -> None:
+    """Hold the refresh lock until `session`'s transaction ends."""
     await session.execute(_LOCK, {"lock": REFRESH_LOCK})
-    if only_if_empty and (await session.execute(_ANY)).scalar_one():
-        return False
+
+
+async def has_places_locked(session: PrimarySession) -> bool:
+    return bool((await session.execute(_ANY)).scalar_one())
+
+
+async def replace_places(session: PrimarySession, places: Sequence[Place]) -> None:
+    """Put `places` in place of the table's rows (one transaction: readers see the old set or
+    the new one); the caller holds the refresh lock."""
     await session.execute(_CLEAR)
     if places:
         columns = {
@@ -67,7 +71,6 @@ async def replace_places(
             "listings": [p.listings for p in places],
         }
         await session.execute(_FILL, columns)
-    return True
 
 
 async def has_places(session: ReplicaSession) -> bool:

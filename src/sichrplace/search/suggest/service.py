@@ -87,11 +87,16 @@ async def refresh_places(
     """Rewrite search_places from the active listings (counted on the replica, or the primary
     right after a bulk load); the number of places written, or None when `only_if_empty` and
     the table had rows already."""
-    counts = await repository.active_counts(ReplicaSession(db, force_primary=from_primary))
-    places = places_from_counts(counts)
+    # The lock is taken before counting: refreshes run one after another, each counting what
+    # the one before it had written, so a slow one cannot put older counts over newer ones.
     async with transaction(db) as session:
-        written = await repository.replace_places(session, places, only_if_empty=only_if_empty)
-    return len(places) if written else None
+        await repository.lock_places(session)
+        if only_if_empty and await repository.has_places_locked(session):
+            return None
+        counts = await repository.active_counts(ReplicaSession(db, force_primary=from_primary))
+        places = places_from_counts(counts)
+        await repository.replace_places(session, places)
+    return len(places)
 
 
 async def refresh_after_load(settings: DatabaseSettings) -> int:
