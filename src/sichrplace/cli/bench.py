@@ -456,6 +456,7 @@ def gate(
             duration_s=cfg.duration_s,
             warmup_s=cfg.warmup_s,
             listeners=cfg.listeners,
+            min_tasks=cfg.min_tasks,
         )
         result = start_load(get_settings(), spec, work, typer.echo).wait()
         summary = gate_.summarize(result)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from sichrplace.bench.mixed import gate
-from sichrplace.bench.mixed.ops import MIX, users_for
+from sichrplace.bench.mixed.ops import MIX, users_for, with_floor
 from sichrplace.bench.mixed.run import read_result
 
 
@@ -19,6 +19,20 @@ def test_users_for_a_rate_make_about_that_rate() -> None:
     assert made == pytest.approx(200.0, rel=0.05)
     assert users["Listener"] == 10
     assert users["Visitor"] > users["Booker"]
+
+
+def test_the_gate_paces_every_kind_of_user_to_enough_tasks_to_be_judged() -> None:
+    config = gate.load_config()
+    users, pace = users_for(config.rate, listeners=config.listeners)
+    floored = with_floor(users, pace, config.min_tasks, config.duration_s)
+    for name in MIX:
+        expected = users[name] * floored[name] * config.duration_s
+        assert expected >= config.min_tasks >= 8, name
+    # the mix's own pace where it already gives enough; the event streams untouched
+    assert floored["Visitor"] == pace["Visitor"]
+    assert floored["Listener"] == pace["Listener"]
+    # at the mix's own pace the signer would start about 2 in the window: none in 1 of 10 runs
+    assert users["Signer"] * pace["Signer"] * config.duration_s < 3
 
 
 def _log(path: Path, rows: list[tuple[str, int, float, int]]) -> None:

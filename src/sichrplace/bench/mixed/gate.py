@@ -41,6 +41,7 @@ class GateConfig:
     duration_s: float
     warmup_s: float
     listeners: int
+    min_tasks: float
     thresholds: dict[str, Threshold]
 
 
@@ -83,6 +84,7 @@ def load_config(path: Path = GATE_FILE, slo_path: Path = SLO_FILE) -> GateConfig
         duration_s=float(raw["duration_s"]),
         warmup_s=float(raw["warmup_s"]),
         listeners=int(raw.get("listeners", 10)),
+        min_tasks=float(raw.get("min_tasks", 0)),
         thresholds=thresholds,
     )
 

@@ -75,5 +75,19 @@ def users_for(rate: float, listeners: int) -> tuple[dict[str, int], dict[str, fl
     return users, pace
 
 
+def with_floor(
+    users: dict[str, int], pace: dict[str, float], min_tasks: float, seconds: float
+) -> dict[str, float]:
+    """Paces raised so that each class's users start `min_tasks` tasks in `seconds` on average:
+    a class as rare as the Signer's (0.5 % of the mix, one user at one task in 20 s) would
+    otherwise start none in a short window about one run in ten, and leave its scenario
+    unjudged. Event streams are held, not paced: the Listener keeps its pace."""
+    out = dict(pace)
+    for name, n in users.items():
+        if name in MIX and n > 0 and min_tasks > 0:
+            out[name] = max(pace[name], min_tasks / (n * seconds))
+    return out
+
+
 if set(EXPECT) & set(GROUPS):  # a report holds both: one name would hide the other
     raise RuntimeError(f"operations named like groups: {set(EXPECT) & set(GROUPS)}")

@@ -32,6 +32,7 @@ from sichrplace.bench.mixed.ops import (
     MIX,
     THIRD_PARTY,
     users_for,
+    with_floor,
 )
 from sichrplace.config import Settings
 
@@ -56,6 +57,7 @@ class LoadSpec:
     only: tuple[str, ...] = ()  # user classes to run (default: the whole mix)
     closed: bool = False  # no think time: each user starts its next task at once
     users: tuple[tuple[str, int], ...] = ()  # user counts that replace the rate's
+    min_tasks: float = 0.0  # tasks each user class starts in the measured window, at least
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ def prepare_plan(
         users = {k: v for k, v in users.items() if k in spec.only}
     if spec.closed:
         pace = dict.fromkeys(pace, 1000.0)
+    pace = with_floor(users, pace, spec.min_tasks, spec.duration_s)
     with psycopg.connect(settings.db.direct_dsn) as conn:
         who = cast_.ensure_cast(
             conn,
