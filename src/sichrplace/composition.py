@@ -13,10 +13,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import redis.asyncio as aioredis
+
 from sichrplace.accounts.security import AUTH, build_auth_runtime
 from sichrplace.analytics import service as analytics_service
 from sichrplace.config import Settings
 from sichrplace.contracts.charges import DepositSource
+from sichrplace.integrations.cdn.fastly import FastlyPurger
 from sichrplace.integrations.maps.google import GoogleGeocoder
 from sichrplace.integrations.payments.paypal import PaypalProvider
 from sichrplace.integrations.payments.stripe import StripeProvider
@@ -29,10 +32,11 @@ from sichrplace.media import service as media_service
 from sichrplace.media.parts import MEDIA, MediaParts
 from sichrplace.media.storage import MediaStorage
 from sichrplace.payments.parts import PAYMENTS, PaymentsParts
-from sichrplace.platform import analytics
+from sichrplace.platform import analytics, edge
 from sichrplace.platform.bulkhead import Bulkhead
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
+from sichrplace.platform.edge.local import LocalEdgePurger, index_window_seconds
 from sichrplace.platform.events.hub import EVENT_HUB, EventHub
 from sichrplace.platform.observability.clients import instrument_engine, instrument_redis
 from sichrplace.platform.parts import Parts
@@ -83,6 +87,56 @@ def _analytics(parts: Parts) -> None:
         await buffer.aclose()
 
     parts.on_close("analytics", close)
+
+
+def edge_window_seconds(settings: Settings) -> int:
+    """The local edge's index window (the purger's and the `edge` program's alike)."""
+    cache = settings.cache
+    return index_window_seconds(
+        cache.http_max_age_seconds,
+        cache.http_shared_max_age_seconds,
+        cache.http_shared_max_age_slow_seconds,
+    )
+
+
+def _purgers(settings: Settings, redis: aioredis.Redis) -> edge.EdgePurges:
+    """The edge purgers SICHRPLACE_EDGE_PURGERS names: the local edge's, Fastly's."""
+    purgers: list[edge.Purger] = []
+    for name in dict.fromkeys(settings.edge.purgers):
+        if name == "local":
+            purgers.append(
+                LocalEdgePurger(
+                    redis, settings.edge.cache_dir, window_seconds=edge_window_seconds(settings)
+                )
+            )
+        else:
+            purgers.append(FastlyPurger(settings.edge))
+    return edge.EdgePurges(purgers)
+
+
+@asynccontextmanager
+async def edge_purges(settings: Settings) -> AsyncIterator[edge.EdgePurges]:
+    """The purgers alone, for a purge by hand (`sichrplace edge purge`)."""
+    redis = make_redis(settings.redis)
+    purges = _purgers(settings, redis)
+    try:
+        yield purges
+    finally:
+        await purges.aclose()
+        await redis.aclose()
+
+
+def _edge(parts: Parts) -> None:
+    """The process's edge purgers, installed for the listing changes of every domain
+    (platform/edge); closed before Redis, so the purges in flight can end."""
+    purges = _purgers(parts.settings, parts.redis)
+    edge.install(purges)
+
+    async def close() -> None:
+        edge.uninstall(purges)
+        await purges.aclose()
+
+    parts.on_close("edge", close)
 
 
 def _domains(parts: Parts, *, views: PageViewBuffer | None) -> None:
@@ -149,6 +203,7 @@ async def api_parts(settings: Settings) -> AsyncIterator[Parts]:
         views.start()
         parts.on_close("views", views.aclose)
         _analytics(parts)
+        _edge(parts)
         _domains(parts, views=views)
         _event_hub(parts)
         await _search(parts)
@@ -215,7 +270,23 @@ async def worker_parts(settings: Settings) -> AsyncIterator[Parts]:
     parts = _core(settings)
     try:
         _analytics(parts)  # journey steps recorded by jobs
+        _edge(parts)  # listing changes made by jobs (geocoding, image variants)
         _domains(parts, views=None)
         yield parts
+    finally:
+        await parts.aclose()
+
+
+@asynccontextmanager
+async def edge_parts(settings: Settings) -> AsyncIterator[tuple[Parts, PageViewBuffer]]:
+    """The `edge` program's parts: the views of answers the edge served from its cache are
+    counted like the API's own (the page-view buffer and the analytics buffer)."""
+    parts = _core(settings)
+    try:
+        views = PageViewBuffer(parts.redis, interval=settings.cache.view_buffer_seconds)
+        views.start()
+        parts.on_close("views", views.aclose)
+        _analytics(parts)
+        yield parts, views
     finally:
         await parts.aclose()

@@ -90,13 +90,48 @@ _ORIGIN = re.compile(
 )
 
 
-class EdgeSettings(BaseSettings):
-    """The public entry point (nginx): CORS and which proxies may say a request came over TLS.
+PurgerName = Literal["local", "fastly"]
 
-    Rendered into nginx's config by `sichrplace stack up` (stack/render.py), not read by the API.
+
+class EdgeSettings(BaseSettings):
+    """The public entry point (nginx): CORS, which proxies may say a request came over TLS, the
+    edge cache (the local CDN) and who purges what a listing change makes stale.
+
+    CORS, TLS proxies and the cache are rendered into nginx's config by `sichrplace stack up`
+    (stack/render.py, stack/edge/conf.py); the purgers are built by the composition root.
     """
 
     model_config = SettingsConfigDict(env_prefix="SICHRPLACE_EDGE_")
+
+    # nginx's proxy cache in front of the public reads (docs/operations.md, "The edge").
+    cache_enabled: bool = True
+    # Where nginx keeps the cached answers; empty: `nginx/cache/edge` in the stack's data
+    # folder (nginx's workers and the purger must both reach it).
+    cache_dir: Path = Path("")
+    cache_max_size_mb: int = Field(default=1024, ge=16)
+    # Keys in shared memory: 1 MB holds about 8,000 entries.
+    cache_keys_zone_mb: int = Field(default=64, ge=1)
+    # An entry nobody asked for this long is removed, fresh or not.
+    cache_inactive_seconds: int = Field(default=900, ge=60)
+    # Who is told to drop a changed listing's answers: the local edge (its tag index in Redis
+    # and nginx's cache files), Fastly's purge API, or both (JSON list); empty: nobody (the
+    # answers then expire by their s-maxage).
+    purgers: list[PurgerName] = Field(default_factory=lambda: list[PurgerName](["local"]))
+    # Fastly (https://www.fastly.com/documentation/reference/api/purging/): the service whose
+    # cache holds our answers, its API token (a secret: the value or a file holding it), the
+    # API's address (tests point it at a local fake), and soft purges (mark stale instead of
+    # deleting: a stale object may still be served while the origin is down).
+    fastly_service_id: str = ""
+    fastly_api_token: SecretStr | None = None
+    fastly_api_token_file: Path | None = None
+    fastly_base_url: str = "https://api.fastly.com"
+    fastly_soft_purge: bool = False
+    fastly_timeout_seconds: float = Field(default=2.0, gt=0)
+    fastly_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    fastly_max_attempts: int = Field(default=4, ge=1)
+    fastly_max_retry_after_seconds: float = Field(default=5.0, ge=0)
+    fastly_breaker_failure_threshold: int = Field(default=5, ge=1)
+    fastly_breaker_reset_seconds: float = Field(default=30.0, gt=0)
 
     # Origins whose browser scripts may call the API (JSON list, e.g.
     # '["https://app.sichrplace.de"]'). Empty: no CORS headers at all, same-origin only.
@@ -371,6 +406,12 @@ class CacheSettings(BaseSettings):
     # facets, popular, suggest): how long a browser or shared cache may reuse one without
     # asking. Short: an edit reaches our own cache at once but not those.
     http_max_age_seconds: int = Field(default=10, ge=0)
+    # s-maxage for shared caches (the edge, a CDN) of answers that are purged when their
+    # listing changes (the detail and its images): kept long, dropped at once on a change.
+    http_shared_max_age_seconds: int = Field(default=300, ge=0)
+    # s-maxage of answers that trail the data by minutes anyway and are not purged: popular
+    # (from the rollups) and suggest (from search_places). Search and facets keep max-age.
+    http_shared_max_age_slow_seconds: int = Field(default=60, ge=0)
     ttl_jitter: float = Field(default=0.1, ge=0, le=0.5)  # spreads expiries of keys filled together
     op_timeout_seconds: float = Field(default=0.2, gt=0)  # every Redis call; then fail open
     circuit_open_seconds: float = Field(default=5.0, ge=0)  # skip a failed Redis this long
@@ -699,6 +740,8 @@ class Settings:
             self.smtp.port = stack.smtp_port
         if "static_dir" not in self.web.model_fields_set:
             self.web.static_dir = stack.data_dir / "static"
+        if "cache_dir" not in self.edge.model_fields_set:
+            self.edge.cache_dir = stack.data_dir / "nginx" / "cache" / "edge"
         if "public_base_url" not in self.app.model_fields_set:
             self.app.public_base_url = f"http://127.0.0.1:{stack.nginx_port}"
         if self.app.environment != "production":

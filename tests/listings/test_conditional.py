@@ -18,6 +18,18 @@ def public_cache_control(settings: Settings) -> str:
     return f"public, max-age={settings.cache.http_max_age_seconds}"
 
 
+@pytest.fixture
+def detail_cache_control(settings: Settings, public_cache_control: str) -> str:
+    """The detail: kept longer by shared caches (the edge), which are purged on a change."""
+    return f"{public_cache_control}, s-maxage={settings.cache.http_shared_max_age_seconds}"
+
+
+@pytest.fixture
+def slow_cache_control(settings: Settings, public_cache_control: str) -> str:
+    """Popular and suggest: they trail the data by minutes anyway."""
+    return f"{public_cache_control}, s-maxage={settings.cache.http_shared_max_age_slow_seconds}"
+
+
 async def _listing(
     client: httpx.AsyncClient, make_user: MakeUser, db: Database
 ) -> tuple[str, dict[str, str]]:
@@ -29,22 +41,23 @@ async def _listing(
 
 
 async def test_detail_answers_304_on_a_matching_if_none_match(
-    client: httpx.AsyncClient, make_user: MakeUser, db: Database, public_cache_control: str
+    client: httpx.AsyncClient, make_user: MakeUser, db: Database, detail_cache_control: str
 ) -> None:
     url, _ = await _listing(client, make_user, db)
     first = await client.get(url)
     assert first.status_code == 200
     etag = first.headers["etag"]
     assert etag[0] == etag[-1] == '"'  # strong
-    assert first.headers["cache-control"] == public_cache_control
+    assert first.headers["cache-control"] == detail_cache_control
     assert first.headers["vary"] == "Authorization"
+    assert first.headers["surrogate-key"] == f"listing-{url.rsplit('/', 1)[1]}"
 
     for sent in (etag, f"W/{etag}", f'"other", {etag}', f'W/"x",W/{etag}', "*"):
         again = await client.get(url, headers={"If-None-Match": sent})
         assert again.status_code == 304, sent
         assert again.content == b""
         assert again.headers["etag"] == etag
-        assert again.headers["cache-control"] == public_cache_control
+        assert again.headers["cache-control"] == detail_cache_control
         assert again.headers["vary"] == "Authorization"
     for sent in ('"other"', 'W/"other", "else"', ""):
         assert (await client.get(url, headers={"If-None-Match": sent})).status_code == 200
@@ -74,6 +87,7 @@ async def test_owner_view_is_private_and_not_the_public_etag(
     theirs = await client.get(url, headers=tenant.headers)
 
     assert mine.headers["cache-control"] == "private, no-store"
+    assert "surrogate-key" not in mine.headers
     assert mine.headers["vary"] == "Authorization"
     assert mine.headers["etag"] != public.headers["etag"]  # another body: another tag
     # The owner's tag revalidates the owner's view, never the public one (nor the reverse).
@@ -99,22 +113,24 @@ async def test_unknown_listing_is_404_whatever_the_condition(client: httpx.Async
 
 
 async def test_public_lists_carry_cache_control_and_etags(
-    client: httpx.AsyncClient, public_cache_control: str
+    client: httpx.AsyncClient, public_cache_control: str, slow_cache_control: str
 ) -> None:
     search = await client.get(f"{API}/search/listings", params={"city": "Berlin"})
     assert search.status_code == 200
     assert search.headers["cache-control"] == public_cache_control
     assert search.headers["vary"] == "Authorization"
     assert "etag" not in search.headers  # hashing every page would slow the cached search
+    assert search.headers["surrogate-key"] == "listings city-berlin"
 
-    for path, params in (
-        ("/search/facets", {"city": "Berlin"}),
-        ("/search/suggest", {"q": "Ber"}),
-        ("/listings/popular", {"limit": 5}),
+    for path, params, cache_control, keys in (
+        ("/search/facets", {"city": "Berlin"}, public_cache_control, "listings city-berlin"),
+        ("/search/suggest", {"q": "Ber"}, slow_cache_control, "suggest"),
+        ("/listings/popular", {"limit": 5}, slow_cache_control, "listings"),
     ):
         r = await client.get(f"{API}{path}", params=params)
         assert r.status_code == 200, path
-        assert r.headers["cache-control"] == public_cache_control
+        assert r.headers["cache-control"] == cache_control
+        assert r.headers["surrogate-key"] == keys
         etag = r.headers["etag"]
         again = await client.get(f"{API}{path}", params=params, headers={"If-None-Match": etag})
         assert again.status_code == 304, path
@@ -131,6 +147,7 @@ async def test_lists_for_a_signed_in_caller_are_revalidated(
         # Read-your-writes: a browser must not reuse a list across the caller's own edit.
         assert r.headers["cache-control"] == "private, no-cache"
         assert r.headers["vary"] == "Authorization"
+        assert "surrogate-key" not in r.headers  # nothing a shared cache may keep
 
 
 async def test_conditional_get_through_nginx(

@@ -8,11 +8,14 @@ import contextlib
 import copy
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -75,7 +78,13 @@ def _wait_for(url: str, proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def edge_url(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     configured = copy.copy(settings)
-    configured.edge = EdgeSettings(cors_allow_origins=[ALLOWED], trusted_tls_proxies=["127.0.0.1"])
+    # The edge cache where nginx's unprivileged workers can reach it (pytest's own temporary
+    # folders are private to root).
+    cache = Path(tempfile.mkdtemp(prefix="sichrplace-edge-test-"))
+    cache.chmod(0o755)
+    configured.edge = EdgeSettings(
+        cors_allow_origins=[ALLOWED], trusted_tls_proxies=["127.0.0.1"], cache_dir=cache / "edge"
+    )
     port = free_port()
     configured.stack = settings.stack.model_copy(update={"nginx_port": port})
     layout = Layout(tmp_path_factory.mktemp("edge"))
@@ -99,6 +108,7 @@ def edge_url(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+            shutil.rmtree(cache, ignore_errors=True)
 
 
 def _cors(response: httpx.Response) -> dict[str, str]:

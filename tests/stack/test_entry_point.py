@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -146,7 +148,9 @@ async def test_no_api_instance_is_503_problem_json(stack_url: str, layout: Layou
     try:
         ctl(layout, "stop", "api-1", "api-2")
         async with httpx.AsyncClient(base_url=stack_url, timeout=10) as client:
-            response = await client.get("/api/v1/search/listings")
+            # A query the edge holds no copy of (it would serve that, stale if need be).
+            fresh = {"city": f"Nirgendwo{uuid.uuid4().hex}"}
+            response = await client.get("/api/v1/search/listings", params=fresh)
     finally:
         # Restore the stack even when the assertions below would fail, and leave it serving:
         # the next tests expect both instances behind nginx.

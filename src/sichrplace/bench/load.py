@@ -72,6 +72,10 @@ class Measurement:
     # CPU time the API processes spent per request (user + system, from /proc), when the
     # scenario drives them: unlike the rate it hardly moves when other work shares the cores.
     api_cpu_ms: float | None = None
+    # Shares of the scenario's requests the edge answered from its cache (HIT, stale) and
+    # let pass on a client's request to skip caches (BYPASS), from nginx's access log.
+    edge_hit_ratio: float | None = None
+    edge_bypass_ratio: float | None = None
 
     def as_dict(self) -> dict[str, float | int | None]:
         return asdict(self)

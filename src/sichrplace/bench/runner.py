@@ -27,6 +27,7 @@ from sichrplace.config import PROJECT_ROOT, Settings
 from sichrplace.search.suggest.service import refresh_after_load
 from sichrplace.seeding import loader
 from sichrplace.stack import supervisor
+from sichrplace.stack.edge import hits as edge_hits
 from sichrplace.stack.ha import routing
 from sichrplace.stack.layout import layout_for
 
@@ -44,6 +45,8 @@ SCENARIOS: dict[str, tuple[str, dict[str, float]]] = {
     "suggest": ("static_json", {"p95_ms": 20}),
 }
 CEILINGS = ("static_json", "pgbench_search", "pgbench_geo", "pgbench_facets")
+# The scenarios measured past every cache (X-Cache-Bypass: 1), the edge's included.
+UNCACHED = ("search_uncached", "geo_radius", "facets_uncached")
 UNCACHED_MIX = 2000
 STATIC_PATH = "/bench-static/search.json"
 PGBENCH_SCRIPTS = 60  # distinct SQL scripts per pgbench ceiling (pgbench allows 128)
@@ -178,9 +181,11 @@ def one_run(
 ) -> dict[str, Measurement]:
     out: dict[str, Measurement] = {}
     selected = cfg.scenarios()
+    access_log = layout_for(settings).logs / "nginx-access.log"
     for name in selected:
         mix = mixes[name]
         cpu_before = api_cpu_seconds(settings)
+        window = edge_hits.LogWindow(access_log)
         measured = run_wrk(
             cfg.base_url,
             mix.paths,
@@ -188,7 +193,8 @@ def one_run(
             duration_s=cfg.duration_s,
             bypass_cache=mix.bypass,
         )
-        out[name] = with_api_cpu(measured, cpu_before, api_cpu_seconds(settings))
+        measured = with_api_cpu(measured, cpu_before, api_cpu_seconds(settings))
+        out[name] = with_edge(measured, window, mix.paths)
         log(f"  {name:16s} {_fmt(out[name])}")
     if any(SCENARIOS[name][0] == "static_json" for name in selected):
         with static_server(static_body) as url:
@@ -213,9 +219,27 @@ def one_run(
 
 def _fmt(m: Measurement) -> str:
     cpu = f"  API CPU {m.api_cpu_ms:.3f} ms/request" if m.api_cpu_ms is not None else ""
+    edge = ""
+    if m.edge_hit_ratio is not None:
+        edge = f"  edge HIT {m.edge_hit_ratio:.1%} BYPASS {m.edge_bypass_ratio or 0:.1%}"
     return (
         f"{m.rps:9.1f} rps  p50 {m.p50_ms:7.2f}  p95 {m.p95_ms:7.2f}  p99 {m.p99_ms:7.2f} ms"
-        f"  errors {m.errors}{cpu}"
+        f"  errors {m.errors}{cpu}{edge}"
+    )
+
+
+def with_edge(m: Measurement, window: edge_hits.LogWindow, paths: list[str]) -> Measurement:
+    """`m` with the shares of its requests the edge answered from its cache and let pass
+    (nginx's access log since `window`, the scenario's URIs only); as it was when the log
+    is not readable here (another host, rotated meanwhile)."""
+    time.sleep(edge_hits.FLUSH_SECONDS)  # nginx writes its log buffer every second
+    shares = window.statuses(paths)
+    if shares is None or not shares.requests:
+        return m
+    return dataclasses.replace(
+        m,
+        edge_hit_ratio=round(shares.hit_ratio, 4),
+        edge_bypass_ratio=round(shares.share("BYPASS"), 4),
     )
 
 
@@ -242,6 +266,12 @@ def median_of(runs: list[dict[str, Measurement]]) -> dict[str, dict[str, float]]
         cpu = [v.api_cpu_ms for v in values if v.api_cpu_ms is not None]
         if cpu:
             out[name]["api_cpu_ms"] = statistics.median(cpu)
+        hits = [v.edge_hit_ratio for v in values if v.edge_hit_ratio is not None]
+        if hits:
+            out[name]["edge_hit_ratio"] = statistics.median(hits)
+            out[name]["edge_bypass_ratio"] = statistics.median(
+                v.edge_bypass_ratio or 0.0 for v in values if v.edge_hit_ratio is not None
+            )
     return out
 
 
@@ -263,6 +293,10 @@ def verdicts(median: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
         if "min_rps" in targets:
             entry["rps_target"] = targets["min_rps"]
             entry["rps_ok"] = m["rps"] >= targets["min_rps"]
+        if "edge_hit_ratio" in m:
+            entry["edge_hit_ratio"] = m["edge_hit_ratio"]
+            if name in UNCACHED:  # measured at the API: the edge must let every one pass
+                entry["edge_bypassed"] = m["edge_hit_ratio"] == 0
         out[name] = entry
     return out
 
@@ -271,6 +305,7 @@ def table(median: dict[str, dict[str, float]], verdict: dict[str, dict[str, Any]
     head = (
         f"{'scenario':16s} {'rps':>9s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s} "
         f"{'errors':>6s}  {'ceiling':15s} {'rps/ceil':>8s} {'target':>14s} {'API CPU ms':>10s}"
+        f" {'edge HIT':>8s}"
     )
     lines = [head, "-" * len(head)]
     for name, m in median.items():
@@ -282,10 +317,11 @@ def table(median: dict[str, dict[str, float]], verdict: dict[str, dict[str, Any]
             target += f" rps {'ok' if v['rps_ok'] else 'MISS'}"
         ratio = f"{v['rps_ratio']:.3f}" if v.get("rps_ratio") is not None else ""
         cpu = f"{m['api_cpu_ms']:.3f}" if "api_cpu_ms" in m else ""
+        hit = f"{m['edge_hit_ratio']:.1%}" if "edge_hit_ratio" in m else ""
         lines.append(
             f"{name:16s} {m['rps']:9.1f} {m['p50_ms']:8.2f} {m['p95_ms']:8.2f} {m['p99_ms']:8.2f} "
             f"{int(m['errors']):6d}  {v.get('ceiling', ''):15s} {ratio:>8s} {target:>14s}"
-            f" {cpu:>10s}"
+            f" {cpu:>10s} {hit:>8s}"
         )
     return "\n".join(lines)
 

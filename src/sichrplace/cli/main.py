@@ -11,6 +11,7 @@ from sichrplace.cli import (
     check,
     dashboards,
     db,
+    edge,
     fakes,
     i18n,
     image,
@@ -47,6 +48,7 @@ app.add_typer(i18n.app, name="i18n")
 app.add_typer(web.app, name="web")
 app.add_typer(synthetic.app, name="synthetic")
 app.add_typer(image.app, name="image")
+app.add_typer(edge.app, name="edge")
 app.command("serve")(serve.serve)
 
 

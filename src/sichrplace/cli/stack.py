@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import typer
 
-from sichrplace.cli import stack_faultproxy
+from sichrplace.cli import stack_faultproxy, stack_release
 from sichrplace.config import Settings, get_settings
-from sichrplace.stack import faultproxy, observability, postgres, supervisor
+from sichrplace.stack import faultproxy, observability, postgres, releases, supervisor
 from sichrplace.stack.backup import pgbackrest
 from sichrplace.stack.ha import config as ha_config
 from sichrplace.stack.ha import nodes as ha_nodes
@@ -28,6 +28,8 @@ from sichrplace.web import assets
 
 app = typer.Typer(no_args_is_help=True, help="The local production-like stack.")
 app.add_typer(stack_faultproxy.app, name="faultproxy")
+app.command("release")(stack_release.release)
+app.command("canary")(stack_release.canary)
 
 # Stopped last by `down`, in their own order (stack.ha.nodes.stop_cluster for Postgres).
 CORE = ("etcd", "haproxy", *ha_patroni.node_programs(), "pgbouncer", "redis")
@@ -123,7 +125,7 @@ def up(
         _run_cli(settings, "seed", seed)
     names = [f"api-{i}" for i in range(1, instances + 1)]
     names += [f"worker-{i}" for i in range(1, n_workers + 1)]
-    supervisor.start(layout, *names, "nginx")
+    supervisor.start(layout, *names, "nginx", "edge")
     for port in api_ports(settings, instances):
         health = f"http://127.0.0.1:{port}/healthz"
         _wait(f"api on {port}", lambda health=health: _http_ok(health))  # type: ignore[misc]
@@ -214,10 +216,19 @@ def status() -> None:
     }
     for i, port in enumerate(api_ports(settings, 16), start=1):
         ports[f"api-{i}"] = port
+    ports[releases.CANARY_PROGRAM] = releases.canary_port(settings)
     ports.update(observability.program_ports(settings))
+    # The version of each API and worker (`stack release --status` asks the instances too).
+    state = releases.load_state(layout)
+    running = dict(state.programs)
+    if state.canary is not None:
+        running[releases.CANARY_PROGRAM] = state.canary.release
     for prog in progs:
         listen = f"127.0.0.1:{ports[prog.name]}" if prog.name in ports else "-"
-        typer.echo(f"{prog.name:18} {prog.state:9} {listen:16} {prog.description}")
+        version = ""
+        if prog.name.startswith(("api-", "worker-")):
+            version = f"  [{releases.describe(layout, running.get(prog.name))}]"
+        typer.echo(f"{prog.name:18} {prog.state:9} {listen:16} {prog.description}{version}")
     found = ha_patroni.cluster(settings)
     if found is None:
         typer.echo("postgres: no Patroni node answers")

@@ -19,7 +19,7 @@ from sichrplace.accounts.dependencies import (
 )
 from sichrplace.accounts.models import Role
 from sichrplace.integrations.maps.types import Geocoder
-from sichrplace.listings import service
+from sichrplace.listings import service, surrogate
 from sichrplace.listings.errors import ListingNotFound
 from sichrplace.listings.invalidation import ReadPath
 from sichrplace.listings.parts import LISTINGS, ListingsParts
@@ -33,8 +33,8 @@ from sichrplace.listings.schemas import (
     SitemapPage,
     SitemapPages,
 )
-from sichrplace.listings.vocabulary import ListingStatus
-from sichrplace.platform import analytics, synthetic
+from sichrplace.listings.vocabulary import ListingStatus, city_key
+from sichrplace.platform import analytics, edge, synthetic
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.platform.http import conditional
@@ -59,6 +59,7 @@ class DetailRead:
     listings: ListingsParts
     show_source: bool
     max_age: int  # of the anonymous public view (Cache-Control)
+    shared_max_age: int  # the same at the edge, which is purged when the listing changes
 
 
 async def _detail_read(request: Request) -> DetailRead:
@@ -73,6 +74,7 @@ async def _detail_read(request: Request) -> DetailRead:
         listings=parts.get(LISTINGS),
         show_source=parts.settings.app.environment != "production",
         max_age=parts.settings.cache.http_max_age_seconds,
+        shared_max_age=parts.settings.cache.http_shared_max_age_seconds,
     )
 
 
@@ -163,13 +165,23 @@ async def popular_listings(
     body = await service.popular_listings(
         replica, cache, city, limit, days=settings.analytics.popular_days
     )
-    max_age = settings.cache.http_max_age_seconds
+    ages = settings.cache
+    cache_control = conditional.cache_control_for(
+        request, ages.http_max_age_seconds, shared_max_age=ages.http_shared_max_age_slow_seconds
+    )
+    keys = surrogate.lists(city_key(city) if city else None)
     # PopularPage-shaped JSON text already (as the cache holds it): written out as is.
     return conditional.json_response(
-        request, body, cache_control=conditional.cache_control_for(request, max_age)
+        request, body, cache_control=cache_control, headers=_keys(cache_control, keys)
     )
 
 
+def _keys(cache_control: str, keys: tuple[str, ...]) -> dict[str, str] | None:
+    """`Surrogate-Key` on the answers an edge may keep (a private one names nothing)."""
+    return edge.surrogate_header(keys) if conditional.is_public(cache_control) else None
+
+
+_SITEMAP_KEYS = edge.surrogate_header(surrogate.lists())
 SitemapId = Annotated[uuid.UUID | None, Query(description="a listing id (exclusive bound)")]
 
 
@@ -186,7 +198,9 @@ async def sitemap_pages(
     status) when cut; they change at most hourly. Read each with GET /listings/sitemap."""
     parts = parts_of(request)
     body = await service.sitemap_pages(ReplicaSession(parts.db), parts.cache, size)
-    return conditional.json_response(request, body, cache_control=conditional.public(300))
+    return conditional.json_response(
+        request, body, cache_control=conditional.public(300), headers=_SITEMAP_KEYS
+    )
 
 
 @router.get("/sitemap", response_model=SitemapPage, responses=problems(422))
@@ -205,7 +219,7 @@ async def sitemap_listings(
     )
     # No ETag: hashing megabytes for a rare conditional request does not pay.
     return conditional.json_response(
-        request, body, cache_control=conditional.public(300), etag=False
+        request, body, cache_control=conditional.public(300), etag=False, headers=_SITEMAP_KEYS
     )
 
 
@@ -232,12 +246,17 @@ async def get_listing(listing_id: str, request: Request, read: DetailReadDep) ->
         if views is not None:
             views.add(listing)
         analytics.record_view(listing)  # appended in memory; written a second later
-    headers = {READ_SOURCE_HEADER: detail.source} if read.show_source else None
     # The detail is ListingOut-shaped JSON text already (as the cache holds it): written out
     # as is rather than validated through the response model again (the hottest read).
     cache_control = conditional.cache_control_for(
-        request, read.max_age, private_body=detail.managed or detail.private
+        request,
+        read.max_age,
+        private_body=detail.managed or detail.private,
+        shared_max_age=read.shared_max_age,
     )
+    headers = _keys(cache_control, (surrogate.listing(listing),))
+    if read.show_source:
+        headers = {**(headers or {}), READ_SOURCE_HEADER: detail.source}
     return conditional.json_response(
         request, detail.body, cache_control=cache_control, headers=headers
     )

@@ -1,4 +1,5 @@
-"""What a listing change does after commit: cache invalidation and read-your-writes pinning."""
+"""What a listing change does after commit: cache invalidation, the edge's purge of the
+listing's answers (platform/edge), and read-your-writes pinning."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import redis.asyncio as aioredis
 import structlog
 
 from sichrplace.config import CacheSettings
+from sichrplace.listings import surrogate
 from sichrplace.listings.detail import CACHE_DOMAIN, DetailExtras, cache_key, load_public
+from sichrplace.platform import edge
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.routing import mark_recent_write
@@ -63,6 +66,13 @@ async def invalidate_listing(
         cache.invalidate(CACHE_DOMAIN, cache_key(listing_id), again_after=again),
         _bump_lists(cache, replica_lag),
     )
+    _purge_edge(listing_id, again)
+
+
+def _purge_edge(listing_id: uuid.UUID, again_after: float) -> None:
+    """The edge's copies of the listing's answers, once our own cache shows the change (a
+    miss at the edge now reads that), and again when a stale refill is no longer possible."""
+    edge.purge_soon(surrogate.listing_change(listing_id), again_after=again_after)
 
 
 async def refresh_listing(read_path: ReadPath, listing_id: uuid.UUID) -> None:
@@ -78,10 +88,14 @@ async def refresh_listing(read_path: ReadPath, listing_id: uuid.UUID) -> None:
     async def committed() -> dict[str, Any] | None:
         return await load_public(primary, listing_id, read_path.extras)
 
+    lag = db.replica_state.lag_seconds
     await asyncio.gather(
         read_path.cache.refresh(CACHE_DOMAIN, cache_key(listing_id), committed),
-        _bump_lists(read_path.cache, db.replica_state.lag_seconds),
+        _bump_lists(read_path.cache, lag),
     )
+    # Again after the lag: another instance's near copy of the old detail is dropped by a
+    # message that may still be on its way.
+    _purge_edge(listing_id, _again_after(lag))
 
 
 def after_listing_write(

@@ -11,11 +11,14 @@ from fastapi.responses import FileResponse
 from sichrplace.accounts.dependencies import CurrentUser, OptionalUser, RoutedReplicaDB
 from sichrplace.kit.errors import NotFound
 from sichrplace.kit.i18n import N_
+from sichrplace.listings import surrogate
 from sichrplace.media import service
 from sichrplace.media.dependencies import MediaPartsDep, MediaSettingsDep, StorageDep
 from sichrplace.media.schemas import ImageOut
 from sichrplace.media.storage import IMMUTABLE_CACHE_CONTROL
-from sichrplace.platform.http.dependencies import CacheDep, PrimaryDB
+from sichrplace.platform import edge
+from sichrplace.platform.http import conditional
+from sichrplace.platform.http.dependencies import CacheDep, PrimaryDB, parts_of
 from sichrplace.platform.http.openapi import problems
 
 router = APIRouter(tags=["media"])
@@ -65,8 +68,25 @@ async def list_listing_images(
     settings: MediaSettingsDep,
     storage: StorageDep,
     user: OptionalUser,
+    request: Request,
+    response: Response,
 ) -> list[ImageOut]:
-    return await service.list_images(session, settings, storage, listing_id, user)
+    images = await service.list_images(session, settings, storage, listing_id, user)
+    _cacheable(request, response, listing_id)
+    return images
+
+
+def _cacheable(request: Request, response: Response, listing_id: uuid.UUID) -> None:
+    """The anonymous answer may be kept by the edge (purged with the listing: an upload, the
+    variants job and every change of the listing purge `listing-<id>`)."""
+    cache = parts_of(request).settings.cache
+    cache_control = conditional.cache_control_for(
+        request, cache.http_max_age_seconds, shared_max_age=cache.http_shared_max_age_seconds
+    )
+    response.headers["Cache-Control"] = cache_control
+    response.headers["Vary"] = conditional.VARY_AUTHORIZATION
+    if conditional.is_public(cache_control):
+        response.headers.update(edge.surrogate_header((surrogate.listing(listing_id),)))
 
 
 @router.get(
@@ -81,8 +101,12 @@ async def get_listing_image(
     settings: MediaSettingsDep,
     storage: StorageDep,
     user: OptionalUser,
+    request: Request,
+    response: Response,
 ) -> ImageOut:
-    return await service.get_image(session, settings, storage, listing_id, image_id, user)
+    image = await service.get_image(session, settings, storage, listing_id, image_id, user)
+    _cacheable(request, response, listing_id)
+    return image
 
 
 @files_router.api_route(

@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from sichrplace.accounts.dependencies import caller_replica, optional_user
+from sichrplace.listings import surrogate
+from sichrplace.platform import edge
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db import ReplicaSession
 from sichrplace.platform.http import conditional
@@ -87,20 +89,29 @@ def wants_bypass(request: Request, search: SearchParts) -> bool:
     return "no-cache" in cache_control or request.headers.get("x-cache-bypass", "") in ("1", "true")
 
 
+SUGGEST_KEYS = ("suggest",)
+
+
 def _respond(
-    request: Request, body: bytes, status: str, session: ReplicaSession, *, etag: bool = True
+    request: Request,
+    body: bytes,
+    status: str,
+    session: ReplicaSession,
+    keys: tuple[str, ...],
+    *,
+    etag: bool = True,
+    shared_max_age: int | None = None,
 ) -> Response:
     # The body is JSON text already (a hit is the cached text itself): written out as is
     # instead of being validated through the response model again. The same for every
     # caller; `Vary: Authorization` only because anonymous answers may be cached publicly.
     headers = {CACHE_HEADER: status, DB_TARGET_HEADER: session.last_target or "none"}
     max_age = parts_of(request).settings.cache.http_max_age_seconds
+    cache_control = conditional.cache_control_for(request, max_age, shared_max_age=shared_max_age)
+    if conditional.is_public(cache_control):  # what the edge may keep names what it shows
+        headers.update(edge.surrogate_header(keys))
     return conditional.json_response(
-        request,
-        body,
-        cache_control=conditional.cache_control_for(request, max_age),
-        etag=etag,
-        headers=headers,
+        request, body, cache_control=cache_control, etag=etag, headers=headers
     )
 
 
@@ -123,7 +134,8 @@ async def search_listings(request: Request, read: ListingsReadDep) -> Response:
     record_search(read.query, body, status, time.perf_counter() - started)
     # No ETag: hashing a page (up to ~50 KB) on every request would cost the cached search
     # more than a conditional request saves; Cache-Control only (README.md, HTTP caching).
-    return _respond(request, body, status, read.replica, etag=False)
+    keys = surrogate.lists(read.query.filters.city_key)
+    return _respond(request, body, status, read.replica, keys, etag=False)
 
 
 @router.get(
@@ -141,7 +153,7 @@ async def search_facets(request: Request, read: FacetsReadDep) -> Response:
         read.filters,
         bypass=wants_bypass(request, read.search),
     )
-    return _respond(request, body, status, read.replica)
+    return _respond(request, body, status, read.replica, surrogate.lists(read.filters.city_key))
 
 
 @router.get("/suggest", response_model=SuggestOut, responses=INVALID)
@@ -172,4 +184,6 @@ async def search_suggest(
         limit,
         bypass=wants_bypass(request, parts.get(SEARCH)),
     )
-    return _respond(request, body, status, replica)
+    # Its counts change only when search_places is refreshed: an edge may keep it longer.
+    slow = parts.settings.cache.http_shared_max_age_slow_seconds
+    return _respond(request, body, status, replica, SUGGEST_KEYS, shared_max_age=slow)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-NGINX_LOGS = ("nginx-access.log", "nginx-error.log")
+# With the edge's two logs (stack/edge/conf.py), which its program follows across a rotation.
+NGINX_LOGS = ("nginx-access.log", "nginx-error.log", "edge-fill.log", "edge-views.log")
 
 
 def shift(path: Path, keep: int) -> bool:

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from sichrplace.config import PROJECT_ROOT, ObservabilityPorts, Settings
 from sichrplace.ops.alerting import Receivers, render_alertmanager
+from sichrplace.stack import releases
 from sichrplace.stack.ha import config as ha_config
 from sichrplace.stack.layout import MONITOR_USER, NODES, PGBOUNCER_ADMIN, TEMPLATES, Layout
 
@@ -179,6 +180,19 @@ def _static(targets: list[tuple[str, int]]) -> str:
     )
 
 
+def _api_targets(settings: Settings, layout: Layout, api_ports: list[int]) -> str:
+    """The API instances, each labelled with its track: `stable`, or `canary` for the one a
+    canary release added (the comparison groups by it, as on Kubernetes)."""
+    targets = [(f"api-{i}", port, "stable") for i, port in enumerate(api_ports, start=1)]
+    if releases.load_state(layout).canary is not None:
+        targets.append((releases.CANARY_PROGRAM, releases.canary_port(settings), "canary"))
+    return "\n".join(
+        f"      - targets: ['127.0.0.1:{port}']\n"
+        f"        labels: {{program: {name}, track: {track}}}"
+        for name, port, track in targets
+    )
+
+
 def prometheus_config(
     settings: Settings, layout: Layout, api_ports: list[int], workers: int
 ) -> str:
@@ -193,7 +207,7 @@ def prometheus_config(
         alertmanager_port=s.alertmanager_port,
         nginx_port=s.nginx_port,
         blackbox_port=obs.blackbox_exporter,
-        api_targets=_static([(f"api-{i}", p) for i, p in enumerate(api_ports, start=1)]),
+        api_targets=_api_targets(settings, layout, api_ports),
         worker_targets=_static(
             [(f"worker-{i}", obs.worker_metrics(i)) for i in range(1, workers + 1)]
         ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import os
 import secrets
 import shlex
@@ -14,7 +15,8 @@ from string import Template
 
 from sichrplace.config import PROJECT_ROOT, ObservabilityPorts, Settings
 from sichrplace.integrations.payments import webhook_url
-from sichrplace.stack import faultproxy, observability
+from sichrplace.stack import faultproxy, observability, releases
+from sichrplace.stack.edge import conf as edge_conf
 from sichrplace.stack.ha import config as ha_config
 from sichrplace.stack.layout import (
     NODES,
@@ -229,20 +231,29 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
     api_env = python_env(settings)
     if faultproxy.is_armed(layout):
         api_env |= faultproxy.proxied_env(settings)
-    for i, port in enumerate(api_ports(settings, instances), start=1):
+    # Each API and worker on its release (stack/releases.py; none: the checkout).
+    state = releases.load_state(layout)
+    apis = [(f"api-{i}", port) for i, port in enumerate(api_ports(settings, instances), start=1)]
+    if state.canary is not None:
+        apis.append((releases.CANARY_PROGRAM, releases.canary_port(settings)))
+    for name, port in apis:
+        canary = state.canary if name == releases.CANARY_PROGRAM else None
+        release = canary.release if canary else state.programs.get(name)
         blocks.append(
             _program(
-                f"api-{i}",
+                name,
                 f"{cli} serve --host 127.0.0.1 --port {port}",
                 layout,
                 stopwaitsecs="40",
-                extra=_env_line(api_env),
+                extra=_env_line(api_env | releases.program_env(settings, layout, release)),
             )
         )
     ports = ObservabilityPorts(settings.stack.exporters_base_port)
     for i in range(1, workers + 1):
         command = f"{cli} jobs worker --metrics-port {ports.worker_metrics(i)}"
-        blocks.append(_program(f"worker-{i}", command, layout, stopwaitsecs="60", extra=env))
+        release_env = releases.program_env(settings, layout, state.programs.get(f"worker-{i}"))
+        worker_env = _env_line(python_env(settings) | release_env) if release_env else env
+        blocks.append(_program(f"worker-{i}", command, layout, stopwaitsecs="60", extra=worker_env))
     nginx_cmd = (
         f"/usr/sbin/nginx -p {layout.nginx} -c {layout.conf / 'nginx.conf'} "
         f"-g {shlex.quote('daemon off;')}"
@@ -252,6 +263,8 @@ def supervisor_programs(settings: Settings, layout: Layout, instances: int, work
     status_socket = shlex.quote(str(observability.nginx_status_socket(layout)))
     nginx_cmd = f"/bin/sh -c {shlex.quote(f'rm -f {status_socket} && exec {nginx_cmd}')}"
     blocks.append(_program("nginx", nginx_cmd, layout, stopsignal="QUIT"))
+    # The edge's logs: views it served from its cache, and its purge index (stack/edge).
+    blocks.append(_program("edge", f"{cli} edge run", layout, stopwaitsecs="10", extra=env))
     for prog in observability.programs(settings, layout, cli):
         extra = _env_line(prog.environment) if prog.environment else ""
         blocks.append(_program(prog.name, prog.command, layout, extra=extra))
@@ -326,12 +339,39 @@ def _cors_headers(origins: list[str]) -> str:
     )
 
 
+def canary_weights(stable: int, percent: int) -> tuple[int, int]:
+    """nginx weights (each stable instance's, the canary's) that give the canary `percent` %
+    of the requests beside `stable` instances: w_c / (w_c + stable * w_s) = percent / 100,
+    in the smallest integers."""
+    if not 0 < percent < 100 or stable < 1:
+        raise ValueError(f"a canary weight is 1-99 % beside at least one instance: {percent}")
+    w_stable, w_canary = 100 - percent, percent * stable
+    divisor = math.gcd(w_stable, w_canary)
+    return w_stable // divisor, w_canary // divisor
+
+
+def upstream_servers(settings: Settings, ports: list[int], state: releases.ReleaseState) -> str:
+    """The `upstream api` servers: an instance being replaced is `down` (nginx sends it nothing
+    new), and the canary with the weights that give it its share. Weighted least_conn picks
+    the lowest in-flight/weight, so the share holds while instances answer alike; the
+    release reports the real share from the access log."""
+    health = "max_fails=3 fail_timeout=3s"
+    servers = [(port, "") for port in ports]
+    if state.canary is not None:
+        w_stable, w_canary = canary_weights(len(ports), state.canary.weight)
+        servers = [(port, f" weight={w_stable}") for port in ports]
+        servers.append((releases.canary_port(settings), f" weight={w_canary}"))
+    down = set(state.down)
+    return "\n".join(
+        f"        server 127.0.0.1:{port}{weight} {health}{' down' if port in down else ''};"
+        for port, weight in servers
+    )
+
+
 def nginx_conf(settings: Settings, layout: Layout, upstream_ports: list[int]) -> str:
     """The load balancer's config; `edge_headers_conf` is the file it includes."""
     edge = settings.edge
-    upstreams = "\n".join(
-        f"        server 127.0.0.1:{port} max_fails=3 fail_timeout=3s;" for port in upstream_ports
-    )
+    upstreams = upstream_servers(settings, upstream_ports, releases.load_state(layout))
     proxies = "\n".join(f"        {network} 1;" for network in edge.trusted_tls_proxies)
     preflight = (
         "        if ($cors_preflight) {\n            return 204;\n        }\n"
@@ -365,6 +405,12 @@ def edge_headers_conf(settings: Settings) -> str:
 
 def write_nginx_conf(settings: Settings, layout: Layout, upstream_ports: list[int]) -> None:
     _write(layout.conf / "edge-headers.conf", edge_headers_conf(settings))
+    edge_files = edge_conf.render(settings, layout)
+    # nginx makes the cache folder itself (its workers' own) but not the folders above it.
+    edge_conf.cache_dir(settings, layout).parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    _write(layout.conf / "edge-cache.conf", edge_files.cache)
+    _write(layout.conf / "edge-proxy.conf", edge_files.proxy)
+    _write(layout.conf / "edge-locations.conf", edge_files.locations)
     _write(layout.conf / "nginx.conf", nginx_conf(settings, layout, upstream_ports))
 
 

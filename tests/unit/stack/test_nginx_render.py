@@ -18,7 +18,7 @@ INCLUDE = "include {conf}/edge-headers.conf;"
 
 def _render(tmp_path: Path, **edge: list[str]) -> tuple[str, str, Layout]:
     settings = Settings()
-    settings.edge = EdgeSettings(**edge)
+    settings.edge = EdgeSettings.model_validate(edge)
     layout = Layout(tmp_path)
     return render.nginx_conf(settings, layout, [1, 2]), render.edge_headers_conf(settings), layout
 

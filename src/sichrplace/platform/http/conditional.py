@@ -9,6 +9,9 @@ Who may reuse a response (RFC 9111):
   asks again each time, cheaply with the ETag: read-your-writes survives);
 - a body only its caller may see (e.g. an owner's full listing): `private, no-store`.
 Every response whose caching depends on the credentials says `Vary: Authorization`.
+
+Shared caches (the edge, a CDN) may keep a public answer longer than browsers (`s-maxage`)
+when it is purged by its `Surrogate-Key` as soon as its listing changes (platform/edge).
 """
 
 from __future__ import annotations
@@ -25,9 +28,12 @@ PRIVATE_NO_STORE = "private, no-store"
 VARY_AUTHORIZATION = "Authorization"
 
 
-@functools.lru_cache(maxsize=8)
-def public(max_age: int) -> str:
-    return f"public, max-age={max_age}"
+@functools.lru_cache(maxsize=16)
+def public(max_age: int, shared_max_age: int | None = None) -> str:
+    """`public, max-age=N`, with `s-maxage=S` for shared caches when it differs."""
+    if shared_max_age is None or shared_max_age == max_age:
+        return f"public, max-age={max_age}"
+    return f"public, max-age={max_age}, s-maxage={shared_max_age}"
 
 
 def etag_of(body: bytes) -> str:
@@ -53,12 +59,22 @@ def none_match(if_none_match: str | None, etag: str) -> bool:
     return any(_opaque(tag) == current for tag in if_none_match.split(","))
 
 
-def cache_control_for(request: Request, max_age: int, *, private_body: bool = False) -> str:
+def cache_control_for(
+    request: Request,
+    max_age: int,
+    *,
+    private_body: bool = False,
+    shared_max_age: int | None = None,
+) -> str:
     if private_body:
         return PRIVATE_NO_STORE
     if "authorization" in request.headers:
         return PRIVATE_NO_CACHE
-    return public(max_age)
+    return public(max_age, shared_max_age)
+
+
+def is_public(cache_control: str) -> bool:
+    return cache_control.startswith("public")
 
 
 def json_response(

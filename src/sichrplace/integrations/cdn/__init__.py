@@ -1,0 +1,1 @@
+"""CDN providers' purge APIs (the edge's purger for a real CDN: platform/edge's `Purger`)."""
