@@ -525,6 +525,10 @@ def test_the_settings_load_as_deployed(
     assert "@sichrplace-postgres-leader:5432/sichrplace" in settings.db.direct_dsn
     assert settings.payments.stripe_api_base == "https://api.stripe.com"
     assert settings.app.drain_seconds == 5
+    # Listing changes purge the CDN in front (Fastly), never a local edge that is not there.
+    assert settings.edge.purgers == ["fastly"]
+    assert settings.edge.fastly_service_id == f"sichrplace-{target.removesuffix('-canary')}"
+    assert str(settings.edge.fastly_api_token_file).startswith("/run/secrets/sichrplace/")
 
 
 # --- the Prometheus Adapter rule ----------------------------------------------------------
