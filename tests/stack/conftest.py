@@ -7,10 +7,12 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from sichrplace.config import Settings
 from sichrplace.stack.layout import Layout, layout_for
@@ -19,6 +21,15 @@ from sichrplace.stack.layout import Layout, layout_for
 @pytest.fixture(scope="session")
 def layout(settings: Settings) -> Layout:
     return layout_for(settings)
+
+
+@pytest.fixture
+async def fresh_redis_afterwards(redis: aioredis.Redis) -> AsyncIterator[None]:
+    """For a test that stops or restarts the stack's Redis: this process's pooled connections
+    to it are dead afterwards (the next command on each fails once, "Connection closed by
+    server"), so they are dropped before the tests that follow use the pool."""
+    yield
+    await redis.connection_pool.disconnect()
 
 
 def ctl(layout: Layout, *args: str) -> str:
