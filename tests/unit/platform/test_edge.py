@@ -58,7 +58,12 @@ async def test_a_failing_purger_is_logged_and_counted_never_raised() -> None:
     assert [e["event"] for e in logs] == ["edge_purge_failed"]
 
 
-async def test_the_installed_purges_are_used_and_none_is_a_no_op() -> None:
+async def test_the_installed_purges_are_used_and_none_is_a_no_op(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The whole suite runs in one process: an app made by an earlier test may have installed
+    # its purges (Redis-backed), which this fast-tier test must neither see nor call.
+    monkeypatch.setattr(edge, "_installed", [])
     edge.purge_soon(["listing-3"])  # nothing installed: nothing happens
     rec = Recorder()
     purges = edge.EdgePurges([rec])
