@@ -32,6 +32,18 @@ async def fresh_redis_afterwards(redis: aioredis.Redis) -> AsyncIterator[None]:
     await redis.connection_pool.disconnect()
 
 
+async def get_as_a_browser_does(http: httpx.AsyncClient, path: str) -> httpx.Response:
+    """GET `path`, sent once more when the server closed the kept-alive connection without an
+    answer. nginx's reload (a release, arming the fault proxy) closes its old workers' idle
+    connections, and one may close just as a request goes out on it; clients resend an
+    idempotent request then (RFC 9112, 9.3.1), and so do browsers. Once only: a second
+    close is a failure."""
+    try:
+        return await http.get(path)
+    except httpx.RemoteProtocolError:
+        return await http.get(path)
+
+
 def ctl(layout: Layout, *args: str) -> str:
     supervisorctl = str(Path(sys.executable).parent / "supervisorctl")
     proc = subprocess.run(

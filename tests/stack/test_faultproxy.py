@@ -26,7 +26,7 @@ from sichrplace.config import Settings
 from sichrplace.stack import faultproxy
 from sichrplace.stack.faults import control, placement
 from sichrplace.stack.layout import Layout
-from tests.stack.conftest import program_pid
+from tests.stack.conftest import get_as_a_browser_does, program_pid
 
 pytestmark = pytest.mark.stack
 
@@ -257,7 +257,7 @@ async def _traffic(stack_url: str, stop: asyncio.Event, failures: list[str]) -> 
             fresh = f"/api/v1/search/listings?city=berlin&q=altbau+{sent}"
             for path in (fresh, "/api/v1/search/suggest?q=ber"):
                 try:
-                    resp = await http.get(path)
+                    resp = await get_as_a_browser_does(http, path)
                     if resp.status_code != 200:
                         failures.append(f"{path} {resp.status_code} {resp.text[:200]}")
                 except httpx.HTTPError as exc:
