@@ -4,6 +4,7 @@ party cancels (a paid one is refunded), the landlord completes; only the parties
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,16 +16,19 @@ from sqlalchemy.exc import IntegrityError
 
 from sichrplace.payments import service as payments_service
 from sichrplace.platform.db.engines import Database
+from sichrplace.viewings import service as viewings_service
 from tests.listings.conftest import replica_caught_up
 from tests.viewings.conftest import (
     API,
     MakeUser,
     Payments,
     Stage,
+    approve,
     book,
     create_slot,
     field_names,
     pay,
+    provider_ref_of,
     slug,
 )
 
@@ -206,6 +210,47 @@ async def test_only_the_parties_see_a_viewing(
     for missing in (str(uuid.uuid4()), "nope"):
         r = await client.get(f"{API}/viewings/{missing}", headers=stage.tenant.headers)
         assert r.status_code == 404
+
+
+async def test_a_viewing_and_its_payment_are_read_in_one_snapshot(
+    client: httpx.AsyncClient,
+    stage: Stage,
+    db: Database,
+    payments: Payments,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GET /viewings/{id} reads the viewing, then its payment. The payment's webhook
+    committing between the two reads must not show an unpaid viewing beside a succeeded
+    payment: the answer is the state before the webhook or after it."""
+    booked = await _booked(client, stage)
+    ref = await provider_ref_of(db, booked["payment"]["id"])
+    read_payment = viewings_service.payment_of
+
+    async def paid_in_between(session: Any, viewing_id: uuid.UUID) -> Any:
+        await approve(payments, ref)  # the fake's webhook confirms, in its own transaction
+        deadline = asyncio.get_running_loop().time() + 15
+        while await _status_of(db, booked["id"]) != "confirmed":
+            assert asyncio.get_running_loop().time() < deadline, "the webhook did not confirm"
+            await asyncio.sleep(0.05)
+        return await read_payment(session, viewing_id)
+
+    monkeypatch.setattr(viewings_service, "payment_of", paid_in_between)
+    r = await client.get(f"{API}/viewings/{booked['id']}", headers=stage.tenant.headers)
+    monkeypatch.undo()
+    assert r.status_code == 200, r.text
+    before = (booked["status"], booked["payment"]["status"])
+    assert before == ("pending_payment", "requires_action")
+    assert (r.json()["status"], r.json()["payment"]["status"]) == before
+    r = await client.get(f"{API}/viewings/{booked['id']}", headers=stage.tenant.headers)
+    assert (r.json()["status"], r.json()["payment"]["status"]) == ("confirmed", "succeeded")
+
+
+async def _status_of(db: Database, viewing_id: str) -> str:
+    async with db.primary.connect() as conn:
+        status = await conn.execute(
+            text("SELECT status FROM viewings WHERE id = :id"), {"id": viewing_id}
+        )
+        return str(status.scalar_one())
 
 
 async def test_each_side_lists_its_viewings_page_by_page(

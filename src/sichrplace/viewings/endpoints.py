@@ -36,6 +36,7 @@ from sichrplace.platform.http.dependencies import (
     PrimaryDB,
     RedisDep,
     SettingsDep,
+    SnapshotDB,
     database,
     part,
     parts_of,
@@ -352,8 +353,9 @@ async def list_viewings(
     responses=problems(401, 404, s404="No such viewing (or the caller is not a party)"),
 )
 async def get_viewing(
-    viewing_id: str, user: CurrentUser, session: PrimaryDB, settings: SettingsDep
+    viewing_id: str, user: CurrentUser, session: SnapshotDB, settings: SettingsDep
 ) -> dict[str, Any]:
+    # One snapshot for both reads: the payment's webhook may commit between them.
     viewing = await service.viewing_for(session, user, _uuid(viewing_id, ViewingNotFound))
     payment = await service.payment_of(session, viewing.id)
     return _viewing_out(viewing, settings.viewings.timezone, payment)

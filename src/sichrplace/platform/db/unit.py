@@ -1,4 +1,5 @@
-"""The unit of work: `transaction()` for requests, jobs and the CLI (the boundary commits)."""
+"""The unit of work: `transaction()` for requests, jobs and the CLI (the boundary commits);
+`snapshot()` for an answer read in several statements that must agree."""
 
 from __future__ import annotations
 
@@ -35,6 +36,23 @@ async def transaction(db: Database) -> AsyncIterator[PrimarySession]:
             raise
         await session.commit()
     await run_after_commit(session)
+
+
+@asynccontextmanager
+async def snapshot(db: Database) -> AsyncIterator[PrimarySession]:
+    """A read-only transaction on the primary whose statements all see one snapshot
+    (REPEATABLE READ): a commit landing between two of its reads cannot show half of itself,
+    e.g. a viewing still pending beside its payment already succeeded. Read-only, so it never
+    fails on a concurrent write; it ends with a rollback (there is nothing to commit)."""
+    async with db.sessionmaker() as session:
+        # Set before the session's first statement: psycopg begins the transaction with them.
+        await session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
+        try:
+            yield session
+        finally:
+            await session.rollback()
 
 
 class BatchDelete(Protocol):

@@ -24,7 +24,7 @@ from sichrplace.config import Settings
 from sichrplace.platform.cache import Cache
 from sichrplace.platform.db.engines import Database
 from sichrplace.platform.db.sessions import PrimarySession
-from sichrplace.platform.db.unit import transaction
+from sichrplace.platform.db.unit import snapshot, transaction
 from sichrplace.platform.parts import Key, Parts
 
 T = TypeVar("T")
@@ -78,6 +78,11 @@ async def _primary_session(request: Request) -> AsyncIterator[PrimarySession]:
         yield session
 
 
+async def _snapshot_session(request: Request) -> AsyncIterator[PrimarySession]:
+    async with snapshot(get_db(request)) as session:
+        yield session
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_of)]
 DatabaseDep = Annotated[Database, Depends(database)]
 CacheDep = Annotated[Cache, Depends(get_cache)]
@@ -85,3 +90,5 @@ RedisDep = Annotated[aioredis.Redis, Depends(get_redis)]
 # `scope="function"` ends the dependency (commit) when the endpoint returns, before the
 # response is sent: a client never sees 2xx for a transaction that failed to commit.
 PrimaryDB = Annotated[PrimarySession, Depends(_primary_session, scope="function")]
+# Reads on the primary that must agree with each other (one REPEATABLE READ snapshot).
+SnapshotDB = Annotated[PrimarySession, Depends(_snapshot_session, scope="function")]
