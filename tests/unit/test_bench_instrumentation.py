@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from unittest import mock
 
 import pytest
@@ -50,11 +51,22 @@ def _ok() -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess([], 0, "", "")
 
 
+def _instance(variant: str) -> subprocess.Popen[bytes]:
+    """A child started with `variant`'s settings, standing in for an API instance; returned
+    once its /proc/<pid>/environ shows them. Popen returns when the exec has begun, and for a
+    moment after that the new program's environment reads as empty."""
+    child = subprocess.Popen(["sleep", "30"], env={**os.environ, **runner.INSTRUMENTATION[variant]})
+    wanted = runner.INSTRUMENTATION[variant].items()
+    deadline = time.monotonic() + 5
+    while not wanted <= runner._environ(child.pid).items():
+        assert time.monotonic() < deadline, "the child's environment never showed"
+        time.sleep(0.01)
+    return child
+
+
 def test_the_switch_checks_the_environment_each_instance_runs_with() -> None:
-    # A child started with "off"'s settings stands in for an API instance (/proc/<pid>/environ
-    # is the environment it was started with).
-    env = {**os.environ, **runner.INSTRUMENTATION["off"]}
-    with subprocess.Popen(["sleep", "30"], env=env) as child:
+    # /proc/<pid>/environ is the environment an instance was started with.
+    with _instance("off") as child:
         try:
             pids = {"api-1": child.pid}
             # Before `stack up` the old instance, after it the restarted one.
@@ -75,8 +87,7 @@ def test_the_switch_checks_the_environment_each_instance_runs_with() -> None:
 
 def test_instances_that_stack_up_left_running_are_restarted() -> None:
     # The same settings as before: supervisor restarts nothing, but the code may be new.
-    env = {**os.environ, **runner.INSTRUMENTATION["on"]}
-    with subprocess.Popen(["sleep", "30"], env=env) as child:
+    with _instance("on") as child:
         try:
             settings = mock.Mock()
             settings.stack.workers = 1
