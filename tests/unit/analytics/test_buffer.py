@@ -154,15 +154,18 @@ async def test_record_calls_without_a_buffer_do_nothing_and_go_to_the_installed_
 
 
 async def test_recording_costs_microseconds() -> None:
-    """A coarse guard against I/O creeping onto the request path (a round trip is ~100 us)."""
+    """A coarse guard against I/O creeping onto the request path (a round trip is ~100 us).
+    The best of five rounds: a round the scheduler interrupted measures the machine."""
     events = 2000
-    buffer = EventBuffer(Kept(), interval=3600, capacity=10 * events)
+    buffer = EventBuffer(Kept(), interval=3600, capacity=10 * 5 * events)
     listing_id = uuid.uuid4()
-    started = time.perf_counter()
-    for _ in range(events):
-        buffer.view(listing_id)
-    per_event = (time.perf_counter() - started) / events
-    assert per_event < 50e-6
+    rounds = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(events):
+            buffer.view(listing_id)
+        rounds.append((time.perf_counter() - started) / events)
+    assert min(rounds) < 50e-6
 
 
 def written(kind: str) -> float:
