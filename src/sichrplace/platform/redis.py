@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.maint_notifications import MaintNotificationsConfig
 
 from sichrplace.config import RedisSettings
 
@@ -19,5 +20,10 @@ def make_redis(settings: RedisSettings) -> aioredis.Redis:
         max_connections=settings.max_connections,
         health_check_interval=30,
         decode_responses=False,
+        # Our Redis sends no maintenance events. While redis-py's are on ("auto" by default
+        # in 8.x) its pool skips the check that drops a connection the server has closed:
+        # after a Redis restart every pooled connection failed its next command once, each
+        # failure opening the cache's circuit and losing invalidations.
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
     )
     return aioredis.Redis.from_pool(pool)
