@@ -7,12 +7,10 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 
 from sichrplace.config import Settings
 from sichrplace.stack.layout import Layout, layout_for
@@ -21,15 +19,6 @@ from sichrplace.stack.layout import Layout, layout_for
 @pytest.fixture(scope="session")
 def layout(settings: Settings) -> Layout:
     return layout_for(settings)
-
-
-@pytest.fixture
-async def fresh_redis_afterwards(redis: aioredis.Redis) -> AsyncIterator[None]:
-    """For a test that stops or restarts the stack's Redis: this process's pooled connections
-    to it are dead afterwards (the next command on each fails once, "Connection closed by
-    server"), so they are dropped before the tests that follow use the pool."""
-    yield
-    await redis.connection_pool.disconnect()
 
 
 async def get_as_a_browser_does(http: httpx.AsyncClient, path: str) -> httpx.Response:

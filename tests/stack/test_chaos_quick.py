@@ -14,8 +14,7 @@ from sichrplace.chaos.runner import RunSpec, run_matrix
 from sichrplace.config import PROJECT_ROOT, Settings
 from sichrplace.stack.layout import Layout
 
-# A fault here stops the stack's Redis: the test process's pooled connections go afterwards.
-pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("fresh_redis_afterwards")]
+pytestmark = pytest.mark.stack
 
 QUICK = ("api-sigkill", "redis-stop")
 SPEC = RunSpec(rate=40.0, baseline_s=5.0, tail_s=5.0, hold_s=5.0, small_cast=True)

@@ -48,16 +48,6 @@ async def instances(settings: Settings) -> list[str]:
     return urls
 
 
-@pytest.fixture(scope="module", autouse=True)
-async def fresh_redis_connections(redis: aioredis.Redis) -> None:
-    """An earlier test of the session may have restarted the stack's Redis (the quick chaos
-    run does): this process's pooled connections to it are dead then, and the first publish
-    on each fails within the emitter's short timeout (the event is stored and reaches the
-    streams by their check, seconds later). That is the emitter recovering, not the fan-out
-    these tests time: they start from fresh connections."""
-    await redis.connection_pool.disconnect()
-
-
 @pytest.fixture(scope="module")
 async def dead_redis() -> AsyncIterator[aioredis.Redis]:
     """Redis "down at publish time": nothing listens here, so emit's publish fails (it logs

@@ -23,8 +23,7 @@ from sichrplace.config import Settings
 from sichrplace.stack.faults import media
 from sichrplace.stack.layout import Layout
 
-# A fault here stops the stack's Redis: the test process's pooled connections go afterwards.
-pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("fresh_redis_afterwards")]
+pytestmark = pytest.mark.stack
 
 HOLD_S = 1.0
 
