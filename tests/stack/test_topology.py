@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from sichrplace.config import Settings
+from sichrplace.stack import ports
 from sichrplace.stack.layout import PGBOUNCER_ADMIN, Layout
 from sichrplace.stack.render import stack_secrets
 from tests.stack.conftest import (
@@ -59,6 +60,13 @@ def test_status_lists_every_component(settings: Settings) -> None:
     roles = {line.split()[1] for line in out.stdout.splitlines() if line.startswith("  node")}
     assert roles == {"leader", "sync_standby"}, out.stdout
     assert f"data folder: {settings.stack.data_dir}" in out.stdout
+
+
+def test_the_stacks_ports_are_kept_out_of_the_ephemeral_range(settings: Settings) -> None:
+    """`stack up` reserved them: no client connection gets one as its local end and keeps a
+    restarted program from binding it."""
+    reserved = ports.RESERVED_PORTS.read_text()
+    assert ports.missing(settings, reserved) == [], reserved
 
 
 def test_replica_is_a_streaming_standby(settings: Settings) -> None:

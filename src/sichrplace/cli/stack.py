@@ -17,6 +17,7 @@ import typer
 from sichrplace.cli import stack_faultproxy, stack_release
 from sichrplace.config import Settings, get_settings
 from sichrplace.stack import faultproxy, observability, postgres, releases, supervisor
+from sichrplace.stack import ports as stack_ports
 from sichrplace.stack.backup import pgbackrest
 from sichrplace.stack.ha import config as ha_config
 from sichrplace.stack.ha import nodes as ha_nodes
@@ -100,6 +101,9 @@ def up(
     instances = api or s.api_instances
     n_workers = workers or s.workers
     ensure_dirs(layout)
+    not_reserved = stack_ports.reserve(settings)
+    if not_reserved:
+        _say(f"warning: {not_reserved}")
     render_all(settings, layout, instances=instances, workers=n_workers)
     _build_web_assets(settings)
     supervisor.ensure_supervisord(layout)  # stops programs no longer in the config
@@ -140,11 +144,6 @@ def up(
     _say(f"up: {url}  (data: {layout.root})")
 
 
-def _faultproxy_ports(settings: Settings) -> list[int]:
-    ports = faultproxy.FaultProxyPorts(settings.stack.faultproxy_base_port)
-    return [ports.control, ports.pgbouncer, ports.redis]
-
-
 def _all_running(layout: Layout) -> bool:
     return all(p.state == "RUNNING" for p in supervisor.states(layout))
 
@@ -163,26 +162,7 @@ def down() -> None:
     supervisor.stop(layout, "pgbouncer", "redis")
     ha_nodes.stop_cluster(layout, settings)
     supervisor.shutdown(layout)
-    s = settings.stack
-    ha = ha_config.ports(settings)
-    ports = [
-        s.primary_port,
-        s.replica_port,
-        *(ha.node(i) for i in NODES),
-        *(ha.patroni(i) for i in NODES),
-        ha.etcd_client,
-        ha.etcd_peer,
-        ha.haproxy_stats,
-        s.pgbouncer_port,
-        s.redis_port,
-        s.nginx_port,
-        s.smtp_port,
-        s.stripe_fake_port,
-        s.paypal_fake_port,
-        *_faultproxy_ports(settings),
-        *api_ports(settings, 16),
-        *observability.all_ports(settings),
-    ]
+    ports = stack_ports.stack_ports(settings)
     still = [p for p in ports if _port_open(p)]
     if still:
         raise typer.Exit(_fail(f"ports still listening after down: {still}"))
