@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,8 +23,8 @@ import psycopg
 import pytest
 
 from sichrplace.config import ObservabilityPorts, Settings
-from sichrplace.stack import postgres
-from sichrplace.stack.backup import drill, pgbackrest, status
+from sichrplace.stack import ports, postgres
+from sichrplace.stack.backup import drill, pgbackrest, restore, status
 from sichrplace.stack.ha import patroni
 from sichrplace.stack.ha.config import node_index
 from sichrplace.stack.layout import Layout
@@ -35,6 +38,19 @@ def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [CLI, "db", *args], capture_output=True, text=True, check=False, timeout=timeout
     )
+
+
+@contextmanager
+def _held_as_a_client_end(port: int) -> Iterator[None]:
+    """`port` as the local end of an open client connection, as any connection may get an
+    ephemeral port: nothing listens there, yet Postgres cannot bind it."""
+    with socket.socket() as listener, socket.socket() as client:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        client.bind(("127.0.0.1", port))
+        client.connect(listener.getsockname())
+        with listener.accept()[0]:
+            yield
 
 
 async def _switch_wal(settings: Settings, layout: Layout) -> None:
@@ -154,10 +170,13 @@ async def test_db_restore_runs_a_copy_beside_the_stack_and_stop_removes_it(
     settings: Settings, layout: Layout
 ) -> None:
     into = pgbackrest.paths_for(settings, layout).root / f"test-restore-{time.monotonic_ns()}"
-    made = await asyncio.to_thread(_cli, "restore", "--into", str(into))
+    first_free = restore.free_port(ports.restore_ports(settings), layout)
+    with _held_as_a_client_end(first_free):
+        made = await asyncio.to_thread(_cli, "restore", "--into", str(into))
     try:
         assert made.returncode == 0, made.stderr
         port = int(made.stdout.split(" -p ")[1].split()[0])
+        assert port != first_free  # held by a client connection when the copy was started
         async with await psycopg.AsyncConnection.connect(
             host=str(layout.pg_socket), port=port, user="postgres", dbname=settings.db.name
         ) as conn:
@@ -168,4 +187,50 @@ async def test_db_restore_runs_a_copy_beside_the_stack_and_stop_removes_it(
     finally:
         stopped = await asyncio.to_thread(_cli, "restore", "--stop", str(into))
     assert stopped.returncode == 0, stopped.stderr
+    assert not into.exists()
+
+
+async def test_a_copy_whose_port_is_taken_before_postgres_binds_it_starts_on_another(
+    settings: Settings, layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The port is free when chosen and taken before Postgres binds it (the race that no
+    check closes): the copy starts on the next free one."""
+    chosen: list[int] = []
+    real_free_port = restore.free_port
+
+    def free_port(candidates: range, layout: Layout) -> int:
+        chosen.append(real_free_port(candidates, layout))
+        return chosen[-1]
+
+    monkeypatch.setattr(restore, "free_port", free_port)
+    real_start = pgbackrest.run_as_pg_async
+    held = ExitStack()
+    taken: list[int] = []
+
+    async def start_after_the_port_is_taken(args: list[str], *, what: str | None = None) -> str:
+        if what == "pg_ctl start" and not taken:
+            held.enter_context(_held_as_a_client_end(chosen[0]))
+            taken.append(chosen[0])
+        return await real_start(args, what=what)
+
+    monkeypatch.setattr(pgbackrest, "run_as_pg_async", start_after_the_port_is_taken)
+    into = pgbackrest.paths_for(settings, layout).root / f"test-restore-{time.monotonic_ns()}"
+    try:
+        copy = await restore.restore(settings, layout, into=into, target=None)
+        assert taken, "the first start went through the port-taking wrapper"
+        assert len(chosen) == 2
+        assert copy.port == chosen[1] != chosen[0]
+        async with await psycopg.AsyncConnection.connect(
+            host=str(layout.pg_socket), port=copy.port, user="postgres", dbname=settings.db.name
+        ) as conn:
+            row = await (await conn.execute("SELECT pg_is_in_recovery()")).fetchone()
+            assert row == (False,)
+        marker = json.loads((into / restore.MARKER_FILE).read_text())
+        assert marker["port"] == copy.port
+        auto_conf = (into / "postgresql.auto.conf").read_text()
+        assert auto_conf.count("sichrplace db restore") == 1
+    finally:
+        held.close()
+        if restore.is_restored_copy(into):
+            await restore.stop(settings, layout, into)
     assert not into.exists()

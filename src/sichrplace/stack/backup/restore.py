@@ -22,6 +22,7 @@ from typing import Literal
 import psycopg
 
 from sichrplace.config import Settings
+from sichrplace.stack import ports as stack_ports
 from sichrplace.stack.backup import pgbackrest, repository
 from sichrplace.stack.backup.pgbackrest import BackupError
 from sichrplace.stack.layout import PG_BIN, Layout, chown_pg, postmaster_pid, run_as_pg
@@ -29,6 +30,7 @@ from sichrplace.stack.layout import PG_BIN, Layout, chown_pg, postmaster_pid, ru
 MARKER_FILE = "sichrplace-restore.json"
 LOG_FILE = "restore-postgres.log"
 Action = Literal["promote", "pause"]
+PORT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -47,16 +49,28 @@ def target_text(target: datetime) -> str:
     return target.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00")
 
 
-def free_port(start: int, layout: Layout) -> int:
-    """The first port from `start` with nothing listening and no Postgres socket of ours."""
-    for port in range(start, start + 200):
+def bindable(port: int) -> bool:
+    """Whether Postgres could listen on 127.0.0.1:`port` now. Binding the way it does tells
+    more than connecting: a port held as the local end of some client connection refuses a
+    connection, yet the bind fails."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+        except OSError:
+            return False
+        return True
+
+
+def free_port(ports: range, layout: Layout) -> int:
+    """The first of `ports` that Postgres could bind, without a Postgres socket of ours."""
+    for port in ports:
         if (layout.pg_socket / f".s.PGSQL.{port}").exists():
             continue
-        with socket.socket() as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    raise BackupError(f"no free port in {start}..{start + 199}")
+        if bindable(port):
+            return port
+    raise BackupError(f"no free port in {ports.start}..{ports.stop - 1}")
 
 
 def _protected(settings: Settings, layout: Layout, data_dir: Path) -> bool:
@@ -160,10 +174,54 @@ def _usable_dir(
     return into
 
 
-def _configure_copy(settings: Settings, layout: Layout, copy: Restored) -> None:
-    with (copy.data_dir / "postgresql.auto.conf").open("a") as conf:
-        conf.write(_overrides(settings, layout, copy.data_dir, copy.port))
+def _configure_copy(settings: Settings, layout: Layout, copy: Restored, restored_conf: str) -> None:
+    """pgBackRest's postgresql.auto.conf with our overrides after it (rewritten whole, so a
+    start on another port leaves one block)."""
+    (copy.data_dir / "postgresql.auto.conf").write_text(
+        restored_conf + _overrides(settings, layout, copy.data_dir, copy.port)
+    )
     (copy.data_dir / MARKER_FILE).write_text(json.dumps(asdict(copy), default=str))
+
+
+def _port_was_taken(data_dir: Path) -> bool:
+    return "could not create any TCP/IP sockets" in log_tail(data_dir)
+
+
+async def _start_copy(
+    settings: Settings,
+    layout: Layout,
+    restored: Restored,
+    *,
+    port_given: bool,
+    ready_within: float,
+) -> Restored:
+    """Start the copy and wait for its target. A port chosen by us can still be taken between
+    the choice and the bind (any client connection may get it as its local end): then the
+    next free one, a few times. The copy has not begun its recovery when the bind fails."""
+    conf = restored.data_dir / "postgresql.auto.conf"
+    restored_conf = conf.read_text() if conf.exists() else ""
+    attempt = 1
+    while True:
+        _configure_copy(settings, layout, restored, restored_conf)
+        await pgbackrest.run_as_pg_async(
+            [
+                *(f"{PG_BIN}/pg_ctl", "start", "-W", "-s"),
+                *("-D", str(restored.data_dir), "-l", str(restored.data_dir / LOG_FILE)),
+            ],
+            what="pg_ctl start",
+        )
+        try:
+            await _wait_ready(
+                settings, layout, restored.data_dir, restored.port, restored.action, ready_within
+            )
+            return restored
+        except BackupError:
+            retry = not port_given and attempt < PORT_ATTEMPTS
+            if not (retry and _port_was_taken(restored.data_dir)):
+                raise
+        attempt += 1
+        port = free_port(range(restored.port + 1, stack_ports.restore_ports(settings).stop), layout)
+        restored = Restored(**{**asdict(restored), "port": port})
 
 
 async def restore(
@@ -182,7 +240,6 @@ async def restore(
     until it answers; the caller stops it with `stop()`."""
     started = time.monotonic()
     into = _usable_dir(settings, layout, into, size_hint_bytes)
-    chosen = port or free_port(settings.stack.primary_port + 10, layout)
     args = ["restore", f"--pg1-path={into}", f"--process-max={settings.backup.process_max}"]
     if target is not None:
         args += ["--type=time", f"--target={target_text(target)}", f"--target-action={action}"]
@@ -192,19 +249,17 @@ async def restore(
     restore_seconds = time.monotonic() - started
     restored = Restored(
         data_dir=into,
-        port=chosen,
+        # Chosen now, not before the minutes of a large restore.
+        port=port or free_port(stack_ports.restore_ports(settings), layout),
         target=target.isoformat() if target else "latest",
         action=action if target else "promote",
         backup_set=backup_set,
         restore_seconds=round(restore_seconds, 3),
         ready_seconds=0.0,
     )
-    _configure_copy(settings, layout, restored)
-    await pgbackrest.run_as_pg_async(
-        [f"{PG_BIN}/pg_ctl", "start", "-W", "-s", "-D", str(into), "-l", str(into / LOG_FILE)],
-        what="pg_ctl start",
+    restored = await _start_copy(
+        settings, layout, restored, port_given=port is not None, ready_within=ready_within
     )
-    await _wait_ready(settings, layout, into, chosen, restored.action, ready_within)
     ready = time.monotonic() - started
     return Restored(**{**asdict(restored), "ready_seconds": round(ready, 3)})
 
