@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -198,7 +198,7 @@ async def test_a_copy_whose_port_is_taken_before_postgres_binds_it_starts_on_ano
     chosen: list[int] = []
     real_free_port = restore.free_port
 
-    def free_port(candidates: range, layout: Layout) -> int:
+    def free_port(candidates: Sequence[int], layout: Layout) -> int:
         chosen.append(real_free_port(candidates, layout))
         return chosen[-1]
 

@@ -27,9 +27,12 @@ RESTORE_PORT_SPAN = 200
 Interval = tuple[int, int]  # first and last port, both included
 
 
-def restore_ports(settings: Settings) -> range:
+def restore_ports(settings: Settings) -> list[int]:
+    """Where `db restore` may start its copy: the span less the stack's own ports (the HA
+    ports lie in it, and one whose program is down for a moment is still not free)."""
     start = settings.stack.primary_port + RESTORE_PORT_OFFSET
-    return range(start, start + RESTORE_PORT_SPAN)
+    taken = set(stack_ports(settings))
+    return [p for p in range(start, start + RESTORE_PORT_SPAN) if p not in taken]
 
 
 def stack_ports(settings: Settings) -> list[int]:
@@ -85,9 +88,7 @@ def render(intervals: list[Interval]) -> str:
 
 
 def wanted(settings: Settings) -> list[Interval]:
-    restore = restore_ports(settings)
-    ports = [(p, p) for p in stack_ports(settings)]
-    return merge([*ports, (restore.start, restore.stop - 1)])
+    return merge([(p, p) for p in [*stack_ports(settings), *restore_ports(settings)]])
 
 
 def missing(settings: Settings, reserved_text: str) -> list[Interval]:

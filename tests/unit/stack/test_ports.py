@@ -36,9 +36,10 @@ def test_every_port_of_the_stack_and_the_restore_range_are_wanted() -> None:
     ]:
         assert covered(port), port
     restore = ports.restore_ports(settings)
-    assert covered(restore.start)
-    assert covered(restore.stop - 1)
-    assert not covered(restore.stop)
+    assert all(covered(port) for port in restore)
+    assert not covered(restore[-1] + 1)
+    assert not set(restore) & set(ports.stack_ports(settings))  # the HA ports among them
+    assert len(restore) < ports.RESTORE_PORT_SPAN
 
 
 def test_reserve_keeps_others_and_adds_ours(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import json
 import shutil
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,14 +64,14 @@ def bindable(port: int) -> bool:
         return True
 
 
-def free_port(ports: range, layout: Layout) -> int:
+def free_port(ports: Sequence[int], layout: Layout) -> int:
     """The first of `ports` that Postgres could bind, without a Postgres socket of ours."""
     for port in ports:
         if (layout.pg_socket / f".s.PGSQL.{port}").exists():
             continue
         if bindable(port):
             return port
-    raise BackupError(f"no free port in {ports.start}..{ports.stop - 1}")
+    raise BackupError(f"no free port among {len(ports)} from {ports[0] if ports else '-'}")
 
 
 def _protected(settings: Settings, layout: Layout, data_dir: Path) -> bool:
@@ -220,7 +221,8 @@ async def _start_copy(
             if not (retry and _port_was_taken(restored.data_dir)):
                 raise
         attempt += 1
-        port = free_port(range(restored.port + 1, stack_ports.restore_ports(settings).stop), layout)
+        later = [p for p in stack_ports.restore_ports(settings) if p > restored.port]
+        port = free_port(later, layout)
         restored = Restored(**{**asdict(restored), "port": port})
 
 
