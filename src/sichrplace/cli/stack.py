@@ -194,7 +194,7 @@ def status() -> None:
         "paypal-fake": s.paypal_fake_port,
         "faultproxy": faultproxy.FaultProxyPorts(s.faultproxy_base_port).control,
     }
-    for i, port in enumerate(api_ports(settings, 16), start=1):
+    for i, port in enumerate(api_ports(settings, stack_ports.MAX_API_INSTANCES), start=1):
         ports[f"api-{i}"] = port
     ports[releases.CANARY_PROGRAM] = releases.canary_port(settings)
     ports.update(observability.program_ports(settings))

@@ -15,7 +15,7 @@ import shutil
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -223,7 +223,7 @@ async def _start_copy(
         attempt += 1
         later = [p for p in stack_ports.restore_ports(settings) if p > restored.port]
         port = free_port(later, layout)
-        restored = Restored(**{**asdict(restored), "port": port})
+        restored = replace(restored, port=port)
 
 
 async def restore(
@@ -263,7 +263,7 @@ async def restore(
         settings, layout, restored, port_given=port is not None, ready_within=ready_within
     )
     ready = time.monotonic() - started
-    return Restored(**{**asdict(restored), "ready_seconds": round(ready, 3)})
+    return replace(restored, ready_seconds=round(ready, 3))
 
 
 def is_restored_copy(data_dir: Path) -> bool:
