@@ -12,7 +12,7 @@ import pytest
 
 from sichrplace.config import HaPorts, Settings, StackSettings
 from sichrplace.stack.ha import config as ha_config
-from sichrplace.stack.ha import routing
+from sichrplace.stack.ha import nodes, routing
 from sichrplace.stack.layout import Layout
 
 SECRETS = {"SUPERUSER_PASSWORD": "s", "REPLICATION_PASSWORD": "r", "PATRONI_API_PASSWORD": "p"}
@@ -121,3 +121,35 @@ def test_etcd_runs_ahead_of_the_workload_where_a_priority_may_be_raised(tmp_path
     assert ha_config.ETCD_NICE < 0
     # Any other user may not raise a priority: etcd starts as it is.
     assert ha_config.etcd_command(settings, layout, as_root=False).startswith("/usr/bin/etcd ")
+
+
+# `show stat` as HAProxy 2.6 prints it a moment after its start (columns cut after the last
+# one read): the standby still counted UP by the write backends, on its way down.
+SHOW_STAT = """# pxname,svname,qcur,status,check_status
+primary,FRONTEND,,OPEN,
+leader,node1,0,UP,L7OK
+leader,node2,0,UP 1/2,L7STS
+leader,BACKEND,0,UP,
+leader-local,node1,0,UP,L7OK
+leader-local,node2,0,DOWN,L7STS
+leader-local,BACKEND,0,UP,
+replicas,node1,0,UP,INI
+replicas,node1-leader,0,UP,
+"""
+
+
+def test_show_stat_is_read_per_backend_and_server() -> None:
+    states = nodes.parse_show_stat(SHOW_STAT)
+    assert states["leader"] == {"node1": "UP", "node2": "UP 1/2"}
+    assert states["leader-local"] == {"node1": "UP", "node2": "DOWN"}
+    assert "primary" not in states
+    assert nodes.parse_show_stat("") == {}
+
+
+def test_writes_go_to_the_leader_alone_only_when_no_other_server_counts_up() -> None:
+    states = nodes.parse_show_stat(SHOW_STAT)
+    assert not nodes.leads_alone(states, "node1")  # node2 still UP 1/2 in `leader`
+    states["leader"]["node2"] = "DOWN"
+    assert nodes.leads_alone(states, "node1")
+    assert not nodes.leads_alone(states, "node2")
+    assert not nodes.leads_alone({"leader": states["leader"]}, "node1")  # a backend missing

@@ -188,6 +188,11 @@ def patroni_yaml(settings: Settings, layout: Layout, index: int, secrets: dict[s
     return header + body
 
 
+def haproxy_socket(layout: Layout) -> Path:
+    """HAProxy's admin socket (`show stat`: each server's state as its checks see it)."""
+    return layout.run / "haproxy.sock"
+
+
 def haproxy_conf(settings: Settings, layout: Layout) -> str:
     """The write endpoint (the leader) and the read endpoint (a streaming replica, the leader
     when none is healthy), each on TCP and on a unix socket beside the nodes' own."""
@@ -222,7 +227,7 @@ def haproxy_conf(settings: Settings, layout: Layout) -> str:
         replica_port=s.replica_port,
         socket_dir=layout.pg_socket,
         stats_port=ha.haproxy_stats,
-        run_dir=layout.run,
+        stats_socket=haproxy_socket(layout),
         # The sockets belong to the Postgres OS user, like the nodes' own beside them.
         socket_owner=f"user {pg_user} group {pg_user} " if (pg_user := pg_os_user()) else "",
         tcp_servers=servers(local=False),

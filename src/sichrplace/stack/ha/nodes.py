@@ -4,6 +4,8 @@ nodes, HAProxy, in that order (and the reverse)."""
 from __future__ import annotations
 
 import contextlib
+import csv
+import socket
 import time
 
 import httpx
@@ -11,7 +13,13 @@ import httpx
 from sichrplace.config import Settings
 from sichrplace.stack import supervisor
 from sichrplace.stack.ha import patroni, routing
-from sichrplace.stack.ha.config import dynamic_config, node_index, patroni_program, ports
+from sichrplace.stack.ha.config import (
+    dynamic_config,
+    haproxy_socket,
+    node_index,
+    patroni_program,
+    ports,
+)
 from sichrplace.stack.layout import NODES, Layout
 
 
@@ -44,7 +52,68 @@ def start_cluster(settings: Settings, layout: Layout, *, adopted: bool) -> str:
         supervisor.start_together(layout, *programs)
     leader = patroni.wait_leader(settings, timeout=300)
     supervisor.start(layout, "haproxy")
+    wait_haproxy_leads(layout, leader)
     return leader
+
+
+WRITE_BACKENDS = ("leader", "leader-local")  # deploy/stack/haproxy.cfg.tmpl
+
+
+def parse_show_stat(text: str) -> dict[str, dict[str, str]]:
+    """HAProxy's `show stat` CSV: each backend's servers and their state (`UP`, `DOWN`,
+    `UP 1/2` while going down, ...)."""
+    lines = text.strip().splitlines()
+    if not lines:
+        return {}
+    header = lines[0].removeprefix("# ").split(",")
+    out: dict[str, dict[str, str]] = {}
+    for row in csv.DictReader(lines[1:], fieldnames=header):
+        if row["svname"] not in ("FRONTEND", "BACKEND"):
+            out.setdefault(row["pxname"], {})[row["svname"]] = row["status"]
+    return out
+
+
+def haproxy_states(layout: Layout) -> dict[str, dict[str, str]]:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(2)
+        sock.connect(str(haproxy_socket(layout)))
+        sock.sendall(b"show stat\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return parse_show_stat(b"".join(chunks).decode())
+
+
+def leads_alone(states: dict[str, dict[str, str]], leader: str) -> bool:
+    """Whether every write backend sends to `leader` and to no other server."""
+    return all(
+        states.get(backend, {}).get(leader) == "UP"
+        and not any(
+            state.startswith("UP")
+            for server, state in states.get(backend, {}).items()
+            if server != leader
+        )
+        for backend in WRITE_BACKENDS
+    )
+
+
+def wait_haproxy_leads(layout: Layout, leader: str, timeout: float = 30) -> None:
+    """Until HAProxy's checks agree with Patroni. HAProxy counts every server UP when it
+    starts, until checks (2 failures, a second apart) say otherwise, and 2.6 has no
+    `init-state`: in those seconds a client of the write endpoint may be sent to a standby
+    that is not running yet (a `stack up` failed so: `pg_isready` reached the leader, the
+    next `psql` a standby being built)."""
+    deadline = time.monotonic() + timeout
+    states: dict[str, dict[str, str]] = {}
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            states = haproxy_states(layout)
+            if leads_alone(states, leader):
+                return
+        time.sleep(0.2)
+    raise patroni.HaError(
+        f"HAProxy did not send writes to {leader} alone in {timeout:.0f}s: {states}"
+    )
 
 
 def settle(settings: Settings, layout: Layout, *, adopted: bool) -> None:
